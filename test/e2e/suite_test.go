@@ -1,0 +1,50 @@
+// Package e2e runs Kubernaut against a full local control plane: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and kwok nodes, all built from source.
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/test/cluster"
+)
+
+var (
+	env       *cluster.Cluster
+	k8s       client.Client
+	clientset kubernetes.Interface
+)
+
+func TestE2E(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "End-to-end suite")
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	root, err := cluster.ModuleRoot()
+	Expect(err).NotTo(HaveOccurred())
+	env, err = cluster.Start(ctx, cluster.Options{
+		Full:      true,
+		KwokNodes: 2,
+		CRDDirs:   []string{filepath.Join(root, "manifests", "crd", "bases")},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(env.Stop)
+
+	k8s, err = client.New(env.Config, client.Options{Scheme: cluster.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+	clientset, err = kubernetes.NewForConfig(env.Config)
+	Expect(err).NotTo(HaveOccurred())
+}, NodeTimeout(2*time.Minute))
+
+// healthy fails the spec when a control-plane process died.
+func healthy(context.Context) {
+	Expect(env.Healthy()).To(Succeed())
+}
