@@ -4,6 +4,7 @@
 package integration
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -56,3 +57,10 @@ func newNamespace(ctx SpecContext) string {
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
 	return ns.Name
 }
+
+// envtestAdmin is a user in system:masters.
+func envtestAdmin() envtest.User {
+	return envtest.User{Name: "kubernaut-admin", Groups: []string{"system:masters"}}
+}
+
+func writeFile(name string, data []byte) error { return os.WriteFile(name, data, 0o600) }
