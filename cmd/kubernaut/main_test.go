@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kubernaut/kubernaut/test/cluster"
+)
+
+func TestBadInvocations(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "no command given"},
+		{"unknown command", []string{"serve"}, `unknown command "serve"`},
+		{"unknown flag", []string{"gateway", "--listen", ":1"}, "flag provided but not defined: -listen"},
+		{"stray argument", []string{"controller", "extra"}, `kubernaut controller takes no arguments, got ["extra"]`},
+		{"bad duration", []string{"gateway", "--gateway-request-timeout", "soon"}, `invalid value "soon" for flag -gateway-request-timeout`},
+		{"non-positive timeout", []string{"local", "--gateway-request-timeout", "0s"}, "--gateway-request-timeout must be positive"},
+		{"unreadable kubeconfig", []string{"gateway", "--kubeconfig", "/nonexistent/kubeconfig"}, `kubeconfig "/nonexistent/kubeconfig"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			err := run(context.Background(), tc.args, io.Discard, &stderr)
+			if err == nil {
+				t.Fatalf("run(%q) succeeded, want an error containing %q", tc.args, tc.want)
+			}
+			if got := err.Error() + stderr.String(); !strings.Contains(got, tc.want) {
+				t.Fatalf("run(%q) = %q, want it to contain %q", tc.args, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestLocalServesHealthReadinessAndMetrics runs `kubernaut local` against a real API server
+// and checks every endpoint of both parts.
+func TestLocalServesHealthReadinessAndMetrics(t *testing.T) {
+	binDir, err := cluster.FindBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: binDir}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting the API server: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "kubernaut", Groups: []string{"system:masters"}}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	addrs := freeAddrs(t, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"local", "--kubeconfig", kubeconfig,
+			"--metrics-bind-address", addrs[0], "--health-probe-bind-address", addrs[1],
+			"--gateway-bind-address", addrs[2]}, io.Discard, io.Discard)
+	}()
+
+	for _, u := range []struct{ url, body string }{
+		{"http://" + addrs[1] + "/healthz", "ok"},
+		{"http://" + addrs[1] + "/readyz", "ok"},
+		{"http://" + addrs[0] + "/metrics", "controller_runtime_"},
+		{"http://" + addrs[2] + "/healthz", "ok"},
+		{"http://" + addrs[2] + "/readyz", "ok"},
+		{"http://" + addrs[2] + "/metrics", "go_goroutines"},
+	} {
+		if err := poll(ctx, u.url, u.body); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("kubernaut local ended with an error after cancellation: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("kubernaut local did not stop within 30s of cancellation")
+	}
+}
+
+// poll GETs url until it answers 200 with a body containing want, or 30 s pass.
+func poll(ctx context.Context, url, want string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var last string
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), want) {
+				return nil
+			}
+			last = fmt.Sprintf("%s: %.200s", resp.Status, body)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("GET %s never answered 200 with %q; last answer: %s", url, want, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l.Addr().String())
+		defer func() { _ = l.Close() }()
+	}
+	return out
+}

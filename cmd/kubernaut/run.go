@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/gateway"
+)
+
+// newScheme registers the kinds Kubernaut reads and writes: Kubernetes' own, Kubernaut's and
+// Argo's Workflows.
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(kubernautv1.AddToScheme(s))
+	utilruntime.Must(wfv1.AddToScheme(s))
+	return s
+}
+
+// restConfig loads the kubeconfig, or the in-cluster configuration when none is given.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the Kubernetes client configuration (kubeconfig %q): %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// runProcess runs the parts the command asked for until ctx ends or one of them fails.
+func runProcess(ctx context.Context, o *options) error {
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	log := ctrl.Log.WithName(o.command)
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.UserAgent = "kubernaut/" + version
+
+	g, ctx := errgroup.WithContext(ctx)
+	if o.runController {
+		mgr, err := newManager(cfg, o.manager)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error {
+			log.Info("starting the controller manager", "metrics", o.manager.metricsAddr, "probes", o.manager.probeAddr)
+			if err := mgr.Start(ctx); err != nil {
+				return fmt.Errorf("controller manager: %w", err)
+			}
+			return nil
+		})
+	}
+	if o.runGateway {
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("building the gateway's Kubernetes client: %w", err)
+		}
+		srv := gateway.NewServer(o.gateway, apiServerReady(cs))
+		g.Go(func() error {
+			log.Info("starting the gateway", "address", o.gateway.Addr)
+			return srv.Run(ctx, nil)
+		})
+	}
+	return g.Wait()
+}
+
+// newManager builds the controller manager with its health, readiness and metrics endpoints.
+// The controllers of the chain register on it.
+func newManager(cfg *rest.Config, o managerOptions) (ctrl.Manager, error) {
+	opts := ctrl.Options{
+		Scheme:                  newScheme(),
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "kubernaut-controller.kubernaut.io",
+		LeaderElectionNamespace: o.leaderElectionNS,
+		GracefulShutdownTimeout: &o.gracefulShutdownAfter,
+	}
+	if o.namespace != "" {
+		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.namespace: {}}}
+	}
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the controller manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("informers", func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return fmt.Errorf("informer caches not synced")
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+	return mgr, nil
+}
+
+// apiServerReady checks that the API server answers its own /readyz.
+func apiServerReady(cs kubernetes.Interface) gateway.ReadyCheck {
+	return func(ctx context.Context) error {
+		if err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
+			return fmt.Errorf("API server not ready: %w", err)
+		}
+		return nil
+	}
+}
