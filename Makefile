@@ -101,3 +101,64 @@ verify: generate ## Regenerate everything and fail if anything changed; gofmt an
 		echo "generated files drifted; run 'make generate' and commit:"; git status --porcelain -- api manifests/crd; git diff -- api manifests/crd | head -50; exit 1; fi
 	@if [ -n "$$(gofmt -l $$(git ls-files '*.go'))" ]; then echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; fi
 	go vet ./...
+
+##@ Test
+
+.PHONY: test
+test: cluster-bin verify ## Unit, integration (real API server) and end-to-end (full local control plane) tests.
+	go test ./... -count=1 -timeout $(E2E_TIMEOUT) $(GO_TEST_FLAGS)
+
+.PHONY: test-unit
+test-unit: ## Only the tests that need no API server.
+	go test ./api/... ./gateway/... -count=1 $(GO_TEST_FLAGS)
+
+##@ Local environment
+
+DEV_DIR := $(BIN)/dev-cluster
+DEV_KUBECONFIG := $(DEV_DIR)/kubeconfig
+KUBECTL := $(CLUSTER_BIN)/kubectl --kubeconfig $(DEV_KUBECONFIG)
+
+.PHONY: dev-cluster
+dev-cluster: cluster-bin ## Start the full local control plane in the background (kubeconfig in bin/dev-cluster).
+	@if [ -f $(DEV_DIR)/pid ] && kill -0 $$(cat $(DEV_DIR)/pid) 2>/dev/null && [ -f $(DEV_DIR)/ready ]; then \
+		echo "dev cluster already running (pid $$(cat $(DEV_DIR)/pid))"; exit 0; fi
+	@mkdir -p $(DEV_DIR)
+	go build -o $(BIN)/devcluster ./test/cluster/devcluster
+	@rm -f $(DEV_DIR)/ready
+	@nohup $(BIN)/devcluster --dir $(DEV_DIR) --crds manifests/crd/bases > $(DEV_DIR)/devcluster.log 2>&1 & echo $$! > $(DEV_DIR)/pid
+	@for i in $$(seq 1 600); do \
+		[ -f $(DEV_DIR)/ready ] && break; \
+		if ! kill -0 $$(cat $(DEV_DIR)/pid) 2>/dev/null; then echo "dev cluster failed to start:"; tail -30 $(DEV_DIR)/devcluster.log; rm -f $(DEV_DIR)/pid; exit 1; fi; \
+		sleep 0.2; done
+	@[ -f $(DEV_DIR)/ready ] || { echo "dev cluster not ready after 120s:"; tail -30 $(DEV_DIR)/devcluster.log; exit 1; }
+	@cat $(DEV_DIR)/devcluster.log
+	@echo
+	@echo "The local control plane runs in the background (pid $$(cat $(DEV_DIR)/pid)). Use it with:"
+	@echo "  export KUBECONFIG=$(DEV_KUBECONFIG)"
+	@echo "  export PATH=$(CLUSTER_BIN):\$$PATH"
+	@echo "  kubectl get nodes; kubectl get kubernaut -A"
+	@echo "Logs of every process are in $(DEV_DIR)/*.log. Stop it with: make dev-cluster-down"
+
+.PHONY: dev-cluster-down
+dev-cluster-down: ## Stop the local control plane.
+	@if [ -f $(DEV_DIR)/pid ] && kill -0 $$(cat $(DEV_DIR)/pid) 2>/dev/null; then \
+		pid=$$(cat $(DEV_DIR)/pid); kill -TERM $$pid; \
+		for i in $$(seq 1 150); do kill -0 $$pid 2>/dev/null || break; sleep 0.2; done; \
+		kill -0 $$pid 2>/dev/null && kill -KILL $$pid || true; \
+		echo "dev cluster stopped"; \
+	else echo "dev cluster not running"; fi
+	@rm -f $(DEV_DIR)/pid $(DEV_DIR)/ready
+
+##@ Demo
+
+KEEP ?=
+
+.PHONY: demo
+demo: build ## Start the local control plane, apply one sample of each kind and a Deployment, show them (KEEP=1 leaves it running).
+	@started=0; \
+	if ! { [ -f $(DEV_DIR)/pid ] && kill -0 $$(cat $(DEV_DIR)/pid) 2>/dev/null; }; then \
+		$(MAKE) --no-print-directory dev-cluster; started=1; fi; \
+	KUBECTL="$(KUBECTL)" KUBERNAUT="$(BIN)/kubernaut" KUBECONFIG=$(DEV_KUBECONFIG) hack/demo.sh; rc=$$?; \
+	if [ -z "$(KEEP)" ] && [ $$started = 1 ]; then $(MAKE) --no-print-directory dev-cluster-down; \
+	elif [ -n "$(KEEP)" ]; then echo "KEEP=1: the control plane keeps running; export KUBECONFIG=$(DEV_KUBECONFIG); stop it with 'make dev-cluster-down'"; fi; \
+	exit $$rc

@@ -1,0 +1,89 @@
+package v1alpha1
+
+import (
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func cond(t, status, reason string) metav1.Condition {
+	return metav1.Condition{Type: t, Status: metav1.ConditionStatus(status), Reason: reason}
+}
+
+func TestRemediationRequestDerivePhase(t *testing.T) {
+	const T, F, U = "True", "False", "Unknown"
+	for _, tc := range []struct {
+		name  string
+		conds []metav1.Condition
+		want  RemediationPhase
+	}{
+		{"no conditions", nil, RemediationPhasePending},
+		{"guards running", []metav1.Condition{cond(GuardsPassedCondition, U, ReasonInProgress)}, RemediationPhasePending},
+		{"processing", []metav1.Condition{cond(GuardsPassedCondition, T, ReasonGuardsPassed), cond(ProcessedCondition, U, ReasonInProgress)}, RemediationPhaseProcessing},
+		{"analyzing", []metav1.Condition{cond(GuardsPassedCondition, T, ""), cond(ProcessedCondition, T, "")}, RemediationPhaseAnalyzing},
+		{"awaiting approval", []metav1.Condition{cond(GuardsPassedCondition, T, ""), cond(ProcessedCondition, T, ""), cond(AnalyzedCondition, T, ""), cond(ApprovedCondition, U, ReasonAwaitingApproval)}, RemediationPhaseAwaitingApproval},
+		{"executing", []metav1.Condition{cond(GuardsPassedCondition, T, ""), cond(ProcessedCondition, T, ""), cond(AnalyzedCondition, T, ""), cond(ApprovedCondition, T, ReasonAutoApproved)}, RemediationPhaseExecuting},
+		{"verifying", []metav1.Condition{cond(GuardsPassedCondition, T, ""), cond(ProcessedCondition, T, ""), cond(AnalyzedCondition, T, ""), cond(ApprovedCondition, T, ""), cond(ExecutedCondition, T, "")}, RemediationPhaseVerifying},
+		{"completed", []metav1.Condition{cond(VerifiedCondition, T, ""), cond(ReadyCondition, T, ReasonSucceeded)}, RemediationPhaseCompleted},
+		{"no action needed completes early", []metav1.Condition{cond(AnalyzedCondition, T, ReasonNoActionRecommended), cond(ReadyCondition, T, ReasonSucceeded)}, RemediationPhaseCompleted},
+		{"skipped by a guard", []metav1.Condition{cond(GuardsPassedCondition, F, ReasonKillSwitchActive), cond(ReadyCondition, F, ReasonSkipped)}, RemediationPhaseSkipped},
+		{"rejected", []metav1.Condition{cond(ApprovedCondition, F, ReasonLowConfidence), cond(ReadyCondition, F, ReasonRejected)}, RemediationPhaseRejected},
+		{"timed out", []metav1.Condition{cond(ReadyCondition, F, ReasonTimedOut)}, RemediationPhaseTimedOut},
+		{"cancelled", []metav1.Condition{cond(ReadyCondition, F, ReasonCancelled)}, RemediationPhaseCancelled},
+		{"failed", []metav1.Condition{cond(ExecutedCondition, F, ReasonStepFailed), cond(ReadyCondition, F, ReasonFailed)}, RemediationPhaseFailed},
+		{"ready false while progressing is not terminal", []metav1.Condition{cond(GuardsPassedCondition, T, ""), cond(ReadyCondition, F, ReasonProgressing)}, RemediationPhaseProcessing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rr := &RemediationRequest{Status: RemediationRequestStatus{Conditions: tc.conds}}
+			if got := rr.DerivePhase(); got != tc.want {
+				t.Fatalf("DerivePhase() = %s, want %s", got, tc.want)
+			}
+			if got := tc.want.IsFinished(); got != (tc.want == RemediationPhaseCompleted || IsTerminalReason(string(tc.want))) {
+				t.Fatalf("IsFinished(%s) = %v", tc.want, got)
+			}
+		})
+	}
+}
+
+func TestChildPhases(t *testing.T) {
+	const T, F, U = "True", "False", "Unknown"
+	rp := &RemediationProcessing{Status: RemediationProcessingStatus{Conditions: []metav1.Condition{cond(EnrichedCondition, T, ReasonEnriched), cond(ClassifiedCondition, U, ReasonInProgress)}}}
+	if got := rp.DerivePhase(); got != ProcessingClassifying {
+		t.Errorf("RemediationProcessing phase = %s, want Classifying", got)
+	}
+	aia := &AIAnalysis{Status: AIAnalysisStatus{Conditions: []metav1.Condition{cond(InvestigatedCondition, U, ReasonInProgress)}}}
+	if got := aia.DerivePhase(); got != AnalysisInvestigating {
+		t.Errorf("AIAnalysis phase = %s, want Investigating", got)
+	}
+	we := &WorkflowExecution{Status: WorkflowExecutionStatus{Conditions: []metav1.Condition{
+		cond(PlannedCondition, T, ReasonPlanValid), cond(ApprovedCondition, T, ReasonManuallyApproved),
+		cond(ExecutedCondition, F, ReasonStepFailed), cond(CompensatedCondition, U, ReasonInProgress),
+	}}}
+	if got := we.DerivePhase(); got != WorkflowCompensating {
+		t.Errorf("WorkflowExecution phase = %s, want Compensating", got)
+	}
+	we.Status.Conditions = append(we.Status.Conditions[:3], cond(CompensatedCondition, T, ReasonCompensationSucceeded), cond(ReadyCondition, F, ReasonFailed))
+	if got := we.DerivePhase(); got != WorkflowFailed {
+		t.Errorf("WorkflowExecution phase after compensation = %s, want Failed", got)
+	}
+	ke := &KubernetesExecution{Status: KubernetesExecutionStatus{Conditions: []metav1.Condition{cond(ValidatedCondition, F, ReasonPolicyDenied), cond(ReadyCondition, F, ReasonRejected)}}}
+	if got := ke.DerivePhase(); got != ExecutionRejected {
+		t.Errorf("KubernetesExecution phase = %s, want Rejected", got)
+	}
+	ke.Status.Conditions = []metav1.Condition{cond(ValidatedCondition, T, ReasonValidationPassed), cond(ExecutedCondition, U, ReasonInProgress)}
+	if got := ke.DerivePhase(); got != ExecutionExecuting {
+		t.Errorf("KubernetesExecution phase = %s, want Executing", got)
+	}
+}
+
+func TestTargetString(t *testing.T) {
+	if got := (Target{Kind: TargetKindNode, Name: "n1"}).String(); got != "Node/n1" {
+		t.Errorf("got %s", got)
+	}
+	if got := (Target{Kind: TargetKindPod, Namespace: "shop", Name: "p"}).String(); got != "Pod/shop/p" {
+		t.Errorf("got %s", got)
+	}
+	if !TargetKindNamespace.IsClusterScoped() || TargetKindPod.IsClusterScoped() {
+		t.Error("IsClusterScoped is wrong")
+	}
+}
