@@ -99,7 +99,7 @@ type RemediationRequestStatus struct {
 	// +optional
 	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
 
-	// RemediationProcessingRef names the RemediationPhaseProcessing child.
+	// RemediationProcessingRef names the RemediationProcessing child.
 	// +optional
 	RemediationProcessingRef *LocalReference `json:"remediationProcessingRef,omitempty"`
 
