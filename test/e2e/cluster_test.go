@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -19,9 +18,9 @@ var _ = Describe("The local control plane", func() {
 	var ns string
 
 	BeforeEach(func(ctx SpecContext) {
-		ns = fmt.Sprintf("e2e-%d", GinkgoRandomSeed()%100000+int64(GinkgoParallelProcess()))
-		ns = fmt.Sprintf("%s-%d", ns, time.Now().UnixNano()%100000)
-		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
+		Expect(k8s.Create(ctx, namespace)).To(Succeed())
+		ns = namespace.Name
 		Expect(cluster.WaitForDefaultServiceAccount(ctx, clientset, ns)).To(Succeed())
 		DeferCleanup(healthy)
 	})
