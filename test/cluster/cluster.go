@@ -66,7 +66,7 @@ type Cluster struct {
 
 // Start starts the control plane and returns once the API server is ready, the CRDs are
 // established and (Full) the nodes are Ready. On error everything started is stopped.
-func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 60 * time.Second
 	}
@@ -77,7 +77,14 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	c = &Cluster{opts: opts, Dir: opts.Dir}
+	need := []string{"etcd", "kube-apiserver"}
+	if opts.Full {
+		need = append(need, "kube-controller-manager", "kube-scheduler", "kwok")
+	}
+	if err = checkBinDir(opts.BinDir, need...); err != nil {
+		return nil, err
+	}
+	c := &Cluster{opts: opts, Dir: opts.Dir}
 	if c.Dir == "" {
 		if c.Dir, err = os.MkdirTemp("", "kubernaut-cluster-"); err != nil {
 			return nil, fmt.Errorf("creating the cluster folder: %w", err)
@@ -318,4 +325,15 @@ func httpOK(ctx context.Context, hc *http.Client, url string) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil
+}
+
+// PIDs returns the process IDs of the running control-plane processes.
+func (c *Cluster) PIDs() []int {
+	var pids []int
+	for _, p := range c.procs {
+		if !p.exited() {
+			pids = append(pids, p.cmd.Process.Pid)
+		}
+	}
+	return pids
 }

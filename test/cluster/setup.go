@@ -34,14 +34,14 @@ const BinDirEnv = "KUBERNAUT_CLUSTER_BIN"
 // bin/cluster at the root of the module (found from the working directory upwards).
 func FindBinDir() (string, error) {
 	if dir := os.Getenv(BinDirEnv); dir != "" {
-		return dir, checkBinDir(dir)
+		return dir, checkBinDir(dir, "etcd", "kube-apiserver")
 	}
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
 	dir := filepath.Join(root, "bin", "cluster")
-	return dir, checkBinDir(dir)
+	return dir, checkBinDir(dir, "etcd", "kube-apiserver")
 }
 
 // ModuleRoot returns the folder of the project's go.mod, searched from the working directory
@@ -64,8 +64,9 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-func checkBinDir(dir string) error {
-	for _, b := range []string{"etcd", "kube-apiserver"} {
+// checkBinDir checks that dir holds the named binaries.
+func checkBinDir(dir string, names ...string) error {
+	for _, b := range names {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
 			return fmt.Errorf("control-plane binary %s missing in %s: run 'make cluster-bin' first: %w", b, dir, err)
 		}
