@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestReadinessFollowsTheAPIServer(t *testing.T) {
+	var apiErr error
+	s := NewServer(Config{}, func(context.Context) error { return apiErr })
+
+	if code, body := get(t, s.Handler(), "/readyz"); code != http.StatusOK || body != "ok" {
+		t.Fatalf("ready: got %d %q", code, body)
+	}
+	apiErr = errors.New("API server not ready: connection refused")
+	code, body := get(t, s.Handler(), "/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "connection refused") {
+		t.Fatalf("not ready: got %d %q, want 503 naming the cause", code, body)
+	}
+	if code, _ := get(t, s.Handler(), "/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz must not depend on the API server, got %d", code)
+	}
+}
+
+func TestMetricsAreServedFromTheServersOwnRegistry(t *testing.T) {
+	s := NewServer(Config{}, func(context.Context) error { return nil })
+	code, body := get(t, s.Handler(), "/metrics")
+	if code != http.StatusOK || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, "process_") {
+		t.Fatalf("metrics: got %d, body starts %.200q", code, body)
+	}
+	if code, _ := get(t, s.Handler(), "/nothing-here"); code != http.StatusNotFound {
+		t.Fatalf("unknown path: got %d, want 404", code)
+	}
+}
+
+func TestRunShutsDownWhenTheContextEnds(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(Config{RequestTimeout: time.Second, ShutdownTimeout: time.Second}, func(context.Context) error { return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+		t.Fatalf("healthz over TCP: %d %q", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run returned %v after cancellation, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancellation")
+	}
+}
+
+func TestRunReportsABusyAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	s := NewServer(Config{Addr: ln.Addr().String(), ShutdownTimeout: time.Second}, func(context.Context) error { return nil })
+	err = s.Run(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "gateway listening on "+ln.Addr().String()) {
+		t.Fatalf("want an error naming the busy address, got %v", err)
+	}
+}
