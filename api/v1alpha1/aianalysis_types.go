@@ -5,14 +5,15 @@ import (
 )
 
 // AnalysisPhase is the phase of an AIAnalysis, derived from its conditions.
-// +kubebuilder:validation:Enum=Pending;Investigating;Validating;Completed;Failed;Rejected
+// +kubebuilder:validation:Enum=Pending;Investigating;Recommending;Deciding;Completed;Failed;Rejected
 type AnalysisPhase string
 
 // The phases of an AIAnalysis.
 const (
 	AnalysisPending       AnalysisPhase = "Pending"
 	AnalysisInvestigating AnalysisPhase = "Investigating"
-	AnalysisValidating    AnalysisPhase = "Validating"
+	AnalysisRecommending  AnalysisPhase = "Recommending"
+	AnalysisDeciding      AnalysisPhase = "Deciding"
 	AnalysisCompleted     AnalysisPhase = "Completed"
 	AnalysisFailed        AnalysisPhase = AnalysisPhase(ReasonFailed)
 	AnalysisRejected      AnalysisPhase = AnalysisPhase(ReasonRejected)
@@ -158,7 +159,7 @@ type AIAnalysisStatus struct {
 	// +optional
 	Phase AnalysisPhase `json:"phase,omitempty"`
 
-	// Conditions: Ready, Investigated, Validated.
+	// Conditions: Ready, Investigated, Recommended, ApprovalDecided.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -205,6 +206,12 @@ type AIAnalysisStatus struct {
 	// +optional
 	Approval *ApprovalDecision `json:"approval,omitempty"`
 
+	// RawResponse is the analyzer's answer as received (truncated to 32 KiB), kept for
+	// audit: nothing in it is trusted.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32768
+	RawResponse string `json:"rawResponse,omitempty"`
+
 	// InvestigationID is the analyzer's own identifier of the investigation, if any.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
@@ -248,7 +255,8 @@ type AIAnalysis struct {
 func (a *AIAnalysis) DerivePhase() AnalysisPhase {
 	return AnalysisPhase(derivePhase(a.Status.Conditions, []stage{
 		{InvestigatedCondition, string(AnalysisInvestigating)},
-		{ValidatedCondition, string(AnalysisValidating)},
+		{RecommendedCondition, string(AnalysisRecommending)},
+		{ApprovalDecidedCondition, string(AnalysisDeciding)},
 	}, string(AnalysisPending), string(AnalysisCompleted)))
 }
 

@@ -45,16 +45,23 @@ const (
 const (
 	// InvestigatedCondition records the analyzer's investigation (root cause).
 	InvestigatedCondition = "Investigated"
-	// ValidatedCondition records the validation of a recommendation (catalog actions,
-	// parameter schemas, dependencies) or of a step (policy, RBAC, dry run).
-	ValidatedCondition = "Validated"
+	// RecommendedCondition records the validation of the recommendation: catalog actions,
+	// parameter schemas, targets, dependencies, step count.
+	RecommendedCondition = "Recommended"
+	// ApprovalDecidedCondition records the approval policy's decision (Auto, Manual or
+	// Rejected).
+	ApprovalDecidedCondition = "ApprovalDecided"
 )
 
-// Condition types of the WorkflowExecution.
+// Condition types of the WorkflowExecution and the KubernetesExecution.
 const (
-	// PlannedCondition records the plan: Argo validation, safety policy for every step and a
-	// server-side dry run of every mutation.
-	PlannedCondition = "Planned"
+	// CompiledCondition records the compilation of the plan into an Argo Workflow and its
+	// validation by Argo's own validator (WorkflowExecution).
+	CompiledCondition = "Compiled"
+	// ValidatedCondition records the safety policy and the server-side dry run of every
+	// mutation (WorkflowExecution: the whole plan; KubernetesExecution: the step, again,
+	// right before it runs, with a SubjectAccessReview).
+	ValidatedCondition = "Validated"
 	// CompensatedCondition records the compensation of completed steps after a failure.
 	CompensatedCondition = "Compensated"
 )
@@ -131,8 +138,12 @@ const (
 	// ReasonApprovalDenied: a person or the approval policy refused the plan.
 	ReasonApprovalDenied = "ApprovalDenied"
 
-	// ReasonPlanValid: the plan passed Argo validation, policy and dry run.
+	// ReasonWorkflowCompiled: the plan compiled into a Workflow that Argo's validator accepts.
+	ReasonWorkflowCompiled = "WorkflowCompiled"
+	// ReasonPlanValid: every step of the plan passed the safety policy and the dry run.
 	ReasonPlanValid = "PlanValid"
+	// ReasonApprovalDecided: the approval policy decided the mode; the message gives it.
+	ReasonApprovalDecided = "ApprovalDecided"
 	// ReasonWorkflowInvalid: Argo's validation refused the compiled Workflow.
 	ReasonWorkflowInvalid = "WorkflowInvalid"
 	// ReasonPolicyDenied: the safety policy refused a step.

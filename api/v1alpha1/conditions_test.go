@@ -55,14 +55,26 @@ func TestChildPhases(t *testing.T) {
 	if got := aia.DerivePhase(); got != AnalysisInvestigating {
 		t.Errorf("AIAnalysis phase = %s, want Investigating", got)
 	}
-	we := &WorkflowExecution{Status: WorkflowExecutionStatus{Conditions: []metav1.Condition{
-		cond(PlannedCondition, T, ReasonPlanValid), cond(ApprovedCondition, T, ReasonManuallyApproved),
+	aia.Status.Conditions = []metav1.Condition{cond(InvestigatedCondition, T, ReasonRootCauseFound), cond(RecommendedCondition, T, ReasonRecommendationValid)}
+	if got := aia.DerivePhase(); got != AnalysisDeciding {
+		t.Errorf("AIAnalysis phase = %s, want Deciding", got)
+	}
+	aia.Status.Conditions = []metav1.Condition{cond(InvestigatedCondition, T, ReasonRootCauseFound), cond(RecommendedCondition, F, ReasonInvalidRecommendation), cond(ReadyCondition, F, ReasonRejected)}
+	if got := aia.DerivePhase(); got != AnalysisRejected {
+		t.Errorf("AIAnalysis phase = %s, want Rejected", got)
+	}
+	we := &WorkflowExecution{Status: WorkflowExecutionStatus{Conditions: []metav1.Condition{cond(CompiledCondition, T, ReasonWorkflowCompiled)}}}
+	if got := we.DerivePhase(); got != WorkflowValidating {
+		t.Errorf("WorkflowExecution phase = %s, want Validating", got)
+	}
+	we = &WorkflowExecution{Status: WorkflowExecutionStatus{Conditions: []metav1.Condition{
+		cond(CompiledCondition, T, ReasonWorkflowCompiled), cond(ValidatedCondition, T, ReasonPlanValid), cond(ApprovedCondition, T, ReasonManuallyApproved),
 		cond(ExecutedCondition, F, ReasonStepFailed), cond(CompensatedCondition, U, ReasonInProgress),
 	}}}
 	if got := we.DerivePhase(); got != WorkflowCompensating {
 		t.Errorf("WorkflowExecution phase = %s, want Compensating", got)
 	}
-	we.Status.Conditions = append(we.Status.Conditions[:3], cond(CompensatedCondition, T, ReasonCompensationSucceeded), cond(ReadyCondition, F, ReasonFailed))
+	we.Status.Conditions = append(we.Status.Conditions[:4], cond(CompensatedCondition, T, ReasonCompensationSucceeded), cond(ReadyCondition, F, ReasonFailed))
 	if got := we.DerivePhase(); got != WorkflowFailed {
 		t.Errorf("WorkflowExecution phase after compensation = %s, want Failed", got)
 	}

@@ -104,6 +104,11 @@ type WorkloadState struct {
 	// +optional
 	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
 
+	// RolloutInProgress is true while the workload's controller has not finished rolling out
+	// its current spec (the `kubectl rollout status` rules).
+	// +optional
+	RolloutInProgress bool `json:"rolloutInProgress,omitempty"`
+
 	// Revision is the current `deployment.kubernetes.io/revision` (Deployments).
 	// +optional
 	Revision int64 `json:"revision,omitempty"`

@@ -68,6 +68,11 @@ type KubernetesExecutionSpec struct {
 	// +optional
 	WorkflowExecutionRef *LocalReference `json:"workflowExecutionRef,omitempty"`
 
+	// DryRun validates the step and dry-runs its mutation on the API server, records the
+	// diff, and mutates nothing.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+
 	// TimeoutSeconds bounds the step from validation to verification.
 	// +optional
 	// +kubebuilder:default=600

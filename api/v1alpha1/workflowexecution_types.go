@@ -6,18 +6,19 @@ import (
 )
 
 // WorkflowPhase is the phase of a WorkflowExecution, derived from its conditions.
-// +kubebuilder:validation:Enum=Pending;Planning;AwaitingApproval;Running;Verifying;Compensating;Succeeded;Failed;Rejected;TimedOut
+// +kubebuilder:validation:Enum=Pending;Planning;Validating;AwaitingApproval;Running;Verifying;Compensating;Completed;Failed;Rejected;TimedOut
 type WorkflowPhase string
 
 // The phases of a WorkflowExecution.
 const (
 	WorkflowPending          WorkflowPhase = "Pending"
 	WorkflowPlanning         WorkflowPhase = "Planning"
+	WorkflowValidating       WorkflowPhase = "Validating"
 	WorkflowAwaitingApproval WorkflowPhase = "AwaitingApproval"
 	WorkflowRunning          WorkflowPhase = "Running"
 	WorkflowVerifying        WorkflowPhase = "Verifying"
 	WorkflowCompensating     WorkflowPhase = "Compensating"
-	WorkflowSucceeded        WorkflowPhase = "Succeeded"
+	WorkflowCompleted        WorkflowPhase = "Completed"
 	WorkflowFailed           WorkflowPhase = WorkflowPhase(ReasonFailed)
 	WorkflowRejected         WorkflowPhase = WorkflowPhase(ReasonRejected)
 	WorkflowTimedOut         WorkflowPhase = WorkflowPhase(ReasonTimedOut)
@@ -81,6 +82,11 @@ type WorkflowExecutionSpec struct {
 	// Engine overrides the configured workflow engine.
 	// +optional
 	Engine EngineName `json:"engine,omitempty"`
+
+	// DryRun runs everything up to and including the server-side dry run of every step and
+	// records the diffs, but mutates nothing.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // PolicyVerdict is the safety policy's decision on one step.
@@ -278,7 +284,7 @@ type WorkflowExecutionStatus struct {
 	// +optional
 	Phase WorkflowPhase `json:"phase,omitempty"`
 
-	// Conditions: Ready, Planned, Approved, Executed, Verified, Compensated.
+	// Conditions: Ready, Compiled, Validated, Approved, Executed, Verified, Compensated.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -340,6 +346,7 @@ type WorkflowExecutionStatus struct {
 // +kubebuilder:printcolumn:name="Approval",type=string,JSONPath=`.spec.approvalMode`
 // +kubebuilder:printcolumn:name="Decision",type=string,JSONPath=`.status.approval.decision`
 // +kubebuilder:printcolumn:name="Engine",type=string,JSONPath=`.status.engine`,priority=1
+// +kubebuilder:printcolumn:name="Dry-Run",type=boolean,JSONPath=`.spec.dryRun`,priority=1
 // +kubebuilder:printcolumn:name="Workflow",type=string,JSONPath=`.status.workflowRef.name`,priority=1
 // +kubebuilder:printcolumn:name="Plan-Hash",type=string,JSONPath=`.status.plan.hash`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -362,11 +369,12 @@ func (we *WorkflowExecution) DerivePhase() WorkflowPhase {
 		return WorkflowCompensating
 	}
 	return WorkflowPhase(derivePhase(we.Status.Conditions, []stage{
-		{PlannedCondition, string(WorkflowPlanning)},
+		{CompiledCondition, string(WorkflowPlanning)},
+		{ValidatedCondition, string(WorkflowValidating)},
 		{ApprovedCondition, string(WorkflowAwaitingApproval)},
 		{ExecutedCondition, string(WorkflowRunning)},
 		{VerifiedCondition, string(WorkflowVerifying)},
-	}, string(WorkflowPending), string(WorkflowSucceeded)))
+	}, string(WorkflowPending), string(WorkflowCompleted)))
 }
 
 // WorkflowExecutionList is a list of WorkflowExecutions.

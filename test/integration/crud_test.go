@@ -96,7 +96,8 @@ var _ = Describe("Every kind", func() {
 			object: func(ns string) client.Object { return gen.WorkflowExecution(ns, "we") },
 			setStatus: func(o client.Object) string {
 				we := o.(*kubernautv1.WorkflowExecution)
-				meta.SetStatusCondition(&we.Status.Conditions, metav1.Condition{Type: kubernautv1.PlannedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonPlanValid})
+				meta.SetStatusCondition(&we.Status.Conditions, metav1.Condition{Type: kubernautv1.CompiledCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonWorkflowCompiled})
+				meta.SetStatusCondition(&we.Status.Conditions, metav1.Condition{Type: kubernautv1.ValidatedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonPlanValid})
 				meta.SetStatusCondition(&we.Status.Conditions, metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionUnknown, Reason: kubernautv1.ReasonAwaitingApproval})
 				we.Status.Plan = &kubernautv1.Plan{
 					Hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
