@@ -31,7 +31,6 @@ KUBE_LDFLAGS := -s -w \
 	-X k8s.io/client-go/pkg/version.gitVersion=$(KUBE_VERSION)
 
 export KUBERNAUT_CLUSTER_BIN := $(CLUSTER_BIN)
-export KUBEBUILDER_ASSETS := $(CLUSTER_BIN)
 
 GO_TEST_FLAGS ?=
 E2E_TIMEOUT ?= 20m

@@ -23,14 +23,48 @@ type Config struct {
 	Addr string
 	// ReadHeaderTimeout bounds reading a request's headers.
 	ReadHeaderTimeout time.Duration
-	// RequestTimeout bounds a whole request.
+	// RequestTimeout bounds a whole request (reading the body included).
 	RequestTimeout time.Duration
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
+	// MaxHeaderBytes bounds the request headers.
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds a webhook body (413 beyond).
+	MaxBodyBytes int64
+	// Limits bound the alerts of one payload.
+	Limits DecodeLimits
+	// RetryAfter is the Retry-After of a 503 answer.
+	RetryAfter time.Duration
+	// RatePerSecond and RateBurst limit the webhook requests of one source address (503 with
+	// Retry-After beyond); 0 turns the limit off.
+	RatePerSecond float64
+	// RateBurst is the burst of the per-source limit.
+	RateBurst int
+}
+
+// DefaultConfig is a configuration that suits a production gateway.
+func DefaultConfig() Config {
+	return Config{
+		Addr: ":8090", ReadHeaderTimeout: 5 * time.Second, RequestTimeout: 15 * time.Second,
+		ShutdownTimeout: 15 * time.Second, MaxHeaderBytes: 16 << 10, MaxBodyBytes: 4 << 20,
+		Limits: DefaultDecodeLimits, RetryAfter: 5 * time.Second, RatePerSecond: 100, RateBurst: 200,
+	}
 }
 
 // ReadyCheck reports whether the gateway can do its work (the API server answers).
 type ReadyCheck func(ctx context.Context) error
+
+// Deps are the parts the server delegates to.
+type Deps struct {
+	// Ready reports readiness (the API server answers, the cache is synced).
+	Ready ReadyCheck
+	// Auth authenticates webhook requests.
+	Auth Authenticator
+	// Recorder records the signals.
+	Recorder SignalRecorder
+	// Pending reports the re-deliveries not yet written (a metric); may be nil.
+	Pending func() int64
+}
 
 // Server is the gateway's HTTP server.
 type Server struct {
@@ -38,21 +72,41 @@ type Server struct {
 	engine   *gin.Engine
 	registry *prometheus.Registry
 	ready    ReadyCheck
+	auth     Authenticator
+	recorder SignalRecorder
+	limiter  *sourceLimiter
+	metrics  *metrics
 }
 
 // NewServer builds the server. Its metrics are registered on a registry of its own, served
 // at /metrics.
-func NewServer(cfg Config, ready ReadyCheck) *Server {
+func NewServer(cfg Config, deps Deps) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &Server{cfg: cfg, engine: gin.New(), registry: reg, ready: ready}
+	pending := func() float64 { return 0 }
+	if deps.Pending != nil {
+		pending = func() float64 { return float64(deps.Pending()) }
+	}
+	s := &Server{cfg: cfg, engine: gin.New(), registry: reg, ready: deps.Ready, auth: deps.Auth,
+		recorder: deps.Recorder, metrics: newMetrics(reg, pending)}
 	s.engine.Use(gin.Recovery())
+	s.engine.HandleMethodNotAllowed = true
 	s.engine.GET("/healthz", s.healthz)
 	s.engine.GET("/readyz", s.readyz)
 	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	chain := []gin.HandlerFunc{}
+	if cfg.RatePerSecond > 0 {
+		s.limiter = newSourceLimiter(cfg.RatePerSecond, max(cfg.RateBurst, 1), 10000)
+		chain = append(chain, s.rateLimit)
+	}
+	chain = append(chain, s.authenticate, s.handleAlertmanager)
+	s.engine.POST(AlertmanagerPath, chain...)
 	return s
 }
+
+// FlushErrors counts a failed flush of occurrence counts, for the gateway_flush_errors metric.
+func (s *Server) FlushErrors() { s.metrics.flushErrs.Inc() }
 
 // Registry is the server's metrics registry, for the gateway's own collectors.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
@@ -85,7 +139,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if s.cfg.RequestTimeout > 0 {
 		handler = http.TimeoutHandler(handler, s.cfg.RequestTimeout, "request timed out")
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.RequestTimeout,
+		WriteTimeout:      s.cfg.RequestTimeout + time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

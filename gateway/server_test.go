@@ -21,7 +21,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 
 func TestReadinessFollowsTheAPIServer(t *testing.T) {
 	var apiErr error
-	s := NewServer(Config{}, func(context.Context) error { return apiErr })
+	s := NewServer(Config{}, Deps{Ready: func(context.Context) error { return apiErr }})
 
 	if code, body := get(t, s.Handler(), "/readyz"); code != http.StatusOK || body != "ok" {
 		t.Fatalf("ready: got %d %q", code, body)
@@ -37,7 +37,7 @@ func TestReadinessFollowsTheAPIServer(t *testing.T) {
 }
 
 func TestMetricsAreServedFromTheServersOwnRegistry(t *testing.T) {
-	s := NewServer(Config{}, func(context.Context) error { return nil })
+	s := NewServer(Config{}, Deps{Ready: func(context.Context) error { return nil }})
 	code, body := get(t, s.Handler(), "/metrics")
 	if code != http.StatusOK || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, "process_") {
 		t.Fatalf("metrics: got %d, body starts %.200q", code, body)
@@ -52,7 +52,7 @@ func TestRunShutsDownWhenTheContextEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(Config{RequestTimeout: time.Second, ShutdownTimeout: time.Second}, func(context.Context) error { return nil })
+	s := NewServer(Config{RequestTimeout: time.Second, ShutdownTimeout: time.Second}, Deps{Ready: func(context.Context) error { return nil }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, ln) }()
@@ -83,7 +83,7 @@ func TestRunReportsABusyAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = ln.Close() }()
-	s := NewServer(Config{Addr: ln.Addr().String(), ShutdownTimeout: time.Second}, func(context.Context) error { return nil })
+	s := NewServer(Config{Addr: ln.Addr().String(), ShutdownTimeout: time.Second}, Deps{Ready: func(context.Context) error { return nil }})
 	err = s.Run(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "gateway listening on "+ln.Addr().String()) {
 		t.Fatalf("want an error naming the busy address, got %v", err)

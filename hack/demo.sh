@@ -16,11 +16,16 @@ step "The cluster: kube-apiserver, controller-manager, scheduler and kwok nodes"
 kubectl get nodes -o wide
 
 step "kubernaut local (controllers + gateway in one process)"
-log=$(mktemp)
+work=$(mktemp -d)
+log=$work/kubernaut.log
+# The gateway accepts only bearer tokens listed in a file (several at once, for rotation).
+TOKEN=demo-$RANDOM$RANDOM$RANDOM
+printf '# demo token, valid for this run only\n%s\n' "$TOKEN" >"$work/tokens"
 "$KUBERNAUT" local --kubeconfig "$KUBECONFIG" --metrics-bind-address "$METRICS_ADDR" \
-  --health-probe-bind-address "$PROBE_ADDR" --gateway-bind-address "$GATEWAY_ADDR" >"$log" 2>&1 &
+  --health-probe-bind-address "$PROBE_ADDR" --gateway-bind-address "$GATEWAY_ADDR" \
+  --gateway-token-file "$work/tokens" >"$log" 2>&1 &
 kpid=$!
-trap 'kill $kpid 2>/dev/null || true; wait $kpid 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill $kpid 2>/dev/null || true; wait $kpid 2>/dev/null || true; rm -rf "$work"' EXIT
 # http_get HOST:PORT PATH prints the HTTP answer (bash's /dev/tcp; no curl needed).
 http_get() {
   ( exec 3<>"/dev/tcp/${1%:*}/${1#*:}" && printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$1" >&3 && cat <&3 ) 2>/dev/null

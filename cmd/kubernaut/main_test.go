@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
 
@@ -30,7 +28,10 @@ func TestBadInvocations(t *testing.T) {
 		{"stray argument", []string{"controller", "extra"}, `kubernaut controller takes no arguments, got ["extra"]`},
 		{"bad duration", []string{"gateway", "--gateway-request-timeout", "soon"}, `invalid value "soon" for flag -gateway-request-timeout`},
 		{"non-positive timeout", []string{"local", "--gateway-request-timeout", "0s"}, "--gateway-request-timeout must be positive"},
-		{"unreadable kubeconfig", []string{"gateway", "--kubeconfig", "/nonexistent/kubeconfig"}, `kubeconfig "/nonexistent/kubeconfig"`},
+		{"no token file", []string{"gateway"}, "--gateway-token-file is required"},
+		{"unreadable token file", []string{"gateway", "--gateway-token-file", "/nonexistent/tokens", "--kubeconfig", "/dev/null"}, "reading bearer tokens from /nonexistent/tokens"},
+		{"token file without a token", []string{"gateway", "--gateway-token-file", "/dev/null"}, "bearer token file /dev/null holds no token"},
+		{"unreadable kubeconfig", []string{"controller", "--kubeconfig", "/nonexistent/kubeconfig"}, `kubeconfig "/nonexistent/kubeconfig"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -48,36 +49,28 @@ func TestBadInvocations(t *testing.T) {
 // TestLocalServesHealthReadinessAndMetrics runs `kubernaut local` against a real API server
 // and checks every endpoint of both parts.
 func TestLocalServesHealthReadinessAndMetrics(t *testing.T) {
-	binDir, err := cluster.FindBinDir()
+	root, err := cluster.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: binDir}
-	cfg, err := env.Start()
+	env, err := cluster.Start(context.Background(), cluster.Options{CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases")}})
 	if err != nil {
 		t.Fatalf("starting the API server: %v", err)
 	}
-	t.Cleanup(func() { _ = env.Stop() })
-	user, err := env.AddUser(envtest.User{Name: "kubernaut", Groups: []string{"system:masters"}}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(env.Stop)
+	kubeconfig := env.Kubeconfig
 
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("# rotated monthly\nsecret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	addrs := freeAddrs(t, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"local", "--kubeconfig", kubeconfig,
 			"--metrics-bind-address", addrs[0], "--health-probe-bind-address", addrs[1],
-			"--gateway-bind-address", addrs[2]}, io.Discard, io.Discard)
+			"--gateway-bind-address", addrs[2], "--gateway-token-file", tokens}, io.Discard, io.Discard)
 	}()
 
 	for _, u := range []struct{ url, body string }{
@@ -90,7 +83,12 @@ func TestLocalServesHealthReadinessAndMetrics(t *testing.T) {
 	} {
 		if err := poll(ctx, u.url, u.body); err != nil {
 			cancel()
-			t.Fatal(err)
+			select {
+			case runErr := <-done:
+				t.Fatalf("%v; kubernaut local had ended: %v", err, runErr)
+			default:
+				t.Fatal(err)
+			}
 		}
 	}
 

@@ -23,7 +23,15 @@ type options struct {
 	runGateway    bool
 
 	manager managerOptions
-	gateway gateway.Config
+	gateway gatewayOptions
+}
+
+// gatewayOptions configure the gateway.
+type gatewayOptions struct {
+	server              gateway.Config
+	recorder            gateway.RecorderConfig
+	tokenFile           string
+	tokenReloadInterval time.Duration
 }
 
 // managerOptions configure the controller manager.
@@ -59,14 +67,33 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			"how long running reconciles may take to finish on shutdown")
 	}
 	if gw {
-		fs.StringVar(&o.gateway.Addr, "gateway-bind-address", ":8090",
+		o.gateway.server = gateway.DefaultConfig()
+		srv, rec := &o.gateway.server, &o.gateway.recorder
+		fs.StringVar(&srv.Addr, "gateway-bind-address", srv.Addr,
 			"address of the gateway (webhooks, /healthz, /readyz, /metrics)")
-		fs.DurationVar(&o.gateway.ReadHeaderTimeout, "gateway-read-header-timeout", 5*time.Second,
+		fs.DurationVar(&srv.ReadHeaderTimeout, "gateway-read-header-timeout", srv.ReadHeaderTimeout,
 			"how long a client may take to send the request headers")
-		fs.DurationVar(&o.gateway.RequestTimeout, "gateway-request-timeout", 15*time.Second,
+		fs.DurationVar(&srv.RequestTimeout, "gateway-request-timeout", srv.RequestTimeout,
 			"how long one request may take in all")
-		fs.DurationVar(&o.gateway.ShutdownTimeout, "gateway-shutdown-timeout", 15*time.Second,
+		fs.DurationVar(&srv.ShutdownTimeout, "gateway-shutdown-timeout", srv.ShutdownTimeout,
 			"how long in-flight requests may take to finish on shutdown")
+		fs.Int64Var(&srv.MaxBodyBytes, "gateway-max-body-bytes", srv.MaxBodyBytes, "largest webhook body accepted (413 beyond)")
+		fs.IntVar(&srv.Limits.MaxAlerts, "gateway-max-alerts", srv.Limits.MaxAlerts, "most alerts one payload may carry")
+		fs.Float64Var(&srv.RatePerSecond, "gateway-rate-limit", srv.RatePerSecond,
+			"webhook requests per second allowed from one source address (503 with Retry-After beyond; 0 = off)")
+		fs.IntVar(&srv.RateBurst, "gateway-rate-burst", srv.RateBurst, "burst of the per-source rate limit")
+		fs.StringVar(&o.gateway.tokenFile, "gateway-token-file", "",
+			"file of accepted bearer tokens, one per line (required; re-read when it changes)")
+		fs.DurationVar(&o.gateway.tokenReloadInterval, "gateway-token-reload-interval", 10*time.Second,
+			"how often the token file is checked for changes")
+		fs.StringVar(&rec.Namespace, "gateway-namespace", "kubernaut-system", "namespace of the RemediationRequests the gateway creates")
+		fs.DurationVar(&rec.DedupWindow, "dedup-window", 5*time.Minute,
+			"a new occurrence within this long after the previous remediation of the same alert finished is counted on it")
+		fs.IntVar(&rec.StormThreshold, "storm-threshold", 10,
+			"remediations of one alertname in one namespace within --storm-window before further alerts fold into one (0 = off)")
+		fs.DurationVar(&rec.StormWindow, "storm-window", time.Minute, "storm detection window")
+		fs.DurationVar(&rec.FlushInterval, "dedup-flush-interval", time.Second, "how often counted re-deliveries are written")
+		rec.MaxStormMembers = 500
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -74,8 +101,19 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("kubernaut %s takes no arguments, got %q", command, fs.Args())
 	}
-	if gw && o.gateway.RequestTimeout <= 0 {
-		return nil, fmt.Errorf("--gateway-request-timeout must be positive, got %s", o.gateway.RequestTimeout)
+	if gw {
+		if o.gateway.server.RequestTimeout <= 0 {
+			return nil, fmt.Errorf("--gateway-request-timeout must be positive, got %s", o.gateway.server.RequestTimeout)
+		}
+		if o.gateway.tokenFile == "" {
+			return nil, fmt.Errorf("--gateway-token-file is required: the gateway accepts no unauthenticated webhooks")
+		}
+		if o.gateway.recorder.Namespace == "" {
+			return nil, fmt.Errorf("--gateway-namespace must name a namespace")
+		}
+		if o.gateway.recorder.FlushInterval <= 0 || o.gateway.recorder.StormWindow <= 0 || o.gateway.recorder.DedupWindow < 0 {
+			return nil, fmt.Errorf("--dedup-flush-interval and --storm-window must be positive and --dedup-window not negative")
+		}
 	}
 	return o, nil
 }

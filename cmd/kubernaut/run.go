@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcluster "sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -45,23 +47,34 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// runProcess runs the parts the command asked for until ctx ends or one of them fails.
+// runnable is one long-running part of the process.
+type runnable func(ctx context.Context) error
+
+// runProcess builds every part the command asked for, then runs them until ctx ends or one
+// of them fails. Nothing starts unless every part could be built.
 func runProcess(ctx context.Context, o *options) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName(o.command)
+	var tokens *gateway.TokenFile
+	if o.runGateway {
+		var err error
+		if tokens, err = gateway.NewTokenFile(o.gateway.tokenFile); err != nil {
+			return err
+		}
+	}
 	cfg, err := restConfig(o.kubeconfig)
 	if err != nil {
 		return err
 	}
 	cfg.UserAgent = "kubernaut/" + version
 
-	g, ctx := errgroup.WithContext(ctx)
+	var runs []runnable
 	if o.runController {
 		mgr, err := newManager(cfg, o.manager)
 		if err != nil {
 			return err
 		}
-		g.Go(func() error {
+		runs = append(runs, func(ctx context.Context) error {
 			log.Info("starting the controller manager", "metrics", o.manager.metricsAddr, "probes", o.manager.probeAddr)
 			if err := mgr.Start(ctx); err != nil {
 				return fmt.Errorf("controller manager: %w", err)
@@ -70,17 +83,77 @@ func runProcess(ctx context.Context, o *options) error {
 		})
 	}
 	if o.runGateway {
-		cs, err := kubernetes.NewForConfig(cfg)
+		gw, err := newGateway(ctx, cfg, o.gateway, tokens)
 		if err != nil {
-			return fmt.Errorf("building the gateway's Kubernetes client: %w", err)
+			return err
 		}
-		srv := gateway.NewServer(o.gateway, apiServerReady(cs))
-		g.Go(func() error {
-			log.Info("starting the gateway", "address", o.gateway.Addr)
-			return srv.Run(ctx, nil)
-		})
+		runs = append(runs, gw...)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, r := range runs {
+		g.Go(func() error { return r(ctx) })
 	}
 	return g.Wait()
+}
+
+// newGateway wires the gateway: a cache of RemediationRequests indexed for deduplication,
+// the recorder and its flusher, the token file's watcher, and the HTTP server.
+func newGateway(ctx context.Context, cfg *rest.Config, o gatewayOptions, tokens *gateway.TokenFile) ([]runnable, error) {
+	log := ctrl.Log.WithName("gateway")
+	scheme := newScheme()
+	rrCache, err := crcluster.New(cfg, func(co *crcluster.Options) {
+		co.Scheme = scheme
+		co.Cache.DefaultNamespaces = map[string]cache.Config{o.recorder.Namespace: {}}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the gateway's cache: %w", err)
+	}
+	for name, fn := range gateway.IndexFields {
+		if err := rrCache.GetFieldIndexer().IndexField(ctx, &kubernautv1.RemediationRequest{}, name, fn); err != nil {
+			return nil, fmt.Errorf("indexing RemediationRequests by %s: %w", name, err)
+		}
+	}
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating the gateway's client: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the gateway's Kubernetes client: %w", err)
+	}
+	rec := gateway.NewRecorder(o.recorder, direct, rrCache.GetCache())
+	ready := func(ctx context.Context) error {
+		if !rrCache.GetCache().WaitForCacheSync(ctx) {
+			return fmt.Errorf("RemediationRequest cache not synced")
+		}
+		return apiServerReady(cs)(ctx)
+	}
+	srv := gateway.NewServer(o.server, gateway.Deps{Ready: ready, Auth: tokens, Recorder: rec, Pending: rec.Pending})
+	return []runnable{
+		func(ctx context.Context) error {
+			if err := rrCache.Start(ctx); err != nil {
+				return fmt.Errorf("gateway cache: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			tokens.Watch(ctx, o.tokenReloadInterval, func(err error) {
+				log.Error(err, "reloading bearer tokens; the previous ones stay valid")
+			})
+			return nil
+		},
+		func(ctx context.Context) error {
+			rec.Run(ctx, func(err error) {
+				srv.FlushErrors()
+				log.Error(err, "writing occurrence counts")
+			})
+			return nil
+		},
+		func(ctx context.Context) error {
+			log.Info("starting the gateway", "address", o.server.Addr, "namespace", o.recorder.Namespace)
+			return srv.Run(ctx, nil)
+		},
+	}, nil
 }
 
 // newManager builds the controller manager with its health, readiness and metrics endpoints.

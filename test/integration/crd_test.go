@@ -19,15 +19,9 @@ import (
 // kubectl runs the kubectl built into bin/cluster against the test API server.
 func kubectl(ctx SpecContext, args ...string) string {
 	GinkgoHelper()
-	user, err := testEnv.AddUser(envtestAdmin(), nil)
-	Expect(err).NotTo(HaveOccurred())
-	kc, err := user.KubeConfig()
-	Expect(err).NotTo(HaveOccurred())
-	file := filepath.Join(GinkgoT().TempDir(), "kubeconfig")
-	Expect(writeFile(file, kc)).To(Succeed())
 	binDir, err := cluster.FindBinDir()
 	Expect(err).NotTo(HaveOccurred())
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), append([]string{"--kubeconfig", file}, args...)...)
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "kubectl"), append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
 	out, err := cmd.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), "kubectl %s: %s", strings.Join(args, " "), out)
 	return string(out)

@@ -1,10 +1,10 @@
 // Package integration runs Kubernaut's API and controllers against a real kube-apiserver and
-// etcd (controller-runtime envtest pointed at the binaries the Makefile builds into
-// bin/cluster).
+// etcd, built from source into bin/cluster and started by test/cluster (not envtest's own
+// launcher: it starts them in a process group of their own without a parent-death signal, so
+// an interrupted test leaves them running).
 package integration
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,16 +15,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
 
 var (
-	testEnv *envtest.Environment
-	cfg     *rest.Config
-	k8s     client.Client
-	root    string
+	env  *cluster.Cluster
+	cfg  *rest.Config
+	k8s  client.Client
+	root string
 )
 
 func TestIntegration(t *testing.T) {
@@ -32,20 +31,14 @@ func TestIntegration(t *testing.T) {
 	RunSpecs(t, "Integration suite")
 }
 
-var _ = BeforeSuite(func(_ SpecContext) {
-	binDir, err := cluster.FindBinDir()
-	Expect(err).NotTo(HaveOccurred())
+var _ = BeforeSuite(func(ctx SpecContext) {
+	var err error
 	root, err = cluster.ModuleRoot()
 	Expect(err).NotTo(HaveOccurred())
-	testEnv = &envtest.Environment{
-		BinaryAssetsDirectory: binDir,
-		CRDDirectoryPaths:     []string{filepath.Join(root, "manifests", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                cluster.Scheme(),
-	}
-	cfg, err = testEnv.Start()
+	env, err = cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases")}})
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { Expect(testEnv.Stop()).To(Succeed()) })
+	DeferCleanup(env.Stop)
+	cfg = env.Config
 
 	k8s, err = client.New(cfg, client.Options{Scheme: cluster.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
@@ -57,10 +50,3 @@ func newNamespace(ctx SpecContext) string {
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
 	return ns.Name
 }
-
-// envtestAdmin is a user in system:masters.
-func envtestAdmin() envtest.User {
-	return envtest.User{Name: "kubernaut-admin", Groups: []string{"system:masters"}}
-}
-
-func writeFile(name string, data []byte) error { return os.WriteFile(name, data, 0o600) }

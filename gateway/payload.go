@@ -1,0 +1,241 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// WebhookMessage is Alertmanager's webhook payload, version 4 (notify/webhook.Message and
+// template.Data in Alertmanager v0.34). The newer keys (notification_reason, routeLabels) are
+// optional: older Alertmanagers omit them.
+type WebhookMessage struct {
+	// Version is always "4".
+	Version string `json:"version"`
+	// GroupKey identifies the aggregation group; opaque.
+	GroupKey string `json:"groupKey"`
+	// TruncatedAlerts counts the alerts left out by max_alerts.
+	TruncatedAlerts uint64 `json:"truncatedAlerts"`
+	// Receiver is the receiver's name, regexp-quoted by Alertmanager.
+	Receiver string `json:"receiver"`
+	// Status is "firing" when any alert fires, else "resolved".
+	Status string `json:"status"`
+	// Alerts of the group, firing and resolved.
+	Alerts []WebhookAlert `json:"alerts"`
+	// NotificationReason says why this notification was sent (since v0.32).
+	NotificationReason string `json:"notification_reason,omitempty"`
+	// GroupLabels are the values of the route's group_by labels.
+	GroupLabels map[string]string `json:"groupLabels"`
+	// CommonLabels are the labels every alert shares.
+	CommonLabels map[string]string `json:"commonLabels"`
+	// CommonAnnotations are the annotations every alert shares.
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	// RouteLabels are the route's labels (since v0.34).
+	RouteLabels map[string]string `json:"routeLabels,omitempty"`
+	// ExternalURL is the Alertmanager's external URL.
+	ExternalURL string `json:"externalURL"`
+}
+
+// WebhookAlert is one alert of a webhook payload.
+type WebhookAlert struct {
+	// Status is "firing" or "resolved".
+	Status string `json:"status"`
+	// Labels identify the alert.
+	Labels map[string]string `json:"labels"`
+	// Annotations describe it.
+	Annotations map[string]string `json:"annotations"`
+	// StartsAt is when it started firing.
+	StartsAt time.Time `json:"startsAt"`
+	// EndsAt is when it resolved; the zero time while firing.
+	EndsAt time.Time `json:"endsAt"`
+	// GeneratorURL links to the rule's expression.
+	GeneratorURL string `json:"generatorURL"`
+	// Fingerprint is the hash of the labels (16 hex digits).
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Alert statuses.
+const (
+	StatusFiring   = "firing"
+	StatusResolved = "resolved"
+)
+
+var fingerprintRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// FieldError is a problem with one field of a payload: where (a JSON pointer such as
+// /alerts/3/labels/alertname) and what.
+type FieldError struct {
+	// Pointer locates the field (RFC 6901).
+	Pointer string `json:"pointer"`
+	// Detail says what is wrong.
+	Detail string `json:"detail"`
+}
+
+func (e FieldError) Error() string { return e.Pointer + ": " + e.Detail }
+
+// DecodeLimits bound what one payload may hold.
+type DecodeLimits struct {
+	// MaxAlerts is the most alerts one payload may carry.
+	MaxAlerts int
+	// MaxLabels is the most labels one alert may carry.
+	MaxLabels int
+	// MaxAnnotations is the most annotations one alert may carry.
+	MaxAnnotations int
+	// MaxLabelValue is the longest label value accepted.
+	MaxLabelValue int
+}
+
+// DefaultDecodeLimits are generous for real Alertmanager payloads.
+var DefaultDecodeLimits = DecodeLimits{MaxAlerts: 1000, MaxLabels: 64, MaxAnnotations: 32, MaxLabelValue: 1024}
+
+// ErrPayload marks an error that no retry can fix: the request is malformed.
+var ErrPayload = errors.New("invalid payload")
+
+// DecodeWebhook parses a version 4 payload. A malformed document or a payload-level problem
+// (version, alert count) is returned as an error wrapping ErrPayload with its FieldErrors;
+// problems with single alerts do not fail the payload: they are returned per alert index by
+// ValidateAlert so the good alerts can still be recorded.
+func DecodeWebhook(r io.Reader, limits DecodeLimits) (*WebhookMessage, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var msg WebhookMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&msg); err != nil {
+		return nil, &PayloadError{Errors: []FieldError{{Pointer: "", Detail: jsonErrorDetail(err, data)}}}
+	}
+	if dec.More() {
+		return nil, &PayloadError{Errors: []FieldError{{Pointer: "", Detail: "trailing data after the JSON document"}}}
+	}
+	var errs []FieldError
+	if msg.Version != "4" {
+		errs = append(errs, FieldError{"/version", fmt.Sprintf("unsupported webhook version %q: want \"4\"", msg.Version)})
+	}
+	if len(msg.Alerts) == 0 {
+		errs = append(errs, FieldError{"/alerts", "no alerts"})
+	}
+	if limits.MaxAlerts > 0 && len(msg.Alerts) > limits.MaxAlerts {
+		errs = append(errs, FieldError{"/alerts", fmt.Sprintf("%d alerts, more than the limit of %d per payload", len(msg.Alerts), limits.MaxAlerts)})
+	}
+	if len(errs) > 0 {
+		return nil, &PayloadError{Errors: errs}
+	}
+	return &msg, nil
+}
+
+// PayloadError is a payload that can never be accepted.
+type PayloadError struct {
+	// Errors say what is wrong and where.
+	Errors []FieldError
+}
+
+func (e *PayloadError) Error() string {
+	if len(e.Errors) == 1 {
+		return "invalid payload: " + e.Errors[0].Error()
+	}
+	return fmt.Sprintf("invalid payload: %d problems, first %s", len(e.Errors), e.Errors[0].Error())
+}
+
+// Unwrap makes errors.Is(err, ErrPayload) true.
+func (e *PayloadError) Unwrap() error { return ErrPayload }
+
+// jsonErrorDetail describes a JSON error with the byte offset where it happened.
+func jsonErrorDetail(err error, data []byte) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(document)"
+		}
+		return fmt.Sprintf("field %s: want %s, got JSON %s at byte %d", field, typ.Type, typ.Value, typ.Offset)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		if len(bytes.TrimSpace(data)) == 0 {
+			return "empty body"
+		}
+		return "truncated JSON document"
+	default:
+		return err.Error()
+	}
+}
+
+// ValidateAlert checks one alert and returns its fingerprint: the one Alertmanager sent, or
+// the one computed from the labels (prometheus/common/model, as Alertmanager does) when it
+// sent none. Problems are reported with JSON pointers below /alerts/<index>.
+func ValidateAlert(i int, a *WebhookAlert, limits DecodeLimits) (string, []FieldError) {
+	at := func(field string) string { return fmt.Sprintf("/alerts/%d%s", i, field) }
+	var errs []FieldError
+	switch a.Status {
+	case StatusFiring, StatusResolved:
+	default:
+		errs = append(errs, FieldError{at("/status"), fmt.Sprintf("status %q: want firing or resolved", a.Status)})
+	}
+	if a.Labels["alertname"] == "" {
+		errs = append(errs, FieldError{at("/labels/alertname"), "missing: every alert needs an alertname label"})
+	}
+	if limits.MaxLabels > 0 && len(a.Labels) > limits.MaxLabels {
+		errs = append(errs, FieldError{at("/labels"), fmt.Sprintf("%d labels, more than the limit of %d", len(a.Labels), limits.MaxLabels)})
+	}
+	if limits.MaxAnnotations > 0 && len(a.Annotations) > limits.MaxAnnotations {
+		errs = append(errs, FieldError{at("/annotations"), fmt.Sprintf("%d annotations, more than the limit of %d", len(a.Annotations), limits.MaxAnnotations)})
+	}
+	for k, v := range a.Labels {
+		if !model.LabelName(k).IsValid() {
+			errs = append(errs, FieldError{at("/labels/" + escapePointer(k)), "not a valid Prometheus label name"})
+		}
+		if limits.MaxLabelValue > 0 && len(v) > limits.MaxLabelValue {
+			errs = append(errs, FieldError{at("/labels/" + escapePointer(k)), fmt.Sprintf("value of %d bytes, more than the limit of %d", len(v), limits.MaxLabelValue)})
+		}
+	}
+	if a.StartsAt.IsZero() {
+		errs = append(errs, FieldError{at("/startsAt"), "missing"})
+	}
+	if a.Status == StatusResolved && a.EndsAt.IsZero() {
+		errs = append(errs, FieldError{at("/endsAt"), "a resolved alert needs its end time"})
+	}
+	fp := a.Fingerprint
+	switch {
+	case fp == "":
+		fp = Fingerprint(a.Labels)
+	case !fingerprintRE.MatchString(fp):
+		errs = append(errs, FieldError{at("/fingerprint"), fmt.Sprintf("%q is not 16 lowercase hex digits", fp)})
+	}
+	sortFieldErrors(errs)
+	return fp, errs
+}
+
+// Fingerprint is Alertmanager's fingerprint of a label set: FNV-1a 64 over the sorted labels,
+// as 16 hex digits (prometheus/common/model).
+func Fingerprint(labels map[string]string) string {
+	ls := make(model.LabelSet, len(labels))
+	for k, v := range labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls.Fingerprint().String()
+}
+
+// escapePointer escapes a JSON pointer token (RFC 6901).
+func escapePointer(s string) string {
+	var b bytes.Buffer
+	for _, r := range s {
+		switch r {
+		case '~':
+			b.WriteString("~0")
+		case '/':
+			b.WriteString("~1")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

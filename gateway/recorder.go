@@ -1,0 +1,433 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// Labels the gateway puts on every RemediationRequest; the field indexes below read them.
+const (
+	LabelFingerprint     = "kubernaut.io/fingerprint"
+	LabelAlertName       = "kubernaut.io/alertname"
+	LabelTargetNamespace = "kubernaut.io/target-namespace"
+	LabelTargetKind      = "kubernaut.io/target-kind"
+	LabelStorm           = "kubernaut.io/storm"
+
+	// IndexFingerprint indexes RemediationRequests by their fingerprint label.
+	IndexFingerprint = "kubernaut.io/fingerprint"
+	// IndexStormKey indexes RemediationRequests by alertname and target namespace.
+	IndexStormKey = "kubernaut.io/storm-key"
+)
+
+// RecorderConfig tunes deduplication and storm detection.
+type RecorderConfig struct {
+	// Namespace holds the RemediationRequests.
+	Namespace string
+	// DedupWindow: a new occurrence of a fingerprint whose last remediation finished less
+	// than this long ago is counted on that remediation instead of starting a new one.
+	DedupWindow time.Duration
+	// StormThreshold: when this many remediations for one alertname in one namespace were
+	// created inside StormWindow, further alerts fold into one storm remediation. 0 = off.
+	StormThreshold int
+	// StormWindow is the storm detection window.
+	StormWindow time.Duration
+	// FlushInterval is how often counted re-deliveries are written (batched).
+	FlushInterval time.Duration
+	// MaxStormMembers bounds a storm remediation's member list; later members only count.
+	MaxStormMembers int
+}
+
+// Outcome is what the gateway did with one alert.
+type Outcome string
+
+// The outcomes.
+const (
+	OutcomeCreated     Outcome = "created"
+	OutcomeDuplicate   Outcome = "duplicate"
+	OutcomeStormMember Outcome = "storm"
+	OutcomeResolved    Outcome = "resolved"
+	OutcomeUnknown     Outcome = "resolved-unknown"
+)
+
+// Signal is a validated alert, ready to record.
+type Signal struct {
+	kubernautv1.Signal
+	// Target is the object the alert is about.
+	Target kubernautv1.Target
+	// Firing is false for a resolved alert.
+	Firing bool
+	// EndsAt is the resolution time of a resolved alert.
+	EndsAt time.Time
+}
+
+// Recorder writes signals as RemediationRequests: one per alert occurrence, named from the
+// fingerprint and the occurrence's start so that every gateway replica derives the same name,
+// and creation is idempotent (AlreadyExists means "already recorded"). Re-deliveries are
+// counted in memory and written in batches every FlushInterval.
+type Recorder struct {
+	cfg    RecorderConfig
+	client client.Client // writes and fresh reads, straight to the API server
+	cache  client.Reader // the informer cache with the indexes of IndexFields
+	now    func() time.Time
+
+	mu      sync.Mutex
+	pending map[string]*occurrences
+}
+
+type occurrences struct {
+	count    int64
+	lastSeen time.Time
+}
+
+// NewRecorder builds a recorder. cache must be a reader whose RemediationRequests are indexed
+// with IndexFields.
+func NewRecorder(cfg RecorderConfig, c client.Client, cache client.Reader) *Recorder {
+	return &Recorder{cfg: cfg, client: c, cache: cache, now: time.Now, pending: map[string]*occurrences{}}
+}
+
+// IndexFields are the field indexes the recorder's cache needs.
+var IndexFields = map[string]client.IndexerFunc{
+	IndexFingerprint: func(o client.Object) []string {
+		if fp := o.GetLabels()[LabelFingerprint]; fp != "" {
+			return []string{fp}
+		}
+		return nil
+	},
+	IndexStormKey: func(o client.Object) []string {
+		l := o.GetLabels()
+		if l[LabelAlertName] == "" {
+			return nil
+		}
+		return []string{stormKey(l[LabelAlertName], l[LabelTargetNamespace], l[LabelStorm] == "true")}
+	},
+}
+
+func stormKey(alertName, namespace string, storm bool) string {
+	return fmt.Sprintf("%s/%s/%t", alertName, namespace, storm)
+}
+
+// RRName is the name of the RemediationRequest of one occurrence of an alert: its
+// fingerprint and its start time (seconds, base 36).
+func RRName(fingerprint string, startsAt time.Time) string {
+	return "rr-" + fingerprint + "-" + strconv.FormatInt(startsAt.Unix(), 36)
+}
+
+// Record records one signal.
+func (r *Recorder) Record(ctx context.Context, s Signal) (Outcome, string, error) {
+	if !s.Firing {
+		return r.recordResolved(ctx, s)
+	}
+	live, err := r.liveFor(ctx, s.Fingerprint)
+	if err != nil {
+		return "", "", err
+	}
+	if live != nil {
+		r.count(live.Name)
+		return OutcomeDuplicate, live.Name, nil
+	}
+	if r.cfg.StormThreshold > 0 && s.Target.Namespace != "" {
+		if name, ok, err := r.stormFor(ctx, s); err != nil || ok {
+			if err != nil {
+				return "", "", err
+			}
+			if err := r.addMember(ctx, name, s); err != nil {
+				return "", "", err
+			}
+			return OutcomeStormMember, name, nil
+		}
+	}
+	rr := r.newRR(RRName(s.Fingerprint, s.StartsAt.Time), s)
+	switch err := r.client.Create(ctx, rr); {
+	case err == nil:
+		return OutcomeCreated, rr.Name, nil
+	case apierrors.IsAlreadyExists(err):
+		r.count(rr.Name)
+		return OutcomeDuplicate, rr.Name, nil
+	default:
+		return "", "", fmt.Errorf("creating RemediationRequest %s/%s: %w", r.cfg.Namespace, rr.Name, err)
+	}
+}
+
+// liveFor returns the newest RemediationRequest of fingerprint that is still running or
+// finished less than DedupWindow ago, from the cache.
+func (r *Recorder) liveFor(ctx context.Context, fingerprint string) (*kubernautv1.RemediationRequest, error) {
+	var list kubernautv1.RemediationRequestList
+	if err := r.cache.List(ctx, &list, client.InNamespace(r.cfg.Namespace), client.MatchingFields{IndexFingerprint: fingerprint}); err != nil {
+		return nil, fmt.Errorf("listing RemediationRequests of fingerprint %s: %w", fingerprint, err)
+	}
+	var live *kubernautv1.RemediationRequest
+	for i := range list.Items {
+		rr := &list.Items[i]
+		if !r.isLive(rr) {
+			continue
+		}
+		if live == nil || rr.CreationTimestamp.After(live.CreationTimestamp.Time) {
+			live = rr
+		}
+	}
+	return live, nil
+}
+
+// isLive reports whether a new occurrence should be counted on rr rather than start anew.
+func (r *Recorder) isLive(rr *kubernautv1.RemediationRequest) bool {
+	if rr.DeletionTimestamp != nil {
+		return false
+	}
+	if !rr.Status.Phase.IsFinished() {
+		return true
+	}
+	done := rr.Status.CompletedAt
+	return done == nil || r.now().Sub(done.Time) < r.cfg.DedupWindow
+}
+
+// stormFor finds the running storm remediation for the signal's alertname and namespace, or
+// decides that one must start (too many remediations for them inside the window). It returns
+// the storm remediation's name and whether the signal belongs to a storm.
+func (r *Recorder) stormFor(ctx context.Context, s Signal) (string, bool, error) {
+	ns := s.Target.Namespace
+	var storms kubernautv1.RemediationRequestList
+	if err := r.cache.List(ctx, &storms, client.InNamespace(r.cfg.Namespace), client.MatchingFields{IndexStormKey: stormKey(s.Name, ns, true)}); err != nil {
+		return "", false, fmt.Errorf("listing storm RemediationRequests: %w", err)
+	}
+	for i := range storms.Items {
+		if rr := &storms.Items[i]; !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil {
+			return rr.Name, true, nil
+		}
+	}
+	var recent kubernautv1.RemediationRequestList
+	if err := r.cache.List(ctx, &recent, client.InNamespace(r.cfg.Namespace), client.MatchingFields{IndexStormKey: stormKey(s.Name, ns, false)}); err != nil {
+		return "", false, fmt.Errorf("listing RemediationRequests for storm detection: %w", err)
+	}
+	since := r.now().Add(-r.cfg.StormWindow)
+	n := 0
+	for _, rr := range recent.Items {
+		if rr.CreationTimestamp.After(since) {
+			n++
+		}
+	}
+	if n < r.cfg.StormThreshold {
+		return "", false, nil
+	}
+	// Replicas that see the storm in the same window derive the same name.
+	h := fnv.New64a()
+	_, _ = fmt.Fprintf(h, "%s\xff%s\xff%d", s.Name, ns, r.now().Truncate(r.cfg.StormWindow).Unix())
+	name := fmt.Sprintf("rr-storm-%016x", h.Sum64())
+	storm := r.newRR(name, r.stormSignal(s))
+	storm.Labels[LabelStorm] = "true"
+	storm.Spec.Target = kubernautv1.Target{Kind: kubernautv1.TargetKindNamespace, Name: ns}
+	if err := r.client.Create(ctx, storm); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", false, fmt.Errorf("creating storm RemediationRequest %s/%s: %w", r.cfg.Namespace, name, err)
+	}
+	return name, true, nil
+}
+
+// stormSignal is the signal of a storm remediation: the alertname and namespace as labels,
+// with the fingerprint of that label set.
+func (r *Recorder) stormSignal(s Signal) Signal {
+	labels := map[string]string{"alertname": s.Name, "namespace": s.Target.Namespace}
+	storm := s
+	storm.Signal = *s.DeepCopy()
+	storm.Labels = labels
+	storm.Fingerprint = Fingerprint(labels)
+	storm.StartsAt = metav1.NewTime(r.now().Truncate(time.Second))
+	return storm
+}
+
+// addMember appends the signal's target to a storm remediation, once per fingerprint.
+func (r *Recorder) addMember(ctx context.Context, name string, s Signal) error {
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		var rr kubernautv1.RemediationRequest
+		if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &rr); err != nil {
+			return err
+		}
+		for _, m := range rr.Spec.MemberTargets {
+			if m.Fingerprint == s.Fingerprint {
+				return nil
+			}
+		}
+		now := metav1.NewTime(r.now())
+		if len(rr.Spec.MemberTargets) < r.cfg.MaxStormMembers {
+			rr.Spec.MemberTargets = append(rr.Spec.MemberTargets, kubernautv1.MemberTarget{Target: s.Target, Fingerprint: s.Fingerprint})
+		}
+		rr.Spec.Deduplication.Count++
+		if now.After(rr.Spec.Deduplication.LastSeen.Time) {
+			rr.Spec.Deduplication.LastSeen = now
+		}
+		return r.client.Update(ctx, &rr)
+	})
+	if err != nil {
+		return fmt.Errorf("adding %s to storm RemediationRequest %s/%s: %w", s.Target, r.cfg.Namespace, name, err)
+	}
+	return nil
+}
+
+// recordResolved marks the occurrence's RemediationRequest resolved.
+func (r *Recorder) recordResolved(ctx context.Context, s Signal) (Outcome, string, error) {
+	live, err := r.liveFor(ctx, s.Fingerprint)
+	if err != nil {
+		return "", "", err
+	}
+	name := RRName(s.Fingerprint, s.StartsAt.Time)
+	if live != nil {
+		name = live.Name
+	}
+	resolvedAt := metav1.NewTime(s.EndsAt)
+	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		var rr kubernautv1.RemediationRequest
+		if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &rr); err != nil {
+			return err
+		}
+		if rr.Spec.ResolvedAt != nil {
+			return nil
+		}
+		rr.Spec.ResolvedAt = &resolvedAt
+		return r.client.Update(ctx, &rr)
+	})
+	switch {
+	case apierrors.IsNotFound(err):
+		return OutcomeUnknown, "", nil
+	case err != nil:
+		return "", "", fmt.Errorf("marking RemediationRequest %s/%s resolved: %w", r.cfg.Namespace, name, err)
+	}
+	return OutcomeResolved, name, nil
+}
+
+// newRR builds the RemediationRequest of a signal.
+func (r *Recorder) newRR(name string, s Signal) *kubernautv1.RemediationRequest {
+	now := metav1.NewTime(r.now().Truncate(time.Second))
+	labels := map[string]string{
+		LabelFingerprint: s.Fingerprint,
+		LabelTargetKind:  string(s.Target.Kind),
+	}
+	if v := labelValue(s.Name); v != "" {
+		labels[LabelAlertName] = v
+	}
+	if s.Target.Namespace != "" {
+		labels[LabelTargetNamespace] = s.Target.Namespace
+	}
+	return &kubernautv1.RemediationRequest{
+		ObjectMeta: metav1.ObjectMeta{Namespace: r.cfg.Namespace, Name: name, Labels: labels},
+		Spec: kubernautv1.RemediationRequestSpec{
+			Signal:        s.Signal,
+			Target:        s.Target,
+			Deduplication: kubernautv1.Deduplication{FirstSeen: now, LastSeen: now, Count: 1},
+		},
+	}
+}
+
+// labelValue makes s a valid label value, or "" when it cannot be one.
+func labelValue(s string) string {
+	if len(validation.IsValidLabelValue(s)) == 0 {
+		return s
+	}
+	return ""
+}
+
+// count records a re-delivery, written at the next flush.
+func (r *Recorder) count(name string) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := r.pending[name]
+	if o == nil {
+		o = &occurrences{}
+		r.pending[name] = o
+	}
+	o.count++
+	if now.After(o.lastSeen) {
+		o.lastSeen = now
+	}
+}
+
+// Flush writes the counted re-deliveries. What cannot be written (the API server is down)
+// stays pending for the next flush; a RemediationRequest that is gone is dropped.
+func (r *Recorder) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	batch := r.pending
+	r.pending = map[string]*occurrences{}
+	r.mu.Unlock()
+
+	var failed []string
+	for name, o := range batch {
+		err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			var rr kubernautv1.RemediationRequest
+			if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &rr); err != nil {
+				return err
+			}
+			rr.Spec.Deduplication.Count += o.count
+			if o.lastSeen.After(rr.Spec.Deduplication.LastSeen.Time) {
+				rr.Spec.Deduplication.LastSeen = metav1.NewTime(o.lastSeen.Truncate(time.Second))
+			}
+			return r.client.Update(ctx, &rr)
+		})
+		switch {
+		case err == nil, apierrors.IsNotFound(err):
+		default:
+			failed = append(failed, name)
+			r.requeue(name, o)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("writing occurrence counts of %s (kept for the next flush)", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func (r *Recorder) requeue(name string, o *occurrences) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pending[name]
+	if p == nil {
+		r.pending[name] = o
+		return
+	}
+	p.count += o.count
+	if o.lastSeen.After(p.lastSeen) {
+		p.lastSeen = o.lastSeen
+	}
+}
+
+// Pending returns the number of re-deliveries not yet written.
+func (r *Recorder) Pending() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n int64
+	for _, o := range r.pending {
+		n += o.count
+	}
+	return n
+}
+
+// Run flushes every FlushInterval until ctx ends, then flushes once more.
+func (r *Recorder) Run(ctx context.Context, onError func(error)) {
+	t := time.NewTicker(r.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := r.Flush(final); err != nil && onError != nil {
+				onError(err)
+			}
+			cancel()
+			return
+		case <-t.C:
+			if err := r.Flush(ctx); err != nil && onError != nil {
+				onError(err)
+			}
+		}
+	}
+}
