@@ -149,6 +149,7 @@ func (s *Server) handleAlertmanager(c *gin.Context) {
 			s.cfg.RetryAfter, res)
 	case len(fieldErrs) > 0:
 		outcome = "partially-invalid"
+		sortFieldErrors(fieldErrs)
 		writeProblem(c, Problem{Type: ProblemInvalid, Title: "Invalid alerts", Status: http.StatusBadRequest,
 			Detail: fmt.Sprintf("%d of %d alerts are invalid and were not recorded; the others were", res.Invalid, len(msg.Alerts)),
 			Errors: fieldErrs, Result: res})
