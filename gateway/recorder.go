@@ -85,6 +85,9 @@ type Recorder struct {
 
 	mu      sync.Mutex
 	pending map[string]*occurrences
+	// created remembers when this replica created remediations, per storm key, so that storm
+	// detection does not wait for the cache to see its own writes.
+	created map[string][]time.Time
 }
 
 type occurrences struct {
@@ -95,7 +98,8 @@ type occurrences struct {
 // NewRecorder builds a recorder. cache must be a reader whose RemediationRequests are indexed
 // with IndexFields.
 func NewRecorder(cfg RecorderConfig, c client.Client, cache client.Reader) *Recorder {
-	return &Recorder{cfg: cfg, client: c, cache: cache, now: time.Now, pending: map[string]*occurrences{}}
+	return &Recorder{cfg: cfg, client: c, cache: cache, now: time.Now, pending: map[string]*occurrences{},
+		created: map[string][]time.Time{}}
 }
 
 // IndexFields are the field indexes the recorder's cache needs.
@@ -152,6 +156,7 @@ func (r *Recorder) Record(ctx context.Context, s Signal) (Outcome, string, error
 	rr := r.newRR(RRName(s.Fingerprint, s.StartsAt.Time), s)
 	switch err := r.client.Create(ctx, rr); {
 	case err == nil:
+		r.noteCreated(stormKey(s.Name, s.Target.Namespace, false))
 		return OutcomeCreated, rr.Name, nil
 	case apierrors.IsAlreadyExists(err):
 		r.count(rr.Name)
@@ -218,6 +223,7 @@ func (r *Recorder) stormFor(ctx context.Context, s Signal) (string, bool, error)
 			n++
 		}
 	}
+	n = max(n, r.createdSince(stormKey(s.Name, ns, false), since))
 	if n < r.cfg.StormThreshold {
 		return "", false, nil
 	}
@@ -334,6 +340,39 @@ func labelValue(s string) string {
 		return s
 	}
 	return ""
+}
+
+// noteCreated remembers that this replica created a remediation under key.
+func (r *Recorder) noteCreated(key string) {
+	if r.cfg.StormThreshold <= 0 {
+		return
+	}
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.created[key] = append(prune(r.created[key], now.Add(-r.cfg.StormWindow)), now)
+}
+
+// createdSince counts this replica's creations under key after since.
+func (r *Recorder) createdSince(key string, since time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	kept := prune(r.created[key], since)
+	if len(kept) == 0 {
+		delete(r.created, key)
+	} else {
+		r.created[key] = kept
+	}
+	return len(kept)
+}
+
+// prune drops the times not after since (times are in order).
+func prune(times []time.Time, since time.Time) []time.Time {
+	i := 0
+	for i < len(times) && !times[i].After(since) {
+		i++
+	}
+	return times[i:]
 }
 
 // count records a re-delivery, written at the next flush.

@@ -10,14 +10,11 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	crcluster "sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -96,64 +93,19 @@ func runProcess(ctx context.Context, o *options) error {
 	return g.Wait()
 }
 
-// newGateway wires the gateway: a cache of RemediationRequests indexed for deduplication,
-// the recorder and its flusher, the token file's watcher, and the HTTP server.
+// newGateway assembles the gateway.
 func newGateway(ctx context.Context, cfg *rest.Config, o gatewayOptions, tokens *gateway.TokenFile) ([]runnable, error) {
 	log := ctrl.Log.WithName("gateway")
-	scheme := newScheme()
-	rrCache, err := crcluster.New(cfg, func(co *crcluster.Options) {
-		co.Scheme = scheme
-		co.Cache.DefaultNamespaces = map[string]cache.Config{o.recorder.Namespace: {}}
+	gw, err := gateway.New(ctx, cfg, newScheme(), gateway.Options{
+		Server: o.server, Recorder: o.recorder, Tokens: tokens, TokenReloadInterval: o.tokenReloadInterval, Log: log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating the gateway's cache: %w", err)
+		return nil, err
 	}
-	for name, fn := range gateway.IndexFields {
-		if err := rrCache.GetFieldIndexer().IndexField(ctx, &kubernautv1.RemediationRequest{}, name, fn); err != nil {
-			return nil, fmt.Errorf("indexing RemediationRequests by %s: %w", name, err)
-		}
-	}
-	direct, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, fmt.Errorf("creating the gateway's client: %w", err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building the gateway's Kubernetes client: %w", err)
-	}
-	rec := gateway.NewRecorder(o.recorder, direct, rrCache.GetCache())
-	ready := func(ctx context.Context) error {
-		if !rrCache.GetCache().WaitForCacheSync(ctx) {
-			return fmt.Errorf("RemediationRequest cache not synced")
-		}
-		return apiServerReady(cs)(ctx)
-	}
-	srv := gateway.NewServer(o.server, gateway.Deps{Ready: ready, Auth: tokens, Recorder: rec, Pending: rec.Pending})
-	return []runnable{
-		func(ctx context.Context) error {
-			if err := rrCache.Start(ctx); err != nil {
-				return fmt.Errorf("gateway cache: %w", err)
-			}
-			return nil
-		},
-		func(ctx context.Context) error {
-			tokens.Watch(ctx, o.tokenReloadInterval, func(err error) {
-				log.Error(err, "reloading bearer tokens; the previous ones stay valid")
-			})
-			return nil
-		},
-		func(ctx context.Context) error {
-			rec.Run(ctx, func(err error) {
-				srv.FlushErrors()
-				log.Error(err, "writing occurrence counts")
-			})
-			return nil
-		},
-		func(ctx context.Context) error {
-			log.Info("starting the gateway", "address", o.server.Addr, "namespace", o.recorder.Namespace)
-			return srv.Run(ctx, nil)
-		},
-	}, nil
+	return []runnable{func(ctx context.Context) error {
+		log.Info("starting the gateway", "address", o.server.Addr, "namespace", o.recorder.Namespace)
+		return gw.Run(ctx, nil)
+	}}, nil
 }
 
 // newManager builds the controller manager with its health, readiness and metrics endpoints.
@@ -191,12 +143,3 @@ func newManager(cfg *rest.Config, o managerOptions) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
-// apiServerReady checks that the API server answers its own /readyz.
-func apiServerReady(cs kubernetes.Interface) gateway.ReadyCheck {
-	return func(ctx context.Context) error {
-		if err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
-			return fmt.Errorf("API server not ready: %w", err)
-		}
-		return nil
-	}
-}

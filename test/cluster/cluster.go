@@ -62,6 +62,7 @@ type Cluster struct {
 	opts      Options
 	removeDir bool
 	procs     []*process
+	apiArgs   []string
 }
 
 // Start starts the control plane and returns once the API server is ready, the CRDs are
@@ -175,21 +176,28 @@ func (c *Cluster) startEtcd(ctx context.Context, port, peerPort int) error {
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context, pki *pki, etcdPort, apiPort int) error {
-	p, err := startProcess(c.Dir, "kube-apiserver", c.bin("kube-apiserver"),
-		"--etcd-servers=http://127.0.0.1:"+strconv.Itoa(etcdPort),
+	c.apiArgs = []string{
+		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(etcdPort),
 		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(apiPort),
-		"--tls-cert-file="+pki.ServingCert, "--tls-private-key-file="+pki.ServingKey,
-		"--client-ca-file="+pki.CACert,
+		"--secure-port=" + strconv.Itoa(apiPort),
+		"--tls-cert-file=" + pki.ServingCert, "--tls-private-key-file=" + pki.ServingKey,
+		"--client-ca-file=" + pki.CACert,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+pki.SAPub,
-		"--service-account-signing-key-file="+pki.SAKey,
-		"--service-cluster-ip-range="+serviceCIDR,
+		"--service-account-key-file=" + pki.SAPub,
+		"--service-account-signing-key-file=" + pki.SAKey,
+		"--service-cluster-ip-range=" + serviceCIDR,
 		"--authorization-mode=RBAC",
 		"--allow-privileged=true",
 		"--enable-priority-and-fairness=false",
 		"--v=0",
-	)
+	}
+	return c.runAPIServer(ctx)
+}
+
+// runAPIServer starts kube-apiserver with the arguments of the first start and waits until
+// it is ready.
+func (c *Cluster) runAPIServer(ctx context.Context) error {
+	p, err := startProcess(c.Dir, "kube-apiserver", c.bin("kube-apiserver"), c.apiArgs...)
 	if err != nil {
 		return err
 	}
@@ -336,4 +344,28 @@ func (c *Cluster) PIDs() []int {
 		}
 	}
 	return pids
+}
+
+// StopAPIServer stops kube-apiserver (etcd and the data stay), to test what clients do while
+// it is gone.
+func (c *Cluster) StopAPIServer() {
+	for i, p := range c.procs {
+		if p.name == "kube-apiserver" {
+			p.stop(10 * time.Second)
+			c.procs = append(c.procs[:i], c.procs[i+1:]...)
+			return
+		}
+	}
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the same port.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	for _, p := range c.procs {
+		if p.name == "kube-apiserver" {
+			return fmt.Errorf("kube-apiserver is already running")
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return c.runAPIServer(ctx)
 }

@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcluster "sigs.k8s.io/controller-runtime/pkg/cluster"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// Options configure an assembled gateway.
+type Options struct {
+	// Server configures the HTTP server.
+	Server Config
+	// Recorder configures deduplication and storms.
+	Recorder RecorderConfig
+	// Tokens authenticates webhook requests.
+	Tokens *TokenFile
+	// TokenReloadInterval is how often the token file is re-read.
+	TokenReloadInterval time.Duration
+	// Log receives the gateway's errors.
+	Log logr.Logger
+}
+
+// Gateway is the whole gateway: a cache of RemediationRequests indexed for deduplication, the
+// recorder and its flusher, the token watcher and the HTTP server.
+type Gateway struct {
+	// Server is the HTTP server.
+	Server *Server
+	// Recorder writes the signals.
+	Recorder *Recorder
+
+	opts    Options
+	cluster crcluster.Cluster
+}
+
+// New assembles a gateway against the API server of cfg.
+func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Gateway, error) {
+	c, err := crcluster.New(cfg, func(co *crcluster.Options) {
+		co.Scheme = scheme
+		co.Cache.DefaultNamespaces = map[string]cache.Config{opts.Recorder.Namespace: {}}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the gateway's cache: %w", err)
+	}
+	for name, fn := range IndexFields {
+		if err := c.GetFieldIndexer().IndexField(ctx, &kubernautv1.RemediationRequest{}, name, fn); err != nil {
+			return nil, fmt.Errorf("indexing RemediationRequests by %s: %w", name, err)
+		}
+	}
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating the gateway's client: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the gateway's Kubernetes client: %w", err)
+	}
+	rec := NewRecorder(opts.Recorder, direct, c.GetCache())
+	ready := func(ctx context.Context) error {
+		if !c.GetCache().WaitForCacheSync(ctx) {
+			return fmt.Errorf("RemediationRequest cache not synced")
+		}
+		if err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
+			return fmt.Errorf("API server not ready: %w", err)
+		}
+		return nil
+	}
+	srv := NewServer(opts.Server, Deps{Ready: ready, Auth: opts.Tokens, Recorder: rec, Pending: rec.Pending})
+	return &Gateway{Server: srv, Recorder: rec, opts: opts, cluster: c}, nil
+}
+
+// Run runs every part until ctx ends or one fails; it serves on ln (cfg.Addr when nil). On
+// the way out the counted re-deliveries are flushed.
+func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		if err := g.cluster.Start(ctx); err != nil {
+			return fmt.Errorf("gateway cache: %w", err)
+		}
+		return nil
+	})
+	if g.opts.Tokens != nil && g.opts.TokenReloadInterval > 0 {
+		eg.Go(func() error {
+			g.opts.Tokens.Watch(ctx, g.opts.TokenReloadInterval, func(err error) {
+				g.opts.Log.Error(err, "reloading bearer tokens; the previous ones stay valid")
+			})
+			return nil
+		})
+	}
+	eg.Go(func() error {
+		g.Recorder.Run(ctx, func(err error) {
+			g.Server.FlushErrors()
+			g.opts.Log.Error(err, "writing occurrence counts")
+		})
+		return nil
+	})
+	eg.Go(func() error { return g.Server.Run(ctx, ln) })
+	return eg.Wait()
+}

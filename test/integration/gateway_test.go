@@ -1,0 +1,270 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/gateway"
+	"github.com/kubernaut/kubernaut/test/cluster"
+)
+
+const gatewayToken = "integration-token"
+
+// runningGateway is a gateway serving on a loopback port for one test.
+type runningGateway struct {
+	url string
+	gw  *gateway.Gateway
+}
+
+// startGateway runs a gateway against cfg that writes RemediationRequests into namespace.
+func startGateway(ctx SpecContext, restCfg *rest.Config, namespace string, tune func(*gateway.RecorderConfig)) *runningGateway {
+	GinkgoHelper()
+	tokens := filepath.Join(GinkgoT().TempDir(), "tokens")
+	Expect(os.WriteFile(tokens, []byte(gatewayToken+"\n"), 0o600)).To(Succeed())
+	tf, err := gateway.NewTokenFile(tokens)
+	Expect(err).NotTo(HaveOccurred())
+	rc := gateway.RecorderConfig{
+		Namespace: namespace, DedupWindow: 5 * time.Minute, StormThreshold: 0, StormWindow: time.Minute,
+		FlushInterval: 100 * time.Millisecond, MaxStormMembers: 500,
+	}
+	if tune != nil {
+		tune(&rc)
+	}
+	srvCfg := gateway.DefaultConfig()
+	srvCfg.RatePerSecond = 0
+	srvCfg.RetryAfter = time.Second
+	runCtx, cancel := context.WithCancel(context.Background())
+	gw, err := gateway.New(runCtx, restCfg, cluster.Scheme(), gateway.Options{Server: srvCfg, Recorder: rc, Tokens: tf, Log: logr.Discard()})
+	Expect(err).NotTo(HaveOccurred())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(runCtx, ln) }()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	})
+	rg := &runningGateway{url: "http://" + ln.Addr().String(), gw: gw}
+	Eventually(func() int {
+		resp, err := http.Get(rg.url + "/readyz")
+		if err != nil {
+			return 0
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Equal(http.StatusOK))
+	return rg
+}
+
+// alert is one alert of a payload.
+type alert struct {
+	Status      string            `json:"status"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"startsAt"`
+	EndsAt      time.Time         `json:"endsAt"`
+	Fingerprint string            `json:"fingerprint"`
+}
+
+func firing(labels map[string]string, startsAt time.Time) alert {
+	return alert{Status: "firing", Labels: labels, Annotations: map[string]string{"summary": "it hurts"}, StartsAt: startsAt,
+		Fingerprint: gateway.Fingerprint(labels)}
+}
+
+// payload is an Alertmanager v4 webhook body.
+func payload(alerts ...alert) []byte {
+	GinkgoHelper()
+	body, err := json.Marshal(map[string]any{
+		"version": "4", "groupKey": `{}:{alertname="X"}`, "status": "firing", "receiver": "kubernaut",
+		"groupLabels": map[string]string{}, "commonLabels": map[string]string{}, "commonAnnotations": map[string]string{},
+		"externalURL": "http://alertmanager:9093", "truncatedAlerts": 0, "alerts": alerts,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	return body
+}
+
+// deliver posts a payload as Alertmanager does and returns the status code.
+func (g *runningGateway) deliver(body []byte) int {
+	req, _ := http.NewRequest(http.MethodPost, g.url+gateway.AlertmanagerPath, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+gatewayToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+func listRRs(ctx context.Context, ns string) []kubernautv1.RemediationRequest {
+	GinkgoHelper()
+	var list kubernautv1.RemediationRequestList
+	Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+	return list.Items
+}
+
+func podLabels(pod string) map[string]string {
+	return map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": pod, "severity": "critical"}
+}
+
+var _ = Describe("The gateway against a real API server", func() {
+	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+	It("turns 100 concurrent deliveries of one alert into exactly one RemediationRequest with the right count", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		g := startGateway(ctx, cfg, ns, nil)
+		body := payload(firing(podLabels("checkout-1"), start))
+
+		var wg sync.WaitGroup
+		codes := make(chan int, 100)
+		for range 100 {
+			wg.Go(func() { codes <- g.deliver(body) })
+		}
+		wg.Wait()
+		close(codes)
+		for code := range codes {
+			Expect(code).To(Equal(http.StatusOK))
+		}
+		Eventually(func(gm Gomega) {
+			rrs := listRRs(ctx, ns)
+			gm.Expect(rrs).To(HaveLen(1))
+			gm.Expect(rrs[0].Spec.Deduplication.Count).To(Equal(int64(100)))
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+
+		rr := listRRs(ctx, ns)[0]
+		fp := gateway.Fingerprint(podLabels("checkout-1"))
+		Expect(rr.Name).To(Equal(gateway.RRName(fp, start)))
+		Expect(rr.Labels).To(HaveKeyWithValue(gateway.LabelFingerprint, fp))
+		Expect(rr.Spec.Target).To(Equal(kubernautv1.Target{Kind: "Pod", Namespace: "shop", Name: "checkout-1"}))
+		Expect(rr.Spec.Signal.Severity).To(Equal(kubernautv1.SeverityCritical))
+		Expect(rr.Spec.Signal.StartsAt.Time).To(BeTemporally("==", start))
+		Expect(rr.Spec.Signal.ExternalURL).To(Equal("http://alertmanager:9093"))
+	})
+
+	It("counts a re-fire of a running remediation on it, and starts anew once it finished and the window passed", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		g := startGateway(ctx, cfg, ns, func(rc *gateway.RecorderConfig) { rc.DedupWindow = time.Minute })
+		labels := podLabels("checkout-2")
+		Expect(g.deliver(payload(firing(labels, start)))).To(Equal(http.StatusOK))
+		first := gateway.RRName(gateway.Fingerprint(labels), start)
+		Eventually(func() []kubernautv1.RemediationRequest { return listRRs(ctx, ns) }).WithContext(ctx).Should(HaveLen(1))
+
+		// The alert resolved and fired again (a new startsAt) while the remediation runs.
+		Eventually(func() int { return g.deliver(payload(firing(labels, start.Add(10*time.Minute)))) }).Should(Equal(http.StatusOK))
+		Eventually(func(gm Gomega) {
+			rrs := listRRs(ctx, ns)
+			gm.Expect(rrs).To(HaveLen(1))
+			gm.Expect(rrs[0].Spec.Deduplication.Count).To(Equal(int64(2)))
+		}).WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
+
+		// The remediation finished two minutes ago: outside the one-minute window.
+		var rr kubernautv1.RemediationRequest
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, &rr)).To(Succeed())
+		before := rr.DeepCopy()
+		done := metav1.NewTime(time.Now().Add(-2 * time.Minute))
+		rr.Status.Phase = kubernautv1.RemediationPhaseCompleted
+		rr.Status.CompletedAt = &done
+		Expect(k8s.Status().Patch(ctx, &rr, client.MergeFrom(before))).To(Succeed())
+
+		later := start.Add(20 * time.Minute)
+		Eventually(func(gm Gomega) {
+			gm.Expect(g.deliver(payload(firing(labels, later)))).To(Equal(http.StatusOK))
+			gm.Expect(listRRs(ctx, ns)).To(HaveLen(2))
+		}).WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
+		var fresh kubernautv1.RemediationRequest
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: gateway.RRName(gateway.Fingerprint(labels), later)}, &fresh)).To(Succeed())
+		Expect(fresh.Spec.Deduplication.Count).To(Equal(int64(1)))
+	})
+
+	It("marks the remediation of a resolved alert resolved", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		g := startGateway(ctx, cfg, ns, nil)
+		labels := podLabels("checkout-3")
+		Expect(g.deliver(payload(firing(labels, start)))).To(Equal(http.StatusOK))
+
+		resolved := firing(labels, start)
+		resolved.Status = "resolved"
+		resolved.EndsAt = start.Add(7 * time.Minute)
+		Expect(g.deliver(payload(resolved))).To(Equal(http.StatusOK))
+
+		var rr kubernautv1.RemediationRequest
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: gateway.RRName(gateway.Fingerprint(labels), start)}, &rr)).To(Succeed())
+		Expect(rr.Spec.ResolvedAt).NotTo(BeNil())
+		Expect(rr.Spec.ResolvedAt.Time).To(BeTemporally("==", start.Add(7*time.Minute)))
+
+		// A resolved alert nobody saw firing is answered 200 and creates nothing.
+		other := firing(podLabels("never-seen"), start)
+		other.Status, other.EndsAt = "resolved", start.Add(time.Minute)
+		Expect(g.deliver(payload(other))).To(Equal(http.StatusOK))
+		Expect(listRRs(ctx, ns)).To(HaveLen(1))
+	})
+
+	It("collapses an alert storm into one remediation that lists every member", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		g := startGateway(ctx, cfg, ns, func(rc *gateway.RecorderConfig) { rc.StormThreshold = 3 })
+		for i := range 3 {
+			Expect(g.deliver(payload(firing(podLabels(fmt.Sprintf("web-%d", i)), start)))).To(Equal(http.StatusOK))
+		}
+		Expect(listRRs(ctx, ns)).To(HaveLen(3))
+		var members []string
+		for i := 3; i < 10; i++ {
+			pod := fmt.Sprintf("web-%d", i)
+			members = append(members, pod)
+			Expect(g.deliver(payload(firing(podLabels(pod), start)))).To(Equal(http.StatusOK))
+		}
+		Eventually(func(gm Gomega) {
+			var storm *kubernautv1.RemediationRequest
+			rrs := listRRs(ctx, ns)
+			for i := range rrs {
+				if rrs[i].Labels[gateway.LabelStorm] == "true" {
+					storm = &rrs[i]
+				}
+			}
+			gm.Expect(storm).NotTo(BeNil(), "a storm remediation exists")
+			gm.Expect(storm.Spec.Target).To(Equal(kubernautv1.Target{Kind: "Namespace", Name: "shop"}))
+			var got []string
+			for _, m := range storm.Spec.MemberTargets {
+				got = append(got, m.Target.Name)
+			}
+			gm.Expect(got).To(ConsistOf(members))
+			gm.Expect(rrs).To(HaveLen(4), "three remediations before the storm, one for the storm")
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+})
+
+var _ = Describe("The gateway when the API server goes away", func() {
+	It("answers 503 while it is gone and records the retried delivery once it is back", func(ctx SpecContext) {
+		own, err := cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases")}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(own.Stop)
+		ownClient, err := client.New(own.Config, client.Options{Scheme: cluster.Scheme()})
+		Expect(err).NotTo(HaveOccurred())
+		g := startGateway(ctx, own.Config, "default", nil)
+
+		own.StopAPIServer()
+		body := payload(firing(podLabels("checkout-4"), time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)))
+		Expect(g.deliver(body)).To(Equal(http.StatusServiceUnavailable))
+
+		Expect(own.StartAPIServer(ctx)).To(Succeed())
+		Eventually(func() int { return g.deliver(body) }).WithContext(ctx).WithTimeout(30 * time.Second).Should(Equal(http.StatusOK))
+		var list kubernautv1.RemediationRequestList
+		Expect(ownClient.List(ctx, &list, client.InNamespace("default"))).To(Succeed())
+		Expect(list.Items).To(HaveLen(1))
+	}, NodeTimeout(2*time.Minute))
+})
