@@ -142,4 +142,3 @@ func newManager(cfg *rest.Config, o managerOptions) (ctrl.Manager, error) {
 	}
 	return mgr, nil
 }
-
