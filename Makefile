@@ -161,3 +161,10 @@ demo: build ## Start the local control plane, apply one sample of each kind and 
 	if [ -z "$(KEEP)" ] && [ $$started = 1 ]; then $(MAKE) --no-print-directory dev-cluster-down; \
 	elif [ -n "$(KEEP)" ]; then echo "KEEP=1: the control plane keeps running; export KUBECONFIG=$(DEV_KUBECONFIG); stop it with 'make dev-cluster-down'"; fi; \
 	exit $$rc
+
+##@ Benchmarks
+
+.PHONY: bench-gateway
+bench-gateway: cluster-bin ## Gateway numbers against the local API server (docs/benchmarks.md).
+	KUBERNAUT_LOAD=1 go test ./test/load/ -count=1 -run '^$$' -bench BenchmarkDuplicatePath -benchtime 5s -cpu 1,2 -timeout 10m
+	KUBERNAUT_LOAD=1 go test ./test/load/ -count=1 -run TestGatewayLoad -v -timeout 10m | grep -E 'RESULT|FAIL|ok'

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -49,6 +50,9 @@ func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Opt
 	c, err := crcluster.New(cfg, func(co *crcluster.Options) {
 		co.Scheme = scheme
 		co.Cache.DefaultNamespaces = map[string]cache.Config{opts.Recorder.Namespace: {}}
+		co.Cache.ByObject = map[client.Object]cache.ByObject{
+			&kubernautv1.RemediationRequest{}: {Transform: slimForDedup},
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the gateway's cache: %w", err)
@@ -107,4 +111,23 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	})
 	eg.Go(func() error { return g.Server.Run(ctx, ln) })
 	return eg.Wait()
+}
+
+// slimForDedup keeps of a cached RemediationRequest only what deduplication and storm
+// detection read — name, labels, creation and deletion times, phase, completion time — so
+// that tracking many fingerprints costs little memory. The cache is the gateway's own; its
+// writes always start from a fresh read.
+func slimForDedup(obj any) (any, error) {
+	rr, ok := obj.(*kubernautv1.RemediationRequest)
+	if !ok {
+		return obj, nil
+	}
+	return &kubernautv1.RemediationRequest{
+		TypeMeta: rr.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: rr.Name, Namespace: rr.Namespace, UID: rr.UID, ResourceVersion: rr.ResourceVersion,
+			Labels: rr.Labels, CreationTimestamp: rr.CreationTimestamp, DeletionTimestamp: rr.DeletionTimestamp,
+		},
+		Status: kubernautv1.RemediationRequestStatus{Phase: rr.Status.Phase, CompletedAt: rr.Status.CompletedAt},
+	}, nil
 }

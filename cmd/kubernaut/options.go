@@ -16,6 +16,8 @@ import (
 type options struct {
 	command    string
 	kubeconfig string
+	apiQPS     float64
+	apiBurst   int
 	zap        zap.Options
 
 	// runController and runGateway say which parts the command runs.
@@ -51,6 +53,9 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"),
 		"path of a kubeconfig; in-cluster configuration when empty (default $KUBECONFIG)")
+	fs.Float64Var(&o.apiQPS, "kube-api-qps", 200,
+		"requests per second to the API server (client-go's own default of 5 would throttle the gateway)")
+	fs.IntVar(&o.apiBurst, "kube-api-burst", 400, "burst of requests to the API server")
 	o.zap.Development = command == "local"
 	o.zap.BindFlags(fs)
 

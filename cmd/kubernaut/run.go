@@ -64,6 +64,7 @@ func runProcess(ctx context.Context, o *options) error {
 		return err
 	}
 	cfg.UserAgent = "kubernaut/" + version
+	cfg.QPS, cfg.Burst = float32(o.apiQPS), o.apiBurst
 
 	var runs []runnable
 	if o.runController {
