@@ -157,7 +157,7 @@ demo: build ## Start the local control plane, apply one sample of each kind and 
 	@started=0; \
 	if ! { [ -f $(DEV_DIR)/pid ] && kill -0 $$(cat $(DEV_DIR)/pid) 2>/dev/null; }; then \
 		$(MAKE) --no-print-directory dev-cluster; started=1; fi; \
-	KUBECTL="$(KUBECTL)" KUBERNAUT="$(BIN)/kubernaut" KUBECONFIG=$(DEV_KUBECONFIG) hack/demo.sh; rc=$$?; \
+	rc=0; KUBECTL="$(KUBECTL)" KUBERNAUT="$(BIN)/kubernaut" KUBECONFIG=$(DEV_KUBECONFIG) hack/demo.sh || rc=$$?; \
 	if [ -z "$(KEEP)" ] && [ $$started = 1 ]; then $(MAKE) --no-print-directory dev-cluster-down; \
 	elif [ -n "$(KEEP)" ]; then echo "KEEP=1: the control plane keeps running; export KUBECONFIG=$(DEV_KUBECONFIG); stop it with 'make dev-cluster-down'"; fi; \
 	exit $$rc

@@ -54,5 +54,36 @@ kubectl create deployment web -n demo --image=nginx:1.27 --replicas=3 --dry-run=
 kubectl rollout status deployment/web -n demo --timeout=120s
 kubectl get pods -n demo -o wide
 
+step "Alertmanager delivers a crash-loop alert to the gateway (bearer token)"
+# http_post HOST:PORT PATH TOKEN FILE prints the status line and the body of the answer.
+http_post() {
+  local body; body=$(cat "$4")
+  # A refused request is answered before its body is read: a failed write (SIGPIPE) is fine.
+  ( trap '' PIPE; exec 3<>"/dev/tcp/${1%:*}/${1#*:}" || exit 0
+    printf 'POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s' \
+      "$2" "$1" "$3" "${#body}" "$body" >&3 || true
+    cat <&3 || true ) 2>/dev/null | sed -n '1p;$p'
+}
+pod=$(kubectl get pods -n demo -o jsonpath='{.items[0].metadata.name}')
+sed -e "s/__POD__/$pod/g" -e "s/__STARTS__/$(date -u +%Y-%m-%dT%H:%M:%SZ)/" hack/alerts/crashloop.json >"$work/alert.json"
+echo "POST /api/v1/signals/alertmanager (KubePodCrashLooping for demo/$pod):"
+http_post "$GATEWAY_ADDR" /api/v1/signals/alertmanager "$TOKEN" "$work/alert.json"
+echo
+echo "The same notification again (Alertmanager re-sends on group_interval, and an HA pair twice):"
+http_post "$GATEWAY_ADDR" /api/v1/signals/alertmanager "$TOKEN" "$work/alert.json"
+http_post "$GATEWAY_ADDR" /api/v1/signals/alertmanager "$TOKEN" "$work/alert.json" >/dev/null
+echo
+echo "A delivery with a wrong token is refused before its body is read:"
+http_post "$GATEWAY_ADDR" /api/v1/signals/alertmanager "not-the-token" "$work/alert.json"
+echo
+echo "One RemediationRequest for the alert; the re-deliveries are counted on it (COUNT):"
+for _ in $(seq 1 50); do
+  count=$(kubectl get rr -n kubernaut-system -l kubernaut.io/alertname=KubePodCrashLooping,kubernaut.io/target-namespace=demo \
+    -o jsonpath='{.items[0].spec.deduplication.count}' 2>/dev/null || true)
+  [[ $count == 3 ]] && break
+  sleep 0.2
+done
+kubectl get rr -n kubernaut-system -l kubernaut.io/target-namespace=demo -o wide
+
 step "Done"
 echo "Everything above ran against a real kube-apiserver built from source; 'make demo KEEP=1' leaves it running."
