@@ -157,6 +157,31 @@ var _ = Describe("The gateway against a real API server", func() {
 		Expect(rr.Spec.Signal.ExternalURL).To(Equal("http://alertmanager:9093"))
 	})
 
+	It("creates one RemediationRequest when two gateway replicas receive the same notifications (an HA Alertmanager pair)", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		a, b := startGateway(ctx, cfg, ns, nil), startGateway(ctx, cfg, ns, nil)
+		body := payload(firing(podLabels("checkout-ha"), start))
+		var wg sync.WaitGroup
+		codes := make(chan int, 40)
+		for i := range 40 {
+			g := a
+			if i%2 == 1 {
+				g = b
+			}
+			wg.Go(func() { codes <- g.deliver(body) })
+		}
+		wg.Wait()
+		close(codes)
+		for code := range codes {
+			Expect(code).To(Equal(http.StatusOK))
+		}
+		Eventually(func(gm Gomega) {
+			rrs := listRRs(ctx, ns)
+			gm.Expect(rrs).To(HaveLen(1))
+			gm.Expect(rrs[0].Spec.Deduplication.Count).To(Equal(int64(40)))
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+
 	It("counts a re-fire of a running remediation on it, and starts anew once it finished and the window passed", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		g := startGateway(ctx, cfg, ns, func(rc *gateway.RecorderConfig) { rc.DedupWindow = time.Minute })
