@@ -86,3 +86,38 @@ func TestBearerToken(t *testing.T) {
 		}
 	}
 }
+
+type authFunc func(context.Context, string) (string, error)
+
+func (f authFunc) Authenticate(ctx context.Context, t string) (string, error) { return f(ctx, t) }
+
+func TestAnyOf(t *testing.T) {
+	ok := authFunc(func(context.Context, string) (string, error) { return "am", nil })
+	unknown := authFunc(func(context.Context, string) (string, error) { return "", ErrUnauthenticated })
+	denied := authFunc(func(context.Context, string) (string, error) { return "", ErrForbidden })
+	down := authFunc(func(context.Context, string) (string, error) { return "", errors.New("apiserver unreachable") })
+	for _, tc := range []struct {
+		name string
+		a    AnyOf
+		want error
+	}{
+		{"first refuses, second accepts", AnyOf{unknown, ok}, nil},
+		{"nobody knows the token", AnyOf{unknown, unknown}, ErrUnauthenticated},
+		{"empty", AnyOf{}, ErrUnauthenticated},
+		{"known but denied", AnyOf{unknown, denied}, ErrForbidden},
+		{"undecided: retry", AnyOf{unknown, down}, nil},
+		{"accepted despite an outage elsewhere", AnyOf{down, ok}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.a.Authenticate(context.Background(), "t")
+			switch {
+			case tc.name == "undecided: retry":
+				if err == nil || errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrForbidden) {
+					t.Fatalf("want the outage's error (a 503), got %v", err)
+				}
+			case !errors.Is(err, tc.want) || (tc.want == nil && err != nil):
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}

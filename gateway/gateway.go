@@ -25,8 +25,10 @@ type Options struct {
 	Server Config
 	// Recorder configures deduplication and storms.
 	Recorder RecorderConfig
-	// Tokens authenticates webhook requests.
-	Tokens *TokenFile
+	// Auth authenticates webhook requests (a TokenFile, a TokenReviewer, or AnyOf them).
+	Auth Authenticator
+	// TokenFile, when set, is re-read every TokenReloadInterval.
+	TokenFile *TokenFile
 	// TokenReloadInterval is how often the token file is re-read.
 	TokenReloadInterval time.Duration
 	// Log receives the gateway's errors.
@@ -80,7 +82,10 @@ func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Opt
 		}
 		return nil
 	}
-	srv := NewServer(opts.Server, Deps{Ready: ready, Auth: opts.Tokens, Recorder: rec, Pending: rec.Pending})
+	if opts.Auth == nil {
+		return nil, fmt.Errorf("the gateway needs an authenticator: it accepts no unauthenticated webhooks")
+	}
+	srv := NewServer(opts.Server, Deps{Ready: ready, Auth: opts.Auth, Recorder: rec, Pending: rec.Pending})
 	return &Gateway{Server: srv, Recorder: rec, opts: opts, cluster: c}, nil
 }
 
@@ -94,9 +99,9 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		}
 		return nil
 	})
-	if g.opts.Tokens != nil && g.opts.TokenReloadInterval > 0 {
+	if g.opts.TokenFile != nil && g.opts.TokenReloadInterval > 0 {
 		eg.Go(func() error {
-			g.opts.Tokens.Watch(ctx, g.opts.TokenReloadInterval, func(err error) {
+			g.opts.TokenFile.Watch(ctx, g.opts.TokenReloadInterval, func(err error) {
 				g.opts.Log.Error(err, "reloading bearer tokens; the previous ones stay valid")
 			})
 			return nil

@@ -28,7 +28,7 @@ func TestBadInvocations(t *testing.T) {
 		{"stray argument", []string{"controller", "extra"}, `kubernaut controller takes no arguments, got ["extra"]`},
 		{"bad duration", []string{"gateway", "--gateway-request-timeout", "soon"}, `invalid value "soon" for flag -gateway-request-timeout`},
 		{"non-positive timeout", []string{"local", "--gateway-request-timeout", "0s"}, "--gateway-request-timeout must be positive"},
-		{"no token file", []string{"gateway"}, "--gateway-token-file is required"},
+		{"no token file", []string{"gateway"}, "--gateway-token-file or --gateway-token-review is required"},
 		{"unreadable token file", []string{"gateway", "--gateway-token-file", "/nonexistent/tokens", "--kubeconfig", "/dev/null"}, "reading bearer tokens from /nonexistent/tokens"},
 		{"token file without a token", []string{"gateway", "--gateway-token-file", "/dev/null"}, "bearer token file /dev/null holds no token"},
 		{"unreadable kubeconfig", []string{"controller", "--kubeconfig", "/nonexistent/kubeconfig"}, `kubeconfig "/nonexistent/kubeconfig"`},

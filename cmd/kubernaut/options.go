@@ -34,6 +34,8 @@ type gatewayOptions struct {
 	recorder            gateway.RecorderConfig
 	tokenFile           string
 	tokenReloadInterval time.Duration
+	tokenReview         bool
+	tokenReviewTTL      time.Duration
 }
 
 // managerOptions configure the controller manager.
@@ -88,7 +90,10 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			"webhook requests per second allowed from one source address (503 with Retry-After beyond; 0 = off)")
 		fs.IntVar(&srv.RateBurst, "gateway-rate-burst", srv.RateBurst, "burst of the per-source rate limit")
 		fs.StringVar(&o.gateway.tokenFile, "gateway-token-file", "",
-			"file of accepted bearer tokens, one per line (required; re-read when it changes)")
+			"file of accepted bearer tokens, one per line, re-read when it changes (this or --gateway-token-review is required)")
+		fs.BoolVar(&o.gateway.tokenReview, "gateway-token-review", false,
+			"also accept Kubernetes tokens whose identity may `create signals.kubernaut.io` in --gateway-namespace (TokenReview + SubjectAccessReview)")
+		fs.DurationVar(&o.gateway.tokenReviewTTL, "gateway-token-review-ttl", time.Minute, "how long a token review is cached")
 		fs.DurationVar(&o.gateway.tokenReloadInterval, "gateway-token-reload-interval", 10*time.Second,
 			"how often the token file is checked for changes")
 		fs.StringVar(&rec.Namespace, "gateway-namespace", "kubernaut-system", "namespace of the RemediationRequests the gateway creates")
@@ -110,8 +115,8 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		if o.gateway.server.RequestTimeout <= 0 {
 			return nil, fmt.Errorf("--gateway-request-timeout must be positive, got %s", o.gateway.server.RequestTimeout)
 		}
-		if o.gateway.tokenFile == "" {
-			return nil, fmt.Errorf("--gateway-token-file is required: the gateway accepts no unauthenticated webhooks")
+		if o.gateway.tokenFile == "" && !o.gateway.tokenReview {
+			return nil, fmt.Errorf("--gateway-token-file or --gateway-token-review is required: the gateway accepts no unauthenticated webhooks")
 		}
 		if o.gateway.recorder.Namespace == "" {
 			return nil, fmt.Errorf("--gateway-namespace must name a namespace")

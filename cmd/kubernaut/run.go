@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -53,7 +54,7 @@ func runProcess(ctx context.Context, o *options) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName(o.command)
 	var tokens *gateway.TokenFile
-	if o.runGateway {
+	if o.runGateway && o.gateway.tokenFile != "" {
 		var err error
 		if tokens, err = gateway.NewTokenFile(o.gateway.tokenFile); err != nil {
 			return err
@@ -97,9 +98,22 @@ func runProcess(ctx context.Context, o *options) error {
 // newGateway assembles the gateway.
 func newGateway(ctx context.Context, cfg *rest.Config, o gatewayOptions, tokens *gateway.TokenFile) ([]runnable, error) {
 	log := ctrl.Log.WithName("gateway")
-	gw, err := gateway.New(ctx, cfg, newScheme(), gateway.Options{
-		Server: o.server, Recorder: o.recorder, Tokens: tokens, TokenReloadInterval: o.tokenReloadInterval, Log: log,
-	})
+	var auth gateway.AnyOf
+	if tokens != nil {
+		auth = append(auth, tokens)
+	}
+	if o.tokenReview {
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("creating the token reviewer's client: %w", err)
+		}
+		auth = append(auth, gateway.NewTokenReviewer(cs, o.recorder.Namespace, nil, o.tokenReviewTTL))
+	}
+	opts := gateway.Options{Server: o.server, Recorder: o.recorder, Auth: auth, TokenReloadInterval: o.tokenReloadInterval, Log: log}
+	if tokens != nil {
+		opts.TokenFile = tokens
+	}
+	gw, err := gateway.New(ctx, cfg, newScheme(), opts)
 	if err != nil {
 		return nil, err
 	}

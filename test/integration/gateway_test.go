@@ -15,7 +15,11 @@ import (
 	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,13 +36,20 @@ type runningGateway struct {
 	gw  *gateway.Gateway
 }
 
-// startGateway runs a gateway against cfg that writes RemediationRequests into namespace.
+// startGateway runs a gateway against cfg that writes RemediationRequests into namespace and
+// accepts the bearer token gatewayToken.
 func startGateway(ctx SpecContext, restCfg *rest.Config, namespace string, tune func(*gateway.RecorderConfig)) *runningGateway {
 	GinkgoHelper()
 	tokens := filepath.Join(GinkgoT().TempDir(), "tokens")
 	Expect(os.WriteFile(tokens, []byte(gatewayToken+"\n"), 0o600)).To(Succeed())
 	tf, err := gateway.NewTokenFile(tokens)
 	Expect(err).NotTo(HaveOccurred())
+	return startGatewayWith(ctx, restCfg, namespace, tf, tune)
+}
+
+// startGatewayWith runs a gateway with the given authenticator.
+func startGatewayWith(ctx SpecContext, restCfg *rest.Config, namespace string, auth gateway.Authenticator, tune func(*gateway.RecorderConfig)) *runningGateway {
+	GinkgoHelper()
 	rc := gateway.RecorderConfig{
 		Namespace: namespace, DedupWindow: 5 * time.Minute, StormThreshold: 0, StormWindow: time.Minute,
 		FlushInterval: 100 * time.Millisecond, MaxStormMembers: 500,
@@ -50,7 +61,7 @@ func startGateway(ctx SpecContext, restCfg *rest.Config, namespace string, tune 
 	srvCfg.RatePerSecond = 0
 	srvCfg.RetryAfter = time.Second
 	runCtx, cancel := context.WithCancel(context.Background())
-	gw, err := gateway.New(runCtx, restCfg, cluster.Scheme(), gateway.Options{Server: srvCfg, Recorder: rc, Tokens: tf, Log: logr.Discard()})
+	gw, err := gateway.New(runCtx, restCfg, cluster.Scheme(), gateway.Options{Server: srvCfg, Recorder: rc, Auth: auth, Log: logr.Discard()})
 	Expect(err).NotTo(HaveOccurred())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
@@ -100,10 +111,13 @@ func payload(alerts ...alert) []byte {
 }
 
 // deliver posts a payload as Alertmanager does and returns the status code.
-func (g *runningGateway) deliver(body []byte) int {
+func (g *runningGateway) deliver(body []byte) int { return g.deliverWith(gatewayToken, body) }
+
+// deliverWith posts a payload with the given bearer token.
+func (g *runningGateway) deliverWith(token string, body []byte) int {
 	req, _ := http.NewRequest(http.MethodPost, g.url+gateway.AlertmanagerPath, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+gatewayToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0
@@ -292,4 +306,36 @@ var _ = Describe("The gateway when the API server goes away", func() {
 		Expect(ownClient.List(ctx, &list, client.InNamespace("default"))).To(Succeed())
 		Expect(list.Items).To(HaveLen(1))
 	}, NodeTimeout(2*time.Minute))
+})
+
+var _ = Describe("The gateway with Kubernetes token review", func() {
+	It("accepts a ServiceAccount allowed to create signals, and refuses the others", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		cs, err := kubernetes.NewForConfig(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		token := func(sa string) string {
+			GinkgoHelper()
+			Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}})).To(Succeed())
+			tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			return tr.Status.Token
+		}
+		allowed, other := token("alertmanager"), token("someone-else")
+		Expect(k8s.Create(ctx, &rbacv1.Role{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deliver-signals"},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"kubernaut.io"}, Resources: []string{gateway.SignalsResource}, Verbs: []string{"create"}}},
+		})).To(Succeed())
+		Expect(k8s.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alertmanager-delivers-signals"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "deliver-signals"},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "alertmanager"}},
+		})).To(Succeed())
+
+		g := startGatewayWith(ctx, cfg, ns, gateway.NewTokenReviewer(cs, ns, nil, time.Minute), nil)
+		body := payload(firing(podLabels("checkout-sa"), time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)))
+		Expect(g.deliverWith(allowed, body)).To(Equal(http.StatusOK))
+		Expect(g.deliverWith(other, body)).To(Equal(http.StatusForbidden))
+		Expect(g.deliverWith("not-a-jwt", body)).To(Equal(http.StatusUnauthorized))
+		Expect(listRRs(ctx, ns)).To(HaveLen(1))
+	})
 })

@@ -111,7 +111,7 @@ func newEnv() (_ *env, stop func(), err error) {
 	gw, err := gateway.New(ctx, c.Config, cluster.Scheme(), gateway.Options{
 		Server:   srv,
 		Recorder: gateway.RecorderConfig{Namespace: "default", DedupWindow: 5 * time.Minute, StormWindow: time.Minute, FlushInterval: time.Second, MaxStormMembers: 500},
-		Tokens:   tf, Log: logr.Discard(),
+		Auth:     tf, Log: logr.Discard(),
 	})
 	if err != nil {
 		cancel()
@@ -304,7 +304,7 @@ func TestGatewayLoad(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	g2, err := gateway.New(ctx, e.cluster.Config, cluster.Scheme(), gateway.Options{
 		Server: gateway.DefaultConfig(), Recorder: gateway.RecorderConfig{Namespace: e.ns, FlushInterval: time.Second, StormWindow: time.Minute},
-		Log: logr.Discard(),
+		Auth: gateway.AnyOf{}, Log: logr.Discard(),
 	})
 	if err != nil {
 		t.Fatal(err)
