@@ -31,6 +31,9 @@ type Options struct {
 	TokenFile *TokenFile
 	// TokenReloadInterval is how often the token file is re-read.
 	TokenReloadInterval time.Duration
+	// EventReasons turns on the Kubernetes Warning event source for these reasons (with
+	// their severity); nil leaves it off.
+	EventReasons map[string]kubernautv1.Severity
 	// Log receives the gateway's errors.
 	Log logr.Logger
 }
@@ -45,6 +48,7 @@ type Gateway struct {
 
 	opts    Options
 	cluster crcluster.Cluster
+	events  *EventSource
 }
 
 // New assembles a gateway against the API server of cfg.
@@ -86,7 +90,11 @@ func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Opt
 		return nil, fmt.Errorf("the gateway needs an authenticator: it accepts no unauthenticated webhooks")
 	}
 	srv := NewServer(opts.Server, Deps{Ready: ready, Auth: opts.Auth, Recorder: rec, Pending: rec.Pending})
-	return &Gateway{Server: srv, Recorder: rec, opts: opts, cluster: c}, nil
+	g := &Gateway{Server: srv, Recorder: rec, opts: opts, cluster: c}
+	if opts.EventReasons != nil {
+		g.events = NewEventSource(cs, rec, opts.EventReasons, opts.Log.WithName("events"))
+	}
+	return g, nil
 }
 
 // Run runs every part until ctx ends or one fails; it serves on ln (cfg.Addr when nil). On
@@ -114,6 +122,14 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 		})
 		return nil
 	})
+	if g.events != nil {
+		eg.Go(func() error {
+			if !g.cluster.GetCache().WaitForCacheSync(ctx) {
+				return nil
+			}
+			return g.events.Run(ctx)
+		})
+	}
 	eg.Go(func() error { return g.Server.Run(ctx, ln) })
 	return eg.Wait()
 }

@@ -36,6 +36,8 @@ type gatewayOptions struct {
 	tokenReloadInterval time.Duration
 	tokenReview         bool
 	tokenReviewTTL      time.Duration
+	eventSource         bool
+	eventReasons        string
 }
 
 // managerOptions configure the controller manager.
@@ -104,6 +106,10 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.DurationVar(&rec.StormWindow, "storm-window", time.Minute, "storm detection window")
 		fs.DurationVar(&rec.FlushInterval, "dedup-flush-interval", time.Second, "how often counted re-deliveries are written")
 		rec.MaxStormMembers = 500
+		fs.BoolVar(&o.gateway.eventSource, "event-source", false,
+			"also turn Kubernetes Warning events (see --event-reasons) into RemediationRequests")
+		fs.StringVar(&o.gateway.eventReasons, "event-reasons", "BackOff,OOMKilling,Unhealthy,FailedScheduling,NodeNotReady,Evicted,FailedMount",
+			"Warning event reasons the event source records, comma-separated; a reason outside the defaults gets severity warning")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err

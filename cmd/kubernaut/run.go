@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -110,6 +111,22 @@ func newGateway(ctx context.Context, cfg *rest.Config, o gatewayOptions, tokens 
 		auth = append(auth, gateway.NewTokenReviewer(cs, o.recorder.Namespace, nil, o.tokenReviewTTL))
 	}
 	opts := gateway.Options{Server: o.server, Recorder: o.recorder, Auth: auth, TokenReloadInterval: o.tokenReloadInterval, Log: log}
+	if o.eventSource {
+		opts.EventReasons = map[string]kubernautv1.Severity{}
+		for _, r := range strings.Split(o.eventReasons, ",") {
+			if r = strings.TrimSpace(r); r == "" {
+				continue
+			}
+			sev, known := gateway.DefaultEventReasons[r]
+			if !known {
+				sev = kubernautv1.SeverityWarning
+			}
+			opts.EventReasons[r] = sev
+		}
+		if len(opts.EventReasons) == 0 {
+			return nil, fmt.Errorf("--event-source needs at least one reason in --event-reasons")
+		}
+	}
 	if tokens != nil {
 		opts.TokenFile = tokens
 	}

@@ -50,6 +50,12 @@ func startGateway(ctx SpecContext, restCfg *rest.Config, namespace string, tune 
 // startGatewayWith runs a gateway with the given authenticator.
 func startGatewayWith(ctx SpecContext, restCfg *rest.Config, namespace string, auth gateway.Authenticator, tune func(*gateway.RecorderConfig)) *runningGateway {
 	GinkgoHelper()
+	return startGatewayOpts(ctx, restCfg, namespace, auth, tune, nil)
+}
+
+// startGatewayOpts runs a gateway with the given authenticator and event reasons.
+func startGatewayOpts(ctx SpecContext, restCfg *rest.Config, namespace string, auth gateway.Authenticator, tune func(*gateway.RecorderConfig), events map[string]kubernautv1.Severity) *runningGateway {
+	GinkgoHelper()
 	rc := gateway.RecorderConfig{
 		Namespace: namespace, DedupWindow: 5 * time.Minute, StormThreshold: 0, StormWindow: time.Minute,
 		FlushInterval: 100 * time.Millisecond, MaxStormMembers: 500,
@@ -61,7 +67,7 @@ func startGatewayWith(ctx SpecContext, restCfg *rest.Config, namespace string, a
 	srvCfg.RatePerSecond = 0
 	srvCfg.RetryAfter = time.Second
 	runCtx, cancel := context.WithCancel(context.Background())
-	gw, err := gateway.New(runCtx, restCfg, cluster.Scheme(), gateway.Options{Server: srvCfg, Recorder: rc, Auth: auth, Log: logr.Discard()})
+	gw, err := gateway.New(runCtx, restCfg, cluster.Scheme(), gateway.Options{Server: srvCfg, Recorder: rc, Auth: auth, EventReasons: events, Log: logr.Discard()})
 	Expect(err).NotTo(HaveOccurred())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
@@ -337,5 +343,44 @@ var _ = Describe("The gateway with Kubernetes token review", func() {
 		Expect(g.deliverWith(other, body)).To(Equal(http.StatusForbidden))
 		Expect(g.deliverWith("not-a-jwt", body)).To(Equal(http.StatusUnauthorized))
 		Expect(listRRs(ctx, ns)).To(HaveLen(1))
+	})
+})
+
+var _ = Describe("The gateway's Kubernetes event source", func() {
+	It("turns a wanted Warning event into a remediation and counts its repeats", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		appNS := newNamespace(ctx)
+		startGatewayOpts(ctx, cfg, ns, gateway.AnyOf{}, nil, gateway.DefaultEventReasons)
+		first := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+		ev := &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Namespace: appNS, Name: "web-1.backoff"},
+			Type:           corev1.EventTypeWarning,
+			Reason:         "BackOff",
+			Message:        "Back-off restarting failed container web in pod web-1",
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: appNS, Name: "web-1", APIVersion: "v1"},
+			Source:         corev1.EventSource{Component: "kubelet"},
+			FirstTimestamp: first, LastTimestamp: first, Count: 1,
+		}
+		Expect(k8s.Create(ctx, ev)).To(Succeed())
+		Expect(k8s.Create(ctx, &corev1.Event{
+			ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "web-1.pulled"}, Type: corev1.EventTypeNormal, Reason: "Pulled",
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: appNS, Name: "web-1"}, FirstTimestamp: first, Count: 1,
+		})).To(Succeed())
+
+		Eventually(func(gm Gomega) {
+			rrs := listRRs(ctx, ns)
+			gm.Expect(rrs).To(HaveLen(1))
+			gm.Expect(rrs[0].Spec.Signal.Source).To(Equal(kubernautv1.SignalSourceKubernetesEvent))
+			gm.Expect(rrs[0].Spec.Target).To(Equal(kubernautv1.Target{Kind: "Pod", Namespace: appNS, Name: "web-1"}))
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+
+		ev.Count = 5
+		ev.LastTimestamp = metav1.Now()
+		Expect(k8s.Update(ctx, ev)).To(Succeed())
+		Eventually(func(gm Gomega) {
+			rrs := listRRs(ctx, ns)
+			gm.Expect(rrs).To(HaveLen(1))
+			gm.Expect(rrs[0].Spec.Deduplication.Count).To(BeNumerically(">=", 2))
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
 	})
 })
