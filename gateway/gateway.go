@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Opt
 	if opts.Auth == nil {
 		return nil, fmt.Errorf("the gateway needs an authenticator: it accepts no unauthenticated webhooks")
 	}
-	srv := NewServer(opts.Server, Deps{Ready: ready, Auth: opts.Auth, Recorder: rec, Pending: rec.Pending})
+	srv := NewServer(opts.Server, Deps{Ready: ready, Auth: opts.Auth, Recorder: rec, Pending: rec.Pending, Log: opts.Log})
 	g := &Gateway{Server: srv, Recorder: rec, opts: opts, cluster: c}
 	if opts.EventReasons != nil {
 		g.events = NewEventSource(cs, rec, opts.EventReasons, opts.Log.WithName("events"))

@@ -127,15 +127,23 @@ func (s *Server) handleAlertmanager(c *gin.Context) {
 			continue
 		}
 		o, name, err := s.recorder.Record(c.Request.Context(), sig)
+		log := s.log.WithValues("alertname", sig.Name, "fingerprint", sig.Fingerprint, "target", sig.Target.String(), "groupKey", msg.GroupKey)
 		switch {
 		case err == nil:
 			res.add(o, name)
 			s.metrics.signal(string(o))
+			if o == OutcomeDuplicate {
+				log.V(1).Info("alert recorded", "outcome", o, "remediationRequest", name)
+			} else {
+				log.Info("alert recorded", "outcome", o, "remediationRequest", name)
+			}
 		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+			log.Error(err, "the API server refused the alert's RemediationRequest")
 			res.Invalid++
 			fieldErrs = append(fieldErrs, FieldError{Pointer: fmt.Sprintf("/alerts/%d", i), Detail: "refused by the API server: " + err.Error()})
 			s.metrics.signal("invalid")
 		default:
+			log.Error(err, "cannot record the alert now; answering 503 so Alertmanager retries")
 			res.Failed++
 			transient = append(transient, fmt.Sprintf("alert %d: %v", i, err))
 			s.metrics.signal("failed")

@@ -88,6 +88,9 @@ type Recorder struct {
 	// created remembers when this replica created remediations, per storm key, so that storm
 	// detection does not wait for the cache to see its own writes.
 	created map[string][]time.Time
+	// storms remembers the storm remediation this replica joined per storm key, so a storm
+	// that spans a window boundary stays one remediation while the cache catches up.
+	storms map[string]string
 }
 
 type occurrences struct {
@@ -99,7 +102,7 @@ type occurrences struct {
 // with IndexFields.
 func NewRecorder(cfg RecorderConfig, c client.Client, cache client.Reader) *Recorder {
 	return &Recorder{cfg: cfg, client: c, cache: cache, now: time.Now, pending: map[string]*occurrences{},
-		created: map[string][]time.Time{}}
+		created: map[string][]time.Time{}, storms: map[string]string{}}
 }
 
 // IndexFields are the field indexes the recorder's cache needs.
@@ -207,10 +210,15 @@ func (r *Recorder) stormFor(ctx context.Context, s Signal) (string, bool, error)
 	if err := r.cache.List(ctx, &storms, client.InNamespace(r.cfg.Namespace), client.MatchingFields{IndexStormKey: stormKey(s.Name, ns, true)}); err != nil {
 		return "", false, fmt.Errorf("listing storm RemediationRequests: %w", err)
 	}
+	key := stormKey(s.Name, ns, true)
 	for i := range storms.Items {
 		if rr := &storms.Items[i]; !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil {
+			r.rememberStorm(key, rr.Name)
 			return rr.Name, true, nil
 		}
+	}
+	if name, ok := r.knownStorm(ctx, key); ok {
+		return name, true, nil
 	}
 	var recent kubernautv1.RemediationRequestList
 	if err := r.cache.List(ctx, &recent, client.InNamespace(r.cfg.Namespace), client.MatchingFields{IndexStormKey: stormKey(s.Name, ns, false)}); err != nil {
@@ -237,7 +245,34 @@ func (r *Recorder) stormFor(ctx context.Context, s Signal) (string, bool, error)
 	if err := r.client.Create(ctx, storm); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", false, fmt.Errorf("creating storm RemediationRequest %s/%s: %w", r.cfg.Namespace, name, err)
 	}
+	r.rememberStorm(key, name)
 	return name, true, nil
+}
+
+func (r *Recorder) rememberStorm(key, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.storms[key] = name
+}
+
+// knownStorm returns the storm remediation this replica last joined for key, if it still
+// runs (read from the API server: the cache may not have it yet).
+func (r *Recorder) knownStorm(ctx context.Context, key string) (string, bool) {
+	r.mu.Lock()
+	name, ok := r.storms[key]
+	r.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	var rr kubernautv1.RemediationRequest
+	if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &rr); err != nil ||
+		rr.Status.Phase.IsFinished() || rr.DeletionTimestamp != nil {
+		r.mu.Lock()
+		delete(r.storms, key)
+		r.mu.Unlock()
+		return "", false
+	}
+	return name, true
 }
 
 // stormSignal is the signal of a storm remediation: the alertname and namespace as labels,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -64,6 +65,8 @@ type Deps struct {
 	Recorder SignalRecorder
 	// Pending reports the re-deliveries not yet written (a metric); may be nil.
 	Pending func() int64
+	// Log receives a line per recorded alert and per failure.
+	Log logr.Logger
 }
 
 // Server is the gateway's HTTP server.
@@ -76,6 +79,7 @@ type Server struct {
 	recorder SignalRecorder
 	limiter  *sourceLimiter
 	metrics  *metrics
+	log      logr.Logger
 }
 
 // NewServer builds the server. Its metrics are registered on a registry of its own, served
@@ -89,7 +93,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 		pending = func() float64 { return float64(deps.Pending()) }
 	}
 	s := &Server{cfg: cfg, engine: gin.New(), registry: reg, ready: deps.Ready, auth: deps.Auth,
-		recorder: deps.Recorder, metrics: newMetrics(reg, pending)}
+		recorder: deps.Recorder, metrics: newMetrics(reg, pending), log: deps.Log}
 	s.engine.Use(gin.Recovery())
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.GET("/healthz", s.healthz)
