@@ -9,8 +9,35 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/gateway"
 )
+
+// durationInMap is a flag that sets one duration of a map.
+type durationInMap struct {
+	m   map[kubernautv1.RemediationPhase]time.Duration
+	key kubernautv1.RemediationPhase
+}
+
+func (d *durationInMap) String() string {
+	if d.m == nil {
+		return ""
+	}
+	return d.m[d.key].String()
+}
+
+func (d *durationInMap) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v <= 0 {
+		return fmt.Errorf("must be positive")
+	}
+	d.m[d.key] = v
+	return nil
+}
 
 // options are a command's settings, read from flags (and KUBECONFIG).
 type options struct {
@@ -24,8 +51,9 @@ type options struct {
 	runController bool
 	runGateway    bool
 
-	manager managerOptions
-	gateway gatewayOptions
+	manager      managerOptions
+	orchestrator remediationrequest.Config
+	gateway      gatewayOptions
 }
 
 // gatewayOptions configure the gateway.
@@ -74,6 +102,32 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			"namespace whose Kubernaut objects are reconciled (all namespaces when empty)")
 		fs.DurationVar(&o.manager.gracefulShutdownAfter, "graceful-shutdown-timeout", 30*time.Second,
 			"how long running reconciles may take to finish on shutdown")
+
+		o.orchestrator = remediationrequest.DefaultConfig()
+		oc := &o.orchestrator
+		for _, t := range []struct {
+			flag  string
+			phase kubernautv1.RemediationPhase
+		}{
+			{"timeout-guards", kubernautv1.RemediationPhasePending},
+			{"timeout-processing", kubernautv1.RemediationPhaseProcessing},
+			{"timeout-analysis", kubernautv1.RemediationPhaseAnalyzing},
+			{"timeout-approval", kubernautv1.RemediationPhaseAwaitingApproval},
+			{"timeout-execution", kubernautv1.RemediationPhaseExecuting},
+			{"timeout-verification", kubernautv1.RemediationPhaseVerifying},
+		} {
+			fs.Var(&durationInMap{m: oc.Timeouts, key: t.phase}, t.flag,
+				fmt.Sprintf("how long a remediation may stay in phase %s (default %s)", t.phase, oc.Timeouts[t.phase]))
+		}
+		fs.BoolVar(&oc.ClusterWide, "cluster-wide", false,
+			"remediate every namespace and node, not only those labelled "+remediationrequest.OptInLabel+"=true")
+		fs.DurationVar(&oc.Cooldown, "cooldown", oc.Cooldown, "a finished remediation of the same target and signal holds new ones back this long")
+		fs.IntVar(&oc.FailureLimit, "failure-limit", oc.FailureLimit, "consecutive failures of one alert that block it (0 = never)")
+		fs.DurationVar(&oc.FailureBlock, "failure-block", oc.FailureBlock, "how long an alert stays blocked after --failure-limit failures")
+		fs.StringVar(&oc.KillSwitchNamespace, "kill-switch-namespace", oc.KillSwitchNamespace, "namespace of the kill-switch ConfigMap")
+		fs.StringVar(&oc.KillSwitchName, "kill-switch-configmap", oc.KillSwitchName,
+			"ConfigMap whose key "+remediationrequest.KillSwitchKey+"=\"true\" stops new remediations and executions")
+		fs.DurationVar(&oc.Retention, "retention", oc.Retention, "how long finished RemediationRequests are kept")
 	}
 	if gw {
 		o.gateway.server = gateway.DefaultConfig()

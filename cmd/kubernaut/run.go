@@ -19,9 +19,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/gateway"
 )
 
@@ -72,6 +74,9 @@ func runProcess(ctx context.Context, o *options) error {
 	if o.runController {
 		mgr, err := newManager(cfg, o.manager)
 		if err != nil {
+			return err
+		}
+		if err := setupControllers(ctx, mgr, o); err != nil {
 			return err
 		}
 		runs = append(runs, func(ctx context.Context) error {
@@ -173,4 +178,19 @@ func newManager(cfg *rest.Config, o managerOptions) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("adding the readiness check: %w", err)
 	}
 	return mgr, nil
+}
+
+// setupControllers registers the controllers of the chain on the manager.
+func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
+	rr := &remediationrequest.Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Events:    mgr.GetEventRecorder("kubernaut-remediationrequest"),
+		Config:    o.orchestrator,
+		Metrics:   remediationrequest.NewMetrics(metrics.Registry),
+	}
+	if err := rr.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the RemediationRequest controller: %w", err)
+	}
+	return nil
 }

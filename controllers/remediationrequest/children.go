@@ -1,0 +1,128 @@
+package remediationrequest
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// Child names: the RemediationRequest's name and a suffix, so a child is found without a
+// list and created once.
+func processingName(rr *kubernautv1.RemediationRequest) string { return rr.Name + "-rp" }
+func analysisName(rr *kubernautv1.RemediationRequest) string   { return rr.Name + "-aia" }
+func workflowName(rr *kubernautv1.RemediationRequest) string   { return rr.Name + "-we" }
+
+// newProcessing is the RemediationProcessing child: the signal and its targets.
+func newProcessing(rr *kubernautv1.RemediationRequest) *kubernautv1.RemediationProcessing {
+	return &kubernautv1.RemediationProcessing{
+		ObjectMeta: childMeta(rr, processingName(rr)),
+		Spec: kubernautv1.RemediationProcessingSpec{
+			RemediationRequestRef: kubernautv1.LocalReference{Name: rr.Name},
+			Signal:                rr.Spec.Signal,
+			Target:                rr.Spec.Target,
+			MemberTargets:         rr.Spec.MemberTargets,
+		},
+	}
+}
+
+// newAnalysis is the AIAnalysis child: the signal with the processing's context.
+func newAnalysis(rr *kubernautv1.RemediationRequest, rp *kubernautv1.RemediationProcessing) *kubernautv1.AIAnalysis {
+	return &kubernautv1.AIAnalysis{
+		ObjectMeta: childMeta(rr, analysisName(rr)),
+		Spec: kubernautv1.AIAnalysisSpec{
+			RemediationRequestRef: kubernautv1.LocalReference{Name: rr.Name},
+			Signal:                rr.Spec.Signal,
+			Target:                rr.Spec.Target,
+			MemberTargets:         rr.Spec.MemberTargets,
+			Enrichment:            rp.Status.Enrichment,
+			Classification:        rp.Status.Classification,
+		},
+	}
+}
+
+// newWorkflow is the WorkflowExecution child: the analysis' plan and approval mode. The
+// blast-radius target is the workload the processing resolved, else the alert's target.
+func newWorkflow(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis) *kubernautv1.WorkflowExecution {
+	target := rr.Spec.Target
+	if e := aia.Spec.Enrichment; e != nil && e.Workload != nil {
+		target = e.Workload.Target
+	}
+	return &kubernautv1.WorkflowExecution{
+		ObjectMeta: childMeta(rr, workflowName(rr)),
+		Spec: kubernautv1.WorkflowExecutionSpec{
+			RemediationRequestRef: kubernautv1.LocalReference{Name: rr.Name},
+			AIAnalysisRef:         kubernautv1.LocalReference{Name: aia.Name},
+			AlertName:             rr.Spec.Signal.Name,
+			Target:                target,
+			Steps:                 aia.Status.Recommendation.Steps,
+			ApprovalMode:          aia.Status.Approval.Mode,
+		},
+	}
+}
+
+func childMeta(rr *kubernautv1.RemediationRequest, name string) metav1.ObjectMeta {
+	labels := map[string]string{"kubernaut.io/remediation": rr.Name}
+	for _, k := range []string{"kubernaut.io/alertname", "kubernaut.io/fingerprint"} {
+		if v := rr.Labels[k]; v != "" {
+			labels[k] = v
+		}
+	}
+	return metav1.ObjectMeta{Namespace: rr.Namespace, Name: name, Labels: labels}
+}
+
+// ensureChild returns the child named like want, creating want (owned by rr) when it does
+// not exist yet.
+func ensureChild[T client.Object](ctx context.Context, r *Reconciler, rr *kubernautv1.RemediationRequest, want T) (T, error) {
+	key := client.ObjectKeyFromObject(want)
+	got := want.DeepCopyObject().(T)
+	err := r.Client.Get(ctx, key, got)
+	if err == nil {
+		return got, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return got, fmt.Errorf("reading %s %s: %w", kindOf(want), key, err)
+	}
+	if err := controllerutil.SetControllerReference(rr, want, r.Client.Scheme()); err != nil {
+		return got, fmt.Errorf("owning %s %s: %w", kindOf(want), key, err)
+	}
+	switch err := r.Client.Create(ctx, want); {
+	case err == nil:
+		r.event(rr, "Normal", "ChildCreated", fmt.Sprintf("created %s %s", kindOf(want), key.Name))
+		return want, nil
+	case apierrors.IsAlreadyExists(err):
+		// The cache has not seen it yet: read it from the API server.
+		if err := r.APIReader.Get(ctx, key, got); err != nil {
+			return got, fmt.Errorf("reading %s %s: %w", kindOf(want), key, err)
+		}
+		return got, nil
+	default:
+		return got, fmt.Errorf("creating %s %s: %w", kindOf(want), key, err)
+	}
+}
+
+func kindOf(obj client.Object) string {
+	switch obj.(type) {
+	case *kubernautv1.RemediationProcessing:
+		return "RemediationProcessing"
+	case *kubernautv1.AIAnalysis:
+		return "AIAnalysis"
+	case *kubernautv1.WorkflowExecution:
+		return "WorkflowExecution"
+	}
+	return fmt.Sprintf("%T", obj)
+}
+
+// readyMessage is a child's Ready message, for the reasons it hands up.
+func readyMessage(conds []metav1.Condition) string {
+	if c := meta.FindStatusCondition(conds, kubernautv1.ReadyCondition); c != nil && c.Message != "" {
+		return c.Message
+	}
+	return "no reason given"
+}

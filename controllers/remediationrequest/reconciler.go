@@ -1,0 +1,307 @@
+package remediationrequest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// Reconciler drives RemediationRequests.
+type Reconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// APIReader reads straight from the API server (namespaces, nodes, the kill switch,
+	// children the cache has not seen yet).
+	APIReader client.Reader
+	// Events records an event per transition.
+	Events events.EventRecorder
+	// Config tunes guards, timeouts and retention.
+	Config Config
+	// Metrics counts transitions and outcomes.
+	Metrics *Metrics
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile advances one RemediationRequest and writes its status once.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	rr := &kubernautv1.RemediationRequest{}
+	if err := r.Client.Get(ctx, req.NamespacedName, rr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if rr.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil
+	}
+	now := r.now()
+	if rr.Status.Phase.IsFinished() {
+		return r.retain(ctx, rr, now)
+	}
+	before := rr.DeepCopy()
+	res, err := r.advance(ctx, rr, now)
+	r.summarize(rr, before, now)
+	if !equality.Semantic.DeepEqual(before.Status, rr.Status) {
+		if perr := r.Client.Status().Patch(ctx, rr, client.MergeFrom(before)); perr != nil {
+			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching the status of RemediationRequest %s: %w", req, perr))
+		}
+	}
+	if err == nil && rr.Status.Phase.IsFinished() {
+		return ctrl.Result{RequeueAfter: r.Config.Retention}, nil
+	}
+	return res, err
+}
+
+// advance runs the stages in order until one waits or ends the remediation.
+func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationRequest, now time.Time) (ctrl.Result, error) {
+	if rr.Status.StartedAt == nil {
+		t := metav1.NewTime(now)
+		rr.Status.StartedAt = &t
+	}
+	if !meta.IsStatusConditionTrue(rr.Status.Conditions, kubernautv1.GuardsPassedCondition) {
+		in, err := r.guardInput(ctx, rr, now)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if v := checkGuards(r.Config, in); v.reason != "" {
+			setCondition(rr, kubernautv1.GuardsPassedCondition, metav1.ConditionFalse, v.reason, v.message)
+			if v.blockedBy != "" {
+				rr.Status.BlockedBy = &kubernautv1.LocalReference{Name: v.blockedBy}
+			}
+			end(rr, kubernautv1.ReasonSkipped, v.message)
+			return ctrl.Result{}, nil
+		}
+		setCondition(rr, kubernautv1.GuardsPassedCondition, metav1.ConditionTrue, kubernautv1.ReasonGuardsPassed, "every guard allowed the remediation")
+	}
+
+	if rr.Spec.ResolvedAt != nil && rr.Status.WorkflowExecutionRef == nil {
+		end(rr, kubernautv1.ReasonCancelled, fmt.Sprintf("the alert resolved at %s, before execution started",
+			rr.Spec.ResolvedAt.UTC().Format(time.RFC3339)))
+		return ctrl.Result{}, nil
+	}
+
+	rp, err := ensureChild(ctx, r, rr, newProcessing(rr))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	rr.Status.RemediationProcessingRef = &kubernautv1.LocalReference{Name: rp.Name}
+	switch rp.Status.Phase {
+	case kubernautv1.ProcessingCompleted:
+		setCondition(rr, kubernautv1.ProcessedCondition, metav1.ConditionTrue, kubernautv1.ReasonEnriched, "enriched and classified")
+	case kubernautv1.ProcessingFailed:
+		msg := "processing failed: " + readyMessage(rp.Status.Conditions)
+		setCondition(rr, kubernautv1.ProcessedCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, msg)
+		end(rr, kubernautv1.ReasonFailed, msg)
+		return ctrl.Result{}, nil
+	default:
+		setCondition(rr, kubernautv1.ProcessedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "enriching and classifying")
+		return r.timeout(rr, now), nil
+	}
+
+	aia, err := ensureChild(ctx, r, rr, newAnalysis(rr, rp))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	rr.Status.AIAnalysisRef = &kubernautv1.LocalReference{Name: aia.Name}
+	if done, res := r.analyzed(rr, aia, now); done {
+		return res, nil
+	}
+
+	if rr.Status.WorkflowExecutionRef == nil {
+		on, err := r.killSwitch(ctx)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if on {
+			msg := fmt.Sprintf("the kill switch (ConfigMap %s/%s) stops new executions", r.Config.KillSwitchNamespace, r.Config.KillSwitchName)
+			setCondition(rr, kubernautv1.GuardsPassedCondition, metav1.ConditionFalse, kubernautv1.ReasonKillSwitchActive, msg)
+			end(rr, kubernautv1.ReasonSkipped, msg)
+			return ctrl.Result{}, nil
+		}
+	}
+	we, err := ensureChild(ctx, r, rr, newWorkflow(rr, aia))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	rr.Status.WorkflowExecutionRef = &kubernautv1.LocalReference{Name: we.Name}
+	return r.executed(rr, we, now), nil
+}
+
+// analyzed reads the analysis; it reports whether the remediation waits or ended there.
+func (r *Reconciler) analyzed(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis, now time.Time) (bool, ctrl.Result) {
+	switch aia.Status.Phase {
+	case kubernautv1.AnalysisCompleted:
+	case kubernautv1.AnalysisRejected:
+		msg := "the analysis was rejected: " + readyMessage(aia.Status.Conditions)
+		setCondition(rr, kubernautv1.AnalyzedCondition, metav1.ConditionFalse, kubernautv1.ReasonInvalidRecommendation, msg)
+		end(rr, kubernautv1.ReasonRejected, msg)
+		return true, ctrl.Result{}
+	case kubernautv1.AnalysisFailed:
+		msg := "the analysis failed: " + readyMessage(aia.Status.Conditions)
+		setCondition(rr, kubernautv1.AnalyzedCondition, metav1.ConditionFalse, kubernautv1.ReasonAnalyzerFailed, msg)
+		end(rr, kubernautv1.ReasonFailed, msg)
+		return true, ctrl.Result{}
+	default:
+		setCondition(rr, kubernautv1.AnalyzedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "analyzing")
+		return true, r.timeout(rr, now)
+	}
+	if rc := aia.Status.RootCause; rc != nil {
+		rr.Status.RootCause = truncate(rc.Summary, 1024)
+	}
+	rec := aia.Status.Recommendation
+	if rec == nil || len(rec.Steps) == 0 {
+		msg := "no action recommended: a person must look (" + rr.Status.RootCause + ")"
+		setCondition(rr, kubernautv1.AnalyzedCondition, metav1.ConditionTrue, kubernautv1.ReasonNoActionRecommended, msg)
+		complete(rr, msg)
+		return true, ctrl.Result{}
+	}
+	rr.Status.Actions = nil
+	for _, s := range rec.Steps {
+		rr.Status.Actions = append(rr.Status.Actions, s.Action)
+	}
+	reason := kubernautv1.ReasonRootCauseFound
+	if aia.Status.Fallback {
+		reason = kubernautv1.ReasonFallback
+	}
+	setCondition(rr, kubernautv1.AnalyzedCondition, metav1.ConditionTrue, reason, rr.Status.RootCause)
+	approval := aia.Status.Approval
+	if approval == nil {
+		msg := "the analysis completed without an approval decision"
+		end(rr, kubernautv1.ReasonFailed, msg)
+		return true, ctrl.Result{}
+	}
+	rr.Status.ApprovalMode = approval.Mode
+	if approval.Mode == kubernautv1.ApprovalRejected {
+		msg := "the approval policy rejected the plan: " + joinReasons(approval.Reasons)
+		setCondition(rr, kubernautv1.ApprovedCondition, metav1.ConditionFalse, kubernautv1.ReasonApprovalDenied, msg)
+		end(rr, kubernautv1.ReasonRejected, msg)
+		return true, ctrl.Result{}
+	}
+	return false, ctrl.Result{}
+}
+
+// executed mirrors the WorkflowExecution's approval, execution and verification.
+func (r *Reconciler) executed(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExecution, now time.Time) ctrl.Result {
+	for _, t := range []string{kubernautv1.ApprovedCondition, kubernautv1.ExecutedCondition, kubernautv1.VerifiedCondition} {
+		if c := meta.FindStatusCondition(we.Status.Conditions, t); c != nil {
+			setCondition(rr, t, c.Status, c.Reason, c.Message)
+		}
+	}
+	if rr.Spec.ResolvedAt != nil {
+		rr.Status.Message = fmt.Sprintf("the alert resolved at %s during execution; verification continues",
+			rr.Spec.ResolvedAt.UTC().Format(time.RFC3339))
+	}
+	switch we.Status.Phase {
+	case kubernautv1.WorkflowCompleted:
+		complete(rr, "remediated and verified: "+readyMessage(we.Status.Conditions))
+	case kubernautv1.WorkflowFailed:
+		end(rr, kubernautv1.ReasonFailed, "the workflow failed: "+readyMessage(we.Status.Conditions))
+	case kubernautv1.WorkflowRejected:
+		end(rr, kubernautv1.ReasonRejected, "the plan was rejected: "+readyMessage(we.Status.Conditions))
+	case kubernautv1.WorkflowTimedOut:
+		end(rr, kubernautv1.ReasonTimedOut, "the workflow timed out: "+readyMessage(we.Status.Conditions))
+	default:
+		if meta.FindStatusCondition(rr.Status.Conditions, kubernautv1.ApprovedCondition) == nil {
+			setCondition(rr, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "planning")
+		}
+		return r.timeout(rr, now)
+	}
+	return ctrl.Result{}
+}
+
+// timeout ends the remediation when its current phase outlived its timeout, or asks to be
+// called again when it would.
+func (r *Reconciler) timeout(rr *kubernautv1.RemediationRequest, now time.Time) ctrl.Result {
+	phase := rr.DerivePhase()
+	limit, ok := r.Config.Timeouts[phase]
+	if !ok || limit <= 0 {
+		return ctrl.Result{}
+	}
+	if phase != rr.Status.Phase || rr.Status.PhaseStartedAt == nil {
+		return ctrl.Result{RequeueAfter: limit} // the phase starts now
+	}
+	left := rr.Status.PhaseStartedAt.Add(limit).Sub(now)
+	if left > 0 {
+		return ctrl.Result{RequeueAfter: left}
+	}
+	end(rr, kubernautv1.ReasonTimedOut, fmt.Sprintf("phase %s exceeded its timeout of %s", phase, limit))
+	return ctrl.Result{}
+}
+
+// summarize derives the phase, stamps its start and the completion, and reports the
+// transition as an event and in the metrics.
+func (r *Reconciler) summarize(rr, before *kubernautv1.RemediationRequest, now time.Time) {
+	phase := rr.DerivePhase()
+	if !phase.IsFinished() {
+		setCondition(rr, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonProgressing, "phase "+string(phase))
+	}
+	if phase != before.Status.Phase {
+		if before.Status.PhaseStartedAt != nil && before.Status.Phase != "" {
+			r.Metrics.observePhase(before.Status.Phase, now.Sub(before.Status.PhaseStartedAt.Time))
+		}
+		t := metav1.NewTime(now)
+		rr.Status.PhaseStartedAt = &t
+		r.Metrics.entered(phase)
+		kind := corev1.EventTypeNormal
+		if phase == kubernautv1.RemediationPhaseFailed || phase == kubernautv1.RemediationPhaseTimedOut {
+			kind = corev1.EventTypeWarning
+		}
+		note := fmt.Sprintf("%s → %s", orPending(before.Status.Phase), phase)
+		if c := meta.FindStatusCondition(rr.Status.Conditions, kubernautv1.ReadyCondition); c != nil && phase.IsFinished() {
+			note += ": " + c.Message
+		}
+		r.event(rr, kind, string(phase), note)
+	}
+	rr.Status.Phase = phase
+	if phase.IsFinished() && rr.Status.CompletedAt == nil {
+		t := metav1.NewTime(now)
+		rr.Status.CompletedAt = &t
+		r.Metrics.finished(phase)
+	}
+	rr.Status.ObservedGeneration = rr.Generation
+}
+
+func orPending(p kubernautv1.RemediationPhase) kubernautv1.RemediationPhase {
+	if p == "" {
+		return "New"
+	}
+	return p
+}
+
+// retain deletes a finished RemediationRequest once its retention has passed.
+func (r *Reconciler) retain(ctx context.Context, rr *kubernautv1.RemediationRequest, now time.Time) (ctrl.Result, error) {
+	done := rr.CreationTimestamp.Time
+	if rr.Status.CompletedAt != nil {
+		done = rr.Status.CompletedAt.Time
+	}
+	if left := done.Add(r.Config.Retention).Sub(now); left > 0 {
+		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	if err := r.Client.Delete(ctx, rr, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("deleting RemediationRequest %s/%s after its retention: %w", rr.Namespace, rr.Name, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) event(rr *kubernautv1.RemediationRequest, kind, reason, note string) {
+	if r.Events != nil {
+		r.Events.Eventf(rr, nil, kind, reason, "Reconcile", "%s", note)
+	}
+}
