@@ -104,13 +104,14 @@ type Alternative struct {
 
 // Recommendation is the plan the analysis proposes: catalog actions only, with their typed
 // parameters and the order they run in. No steps means no action (escalate to a person).
-// +kubebuilder:validation:XValidation:rule="self.steps.all(s, self.steps.exists_one(x, x.name == s.name))",message="step names must be unique"
-// +kubebuilder:validation:XValidation:rule="self.steps.all(s, !has(s.dependsOn) || s.dependsOn.all(d, d != s.name && self.steps.exists(x, x.name == d)))",message="dependsOn must name other steps of the recommendation"
+// +kubebuilder:validation:XValidation:rule="!has(self.steps) || self.steps.all(s, self.steps.exists_one(x, x.name == s.name))",message="step names must be unique"
+// +kubebuilder:validation:XValidation:rule="!has(self.steps) || self.steps.all(s, !has(s.dependsOn) || s.dependsOn.all(d, d != s.name && self.steps.exists(x, x.name == d)))",message="dependsOn must name other steps of the recommendation"
 type Recommendation struct {
-	// Steps of the plan.
+	// Steps of the plan; none means no action is recommended (a person must look).
+	// +optional
 	// +kubebuilder:validation:MaxItems=10
 	// +listType=atomic
-	Steps []PlanStep `json:"steps"`
+	Steps []PlanStep `json:"steps,omitempty"`
 
 	// Rationale explains the plan.
 	// +optional

@@ -1,0 +1,394 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
+	"github.com/kubernaut/kubernaut/test/cluster"
+	"github.com/kubernaut/kubernaut/test/gen"
+)
+
+// orchestrated is a test namespace with its own orchestrator and an opted-in target
+// namespace.
+type orchestrated struct {
+	ns, target string
+	cfg        remediationrequest.Config
+}
+
+// startOrchestrator runs the RemediationRequest controller for the objects of one test
+// namespace, with cfg changed by tune. The children's controllers do not run: the tests play
+// their part by writing the children's status.
+func startOrchestrator(ctx SpecContext, tune func(*remediationrequest.Config)) *orchestrated {
+	GinkgoHelper()
+	o := &orchestrated{ns: newNamespace(ctx), target: newNamespace(ctx), cfg: remediationrequest.DefaultConfig()}
+	o.cfg.KillSwitchNamespace = o.ns
+	if tune != nil {
+		tune(&o.cfg)
+	}
+	var tns corev1.Namespace
+	Expect(k8s.Get(ctx, client.ObjectKey{Name: o.target}, &tns)).To(Succeed())
+	tns.Labels[remediationrequest.OptInLabel] = "true"
+	Expect(k8s.Update(ctx, &tns)).To(Succeed())
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:     cluster.Scheme(),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{o.ns: {}}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	r := &remediationrequest.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("kubernaut-remediationrequest"),
+		Config: o.cfg, Metrics: remediationrequest.NewMetrics(prometheus.NewRegistry()),
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	Expect(r.SetupWithManager(runCtx, mgr)).To(Succeed())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	})
+	return o
+}
+
+// rr creates a RemediationRequest about a pod in the opted-in namespace.
+func (o *orchestrated) rr(ctx SpecContext, name string, mods ...func(*kubernautv1.RemediationRequest)) *kubernautv1.RemediationRequest {
+	GinkgoHelper()
+	r := gen.RemediationRequest(o.ns, name, func(r *kubernautv1.RemediationRequest) {
+		r.Spec.Target.Namespace = o.target
+		r.Spec.Signal.Labels["namespace"] = o.target
+	})
+	for _, m := range mods {
+		m(r)
+	}
+	Expect(k8s.Create(ctx, r)).To(Succeed())
+	return r
+}
+
+func (o *orchestrated) get(ctx context.Context, name string) *kubernautv1.RemediationRequest {
+	GinkgoHelper()
+	r := &kubernautv1.RemediationRequest{}
+	Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: name}, r)).To(Succeed())
+	return r
+}
+
+// waitPhase waits for the remediation to reach phase and returns it.
+func (o *orchestrated) waitPhase(ctx SpecContext, name string, phase kubernautv1.RemediationPhase) *kubernautv1.RemediationRequest {
+	GinkgoHelper()
+	var r *kubernautv1.RemediationRequest
+	Eventually(func(g Gomega) {
+		r = &kubernautv1.RemediationRequest{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: name}, r)).To(Succeed())
+		g.Expect(r.Status.Phase).To(Equal(phase), "message: %s", r.Status.Message)
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	return r
+}
+
+// child waits for a child to exist and returns it.
+func child[T client.Object](ctx SpecContext, ns, name string, obj T) T {
+	GinkgoHelper()
+	Eventually(func() error { return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj) }).
+		WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	return obj
+}
+
+func conditions(types ...string) []metav1.Condition {
+	var out []metav1.Condition
+	for _, t := range types {
+		out = append(out, metav1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: "Done", Message: "done", LastTransitionTime: metav1.Now()})
+	}
+	return out
+}
+
+// completeProcessing plays the RemediationProcessing controller.
+func completeProcessing(ctx SpecContext, ns, rrName string) *kubernautv1.RemediationProcessing {
+	GinkgoHelper()
+	rp := child(ctx, ns, rrName+"-rp", &kubernautv1.RemediationProcessing{})
+	before := rp.DeepCopy()
+	rp.Status.Conditions = conditions(kubernautv1.EnrichedCondition, kubernautv1.ClassifiedCondition, kubernautv1.ReadyCondition)
+	rp.Status.Phase = rp.DerivePhase()
+	rp.Status.Enrichment = &kubernautv1.Enrichment{Workload: &kubernautv1.WorkloadState{Target: kubernautv1.Target{Kind: "Deployment", Namespace: rp.Spec.Target.Namespace, Name: "checkout"}}}
+	rp.Status.Classification = &kubernautv1.Classification{Environment: "production", Severity: "critical", Priority: "P1", SignalType: "crashloop", BusinessCriticality: "high"}
+	Expect(k8s.Status().Patch(ctx, rp, client.MergeFrom(before))).To(Succeed())
+	return rp
+}
+
+// completeAnalysis plays the AIAnalysis controller with a rollback plan and the given mode.
+func completeAnalysis(ctx SpecContext, ns, rrName string, mode kubernautv1.ApprovalMode, steps ...kubernautv1.PlanStep) *kubernautv1.AIAnalysis {
+	GinkgoHelper()
+	aia := child(ctx, ns, rrName+"-aia", &kubernautv1.AIAnalysis{})
+	before := aia.DeepCopy()
+	aia.Status.Conditions = conditions(kubernautv1.InvestigatedCondition, kubernautv1.RecommendedCondition, kubernautv1.ApprovalDecidedCondition, kubernautv1.ReadyCondition)
+	aia.Status.Phase = aia.DerivePhase()
+	aia.Status.RootCause = &kubernautv1.RootCause{Summary: "the crash loop began with revision 7", Confidence: 0.93}
+	aia.Status.Recommendation = &kubernautv1.Recommendation{Steps: steps}
+	aia.Status.Approval = &kubernautv1.ApprovalDecision{Mode: mode, Reasons: []string{"confidence 0.93"}}
+	Expect(k8s.Status().Patch(ctx, aia, client.MergeFrom(before))).To(Succeed())
+	return aia
+}
+
+// setWorkflow plays the WorkflowExecution controller.
+func setWorkflow(ctx SpecContext, ns, rrName string, phase kubernautv1.WorkflowPhase, conds ...metav1.Condition) *kubernautv1.WorkflowExecution {
+	GinkgoHelper()
+	we := child(ctx, ns, rrName+"-we", &kubernautv1.WorkflowExecution{})
+	before := we.DeepCopy()
+	for _, c := range conds {
+		c.LastTransitionTime = metav1.Now()
+		meta.SetStatusCondition(&we.Status.Conditions, c)
+	}
+	we.Status.Phase = phase
+	Expect(k8s.Status().Patch(ctx, we, client.MergeFrom(before))).To(Succeed())
+	return we
+}
+
+func rollback(ns string) kubernautv1.PlanStep {
+	s := gen.RollbackStep()
+	s.Target.Namespace = ns
+	return s
+}
+
+var _ = Describe("The RemediationRequest orchestrator", func() {
+	It("drives a remediation through every phase, one child at a time", func(ctx SpecContext) {
+		o := startOrchestrator(ctx, nil)
+		o.rr(ctx, "rr-happy")
+		o.waitPhase(ctx, "rr-happy", kubernautv1.RemediationPhaseProcessing)
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: "rr-happy-aia"}, &kubernautv1.AIAnalysis{})).
+			To(Satisfy(apierrors.IsNotFound), "no analysis before the processing completed")
+
+		rp := completeProcessing(ctx, o.ns, "rr-happy")
+		Expect(metav1.IsControlledBy(rp, o.get(ctx, "rr-happy"))).To(BeTrue())
+		o.waitPhase(ctx, "rr-happy", kubernautv1.RemediationPhaseAnalyzing)
+		aia := child(ctx, o.ns, "rr-happy-aia", &kubernautv1.AIAnalysis{})
+		Expect(aia.Spec.Enrichment).To(Equal(rp.Status.Enrichment), "the analysis gets the processing's context")
+		Expect(aia.Spec.Classification.SignalType).To(Equal("crashloop"))
+
+		completeAnalysis(ctx, o.ns, "rr-happy", kubernautv1.ApprovalManual, rollback(o.target))
+		we := child(ctx, o.ns, "rr-happy-we", &kubernautv1.WorkflowExecution{})
+		Expect(we.Spec.Steps).To(HaveLen(1))
+		Expect(we.Spec.ApprovalMode).To(Equal(kubernautv1.ApprovalManual))
+		Expect(we.Spec.Target.Kind).To(Equal(kubernautv1.TargetKindDeployment), "the mutex is taken on the workload")
+
+		setWorkflow(ctx, o.ns, "rr-happy", kubernautv1.WorkflowAwaitingApproval,
+			metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionUnknown, Reason: kubernautv1.ReasonAwaitingApproval, Message: "waiting for plan hash abc"})
+		r := o.waitPhase(ctx, "rr-happy", kubernautv1.RemediationPhaseAwaitingApproval)
+		Expect(r.Status.ApprovalMode).To(Equal(kubernautv1.ApprovalManual))
+		Expect(r.Status.Actions).To(Equal([]kubernautv1.ActionName{kubernautv1.ActionRollbackDeployment}))
+
+		setWorkflow(ctx, o.ns, "rr-happy", kubernautv1.WorkflowRunning,
+			metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonManuallyApproved, Message: "approved by alice"})
+		o.waitPhase(ctx, "rr-happy", kubernautv1.RemediationPhaseExecuting)
+		setWorkflow(ctx, o.ns, "rr-happy", kubernautv1.WorkflowVerifying,
+			metav1.Condition{Type: kubernautv1.ExecutedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonStepsSucceeded, Message: "1 step succeeded"})
+		o.waitPhase(ctx, "rr-happy", kubernautv1.RemediationPhaseVerifying)
+		setWorkflow(ctx, o.ns, "rr-happy", kubernautv1.WorkflowCompleted,
+			metav1.Condition{Type: kubernautv1.VerifiedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonHealthy, Message: "rollout complete"},
+			metav1.Condition{Type: kubernautv1.ReadyCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonSucceeded, Message: "checkout healthy"})
+		r = o.waitPhase(ctx, "rr-happy", kubernautv1.RemediationPhaseCompleted)
+		Expect(r.Status.CompletedAt).NotTo(BeNil())
+		Expect(r.Status.RootCause).To(ContainSubstring("revision 7"))
+		for _, c := range r.Status.Conditions {
+			Expect(c.ObservedGeneration).To(Equal(r.Generation), "condition %s", c.Type)
+		}
+
+		var evs eventsv1.EventList
+		Expect(k8s.List(ctx, &evs, client.InNamespace(o.ns))).To(Succeed())
+		var reasons []string
+		for _, e := range evs.Items {
+			if e.Regarding.Name == "rr-happy" {
+				reasons = append(reasons, e.Reason)
+			}
+		}
+		Expect(reasons).To(ContainElements("Processing", "Analyzing", "AwaitingApproval", "Executing", "Verifying", "Completed"))
+	})
+
+	DescribeTable("ends a remediation on its children's outcomes",
+		func(ctx SpecContext, drive func(SpecContext, *orchestrated, string), want kubernautv1.RemediationPhase, message string) {
+			o := startOrchestrator(ctx, nil)
+			o.rr(ctx, "rr-end")
+			drive(ctx, o, "rr-end")
+			r := o.waitPhase(ctx, "rr-end", want)
+			Expect(r.Status.Message).To(ContainSubstring(message))
+		},
+		Entry("no action recommended", func(ctx SpecContext, o *orchestrated, n string) {
+			completeProcessing(ctx, o.ns, n)
+			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalManual)
+		}, kubernautv1.RemediationPhaseCompleted, "no action recommended"),
+		Entry("approval policy rejects", func(ctx SpecContext, o *orchestrated, n string) {
+			completeProcessing(ctx, o.ns, n)
+			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalRejected, rollback(o.target))
+		}, kubernautv1.RemediationPhaseRejected, "the approval policy rejected the plan"),
+		Entry("processing fails", func(ctx SpecContext, o *orchestrated, n string) {
+			rp := child(ctx, o.ns, n+"-rp", &kubernautv1.RemediationProcessing{})
+			before := rp.DeepCopy()
+			rp.Status.Conditions = []metav1.Condition{{Type: kubernautv1.ReadyCondition, Status: metav1.ConditionFalse, Reason: kubernautv1.ReasonFailed, Message: "classification policy error", LastTransitionTime: metav1.Now()}}
+			rp.Status.Phase = kubernautv1.ProcessingFailed
+			Expect(k8s.Status().Patch(ctx, rp, client.MergeFrom(before))).To(Succeed())
+		}, kubernautv1.RemediationPhaseFailed, "processing failed: classification policy error"),
+		Entry("the workflow fails", func(ctx SpecContext, o *orchestrated, n string) {
+			completeProcessing(ctx, o.ns, n)
+			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalAuto, rollback(o.target))
+			setWorkflow(ctx, o.ns, n, kubernautv1.WorkflowFailed, metav1.Condition{Type: kubernautv1.ReadyCondition, Status: metav1.ConditionFalse, Reason: kubernautv1.ReasonFailed, Message: "step rollback failed; compensated"})
+		}, kubernautv1.RemediationPhaseFailed, "step rollback failed; compensated"),
+	)
+
+	Describe("guards", func() {
+		It("skips a target whose namespace has not opted in", func(ctx SpecContext) {
+			o := startOrchestrator(ctx, nil)
+			other := newNamespace(ctx)
+			o.rr(ctx, "rr-out", func(r *kubernautv1.RemediationRequest) { r.Spec.Target.Namespace = other })
+			r := o.waitPhase(ctx, "rr-out", kubernautv1.RemediationPhaseSkipped)
+			Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.GuardsPassedCondition).Reason).To(Equal(kubernautv1.ReasonOutOfScope))
+			Expect(r.Status.Message).To(ContainSubstring("namespace " + other + " has not opted in"))
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: "rr-out-rp"}, &kubernautv1.RemediationProcessing{})).To(Satisfy(apierrors.IsNotFound))
+		})
+
+		It("skips a second remediation of a target that is being remediated, linked to the first", func(ctx SpecContext) {
+			o := startOrchestrator(ctx, nil)
+			o.rr(ctx, "rr-first")
+			o.waitPhase(ctx, "rr-first", kubernautv1.RemediationPhaseProcessing)
+			o.rr(ctx, "rr-second", func(r *kubernautv1.RemediationRequest) { r.Spec.Signal.Fingerprint = "0000000000000002" })
+			r := o.waitPhase(ctx, "rr-second", kubernautv1.RemediationPhaseSkipped)
+			Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.GuardsPassedCondition).Reason).To(Equal(kubernautv1.ReasonAlreadyRemediating))
+			Expect(r.Status.BlockedBy).To(Equal(&kubernautv1.LocalReference{Name: "rr-first"}))
+		})
+
+		It("holds back a remediation of a target remediated for the same signal within the cooldown", func(ctx SpecContext) {
+			o := startOrchestrator(ctx, nil)
+			o.rr(ctx, "rr-done")
+			completeProcessing(ctx, o.ns, "rr-done")
+			completeAnalysis(ctx, o.ns, "rr-done", kubernautv1.ApprovalManual) // no action: completes
+			o.waitPhase(ctx, "rr-done", kubernautv1.RemediationPhaseCompleted)
+			o.rr(ctx, "rr-again", func(r *kubernautv1.RemediationRequest) { r.Spec.Signal.Fingerprint = "0000000000000003" })
+			r := o.waitPhase(ctx, "rr-again", kubernautv1.RemediationPhaseSkipped)
+			Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.GuardsPassedCondition).Reason).To(Equal(kubernautv1.ReasonCoolingDown))
+			Expect(r.Status.BlockedBy.Name).To(Equal("rr-done"))
+		})
+
+		It("blocks an alert whose last remediations failed", func(ctx SpecContext) {
+			o := startOrchestrator(ctx, func(c *remediationrequest.Config) { c.FailureLimit, c.Cooldown = 2, 0 })
+			for i := range 2 {
+				name := fmt.Sprintf("rr-fail-%d", i)
+				o.rr(ctx, name)
+				completeProcessing(ctx, o.ns, name)
+				completeAnalysis(ctx, o.ns, name, kubernautv1.ApprovalAuto, rollback(o.target))
+				setWorkflow(ctx, o.ns, name, kubernautv1.WorkflowFailed, metav1.Condition{Type: kubernautv1.ReadyCondition, Status: metav1.ConditionFalse, Reason: kubernautv1.ReasonFailed, Message: "rollback failed"})
+				o.waitPhase(ctx, name, kubernautv1.RemediationPhaseFailed)
+			}
+			o.rr(ctx, "rr-fail-2")
+			r := o.waitPhase(ctx, "rr-fail-2", kubernautv1.RemediationPhaseSkipped)
+			Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.GuardsPassedCondition).Reason).To(Equal(kubernautv1.ReasonTooManyFailures))
+			Expect(r.Status.Message).To(ContainSubstring("the last 2 remediations of alert " + gen.Fingerprint + " failed"))
+		})
+
+		It("stops new remediations, and executions about to start, when the kill switch is on", func(ctx SpecContext) {
+			o := startOrchestrator(ctx, nil)
+			o.rr(ctx, "rr-running")
+			completeProcessing(ctx, o.ns, "rr-running")
+			o.waitPhase(ctx, "rr-running", kubernautv1.RemediationPhaseAnalyzing)
+
+			Expect(k8s.Create(ctx, &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: o.cfg.KillSwitchName},
+				Data:       map[string]string{remediationrequest.KillSwitchKey: "true"},
+			})).To(Succeed())
+			o.rr(ctx, "rr-new", func(r *kubernautv1.RemediationRequest) {
+				r.Spec.Target.Name = "another-pod"
+				r.Spec.Signal.Fingerprint = "0000000000000004"
+			})
+			r := o.waitPhase(ctx, "rr-new", kubernautv1.RemediationPhaseSkipped)
+			Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.GuardsPassedCondition).Reason).To(Equal(kubernautv1.ReasonKillSwitchActive))
+
+			completeAnalysis(ctx, o.ns, "rr-running", kubernautv1.ApprovalAuto, rollback(o.target))
+			r = o.waitPhase(ctx, "rr-running", kubernautv1.RemediationPhaseSkipped)
+			Expect(r.Status.Message).To(ContainSubstring("stops new executions"))
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: "rr-running-we"}, &kubernautv1.WorkflowExecution{})).
+				To(Satisfy(apierrors.IsNotFound), "nothing executes")
+		})
+	})
+
+	DescribeTable("times out a phase, naming it",
+		func(ctx SpecContext, phase kubernautv1.RemediationPhase, drive func(SpecContext, *orchestrated, string)) {
+			o := startOrchestrator(ctx, func(c *remediationrequest.Config) { c.Timeouts[phase] = 2 * time.Second })
+			o.rr(ctx, "rr-slow")
+			drive(ctx, o, "rr-slow")
+			r := o.waitPhase(ctx, "rr-slow", kubernautv1.RemediationPhaseTimedOut)
+			Expect(r.Status.Message).To(Equal(fmt.Sprintf("phase %s exceeded its timeout of 2s", phase)))
+		},
+		Entry("processing", kubernautv1.RemediationPhaseProcessing, func(SpecContext, *orchestrated, string) {}),
+		Entry("analysis", kubernautv1.RemediationPhaseAnalyzing, func(ctx SpecContext, o *orchestrated, n string) {
+			completeProcessing(ctx, o.ns, n)
+		}),
+		Entry("approval", kubernautv1.RemediationPhaseAwaitingApproval, func(ctx SpecContext, o *orchestrated, n string) {
+			completeProcessing(ctx, o.ns, n)
+			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalManual, rollback(o.target))
+		}),
+		Entry("execution", kubernautv1.RemediationPhaseExecuting, func(ctx SpecContext, o *orchestrated, n string) {
+			completeProcessing(ctx, o.ns, n)
+			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalAuto, rollback(o.target))
+			setWorkflow(ctx, o.ns, n, kubernautv1.WorkflowRunning, metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"})
+		}),
+		Entry("verification", kubernautv1.RemediationPhaseVerifying, func(ctx SpecContext, o *orchestrated, n string) {
+			completeProcessing(ctx, o.ns, n)
+			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalAuto, rollback(o.target))
+			setWorkflow(ctx, o.ns, n, kubernautv1.WorkflowVerifying,
+				metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"},
+				metav1.Condition{Type: kubernautv1.ExecutedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonStepsSucceeded, Message: "done"})
+		}),
+	)
+
+	It("cancels a remediation whose alert resolved before execution, and keeps verifying one that executes", func(ctx SpecContext) {
+		o := startOrchestrator(ctx, nil)
+		o.rr(ctx, "rr-early")
+		o.waitPhase(ctx, "rr-early", kubernautv1.RemediationPhaseProcessing)
+		r := o.get(ctx, "rr-early")
+		r.Spec.ResolvedAt = ptr.To(metav1.Now())
+		Expect(k8s.Update(ctx, r)).To(Succeed())
+		r = o.waitPhase(ctx, "rr-early", kubernautv1.RemediationPhaseCancelled)
+		Expect(r.Status.Message).To(ContainSubstring("before execution started"))
+
+		o.rr(ctx, "rr-late", func(r *kubernautv1.RemediationRequest) {
+			r.Spec.Target.Name = "late-pod"
+			r.Spec.Signal.Fingerprint = "0000000000000005"
+		})
+		completeProcessing(ctx, o.ns, "rr-late")
+		completeAnalysis(ctx, o.ns, "rr-late", kubernautv1.ApprovalAuto, rollback(o.target))
+		setWorkflow(ctx, o.ns, "rr-late", kubernautv1.WorkflowVerifying,
+			metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"},
+			metav1.Condition{Type: kubernautv1.ExecutedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonStepsSucceeded, Message: "done"})
+		o.waitPhase(ctx, "rr-late", kubernautv1.RemediationPhaseVerifying)
+		r = o.get(ctx, "rr-late")
+		r.Spec.ResolvedAt = ptr.To(metav1.Now())
+		Expect(k8s.Update(ctx, r)).To(Succeed())
+		Eventually(func() string { return o.get(ctx, "rr-late").Status.Message }).WithContext(ctx).
+			Should(ContainSubstring("during execution; verification continues"))
+		Expect(o.get(ctx, "rr-late").Status.Phase).To(Equal(kubernautv1.RemediationPhaseVerifying))
+	})
+
+	It("deletes a finished remediation after its retention", func(ctx SpecContext) {
+		o := startOrchestrator(ctx, func(c *remediationrequest.Config) { c.Retention = 2 * time.Second })
+		other := newNamespace(ctx)
+		o.rr(ctx, "rr-old", func(r *kubernautv1.RemediationRequest) { r.Spec.Target.Namespace = other })
+		o.waitPhase(ctx, "rr-old", kubernautv1.RemediationPhaseSkipped)
+		Eventually(func() error {
+			return k8s.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: "rr-old"}, &kubernautv1.RemediationRequest{})
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Satisfy(apierrors.IsNotFound))
+	})
+})
