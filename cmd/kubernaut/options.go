@@ -53,7 +53,15 @@ type options struct {
 
 	manager      managerOptions
 	orchestrator remediationrequest.Config
+	processing   processingOptions
 	gateway      gatewayOptions
+}
+
+// processingOptions configure enrichment and classification.
+type processingOptions struct {
+	lookupTimeout   time.Duration
+	policyNamespace string
+	policyConfigMap string
 }
 
 // gatewayOptions configure the gateway.
@@ -128,6 +136,10 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.StringVar(&oc.KillSwitchName, "kill-switch-configmap", oc.KillSwitchName,
 			"ConfigMap whose key "+remediationrequest.KillSwitchKey+"=\"true\" stops new remediations and executions")
 		fs.DurationVar(&oc.Retention, "retention", oc.Retention, "how long finished RemediationRequests are kept")
+		fs.DurationVar(&o.processing.lookupTimeout, "enrichment-lookup-timeout", 5*time.Second, "time limit of each enrichment lookup")
+		fs.StringVar(&o.processing.policyNamespace, "policy-namespace", "kubernaut-system", "namespace of the policy ConfigMap")
+		fs.StringVar(&o.processing.policyConfigMap, "policy-configmap", "kubernaut-policies",
+			"ConfigMap whose keys (classification.rego, …) override the embedded Rego policies")
 	}
 	if gw {
 		o.gateway.server = gateway.DefaultConfig()

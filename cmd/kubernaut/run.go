@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/gateway"
 )
@@ -191,6 +192,20 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	}
 	if err := rr.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the RemediationRequest controller: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("creating the enrichment's clientset: %w", err)
+	}
+	rp := &remediationprocessing.Reconciler{
+		Client:     mgr.GetClient(),
+		Enricher:   &remediationprocessing.Enricher{Reader: mgr.GetAPIReader(), Logs: remediationprocessing.ClientLogs{Client: cs}, LookupTimeout: o.processing.lookupTimeout},
+		Classifier: remediationprocessing.NewClassifier(mgr.GetAPIReader(), o.processing.policyNamespace, o.processing.policyConfigMap),
+		Events:     mgr.GetEventRecorder("kubernaut-remediationprocessing"),
+		Metrics:    remediationprocessing.NewMetrics(metrics.Registry),
+	}
+	if err := rp.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the RemediationProcessing controller: %w", err)
 	}
 	return nil
 }

@@ -37,7 +37,9 @@ func finished(phase kubernautv1.RemediationPhase, at time.Time) rrMod {
 	}
 }
 
-func running(rr *kubernautv1.RemediationRequest) { rr.Status.Phase = kubernautv1.RemediationPhaseAnalyzing }
+func running(rr *kubernautv1.RemediationRequest) {
+	rr.Status.Phase = kubernautv1.RemediationPhaseAnalyzing
+}
 
 func TestCheckGuards(t *testing.T) {
 	cfg := DefaultConfig()

@@ -1,0 +1,216 @@
+package remediationprocessing
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+)
+
+// Facts are what the classification policy decides on besides the signal: conclusions
+// drawn from the enrichment, computed here so that the policy stays short.
+type Facts struct {
+	OOMKilled             bool  `json:"oomKilled"`
+	CrashLooping          bool  `json:"crashLooping"`
+	NotReadyPods          int   `json:"notReadyPods"`
+	ReplicasMissing       int32 `json:"replicasMissing"`
+	HPAAtMax              bool  `json:"hpaAtMax"`
+	NodeNotReady          bool  `json:"nodeNotReady"`
+	NodePressure          bool  `json:"nodePressure"`
+	RolloutInProgress     bool  `json:"rolloutInProgress"`
+	RecentRollout         bool  `json:"recentRollout"`
+	ConfigChangedRecently bool  `json:"configChangedRecently"`
+}
+
+// recentWindow is how long before the signal a rollout or a ConfigMap change counts as its
+// likely cause.
+const recentWindow = 30 * time.Minute
+
+// FactsOf draws the facts from an enrichment, for a signal that started at start.
+func FactsOf(e *kubernautv1.Enrichment, start time.Time) Facts {
+	var f Facts
+	if e == nil {
+		return f
+	}
+	for _, p := range e.Pods {
+		if !p.Ready {
+			f.NotReadyPods++
+		}
+		for _, c := range p.Containers {
+			f.OOMKilled = f.OOMKilled || c.LastTerminationReason == "OOMKilled" || (c.State == "Terminated" && c.Reason == "OOMKilled")
+			f.CrashLooping = f.CrashLooping || c.Reason == "CrashLoopBackOff"
+		}
+	}
+	if w := e.Workload; w != nil {
+		f.RolloutInProgress = w.RolloutInProgress
+		if w.Replicas != nil && *w.Replicas > w.AvailableReplicas {
+			f.ReplicasMissing = *w.Replicas - w.AvailableReplicas
+		}
+	}
+	if h := e.HPA; h != nil {
+		f.HPAAtMax = h.MaxReplicas > 0 && h.CurrentReplicas >= h.MaxReplicas && h.DesiredReplicas >= h.MaxReplicas
+	}
+	if n := e.Node; n != nil {
+		for _, c := range n.Conditions {
+			switch {
+			case c.Type == string(corev1.NodeReady) && c.Status != string(corev1.ConditionTrue):
+				f.NodeNotReady = true
+			case c.Type != string(corev1.NodeReady) && c.Status == string(corev1.ConditionTrue) &&
+				(c.Type == string(corev1.NodeMemoryPressure) || c.Type == string(corev1.NodeDiskPressure) || c.Type == string(corev1.NodePIDPressure)):
+				f.NodePressure = true
+			}
+		}
+	}
+	recent := func(t time.Time) bool {
+		return !t.IsZero() && t.After(start.Add(-recentWindow)) && t.Before(start.Add(5*time.Minute))
+	}
+	if len(e.Rollouts) > 0 && e.Rollouts[0].CreatedAt != nil && len(e.Rollouts) > 1 {
+		f.RecentRollout = recent(e.Rollouts[0].CreatedAt.Time)
+	}
+	for _, cm := range e.ConfigMaps {
+		if cm.LastUpdated != nil && recent(cm.LastUpdated.Time) {
+			f.ConfigChangedRecently = true
+		}
+	}
+	return f
+}
+
+// Classifier evaluates the classification policy.
+type Classifier struct {
+	// Policy is the classification policy (embedded, or a ConfigMap override).
+	Policy *kubernautrego.Policy
+	// Reader reads the target's namespace.
+	Reader client.Reader
+}
+
+// NewClassifier returns a classifier of the embedded policy, overridable by the key
+// classification.rego of ConfigMap namespace/name.
+func NewClassifier(reader client.Reader, namespace, name string) *Classifier {
+	return &Classifier{Reader: reader, Policy: &kubernautrego.Policy{
+		File: "classification.rego", Query: "data.kubernaut.classification.result",
+		Reader: reader, Namespace: namespace, ConfigMap: name,
+	}}
+}
+
+// classificationResult is the policy's answer.
+type classificationResult struct {
+	Environment         string   `json:"environment"`
+	Severity            string   `json:"severity"`
+	Priority            string   `json:"priority"`
+	SignalType          string   `json:"signalType"`
+	BusinessCriticality string   `json:"businessCriticality"`
+	Reasons             []string `json:"reasons"`
+}
+
+// Classify evaluates the policy for a signal and returns the classification and the policy's
+// version.
+func (c *Classifier) Classify(ctx context.Context, rp *kubernautv1.RemediationProcessing, e *kubernautv1.Enrichment) (*kubernautv1.Classification, string, error) {
+	pq, version, err := c.Policy.Prepared(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	in, err := c.input(ctx, rp, e)
+	if err != nil {
+		return nil, version, err
+	}
+	rs, err := pq.Eval(ctx, rego.EvalInput(in))
+	if err != nil {
+		return nil, version, fmt.Errorf("evaluating the classification policy (%s): %w", version, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, version, fmt.Errorf("the classification policy (%s) gave no result", version)
+	}
+	raw, err := json.Marshal(rs[0].Expressions[0].Value)
+	if err != nil {
+		return nil, version, err
+	}
+	var r classificationResult
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, version, fmt.Errorf("the classification policy (%s) answered %s: %w", version, raw, err)
+	}
+	out := &kubernautv1.Classification{
+		Environment: kubernautv1.Environment(r.Environment), Severity: kubernautv1.Severity(r.Severity),
+		Priority: kubernautv1.Priority(r.Priority), SignalType: r.SignalType,
+		BusinessCriticality: kubernautv1.Criticality(r.BusinessCriticality), Reasons: r.Reasons,
+	}
+	if err := validClassification(out); err != nil {
+		return nil, version, fmt.Errorf("the classification policy (%s) answered an invalid classification: %w", version, err)
+	}
+	return out, version, nil
+}
+
+func validClassification(c *kubernautv1.Classification) error {
+	switch c.Environment {
+	case kubernautv1.EnvironmentProduction, kubernautv1.EnvironmentStaging, kubernautv1.EnvironmentDevelopment, kubernautv1.EnvironmentUnknown:
+	default:
+		return fmt.Errorf("environment %q", c.Environment)
+	}
+	switch c.Severity {
+	case kubernautv1.SeverityCritical, kubernautv1.SeverityWarning, kubernautv1.SeverityInfo, kubernautv1.SeverityUnknown:
+	default:
+		return fmt.Errorf("severity %q", c.Severity)
+	}
+	switch c.Priority {
+	case "P0", "P1", "P2", "P3":
+	default:
+		return fmt.Errorf("priority %q", c.Priority)
+	}
+	switch c.BusinessCriticality {
+	case "high", "medium", "low", "unknown":
+	default:
+		return fmt.Errorf("business criticality %q", c.BusinessCriticality)
+	}
+	if c.SignalType == "" || len(c.SignalType) > 63 {
+		return fmt.Errorf("signal type %q", c.SignalType)
+	}
+	if len(c.Reasons) > 16 {
+		c.Reasons = c.Reasons[:16]
+	}
+	return nil
+}
+
+// input is the policy's input document.
+func (c *Classifier) input(ctx context.Context, rp *kubernautv1.RemediationProcessing, e *kubernautv1.Enrichment) (map[string]any, error) {
+	t := rp.Spec.Target
+	nsName := t.Namespace
+	if t.Kind == kubernautv1.TargetKindNamespace {
+		nsName = t.Name
+	}
+	namespace := map[string]any{"name": nsName, "labels": map[string]string{}, "annotations": map[string]string{}}
+	if nsName != "" {
+		var ns corev1.Namespace
+		if err := c.Reader.Get(ctx, client.ObjectKey{Name: nsName}, &ns); err == nil {
+			namespace["labels"], namespace["annotations"] = orEmpty(ns.Labels), orEmpty(ns.Annotations)
+		} else if client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("reading namespace %s for classification: %w", nsName, err)
+		}
+	}
+	workload := map[string]any{"annotations": map[string]string{}}
+	if e != nil && e.Workload != nil {
+		workload["annotations"] = orEmpty(e.Workload.Annotations)
+	}
+	return map[string]any{
+		"signal": map[string]any{
+			"name": rp.Spec.Signal.Name, "severity": string(rp.Spec.Signal.Severity),
+			"labels": orEmpty(rp.Spec.Signal.Labels), "source": string(rp.Spec.Signal.Source),
+		},
+		"target":    map[string]any{"kind": string(t.Kind), "namespace": t.Namespace, "name": t.Name},
+		"namespace": namespace,
+		"workload":  workload,
+		"facts":     FactsOf(e, rp.Spec.Signal.StartsAt.Time),
+	}, nil
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
