@@ -1,0 +1,108 @@
+package remediationprocessing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// events records recent Warning events about the target, its workload and failing pods.
+func (b *enrichment) events(ctx context.Context) {
+	type ref struct{ ns, kind, name string }
+	refs := []ref{{b.target.Namespace, string(b.target.Kind), b.target.Name}}
+	if w := b.out.Workload; w != nil {
+		refs = append(refs, ref{w.Target.Namespace, string(w.Target.Kind), w.Target.Name})
+	}
+	for _, p := range b.out.Pods {
+		if !p.Ready && len(refs) < 8 && (b.pod == nil || p.Name != b.pod.Name) {
+			refs = append(refs, ref{b.target.Namespace, "Pod", p.Name})
+		}
+	}
+	var all []corev1.Event
+	for _, r := range refs {
+		var list corev1.EventList
+		sel := fields.AndSelectors(
+			fields.OneTermEqualSelector("involvedObject.name", r.name),
+			fields.OneTermEqualSelector("involvedObject.kind", r.kind),
+			fields.OneTermEqualSelector("type", corev1.EventTypeWarning))
+		opts := []client.ListOption{client.MatchingFieldsSelector{Selector: sel}}
+		if r.ns != "" {
+			opts = append(opts, client.InNamespace(r.ns))
+		}
+		if err := b.list(ctx, &list, opts...); err != nil {
+			b.fail("events", fmt.Errorf("listing events of %s %s: %w", r.kind, r.name, err))
+			continue
+		}
+		all = append(all, list.Items...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return eventTime(&all[i]).After(eventTime(&all[j])) })
+	for i := range all {
+		if len(b.out.Events) == maxEvents {
+			break
+		}
+		ev := &all[i]
+		msg, _ := Redact(ev.Message)
+		t := metav1.NewTime(eventTime(ev))
+		count := ev.Count
+		if ev.Series != nil {
+			count = ev.Series.Count
+		}
+		b.out.Events = append(b.out.Events, kubernautv1.EventSummary{
+			Type: ev.Type, Reason: trunc(ev.Reason, 128), Message: trunc(msg, maxMessage),
+			Object: trunc(ev.InvolvedObject.Kind+"/"+ev.InvolvedObject.Name, 320), Count: count, LastSeen: &t,
+		})
+	}
+}
+
+func eventTime(ev *corev1.Event) time.Time {
+	switch {
+	case ev.Series != nil:
+		return ev.Series.LastObservedTime.Time
+	case !ev.LastTimestamp.IsZero():
+		return ev.LastTimestamp.Time
+	case !ev.EventTime.IsZero():
+		return ev.EventTime.Time
+	}
+	return ev.CreationTimestamp.Time
+}
+
+// logs records the log tails of failing containers (the previous instance when restarted).
+func (b *enrichment) logs(ctx context.Context) {
+	for _, p := range b.out.Pods {
+		for _, c := range p.Containers {
+			if len(b.out.Logs) == maxLogs {
+				return
+			}
+			if c.Ready && c.RestartCount == 0 {
+				continue
+			}
+			if b.e.Logs == nil {
+				b.fail("logs", errors.New("no log reader configured"))
+				return
+			}
+			previous := c.RestartCount > 0
+			lctx, cancel := context.WithTimeout(ctx, b.e.LookupTimeout)
+			text, err := b.e.Logs.TailLog(lctx, b.target.Namespace, p.Name, c.Name, previous, logTailLines)
+			cancel()
+			if err != nil {
+				b.fail("logs", fmt.Errorf("reading the log of %s/%s: %w", p.Name, c.Name, err))
+				continue
+			}
+			if len(text) > maxLogBytes {
+				text = text[len(text)-maxLogBytes:]
+			}
+			text, n := Redact(text)
+			b.out.Logs = append(b.out.Logs, kubernautv1.LogTail{Pod: p.Name, Container: c.Name, Previous: previous,
+				Text: trunc(text, maxLogBytes), Redactions: int32(n)})
+		}
+	}
+}
