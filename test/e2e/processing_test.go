@@ -191,11 +191,18 @@ var _ = Describe("RemediationProcessing on the full control plane", func() {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{GenerateName: "worker-"}}
 		Expect(k8s.Create(ctx, node)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, node))).To(Succeed()) })
-		node.Status.Conditions = []corev1.NodeCondition{
-			{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown", Message: "Kubelet stopped posting node status.", LastTransitionTime: metav1.Now()},
-			{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionTrue, Reason: "KubeletHasInsufficientMemory", LastTransitionTime: metav1.Now()},
-		}
-		Expect(k8s.Status().Update(ctx, node)).To(Succeed())
+		// Written as a kubelet that lost its node would; kube-controller-manager's node
+		// controllers update the node too, so re-read on conflict.
+		Eventually(func() error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
+				return err
+			}
+			node.Status.Conditions = []corev1.NodeCondition{
+				{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown", Message: "Kubelet stopped posting node status.", LastTransitionTime: metav1.Now()},
+				{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionTrue, Reason: "KubeletHasInsufficientMemory", LastTransitionTime: metav1.Now()},
+			}
+			return k8s.Status().Update(ctx, node)
+		}).WithContext(ctx).Should(Succeed())
 		ns := newNamespace(ctx, "ops-")
 		rp := process(ctx, ns, "KubeNodeNotReady", kubernautv1.SeverityWarning, kubernautv1.Target{Kind: "Node", Name: node.Name})
 		Expect(rp.Status.Enrichment.Node.Conditions).To(ContainElement(And(HaveField("Type", "Ready"), HaveField("Status", "Unknown"))))
