@@ -47,8 +47,9 @@ kubectl create namespace kubernaut-system --dry-run=client -o yaml | kubectl app
 kubectl apply -k manifests/samples
 kubectl get kubernaut -n kubernaut-system
 
-step "A Deployment whose pods kwok runs on the fake nodes"
+step "A Deployment whose pods kwok runs on the fake nodes (namespace demo opts in to remediation)"
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl label namespace demo kubernaut.io/remediate=true environment=production --overwrite >/dev/null
 kubectl wait --for=create serviceaccount/default -n demo --timeout=60s >/dev/null
 kubectl create deployment web -n demo --image=nginx:1.27 --replicas=3 --dry-run=client -o yaml | kubectl apply -f -
 kubectl rollout status deployment/web -n demo --timeout=120s
@@ -84,6 +85,20 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 kubectl get rr -n kubernaut-system -l kubernaut.io/target-namespace=demo -o wide
+
+step "The orchestrator guards it, the processing gathers its context and classifies it"
+rr=$(kubectl get rr -n kubernaut-system -l kubernaut.io/target-namespace=demo -o jsonpath='{.items[0].metadata.name}')
+for _ in $(seq 1 100); do
+  phase=$(kubectl get rr "$rr" -n kubernaut-system -o jsonpath='{.status.phase}')
+  [[ $phase == Analyzing || $phase == Skipped || $phase == Failed ]] && break
+  sleep 0.2
+done
+kubectl get rr,rp,aia -n kubernaut-system -l "kubernaut.io/remediation=$rr" -o wide 2>/dev/null
+kubectl get rr "$rr" -n kubernaut-system -o wide
+echo
+echo "Enrichment and classification (kubectl describe rp $rr-rp -n kubernaut-system shows all of it):"
+kubectl get rp "$rr-rp" -n kubernaut-system -o jsonpath='{"  owner chain:     "}{range .status.enrichment.ownerChain[*]}{.kind}/{.name} {end}{"\n  workload:        "}{.status.enrichment.workload.target.kind}/{.status.enrichment.workload.target.name} replicas {.status.enrichment.workload.replicas}, available {.status.enrichment.workload.availableReplicas}{"\n  node:            "}{.status.enrichment.node.name}{"\n  failed lookups:  "}{range .status.enrichment.failedDetections[*]}{.detection}: {.error}; {end}{"\n  classification:  "}{.status.classification.environment}, {.status.classification.severity}, {.status.classification.priority}, {.status.classification.signalType}{"\n"}'
+echo "(The AIAnalysis controller arrives with its issue: the remediation waits in Analyzing until its timeout.)"
 
 step "Done"
 echo "Everything above ran against a real kube-apiserver built from source; 'make demo KEEP=1' leaves it running."
