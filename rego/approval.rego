@@ -1,0 +1,51 @@
+# Approval of a plan: Auto, Manual or Rejected, with reasons. Input: the analysis' confidence,
+# whether it was a fallback, the classification (environment, severity), the failed
+# detections, each step's action, risk and target kind, and the thresholds. Operators override
+# it with the key approval.rego of the policy ConfigMap; the query is
+# data.kubernaut.approval.decision.
+package kubernaut.approval
+
+default auto_threshold := 0.9
+
+auto_threshold := input.thresholds.auto
+
+default manual_threshold := 0.7
+
+manual_threshold := input.thresholds.manual
+
+# Reasons to refuse outright.
+rejections contains sprintf("confidence %.2f is below %.2f", [input.confidence, manual_threshold]) if {
+	input.confidence < manual_threshold
+}
+
+# Reasons a person must approve.
+manual contains "the analysis is a fallback: a fallback never auto-approves" if input.fallback
+
+manual contains sprintf("confidence %.2f is below %.2f for automatic approval", [input.confidence, auto_threshold]) if {
+	input.confidence < auto_threshold
+}
+
+manual contains "the target runs in production" if input.environment == "production"
+
+manual contains sprintf("step %s (%s) is high risk", [s.name, s.action]) if {
+	some s in input.steps
+	s.risk == "high"
+}
+
+manual contains sprintf("step %s acts on a node", [s.name]) if {
+	some s in input.steps
+	s.targetKind == "Node"
+}
+
+manual contains sprintf("%d context lookups failed (%s)", [count(significant_failures), concat(", ", significant_failures)]) if {
+	count(significant_failures) > 0
+}
+
+# Log tails are often unavailable; other failed lookups leave the analysis half-blind.
+significant_failures := {d | some d in input.failedDetections; d != "logs"}
+
+decision := {"mode": "Rejected", "reasons": sort(rejections)} if {
+	count(rejections) > 0
+} else := {"mode": "Manual", "reasons": sort(manual)} if {
+	count(manual) > 0
+} else := {"mode": "Auto", "reasons": [sprintf("confidence %.2f, %s, no high-risk step", [input.confidence, input.environment])]}

@@ -1,0 +1,62 @@
+package kubernaut.approval_test
+
+import data.kubernaut.approval
+
+base := {
+	"confidence": 0.95, "fallback": false, "environment": "staging", "severity": "critical",
+	"failedDetections": [], "thresholds": {"auto": 0.9, "manual": 0.7},
+	"steps": [{"name": "rollback", "action": "rollback_deployment", "risk": "medium", "targetKind": "Deployment"}],
+}
+
+test_auto if {
+	approval.decision.mode == "Auto" with input as base
+}
+
+test_rejected_below_manual_threshold if {
+	d := approval.decision with input as object.union(base, {"confidence": 0.5})
+	d.mode == "Rejected"
+	d.reasons == ["confidence 0.50 is below 0.70"]
+}
+
+test_manual_between_thresholds if {
+	d := approval.decision with input as object.union(base, {"confidence": 0.8})
+	d.mode == "Manual"
+	d.reasons == ["confidence 0.80 is below 0.90 for automatic approval"]
+}
+
+test_fallback_never_auto if {
+	d := approval.decision with input as object.union(base, {"fallback": true})
+	d.mode == "Manual"
+}
+
+test_production_manual if {
+	approval.decision.mode == "Manual" with input as object.union(base, {"environment": "production"})
+}
+
+test_high_risk_manual if {
+	approval.decision.mode == "Manual" with input as object.union(base, {"steps": [{"name": "d", "action": "drain_node", "risk": "high", "targetKind": "Node"}]})
+}
+
+test_node_action_manual if {
+	d := approval.decision with input as object.union(base, {"steps": [{"name": "c", "action": "cordon_node", "risk": "medium", "targetKind": "Node"}]})
+	d.mode == "Manual"
+	d.reasons == ["step c acts on a node"]
+}
+
+test_failed_detections_manual if {
+	d := approval.decision with input as object.union(base, {"failedDetections": ["events", "logs"]})
+	d.mode == "Manual"
+	d.reasons == ["1 context lookups failed (events)"]
+}
+
+test_missing_logs_alone_stays_auto if {
+	approval.decision.mode == "Auto" with input as object.union(base, {"failedDetections": ["logs"]})
+}
+
+test_thresholds_configurable if {
+	approval.decision.mode == "Auto" with input as object.union(base, {"confidence": 0.8, "thresholds": {"auto": 0.75, "manual": 0.5}})
+}
+
+test_rejection_wins_over_manual if {
+	approval.decision.mode == "Rejected" with input as object.union(base, {"confidence": 0.3, "fallback": true, "environment": "production"})
+}
