@@ -54,6 +54,7 @@ type options struct {
 	manager      managerOptions
 	orchestrator remediationrequest.Config
 	processing   processingOptions
+	analysis     analysisOptions
 	gateway      gatewayOptions
 }
 
@@ -62,6 +63,15 @@ type processingOptions struct {
 	lookupTimeout   time.Duration
 	policyNamespace string
 	policyConfigMap string
+}
+
+// analysisOptions configure the analysis.
+type analysisOptions struct {
+	analyzer        string
+	timeout         time.Duration
+	autoThreshold   float64
+	manualThreshold float64
+	maxSteps        int
 }
 
 // gatewayOptions configure the gateway.
@@ -136,6 +146,11 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.StringVar(&oc.KillSwitchName, "kill-switch-configmap", oc.KillSwitchName,
 			"ConfigMap whose key "+remediationrequest.KillSwitchKey+"=\"true\" stops new remediations and executions")
 		fs.DurationVar(&oc.Retention, "retention", oc.Retention, "how long finished RemediationRequests are kept")
+		fs.StringVar(&o.analysis.analyzer, "analyzer", "rules", "analyzer of new analyses: rules (built in)")
+		fs.DurationVar(&o.analysis.timeout, "analysis-timeout", 180*time.Second, "time limit of one analyzer call")
+		fs.Float64Var(&o.analysis.autoThreshold, "auto-approve-threshold", 0.9, "confidence from which the approval policy may approve without a person")
+		fs.Float64Var(&o.analysis.manualThreshold, "reject-threshold", 0.7, "confidence below which the approval policy rejects a plan")
+		fs.IntVar(&o.analysis.maxSteps, "max-plan-steps", 5, "most steps a recommended plan may have")
 		fs.DurationVar(&o.processing.lookupTimeout, "enrichment-lookup-timeout", 5*time.Second, "time limit of each enrichment lookup")
 		fs.StringVar(&o.processing.policyNamespace, "policy-namespace", "kubernaut-system", "namespace of the policy ConfigMap")
 		fs.StringVar(&o.processing.policyConfigMap, "policy-configmap", "kubernaut-policies",
@@ -179,6 +194,16 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if controller {
+		switch a := o.analysis; {
+		case a.analyzer != string(kubernautv1.AnalyzerRules):
+			return nil, fmt.Errorf("--analyzer %q: only rules is available (the holmesgpt client arrives with its issue)", a.analyzer)
+		case a.manualThreshold < 0 || a.autoThreshold > 1 || a.manualThreshold > a.autoThreshold:
+			return nil, fmt.Errorf("thresholds must satisfy 0 <= --reject-threshold (%v) <= --auto-approve-threshold (%v) <= 1", a.manualThreshold, a.autoThreshold)
+		case a.maxSteps < 1 || a.maxSteps > 10:
+			return nil, fmt.Errorf("--max-plan-steps must be between 1 and 10, got %d", a.maxSteps)
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("kubernaut %s takes no arguments, got %q", command, fs.Args())

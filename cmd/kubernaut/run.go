@@ -23,6 +23,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/gateway"
@@ -206,6 +208,21 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	}
 	if err := rp.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the RemediationProcessing controller: %w", err)
+	}
+	ruleBased := rules.New()
+	aia := &aianalysis.Reconciler{
+		Client:    mgr.GetClient(),
+		Analyzers: map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: ruleBased},
+		Default:   kubernautv1.AnalyzerName(o.analysis.analyzer),
+		Fallback:  ruleBased,
+		Timeout:   o.analysis.timeout,
+		Validator: &aianalysis.Validator{Client: mgr.GetClient(), MaxSteps: o.analysis.maxSteps},
+		Approver: aianalysis.NewApprover(mgr.GetAPIReader(), o.processing.policyNamespace, o.processing.policyConfigMap,
+			o.analysis.autoThreshold, o.analysis.manualThreshold),
+		Events: mgr.GetEventRecorder("kubernaut-aianalysis"),
+	}
+	if err := aia.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the AIAnalysis controller: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,90 @@
+package aianalysis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+)
+
+// Approver evaluates the approval policy.
+type Approver struct {
+	// Policy is the approval policy (embedded, or a ConfigMap override).
+	Policy *kubernautrego.Policy
+	// AutoThreshold and ManualThreshold are the confidence thresholds handed to the policy.
+	AutoThreshold, ManualThreshold float64
+}
+
+// NewApprover returns an approver of the embedded policy, overridable by the key
+// approval.rego of ConfigMap namespace/name.
+func NewApprover(reader client.Reader, namespace, name string, auto, manual float64) *Approver {
+	return &Approver{AutoThreshold: auto, ManualThreshold: manual, Policy: &kubernautrego.Policy{
+		File: "approval.rego", Query: "data.kubernaut.approval.decision", Reader: reader, Namespace: namespace, ConfigMap: name,
+	}}
+}
+
+// Decide returns the approval decision for a validated plan.
+func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, confidence float64, fallback bool) (*kubernautv1.ApprovalDecision, string, error) {
+	pq, version, err := a.Policy.Prepared(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	var steps []map[string]any
+	for _, s := range aia.Status.Recommendation.Steps {
+		entry, err := catalog.Lookup(s.Action)
+		if err != nil {
+			return nil, version, err
+		}
+		steps = append(steps, map[string]any{"name": s.Name, "action": string(s.Action), "risk": string(entry.Risk), "targetKind": string(s.Target.Kind)})
+	}
+	env, severity := "unknown", string(aia.Spec.Signal.Severity)
+	if c := aia.Spec.Classification; c != nil {
+		env, severity = string(c.Environment), string(c.Severity)
+	}
+	failed := []string{}
+	if e := aia.Spec.Enrichment; e != nil {
+		for _, f := range e.FailedDetections {
+			failed = append(failed, f.Detection)
+		}
+	}
+	in := map[string]any{
+		"confidence": confidence, "fallback": fallback, "environment": env, "severity": severity,
+		"failedDetections": failed, "steps": steps,
+		"thresholds": map[string]any{"auto": a.AutoThreshold, "manual": a.ManualThreshold},
+	}
+	rs, err := pq.Eval(ctx, rego.EvalInput(in))
+	if err != nil {
+		return nil, version, fmt.Errorf("evaluating the approval policy (%s): %w", version, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, version, fmt.Errorf("the approval policy (%s) gave no decision", version)
+	}
+	raw, _ := json.Marshal(rs[0].Expressions[0].Value)
+	var d struct {
+		Mode    string   `json:"mode"`
+		Reasons []string `json:"reasons"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, version, fmt.Errorf("the approval policy (%s) answered %s: %w", version, raw, err)
+	}
+	mode := kubernautv1.ApprovalMode(d.Mode)
+	switch mode {
+	case kubernautv1.ApprovalAuto, kubernautv1.ApprovalManual, kubernautv1.ApprovalRejected:
+	default:
+		return nil, version, fmt.Errorf("the approval policy (%s) answered mode %q: want Auto, Manual or Rejected", version, d.Mode)
+	}
+	if fallback && mode == kubernautv1.ApprovalAuto {
+		// Whatever a policy override says, a fallback never auto-approves.
+		mode, d.Reasons = kubernautv1.ApprovalManual, append(d.Reasons, "the analysis is a fallback: a fallback never auto-approves")
+	}
+	if len(d.Reasons) > 16 {
+		d.Reasons = d.Reasons[:16]
+	}
+	return &kubernautv1.ApprovalDecision{Mode: mode, Reasons: d.Reasons}, version, nil
+}
