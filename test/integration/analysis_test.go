@@ -1,0 +1,192 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
+	"github.com/kubernaut/kubernaut/test/cluster"
+	"github.com/kubernaut/kubernaut/test/gen"
+)
+
+// scripted is an analyzer that answers what a test tells it to: it stands for an AI whose
+// answers are not to be trusted.
+type scripted struct {
+	answer func(*kubernautv1.AIAnalysis) (*aianalysis.Result, error)
+}
+
+func (s scripted) Name() kubernautv1.AnalyzerName { return kubernautv1.AnalyzerHolmesGPT }
+func (s scripted) Analyze(_ context.Context, aia *kubernautv1.AIAnalysis) (*aianalysis.Result, error) {
+	return s.answer(aia)
+}
+
+// startAnalysis runs the AIAnalysis controller for one namespace, with the rules analyzer as
+// the fallback and ai as the configured analyzer.
+func startAnalysis(ctx SpecContext, ns string, ai aianalysis.Analyzer) {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	rb := rules.New()
+	r := &aianalysis.Reconciler{
+		Client:    mgr.GetClient(),
+		Analyzers: map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: rb, kubernautv1.AnalyzerHolmesGPT: ai},
+		Default:   kubernautv1.AnalyzerHolmesGPT, Fallback: rb, Timeout: 10 * time.Second,
+		Validator: &aianalysis.Validator{Client: mgr.GetClient(), MaxSteps: 5},
+		Approver:  aianalysis.NewApprover(mgr.GetAPIReader(), ns, "kubernaut-policies", 0.9, 0.7),
+		Events:    mgr.GetEventRecorder("kubernaut-aianalysis"),
+	}
+	Expect(r.SetupWithManager(mgr)).To(Succeed())
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	})
+}
+
+// crashAfterRollout is the context of a Deployment whose newest revision crash-loops.
+func crashAfterRollout(ns string) *kubernautv1.Enrichment {
+	now := time.Now()
+	created := func(d time.Duration) *metav1.Time { t := metav1.NewTime(now.Add(d)); return &t }
+	dep := kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "checkout"}
+	return &kubernautv1.Enrichment{
+		OwnerChain: []kubernautv1.Target{{Kind: "Pod", Namespace: ns, Name: "checkout-1"}, {Kind: "ReplicaSet", Namespace: ns, Name: "checkout-8"}, dep},
+		Workload:   &kubernautv1.WorkloadState{Target: dep, Replicas: ptr.To[int32](2), AvailableReplicas: 1},
+		Pods: []kubernautv1.PodState{{Name: "checkout-1", Phase: "Running", NodeName: "worker-1",
+			Containers: []kubernautv1.ContainerState{{Name: "app", State: "Waiting", Reason: "CrashLoopBackOff", RestartCount: 5, LastTerminationReason: "Error"}}}},
+		Rollouts: []kubernautv1.RolloutRevision{
+			{Revision: 8, Name: "checkout-8", CreatedAt: created(-3 * time.Minute), Images: []string{"shop/checkout:2.0"}},
+			{Revision: 7, Name: "checkout-7", CreatedAt: created(-48 * time.Hour), Images: []string{"shop/checkout:1.9"}},
+		},
+	}
+}
+
+func newAnalysis(ctx SpecContext, ns, env string) *kubernautv1.AIAnalysis {
+	GinkgoHelper()
+	a := gen.AIAnalysis(ns, "aia", func(a *kubernautv1.AIAnalysis) {
+		a.Spec.Target = kubernautv1.Target{Kind: "Pod", Namespace: ns, Name: "checkout-1"}
+		a.Spec.Signal.StartsAt = metav1.NewTime(time.Now().Truncate(time.Second))
+		a.Spec.Enrichment = crashAfterRollout(ns)
+		a.Spec.Classification = &kubernautv1.Classification{Environment: kubernautv1.Environment(env), Severity: "critical", Priority: "P1", SignalType: "crashloop", BusinessCriticality: "high"}
+	})
+	Expect(k8s.Create(ctx, a)).To(Succeed())
+	return a
+}
+
+func waitAnalysis(ctx SpecContext, a *kubernautv1.AIAnalysis) *kubernautv1.AIAnalysis {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(a), a)).To(Succeed())
+		g.Expect(a.Status.Phase).To(BeElementOf(kubernautv1.AnalysisCompleted, kubernautv1.AnalysisRejected, kubernautv1.AnalysisFailed))
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	return a
+}
+
+func step(name string, action kubernautv1.ActionName, target kubernautv1.Target, params *kubernautv1.ActionParameters, deps ...string) kubernautv1.PlanStep {
+	return kubernautv1.PlanStep{Name: name, ActionStep: kubernautv1.ActionStep{Action: action, Target: target, Parameters: params}, DependsOn: deps}
+}
+
+var _ = Describe("The AIAnalysis controller", func() {
+	It("recommends a rollback for a crash loop after a rollout, and asks a person in production", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startAnalysis(ctx, ns, rules.New())
+		a := waitAnalysis(ctx, newAnalysis(ctx, ns, "production"))
+		Expect(a.Status.Phase).To(Equal(kubernautv1.AnalysisCompleted), "%v", a.Status.Conditions)
+		Expect(a.Status.Recommendation.Steps).To(HaveLen(1))
+		Expect(a.Status.Recommendation.Steps[0].Action).To(Equal(kubernautv1.ActionRollbackDeployment))
+		Expect(a.Status.RootCause.Confidence).To(BeNumerically(">=", 0.9))
+		Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalManual))
+		Expect(a.Status.Approval.Reasons).To(ContainElement("the target runs in production"))
+		Expect(a.Status.Fallback).To(BeFalse())
+	})
+
+	It("approves the same plan automatically outside production", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startAnalysis(ctx, ns, rules.New())
+		a := waitAnalysis(ctx, newAnalysis(ctx, ns, "staging"))
+		Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalAuto), "%v", a.Status.Approval.Reasons)
+	})
+
+	It("falls back to the rules when the AI fails, and never auto-approves a fallback", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startAnalysis(ctx, ns, scripted{answer: func(*kubernautv1.AIAnalysis) (*aianalysis.Result, error) {
+			return nil, errors.New("POST /api/chat: 503 Service Unavailable")
+		}})
+		a := waitAnalysis(ctx, newAnalysis(ctx, ns, "staging"))
+		Expect(a.Status.Phase).To(Equal(kubernautv1.AnalysisCompleted))
+		Expect(a.Status.Fallback).To(BeTrue())
+		Expect(a.Status.Analyzer).To(Equal(kubernautv1.AnalyzerRules))
+		Expect(a.Status.FallbackReason).To(ContainSubstring("503 Service Unavailable"))
+		Expect(meta.FindStatusCondition(a.Status.Conditions, kubernautv1.InvestigatedCondition).Reason).To(Equal(kubernautv1.ReasonFallback))
+		Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalManual))
+		Expect(a.Status.Approval.Reasons).To(ContainElement(ContainSubstring("a fallback never auto-approves")))
+	})
+
+	DescribeTable("rejects an untrusted recommendation, naming each problem",
+		func(ctx SpecContext, plan func(ns string) []kubernautv1.PlanStep, problems ...string) {
+			ns := newNamespace(ctx)
+			startAnalysis(ctx, ns, scripted{answer: func(*kubernautv1.AIAnalysis) (*aianalysis.Result, error) {
+				return &aianalysis.Result{
+					RootCause:      kubernautv1.RootCause{Summary: "the AI is sure", Confidence: 0.99},
+					Recommendation: kubernautv1.Recommendation{Steps: plan(ns)},
+					Raw:            `{"steps": "…"}`,
+				}, nil
+			}})
+			a := waitAnalysis(ctx, newAnalysis(ctx, ns, "staging"))
+			Expect(a.Status.Phase).To(Equal(kubernautv1.AnalysisRejected))
+			for _, p := range problems {
+				Expect(a.Status.ValidationErrors).To(ContainElement(ContainSubstring(p)))
+			}
+			Expect(a.Status.Recommendation.Steps).To(BeEmpty(), "nothing invalid is kept as a plan")
+			Expect(a.Status.RawResponse).To(Equal(`{"steps": "…"}`), "the raw answer is kept for audit")
+			Expect(a.Status.Approval).To(BeNil())
+		},
+		Entry("an action outside the catalog", func(ns string) []kubernautv1.PlanStep {
+			return []kubernautv1.PlanStep{step("shell", "exec_shell", kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "checkout"}, nil)}
+		}, `steps[0] (shell): action "exec_shell" is not in the catalog`),
+		Entry("a target outside the remediation", func(string) []kubernautv1.PlanStep {
+			return []kubernautv1.PlanStep{step("restart", kubernautv1.ActionRestartDeployment, kubernautv1.Target{Kind: "Deployment", Namespace: "kube-system", Name: "coredns"}, nil)}
+		}, "target Deployment/kube-system/coredns is outside the remediation"),
+		Entry("parameters out of their schema", func(ns string) []kubernautv1.PlanStep {
+			return []kubernautv1.PlanStep{step("scale", kubernautv1.ActionScaleDeployment, kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "checkout"},
+				&kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 5000}})}
+		}, "parameters.scaleDeployment.replicas: Invalid value: 5000: spec.parameters.scaleDeployment.replicas in body should be less than or equal to 1000"),
+		Entry("an action on the wrong kind of target", func(ns string) []kubernautv1.PlanStep {
+			return []kubernautv1.PlanStep{step("drain", kubernautv1.ActionDrainNode, kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "checkout"}, nil)}
+		}, "drain_node does not apply to a Deployment"),
+		Entry("a dependency cycle", func(ns string) []kubernautv1.PlanStep {
+			d := kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "checkout"}
+			return []kubernautv1.PlanStep{
+				step("a", kubernautv1.ActionRestartDeployment, d, nil, "b"),
+				step("b", kubernautv1.ActionRollbackDeployment, d, &kubernautv1.ActionParameters{RollbackDeployment: &kubernautv1.RollbackDeploymentParameters{}}, "a"),
+			}
+		}, "in a cycle: a → b → a"),
+		Entry("too many steps", func(ns string) []kubernautv1.PlanStep {
+			d := kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "checkout"}
+			var s []kubernautv1.PlanStep
+			for _, n := range []string{"s1", "s2", "s3", "s4", "s5", "s6"} {
+				s = append(s, step(n, kubernautv1.ActionRestartDeployment, d, nil))
+			}
+			return s
+		}, "6 steps, more than the limit of 5"),
+	)
+})
