@@ -22,6 +22,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/test/gen"
@@ -50,6 +52,14 @@ func startControllers(ctx SpecContext) {
 		Metrics:    remediationprocessing.NewMetrics(prometheus.NewRegistry()),
 	}
 	Expect(rp.SetupWithManager(mgr)).To(Succeed())
+	rb := rules.New()
+	aia := &aianalysis.Reconciler{
+		Client: mgr.GetClient(), Analyzers: map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: rb},
+		Default: kubernautv1.AnalyzerRules, Fallback: rb, Timeout: 10 * time.Second,
+		Validator: &aianalysis.Validator{Client: mgr.GetClient(), MaxSteps: 5},
+		Approver:  aianalysis.NewApprover(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", 0.9, 0.7),
+	}
+	Expect(aia.SetupWithManager(mgr)).To(Succeed())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(runCtx) }()
 	DeferCleanup(func() {
@@ -325,21 +335,51 @@ var _ = Describe("RemediationProcessing on the full control plane", func() {
 		Expect(e.Workload).NotTo(BeNil(), "what it may read is still gathered")
 	})
 
-	It("takes a RemediationRequest to Analyzing with its context and classification", func(ctx SpecContext) {
+	It("takes a crash loop after a rollout to a rollback plan awaiting approval in production", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "payments-prod-")
-		pods := available(ctx, deployment(ns, "ledger", 2))
-		crash(ctx, &pods[1], "Error", 2)
+		d := deployment(ns, "ledger", 1)
+		available(ctx, d)
+		Eventually(func() error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+				return err
+			}
+			d.Spec.Template.Spec.Containers[0].Image = "shop/ledger:2.0"
+			return k8s.Update(ctx, d)
+		}).WithContext(ctx).Should(Succeed())
+		var pods []corev1.Pod
+		Eventually(func(g Gomega) {
+			var list corev1.PodList
+			g.Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+			pods = nil
+			for _, p := range list.Items {
+				if p.Spec.Containers[0].Image == "shop/ledger:2.0" && p.DeletionTimestamp == nil {
+					pods = append(pods, p)
+				}
+			}
+			g.Expect(pods).To(HaveLen(1))
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+			g.Expect(d.Status.UpdatedReplicas).To(Equal(int32(1)))
+		}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
+		crash(ctx, &pods[0], "Error", 2)
+		pods = append([]corev1.Pod{{}}, pods...)
 		rr := gen.RemediationRequest(ns, "rr-e2e", func(r *kubernautv1.RemediationRequest) {
 			r.Spec.Target = kubernautv1.Target{Kind: "Pod", Namespace: ns, Name: pods[1].Name}
+			r.Spec.Signal.StartsAt = metav1.NewTime(time.Now().Truncate(time.Second))
 		})
 		Expect(k8s.Create(ctx, rr)).To(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(rr), rr)).To(Succeed())
-			g.Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseAnalyzing))
+			g.Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseAwaitingApproval), rr.Status.Message)
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		Expect(rr.Status.Actions).To(Equal([]kubernautv1.ActionName{kubernautv1.ActionRollbackDeployment}))
+		Expect(rr.Status.ApprovalMode).To(Equal(kubernautv1.ApprovalManual))
+		Expect(rr.Status.RootCause).To(ContainSubstring("revision 2 of Deployment/" + ns + "/ledger crashes on start"))
 		var aia kubernautv1.AIAnalysis
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-e2e-aia"}, &aia)).To(Succeed())
 		Expect(aia.Spec.Classification.SignalType).To(Equal("crashloop"))
 		Expect(aia.Spec.Enrichment.Workload.Target.Name).To(Equal("ledger"))
+		var we kubernautv1.WorkflowExecution
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-e2e-we"}, &we)).To(Succeed())
+		Expect(we.Spec.Steps[0].Target).To(Equal(kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "ledger"}))
 	})
 })
