@@ -55,6 +55,16 @@ kubectl create deployment web -n demo --image=nginx:1.27 --replicas=3 --dry-run=
 kubectl rollout status deployment/web -n demo --timeout=120s
 kubectl get pods -n demo -o wide
 
+step "A bad release: the new revision crash-loops (the demo writes the pod status a kubelet would)"
+container=$(kubectl get deployment web -n demo -o jsonpath='{.spec.template.spec.containers[0].name}')
+kubectl set image deployment/web "$container=nginx:1.28-broken" -n demo
+kubectl rollout status deployment/web -n demo --timeout=120s >/dev/null
+bad=$(kubectl get pods -n demo -o jsonpath='{.items[?(@.spec.containers[0].image=="nginx:1.28-broken")].metadata.name}')
+bad=${bad%% *}
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+kubectl patch pod "$bad" -n demo --subresource=status -p "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"ContainersNotReady\"}],\"containerStatuses\":[{\"name\":\"$container\",\"image\":\"nginx:1.28-broken\",\"imageID\":\"\",\"ready\":false,\"restartCount\":6,\"state\":{\"waiting\":{\"reason\":\"CrashLoopBackOff\",\"message\":\"back-off 5m0s restarting failed container\"}},\"lastState\":{\"terminated\":{\"reason\":\"Error\",\"exitCode\":1,\"startedAt\":\"$now\",\"finishedAt\":\"$now\"}}}]}}" >/dev/null
+kubectl get pods -n demo
+
 step "Alertmanager delivers a crash-loop alert to the gateway (bearer token)"
 # http_post HOST:PORT PATH TOKEN FILE prints the status line and the body of the answer.
 http_post() {
@@ -65,7 +75,7 @@ http_post() {
       "$2" "$1" "$3" "${#body}" "$body" >&3 || true
     cat <&3 || true ) 2>/dev/null | sed -n '1p;$p'
 }
-pod=$(kubectl get pods -n demo -o jsonpath='{.items[0].metadata.name}')
+pod=$bad
 sed -e "s/__POD__/$pod/g" -e "s/__STARTS__/$(date -u +%Y-%m-%dT%H:%M:%SZ)/" hack/alerts/crashloop.json >"$work/alert.json"
 echo "POST /api/v1/signals/alertmanager (KubePodCrashLooping for demo/$pod):"
 http_post "$GATEWAY_ADDR" /api/v1/signals/alertmanager "$TOKEN" "$work/alert.json"
@@ -86,19 +96,25 @@ for _ in $(seq 1 50); do
 done
 kubectl get rr -n kubernaut-system -l kubernaut.io/target-namespace=demo -o wide
 
-step "The orchestrator guards it, the processing gathers its context and classifies it"
+step "Guarded, enriched, classified, analyzed: a rollback plan waits for a person (production)"
 rr=$(kubectl get rr -n kubernaut-system -l kubernaut.io/target-namespace=demo -o jsonpath='{.items[0].metadata.name}')
-for _ in $(seq 1 100); do
+last=""
+for _ in $(seq 1 150); do
   phase=$(kubectl get rr "$rr" -n kubernaut-system -o jsonpath='{.status.phase}')
-  [[ $phase == Analyzing || $phase == Skipped || $phase == Failed ]] && break
+  [[ $phase != "$last" ]] && { echo "$(date -u +%H:%M:%S)  $rr  ${phase:-Pending}"; last=$phase; }
+  [[ $phase == AwaitingApproval || $phase == Completed || $phase == Skipped || $phase == Failed || $phase == Rejected ]] && break
   sleep 0.2
 done
-kubectl get rr,rp,aia -n kubernaut-system -l "kubernaut.io/remediation=$rr" -o wide 2>/dev/null
+echo
 kubectl get rr "$rr" -n kubernaut-system -o wide
+kubectl get rp,aia,we -n kubernaut-system -l "kubernaut.io/remediation=$rr" -o wide
 echo
 echo "Enrichment and classification (kubectl describe rp $rr-rp -n kubernaut-system shows all of it):"
 kubectl get rp "$rr-rp" -n kubernaut-system -o jsonpath='{"  owner chain:     "}{range .status.enrichment.ownerChain[*]}{.kind}/{.name} {end}{"\n  workload:        "}{.status.enrichment.workload.target.kind}/{.status.enrichment.workload.target.name} replicas {.status.enrichment.workload.replicas}, available {.status.enrichment.workload.availableReplicas}{"\n  node:            "}{.status.enrichment.node.name}{"\n  failed lookups:  "}{range .status.enrichment.failedDetections[*]}{.detection}: {.error}; {end}{"\n  classification:  "}{.status.classification.environment}, {.status.classification.severity}, {.status.classification.priority}, {.status.classification.signalType}{"\n"}'
-echo "(The AIAnalysis controller arrives with its issue: the remediation waits in Analyzing until its timeout.)"
+echo
+echo "Analysis (kubectl describe aia $rr-aia -n kubernaut-system):"
+kubectl get aia "$rr-aia" -n kubernaut-system -o jsonpath='{"  root cause:  "}{.status.rootCause.summary}{" (confidence "}{.status.rootCause.confidence}{")\n"}{range .status.rootCause.evidence[*]}{"  evidence:    "}{.fact}{"\n"}{end}{"  plan:        "}{range .status.recommendation.steps[*]}{.name}: {.action} {.target.kind}/{.target.name} {end}{"\n  approval:    "}{.status.approval.mode}: {.status.approval.reasons}{"\n"}'
+echo "(The WorkflowExecution controller — plan hash, approval, Argo — arrives with its issue: the remediation waits here.)"
 
 step "Done"
 echo "Everything above ran against a real kube-apiserver built from source; 'make demo KEEP=1' leaves it running."
