@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
@@ -110,13 +111,7 @@ func (r *Reconciler) analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) e
 		aia.Status.Analyzer, aia.Status.InvestigationID = name, res.InvestigationID
 		aia.Status.Fallback, aia.Status.FallbackReason = fallbackReason != "", truncate(fallbackReason, 1024)
 		aia.Status.RawResponse = truncate(res.Raw, 32768)
-		rc := res.RootCause
-		rc.Summary = truncate(rc.Summary, 1024)
-		rc.Confidence = min(max(rc.Confidence, 0), 1)
-		if len(rc.Evidence) > 20 {
-			rc.Evidence = rc.Evidence[:20]
-		}
-		rec := res.Recommendation
+		rc, rec := sanitize(res)
 		aia.Status.RootCause, aia.Status.Recommendation = &rc, &rec
 		reason, msg := kubernautv1.ReasonRootCauseFound, rc.Summary
 		if aia.Status.Fallback {
@@ -208,4 +203,36 @@ func truncate(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// sanitize bounds an analyzer's free text to what the API stores and drops alternatives that
+// name no catalog action, so that an answer can always be recorded; the steps are judged by
+// the validator, not here.
+func sanitize(res *Result) (kubernautv1.RootCause, kubernautv1.Recommendation) {
+	rc := res.RootCause
+	rc.Summary = truncate(rc.Summary, 1024)
+	if rc.Summary == "" {
+		rc.Summary = "(no summary given)"
+	}
+	rc.Confidence = min(max(rc.Confidence, 0), 1)
+	if len(rc.Evidence) > 20 {
+		rc.Evidence = rc.Evidence[:20]
+	}
+	for i := range rc.Evidence {
+		rc.Evidence[i].Source = truncate(rc.Evidence[i].Source, 63)
+		rc.Evidence[i].Fact = truncate(rc.Evidence[i].Fact, 1024)
+	}
+	rec := res.Recommendation
+	rec.Rationale = truncate(rec.Rationale, 4096)
+	for i := range rec.Steps {
+		rec.Steps[i].Rationale = truncate(rec.Steps[i].Rationale, 2048)
+	}
+	var alts []kubernautv1.Alternative
+	for _, a := range rec.Alternatives {
+		if _, err := catalog.Lookup(a.Action); err == nil && len(alts) < 10 {
+			alts = append(alts, kubernautv1.Alternative{Action: a.Action, Reason: truncate(a.Reason, 1024)})
+		}
+	}
+	rec.Alternatives = alts
+	return rc, rec
 }
