@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/gateway"
 )
@@ -68,6 +69,7 @@ type processingOptions struct {
 // analysisOptions configure the analysis.
 type analysisOptions struct {
 	analyzer        string
+	holmes          holmesgpt.Config
 	timeout         time.Duration
 	autoThreshold   float64
 	manualThreshold float64
@@ -146,7 +148,13 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.StringVar(&oc.KillSwitchName, "kill-switch-configmap", oc.KillSwitchName,
 			"ConfigMap whose key "+remediationrequest.KillSwitchKey+"=\"true\" stops new remediations and executions")
 		fs.DurationVar(&oc.Retention, "retention", oc.Retention, "how long finished RemediationRequests are kept")
-		fs.StringVar(&o.analysis.analyzer, "analyzer", "rules", "analyzer of new analyses: rules (built in)")
+		fs.StringVar(&o.analysis.analyzer, "analyzer", "rules", "analyzer of new analyses: rules (built in) or holmesgpt (the rules answer when it fails)")
+		fs.StringVar(&o.analysis.holmes.URL, "holmesgpt-url", "", "HolmesGPT's base URL (required with --analyzer holmesgpt)")
+		fs.StringVar(&o.analysis.holmes.Model, "holmesgpt-model", "", "a key of HolmesGPT's model list (its default when empty)")
+		fs.IntVar(&o.analysis.holmes.Attempts, "holmesgpt-attempts", 3, "calls per analysis, retries on 5xx, 429 and timeouts included")
+		fs.DurationVar(&o.analysis.holmes.RetryBase, "holmesgpt-retry-delay", 2*time.Second, "first retry delay (doubling, ±50% jitter)")
+		fs.IntVar(&o.analysis.holmes.BreakerThreshold, "holmesgpt-breaker-threshold", 3, "failed analyses in a row that open the circuit breaker")
+		fs.DurationVar(&o.analysis.holmes.BreakerCooldown, "holmesgpt-breaker-cooldown", time.Minute, "how long an open breaker sends every analysis to the rules")
 		fs.DurationVar(&o.analysis.timeout, "analysis-timeout", 180*time.Second, "time limit of one analyzer call")
 		fs.Float64Var(&o.analysis.autoThreshold, "auto-approve-threshold", 0.9, "confidence from which the approval policy may approve without a person")
 		fs.Float64Var(&o.analysis.manualThreshold, "reject-threshold", 0.7, "confidence below which the approval policy rejects a plan")
@@ -197,8 +205,10 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 	}
 	if controller {
 		switch a := o.analysis; {
-		case a.analyzer != string(kubernautv1.AnalyzerRules):
-			return nil, fmt.Errorf("--analyzer %q: only rules is available (the holmesgpt client arrives with its issue)", a.analyzer)
+		case a.analyzer != string(kubernautv1.AnalyzerRules) && a.analyzer != string(kubernautv1.AnalyzerHolmesGPT):
+			return nil, fmt.Errorf("--analyzer %q: want rules or holmesgpt", a.analyzer)
+		case a.analyzer == string(kubernautv1.AnalyzerHolmesGPT) && a.holmes.URL == "":
+			return nil, fmt.Errorf("--analyzer holmesgpt needs --holmesgpt-url")
 		case a.manualThreshold < 0 || a.autoThreshold > 1 || a.manualThreshold > a.autoThreshold:
 			return nil, fmt.Errorf("thresholds must satisfy 0 <= --reject-threshold (%v) <= --auto-approve-threshold (%v) <= 1", a.manualThreshold, a.autoThreshold)
 		case a.maxSteps < 1 || a.maxSteps > 10:

@@ -24,6 +24,7 @@ import (
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
@@ -210,9 +211,17 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		return fmt.Errorf("setting up the RemediationProcessing controller: %w", err)
 	}
 	ruleBased := rules.New()
+	analyzers := map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: ruleBased}
+	if o.analysis.holmes.URL != "" {
+		hc, err := holmesgpt.New(o.analysis.holmes)
+		if err != nil {
+			return fmt.Errorf("setting up the HolmesGPT client: %w", err)
+		}
+		analyzers[kubernautv1.AnalyzerHolmesGPT] = hc
+	}
 	aia := &aianalysis.Reconciler{
 		Client:    mgr.GetClient(),
-		Analyzers: map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: ruleBased},
+		Analyzers: analyzers,
 		Default:   kubernautv1.AnalyzerName(o.analysis.analyzer),
 		Fallback:  ruleBased,
 		Timeout:   o.analysis.timeout,

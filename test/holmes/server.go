@@ -8,14 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
-	"testing"
 )
 
 // Fake is an HTTP server speaking HolmesGPT's API: the current generation (/api/chat) or,
 // with Legacy, the older one (/api/investigate, and 404 on /api/chat).
 type Fake struct {
 	// T owns the server (it is closed at the end of the test).
-	T testing.TB
+	T interface{ Cleanup(func()) }
 	// Legacy serves the older generation.
 	Legacy bool
 	// Reply, when it returns a status, answers one call (n counts from 1) with it and body.

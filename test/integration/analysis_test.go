@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -18,9 +19,11 @@ import (
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/gen"
+	"github.com/kubernaut/kubernaut/test/holmes"
 )
 
 // scripted is an analyzer that answers what a test tells it to: it stands for an AI whose
@@ -188,5 +191,56 @@ var _ = Describe("The AIAnalysis controller", func() {
 			}
 			return s
 		}, "6 steps, more than the limit of 5"),
+	)
+})
+
+var _ = Describe("The AIAnalysis controller with HolmesGPT", func() {
+	answer := func(steps string) string {
+		return `{"rootCause": {"summary": "the AI found something", "confidence": 0.97}, "steps": ` + steps + `}`
+	}
+	DescribeTable("never turns what HolmesGPT says into an unsafe plan",
+		func(ctx SpecContext, fake *holmes.Fake, phase kubernautv1.AnalysisPhase, check func(*kubernautv1.AIAnalysis)) {
+			fake.T = GinkgoT()
+			ns := newNamespace(ctx)
+			fake.Answer = strings.ReplaceAll(fake.Answer, `"NS"`, `"`+ns+`"`)
+			srv := fake.Start()
+			hc, err := holmesgpt.New(holmesgpt.Config{URL: srv.URL, Attempts: 2, RetryBase: 10 * time.Millisecond, BreakerThreshold: 5, BreakerCooldown: time.Minute})
+			Expect(err).NotTo(HaveOccurred())
+			startAnalysis(ctx, ns, hc)
+			a := waitAnalysis(ctx, newAnalysis(ctx, ns, "staging"))
+			Expect(a.Status.Phase).To(Equal(phase), "%v", a.Status.Conditions)
+			check(a)
+		},
+		Entry("an action outside the catalog", &holmes.Fake{Answer: answer(`[{"name": "fix", "action": "exec_shell", "target": {"kind": "Pod", "namespace": "x", "name": "y"}}]`)},
+			kubernautv1.AnalysisRejected, func(a *kubernautv1.AIAnalysis) {
+				Expect(a.Status.ValidationErrors).To(ContainElement(ContainSubstring(`"exec_shell" is not in the catalog`)))
+			}),
+		Entry("parameters out of schema", &holmes.Fake{Answer: answer(`[{"name": "scale", "action": "scale_deployment", "target": {"kind": "Deployment", "namespace": "NS", "name": "checkout"}, "parameters": {"scaleDeployment": {"replicas": 5000}}}]`)},
+			kubernautv1.AnalysisRejected, func(a *kubernautv1.AIAnalysis) {
+				Expect(a.Status.ValidationErrors).To(ContainElement(ContainSubstring("should be less than or equal to 1000")))
+			}),
+		Entry("an alert's prompt injection obeyed: drain a node the remediation never saw", &holmes.Fake{Answer: answer(`[{"name": "drain", "action": "drain_node", "target": {"kind": "Node", "name": "control-plane-1"}}]`)},
+			kubernautv1.AnalysisRejected, func(a *kubernautv1.AIAnalysis) {
+				Expect(a.Status.ValidationErrors).To(ContainElement(ContainSubstring("target Node/control-plane-1 is outside the remediation")))
+				Expect(a.Status.Approval).To(BeNil())
+			}),
+		Entry("its LLM's key rejected (401): the rules answer, and a person approves", &holmes.Fake{Reply: func(int, string, map[string]any) (int, string) {
+			return 401, `{"detail":"AuthenticationError: invalid x-api-key"}`
+		}}, kubernautv1.AnalysisCompleted, func(a *kubernautv1.AIAnalysis) {
+			Expect(a.Status.Fallback).To(BeTrue())
+			Expect(a.Status.FallbackReason).To(ContainSubstring("LLM provider rejected its API key"))
+			Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalManual))
+		}),
+		Entry("malformed JSON: the rules answer", &holmes.Fake{Answer: "Restart it, I guess."},
+			kubernautv1.AnalysisCompleted, func(a *kubernautv1.AIAnalysis) {
+				Expect(a.Status.Fallback).To(BeTrue())
+				Expect(a.Status.FallbackReason).To(ContainSubstring("not the requested JSON"))
+			}),
+		Entry("a valid plan on the remediation's workload", &holmes.Fake{Answer: answer(`[{"name": "rollback", "action": "rollback_deployment", "target": {"kind": "Deployment", "namespace": "NS", "name": "checkout"}, "parameters": {"rollbackDeployment": {}}}]`)},
+			kubernautv1.AnalysisCompleted, func(a *kubernautv1.AIAnalysis) {
+				Expect(a.Status.Analyzer).To(Equal(kubernautv1.AnalyzerHolmesGPT))
+				Expect(a.Status.Fallback).To(BeFalse())
+				Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalAuto))
+			}),
 	)
 })
