@@ -133,8 +133,8 @@ func (c *Client) analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) (*aia
 	}
 	body, err := c.post(ctx, "/api/investigate", investigateRequest{
 		Source: string(aia.Spec.Signal.Source), Title: aia.Spec.Signal.Name, Description: systemPrompt + "\n\n" + ask,
-		Subject: map[string]string{"kind": string(aia.Spec.Target.Kind), "namespace": aia.Spec.Target.Namespace, "name": aia.Spec.Target.Name},
-		Context: map[string]any{"issue_type": aia.Spec.Signal.Name, "fingerprint": aia.Spec.Signal.Fingerprint},
+		Subject:  map[string]string{"kind": string(aia.Spec.Target.Kind), "namespace": aia.Spec.Target.Namespace, "name": aia.Spec.Target.Name},
+		Context:  map[string]any{"issue_type": aia.Spec.Signal.Name, "fingerprint": aia.Spec.Signal.Fingerprint},
 		Sections: map[string]string{recommendationSection: "Only a JSON object matching this JSON schema, nothing else: " + c.prompt.schemaJSON},
 		Model:    c.cfg.Model,
 	})

@@ -111,7 +111,7 @@ func node(_ *Analyzer, in *input) *aianalysis.Result {
 	return &aianalysis.Result{
 		RootCause: kubernautv1.RootCause{Summary: fmt.Sprintf("node %s is %s", n.Name, what), Confidence: conf, Evidence: evidence},
 		Recommendation: kubernautv1.Recommendation{Steps: steps,
-			Rationale: "cordon first so nothing new lands there, then drain so the workloads run on healthy nodes",
+			Rationale:    "cordon first so nothing new lands there, then drain so the workloads run on healthy nodes",
 			Alternatives: []kubernautv1.Alternative{{Action: kubernautv1.ActionRestartPod, Reason: "restarting pods on a sick node lands them back on it"}}},
 	}
 }
