@@ -121,6 +121,12 @@ type RemediationRequestStatus struct {
 	// +kubebuilder:validation:MaxLength=1024
 	RootCause string `json:"rootCause,omitempty"`
 
+	// SignalType is the processing's classification of the signal (crashloop, oom, …), kept so
+	// that later analyses can learn from this remediation's outcome.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	SignalType string `json:"signalType,omitempty"`
+
 	// Actions are the actions of the plan, in order, copied for people.
 	// +optional
 	// +kubebuilder:validation:MaxItems=10
@@ -150,6 +156,7 @@ type RemediationRequestStatus struct {
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.target.name`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Approval",type=string,JSONPath=`.status.approvalMode`
+// +kubebuilder:printcolumn:name="Signal-Type",type=string,JSONPath=`.status.signalType`,priority=1
 // +kubebuilder:printcolumn:name="Count",type=integer,JSONPath=`.spec.deduplication.count`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -74,6 +74,7 @@ type analysisOptions struct {
 	autoThreshold   float64
 	manualThreshold float64
 	maxSteps        int
+	learningWindow  time.Duration
 }
 
 // gatewayOptions configure the gateway.
@@ -159,6 +160,8 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.Float64Var(&o.analysis.autoThreshold, "auto-approve-threshold", 0.9, "confidence from which the approval policy may approve without a person")
 		fs.Float64Var(&o.analysis.manualThreshold, "reject-threshold", 0.7, "confidence below which the approval policy rejects a plan")
 		fs.IntVar(&o.analysis.maxSteps, "max-plan-steps", 5, "most steps a recommended plan may have")
+		fs.DurationVar(&o.analysis.learningWindow, "learning-window", 7*24*time.Hour,
+			"how far back the outcomes of past remediations adjust an analysis' confidence (0 = never)")
 		fs.DurationVar(&o.processing.lookupTimeout, "enrichment-lookup-timeout", 5*time.Second, "time limit of each enrichment lookup")
 		fs.StringVar(&o.processing.policyNamespace, "policy-namespace", "kubernaut-system", "namespace of the policy ConfigMap")
 		fs.StringVar(&o.processing.policyConfigMap, "policy-configmap", "kubernaut-policies",

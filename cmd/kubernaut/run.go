@@ -228,7 +228,11 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		Validator: &aianalysis.Validator{Client: mgr.GetClient(), MaxSteps: o.analysis.maxSteps},
 		Approver: aianalysis.NewApprover(mgr.GetAPIReader(), o.processing.policyNamespace, o.processing.policyConfigMap,
 			o.analysis.autoThreshold, o.analysis.manualThreshold),
-		Events: mgr.GetEventRecorder("kubernaut-aianalysis"),
+		Events:  mgr.GetEventRecorder("kubernaut-aianalysis"),
+		Metrics: aianalysis.NewMetrics(metrics.Registry),
+	}
+	if o.analysis.learningWindow > 0 {
+		aia.Learner = &aianalysis.Learner{Reader: mgr.GetClient(), Window: o.analysis.learningWindow, MinSamples: 3, MaxGain: 0.05, MaxLoss: 0.3}
 	}
 	if err := aia.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AIAnalysis controller: %w", err)

@@ -20,6 +20,8 @@ type Result struct {
 	Raw string
 	// InvestigationID is the analyzer's own identifier of the investigation, if any.
 	InvestigationID string
+	// Tokens is the number of LLM tokens the analyzer reported using, if any.
+	Tokens int
 }
 
 // Analyzer proposes a root cause and a plan for a signal with its context.

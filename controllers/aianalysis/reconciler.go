@@ -35,6 +35,10 @@ type Reconciler struct {
 	Validator *Validator
 	// Approver decides the approval mode.
 	Approver *Approver
+	// Learner adjusts confidence from past outcomes; nil: no adjustment.
+	Learner *Learner
+	// Metrics records latency, confidence, decisions, fallbacks and tokens; may be nil.
+	Metrics *Metrics
 	// Events records an event per outcome.
 	Events events.EventRecorder
 	// Now is the clock; time.Now when nil.
@@ -132,6 +136,7 @@ func (r *Reconciler) analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) e
 			problems[i] = truncate(problems[i], 1024)
 		}
 		aia.Status.ValidationErrors = problems
+		r.Metrics.refused()
 		msg := fmt.Sprintf("the recommendation was refused: %s", strings.Join(problems, "; "))
 		r.set(aia, kubernautv1.RecommendedCondition, metav1.ConditionFalse, kubernautv1.ReasonInvalidRecommendation, msg)
 		r.set(aia, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
@@ -149,6 +154,14 @@ func (r *Reconciler) analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) e
 	}
 	r.set(aia, kubernautv1.RecommendedCondition, metav1.ConditionTrue, kubernautv1.ReasonRecommendationValid, fmt.Sprintf("%d valid steps", steps))
 
+	if aia.Status.ConfidenceAdjustments == nil {
+		adj, confidence, err := r.Learner.Adjust(ctx, aia, aia.Status.RootCause.Confidence, r.now())
+		if err != nil {
+			return err
+		}
+		aia.Status.ConfidenceAdjustments = adj
+		aia.Status.RootCause.Confidence = confidence
+	}
 	decision, version, err := r.Approver.Decide(ctx, aia, aia.Status.RootCause.Confidence, aia.Status.Fallback)
 	if err != nil {
 		msg := "approval policy: " + err.Error()
@@ -157,6 +170,7 @@ func (r *Reconciler) analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) e
 		return nil
 	}
 	aia.Status.Approval = decision
+	r.Metrics.decided(decision.Mode, aia.Status.RootCause.Confidence)
 	r.set(aia, kubernautv1.ApprovalDecidedCondition, metav1.ConditionTrue, kubernautv1.ReasonApprovalDecided,
 		fmt.Sprintf("%s (%s): %s", decision.Mode, version, strings.Join(decision.Reasons, "; ")))
 	r.set(aia, kubernautv1.ReadyCondition, metav1.ConditionTrue, kubernautv1.ReasonSucceeded,
@@ -175,8 +189,14 @@ func (r *Reconciler) investigate(ctx context.Context, aia *kubernautv1.AIAnalysi
 	var primaryErr error
 	if ok {
 		actx, cancel := context.WithTimeout(ctx, r.Timeout)
+		start := r.now()
 		res, err := primary.Analyze(actx, aia)
 		cancel()
+		tokens := 0
+		if res != nil {
+			tokens = res.Tokens
+		}
+		r.Metrics.analyzed(name, err, r.now().Sub(start), tokens)
 		if err == nil {
 			return res, name, "", nil
 		}
@@ -187,6 +207,7 @@ func (r *Reconciler) investigate(ctx context.Context, aia *kubernautv1.AIAnalysi
 	if r.Fallback == nil || r.Fallback == primary {
 		return nil, "", "", primaryErr
 	}
+	r.Metrics.fallback()
 	res, err := r.Fallback.Analyze(ctx, aia)
 	if err != nil {
 		return nil, "", "", errors.Join(primaryErr, fmt.Errorf("fallback %s failed: %w", r.Fallback.Name(), err))

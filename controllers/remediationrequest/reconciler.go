@@ -105,6 +105,9 @@ func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationReq
 	switch rp.Status.Phase {
 	case kubernautv1.ProcessingCompleted:
 		setCondition(rr, kubernautv1.ProcessedCondition, metav1.ConditionTrue, kubernautv1.ReasonEnriched, "enriched and classified")
+		if c := rp.Status.Classification; c != nil {
+			rr.Status.SignalType = c.SignalType
+		}
 	case kubernautv1.ProcessingFailed:
 		msg := "processing failed: " + readyMessage(rp.Status.Conditions)
 		setCondition(rr, kubernautv1.ProcessedCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, msg)

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -54,6 +55,7 @@ func startAnalysis(ctx SpecContext, ns string, ai aianalysis.Analyzer) {
 		Default:   kubernautv1.AnalyzerHolmesGPT, Fallback: rb, Timeout: 10 * time.Second,
 		Validator: &aianalysis.Validator{Client: mgr.GetClient(), MaxSteps: 5},
 		Approver:  aianalysis.NewApprover(mgr.GetAPIReader(), ns, "kubernaut-policies", 0.9, 0.7),
+		Learner:   &aianalysis.Learner{Reader: mgr.GetClient(), Window: 7 * 24 * time.Hour, MinSamples: 3, MaxGain: 0.05, MaxLoss: 0.3},
 		Events:    mgr.GetEventRecorder("kubernaut-aianalysis"),
 	}
 	Expect(r.SetupWithManager(mgr)).To(Succeed())
@@ -127,6 +129,26 @@ var _ = Describe("The AIAnalysis controller", func() {
 		startAnalysis(ctx, ns, rules.New())
 		a := waitAnalysis(ctx, newAnalysis(ctx, ns, "staging"))
 		Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalAuto), "%v", a.Status.Approval.Reasons)
+	})
+
+	It("lowers its confidence when the same action kept failing for the same signal type", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		for i, phase := range []kubernautv1.RemediationPhase{kubernautv1.RemediationPhaseCompleted, kubernautv1.RemediationPhaseFailed, kubernautv1.RemediationPhaseFailed} {
+			past := gen.RemediationRequest(ns, fmt.Sprintf("rr-past-%d", i))
+			Expect(k8s.Create(ctx, past)).To(Succeed())
+			before := past.DeepCopy()
+			done := metav1.NewTime(time.Now().Add(-time.Duration(i+1) * time.Hour))
+			past.Status = kubernautv1.RemediationRequestStatus{Phase: phase, CompletedAt: &done, SignalType: "crashloop",
+				Actions: []kubernautv1.ActionName{kubernautv1.ActionRollbackDeployment}, WorkflowExecutionRef: &kubernautv1.LocalReference{Name: past.Name + "-we"}}
+			Expect(k8s.Status().Patch(ctx, past, client.MergeFrom(before))).To(Succeed())
+		}
+		startAnalysis(ctx, ns, rules.New())
+		a := waitAnalysis(ctx, newAnalysis(ctx, ns, "staging"))
+		Expect(a.Status.ConfidenceAdjustments).To(ConsistOf(And(
+			HaveField("Reason", "1 of 3 recent crashloop remediations with rollback_deployment were verified successful"),
+			HaveField("Delta", BeNumerically("<", -0.1)))))
+		Expect(a.Status.RootCause.Confidence).To(BeNumerically("~", 0.92-0.175, 0.01))
+		Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalManual), "the same plan was Auto without this history")
 	})
 
 	It("falls back to the rules when the AI fails, and never auto-approves a fallback", func(ctx SpecContext) {

@@ -211,5 +211,10 @@ func parseAnswer(text, raw string, metadata map[string]any) (*aianalysis.Result,
 	if id, ok := metadata["investigation_id"].(string); ok {
 		res.InvestigationID = id
 	}
+	if usage, ok := metadata["usage"].(map[string]any); ok {
+		if n, ok := usage["total_tokens"].(float64); ok {
+			res.Tokens = int(n)
+		}
+	}
 	return res, nil
 }
