@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -189,10 +188,10 @@ func buildSignal(i int, msg *WebhookMessage, a *WebhookAlert, limits DecodeLimit
 			Labels:       a.Labels,
 			Annotations:  boundAnnotations(a.Annotations),
 			StartsAt:     metav1.NewTime(a.StartsAt.UTC().Truncate(time.Second)),
-			GeneratorURL: truncate(a.GeneratorURL, maxURL),
-			ExternalURL:  truncate(msg.ExternalURL, maxURL),
-			GroupKey:     truncate(msg.GroupKey, maxURL),
-			Receiver:     truncate(msg.Receiver, 253),
+			GeneratorURL: kubernautv1.Truncate(a.GeneratorURL, maxURL),
+			ExternalURL:  kubernautv1.Truncate(msg.ExternalURL, maxURL),
+			GroupKey:     kubernautv1.Truncate(msg.GroupKey, maxURL),
+			Receiver:     kubernautv1.Truncate(msg.Receiver, 253),
 		},
 		Target: target,
 		Firing: a.Status == StatusFiring,
@@ -216,20 +215,7 @@ func boundAnnotations(in map[string]string) map[string]string {
 	}
 	out := make(map[string]string, len(keys))
 	for _, k := range keys {
-		out[k] = truncate(in[k], maxAnnotationValue)
+		out[k] = kubernautv1.Truncate(in[k], maxAnnotationValue)
 	}
 	return out
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut with "…".
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "…"
-	cut := n - len(mark)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + mark
 }

@@ -160,17 +160,6 @@ func TestValidateAlertNamesEveryProblem(t *testing.T) {
 	}
 }
 
-func TestTruncateKeepsRunesWhole(t *testing.T) {
-	s := strings.Repeat("é", 10) // 20 bytes
-	got := truncate(s, 8)
-	if len(got) > 8 || !strings.HasSuffix(got, "…") || !strings.HasPrefix(s, strings.TrimSuffix(got, "…")) {
-		t.Fatalf("truncate = %q (%d bytes)", got, len(got))
-	}
-	if truncate("short", 8) != "short" {
-		t.Fatal("a short string must stay as it is")
-	}
-}
-
 // FuzzDecodeWebhook feeds arbitrary bodies to the decoder and the per-alert validation: they
 // must never panic, and anything accepted must be bounded and well-formed.
 func FuzzDecodeWebhook(f *testing.F) {

@@ -99,3 +99,16 @@ func TestTargetString(t *testing.T) {
 		t.Error("IsClusterScoped is wrong")
 	}
 }
+
+func TestTruncate(t *testing.T) {
+	s := "ééééé" // 10 bytes, 2 per rune
+	for _, tc := range []struct {
+		max  int
+		want string
+	}{{10, s}, {20, s}, {9, "ééé…"}, {8, "éé…"}, {7, "éé…"}, {6, "é…"}, {3, "…"}, {2, ""}} {
+		got := Truncate(s, tc.max)
+		if got != tc.want || len(got) > tc.max {
+			t.Errorf("Truncate(%q, %d) = %q, want %q (at most %d bytes)", s, tc.max, got, tc.want, tc.max)
+		}
+	}
+}

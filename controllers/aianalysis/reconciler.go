@@ -113,8 +113,8 @@ func (r *Reconciler) analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) e
 			return nil
 		}
 		aia.Status.Analyzer, aia.Status.InvestigationID = name, res.InvestigationID
-		aia.Status.Fallback, aia.Status.FallbackReason = fallbackReason != "", truncate(fallbackReason, 1024)
-		aia.Status.RawResponse = truncate(res.Raw, 32768)
+		aia.Status.Fallback, aia.Status.FallbackReason = fallbackReason != "", kubernautv1.Truncate(fallbackReason, 1024)
+		aia.Status.RawResponse = kubernautv1.Truncate(res.Raw, 32768)
 		rc, rec := sanitize(res)
 		aia.Status.RootCause, aia.Status.Recommendation = &rc, &rec
 		reason, msg := kubernautv1.ReasonRootCauseFound, rc.Summary
@@ -133,7 +133,7 @@ func (r *Reconciler) analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) e
 			problems = problems[:32]
 		}
 		for i := range problems {
-			problems[i] = truncate(problems[i], 1024)
+			problems[i] = kubernautv1.Truncate(problems[i], 1024)
 		}
 		aia.Status.ValidationErrors = problems
 		r.Metrics.refused()
@@ -215,23 +215,12 @@ func (r *Reconciler) investigate(ctx context.Context, aia *kubernautv1.AIAnalysi
 	return res, r.Fallback.Name(), primaryErr.Error(), nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
 // sanitize bounds an analyzer's free text to what the API stores and drops alternatives that
 // name no catalog action, so that an answer can always be recorded; the steps are judged by
 // the validator, not here.
 func sanitize(res *Result) (kubernautv1.RootCause, kubernautv1.Recommendation) {
 	rc := res.RootCause
-	rc.Summary = truncate(rc.Summary, 1024)
+	rc.Summary = kubernautv1.Truncate(rc.Summary, 1024)
 	if rc.Summary == "" {
 		rc.Summary = "(no summary given)"
 	}
@@ -240,18 +229,18 @@ func sanitize(res *Result) (kubernautv1.RootCause, kubernautv1.Recommendation) {
 		rc.Evidence = rc.Evidence[:20]
 	}
 	for i := range rc.Evidence {
-		rc.Evidence[i].Source = truncate(rc.Evidence[i].Source, 63)
-		rc.Evidence[i].Fact = truncate(rc.Evidence[i].Fact, 1024)
+		rc.Evidence[i].Source = kubernautv1.Truncate(rc.Evidence[i].Source, 63)
+		rc.Evidence[i].Fact = kubernautv1.Truncate(rc.Evidence[i].Fact, 1024)
 	}
 	rec := res.Recommendation
-	rec.Rationale = truncate(rec.Rationale, 4096)
+	rec.Rationale = kubernautv1.Truncate(rec.Rationale, 4096)
 	for i := range rec.Steps {
-		rec.Steps[i].Rationale = truncate(rec.Steps[i].Rationale, 2048)
+		rec.Steps[i].Rationale = kubernautv1.Truncate(rec.Steps[i].Rationale, 2048)
 	}
 	var alts []kubernautv1.Alternative
 	for _, a := range rec.Alternatives {
 		if _, err := catalog.Lookup(a.Action); err == nil && len(alts) < 10 {
-			alts = append(alts, kubernautv1.Alternative{Action: a.Action, Reason: truncate(a.Reason, 1024)})
+			alts = append(alts, kubernautv1.Alternative{Action: a.Action, Reason: kubernautv1.Truncate(a.Reason, 1024)})
 		}
 	}
 	rec.Alternatives = alts

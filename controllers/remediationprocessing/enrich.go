@@ -87,7 +87,7 @@ func (b *enrichment) fail(detection string, err error) {
 			return
 		}
 	}
-	b.out.FailedDetections = append(b.out.FailedDetections, kubernautv1.FailedDetection{Detection: detection, Error: trunc(err.Error(), maxMessage)})
+	b.out.FailedDetections = append(b.out.FailedDetections, kubernautv1.FailedDetection{Detection: detection, Error: kubernautv1.Truncate(err.Error(), maxMessage)})
 }
 
 // get reads one object within the lookup time limit.
@@ -112,7 +112,7 @@ func (b *enrichment) workload() {
 	annotations := map[string]string{}
 	for k, v := range b.wl.GetAnnotations() {
 		if strings.HasPrefix(k, "kubernaut.io/") && len(annotations) < 16 {
-			annotations[k] = trunc(v, 1024)
+			annotations[k] = kubernautv1.Truncate(v, 1024)
 		}
 	}
 	if len(annotations) > 0 {
@@ -187,7 +187,7 @@ func deploymentRollingOut(d *appsv1.Deployment) bool {
 }
 
 func containerSummary(c corev1.Container) kubernautv1.ContainerSpecSummary {
-	s := kubernautv1.ContainerSpecSummary{Name: c.Name, Image: trunc(c.Image, 512)}
+	s := kubernautv1.ContainerSpecSummary{Name: c.Name, Image: kubernautv1.Truncate(c.Image, 512)}
 	if q, ok := c.Resources.Requests[corev1.ResourceMemory]; ok {
 		s.MemoryRequest = &q
 	}
@@ -233,29 +233,17 @@ func (b *enrichment) node(ctx context.Context) {
 	}
 	for _, t := range n.Spec.Taints {
 		if len(ns.Taints) < 16 {
-			ns.Taints = append(ns.Taints, trunc(fmt.Sprintf("%s=%s:%s", t.Key, t.Value, t.Effect), 512))
+			ns.Taints = append(ns.Taints, kubernautv1.Truncate(fmt.Sprintf("%s=%s:%s", t.Key, t.Value, t.Effect), 512))
 		}
 	}
 	b.out.Node = ns
 }
 
 func observed(typ, status, reason, message string, at *metav1.Time) kubernautv1.ObservedCondition {
-	c := kubernautv1.ObservedCondition{Type: trunc(typ, 128), Status: trunc(status, 16), Reason: trunc(reason, 128), Message: trunc(message, 512)}
+	c := kubernautv1.ObservedCondition{Type: kubernautv1.Truncate(typ, 128), Status: kubernautv1.Truncate(status, 16), Reason: kubernautv1.Truncate(reason, 128), Message: kubernautv1.Truncate(message, 512)}
 	if at != nil && !at.IsZero() {
 		t := *at
 		c.LastTransitionTime = &t
 	}
 	return c
-}
-
-// trunc cuts s to at most n bytes on a rune boundary.
-func trunc(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
 }

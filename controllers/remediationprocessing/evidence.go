@@ -57,8 +57,8 @@ func (b *enrichment) events(ctx context.Context) {
 			count = ev.Series.Count
 		}
 		b.out.Events = append(b.out.Events, kubernautv1.EventSummary{
-			Type: ev.Type, Reason: trunc(ev.Reason, 128), Message: trunc(msg, maxMessage),
-			Object: trunc(ev.InvolvedObject.Kind+"/"+ev.InvolvedObject.Name, 320), Count: count, LastSeen: &t,
+			Type: ev.Type, Reason: kubernautv1.Truncate(ev.Reason, 128), Message: kubernautv1.Truncate(msg, maxMessage),
+			Object: kubernautv1.Truncate(ev.InvolvedObject.Kind+"/"+ev.InvolvedObject.Name, 320), Count: count, LastSeen: &t,
 		})
 	}
 }
@@ -102,7 +102,7 @@ func (b *enrichment) logs(ctx context.Context) {
 			}
 			text, n := Redact(text)
 			b.out.Logs = append(b.out.Logs, kubernautv1.LogTail{Pod: p.Name, Container: c.Name, Previous: previous,
-				Text: trunc(text, maxLogBytes), Redactions: int32(n)})
+				Text: kubernautv1.Truncate(text, maxLogBytes), Redactions: int32(n)})
 		}
 	}
 }

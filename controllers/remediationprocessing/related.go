@@ -85,13 +85,13 @@ func (b *enrichment) rollouts(ctx context.Context) {
 		rev, _ := strconv.ParseInt(rs.Annotations["deployment.kubernetes.io/revision"], 10, 64)
 		created := rs.CreationTimestamp
 		r := kubernautv1.RolloutRevision{Revision: rev, Name: rs.Name, CreatedAt: &created,
-			ChangeCause: trunc(rs.Annotations["kubernetes.io/change-cause"], 512)}
+			ChangeCause: kubernautv1.Truncate(rs.Annotations["kubernetes.io/change-cause"], 512)}
 		if rs.Spec.Replicas != nil {
 			r.Replicas = *rs.Spec.Replicas
 		}
 		for _, c := range rs.Spec.Template.Spec.Containers {
 			if len(r.Images) < 20 {
-				r.Images = append(r.Images, trunc(c.Image, 512))
+				r.Images = append(r.Images, kubernautv1.Truncate(c.Image, 512))
 			}
 		}
 		revs = append(revs, r)
@@ -169,14 +169,14 @@ func (b *enrichment) gitOps() {
 	switch {
 	case a["argocd.argoproj.io/tracking-id"] != "":
 		app, _, _ := strings.Cut(a["argocd.argoproj.io/tracking-id"], ":")
-		b.out.GitOps = &kubernautv1.GitOpsOwnership{Tool: kubernautv1.GitOpsArgoCD, Owner: trunc(app, 512)}
+		b.out.GitOps = &kubernautv1.GitOpsOwnership{Tool: kubernautv1.GitOpsArgoCD, Owner: kubernautv1.Truncate(app, 512)}
 	case l["argocd.argoproj.io/instance"] != "":
-		b.out.GitOps = &kubernautv1.GitOpsOwnership{Tool: kubernautv1.GitOpsArgoCD, Owner: trunc(l["argocd.argoproj.io/instance"], 512)}
+		b.out.GitOps = &kubernautv1.GitOpsOwnership{Tool: kubernautv1.GitOpsArgoCD, Owner: kubernautv1.Truncate(l["argocd.argoproj.io/instance"], 512)}
 	case l["kustomize.toolkit.fluxcd.io/name"] != "":
 		b.out.GitOps = &kubernautv1.GitOpsOwnership{Tool: kubernautv1.GitOpsFlux,
-			Owner: trunc(l["kustomize.toolkit.fluxcd.io/namespace"]+"/"+l["kustomize.toolkit.fluxcd.io/name"], 512)}
+			Owner: kubernautv1.Truncate(l["kustomize.toolkit.fluxcd.io/namespace"]+"/"+l["kustomize.toolkit.fluxcd.io/name"], 512)}
 	case l["helm.toolkit.fluxcd.io/name"] != "":
 		b.out.GitOps = &kubernautv1.GitOpsOwnership{Tool: kubernautv1.GitOpsFlux,
-			Owner: trunc(l["helm.toolkit.fluxcd.io/namespace"]+"/"+l["helm.toolkit.fluxcd.io/name"], 512)}
+			Owner: kubernautv1.Truncate(l["helm.toolkit.fluxcd.io/namespace"]+"/"+l["helm.toolkit.fluxcd.io/name"], 512)}
 	}
 }

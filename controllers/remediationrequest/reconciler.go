@@ -166,7 +166,7 @@ func (r *Reconciler) analyzed(rr *kubernautv1.RemediationRequest, aia *kubernaut
 		return true, r.timeout(rr, now)
 	}
 	if rc := aia.Status.RootCause; rc != nil {
-		rr.Status.RootCause = truncate(rc.Summary, 1024)
+		rr.Status.RootCause = kubernautv1.Truncate(rc.Summary, 1024)
 	}
 	rec := aia.Status.Recommendation
 	if rec == nil || len(rec.Steps) == 0 {

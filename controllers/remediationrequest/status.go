@@ -2,7 +2,6 @@ package remediationrequest
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,7 +12,7 @@ import (
 // setCondition sets one condition for the object's current generation.
 func setCondition(rr *kubernautv1.RemediationRequest, typ string, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&rr.Status.Conditions, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: truncate(message, 32768), ObservedGeneration: rr.Generation,
+		Type: typ, Status: status, Reason: reason, Message: kubernautv1.Truncate(message, 32768), ObservedGeneration: rr.Generation,
 	})
 }
 
@@ -21,13 +20,13 @@ func setCondition(rr *kubernautv1.RemediationRequest, typ string, status metav1.
 // Cancelled).
 func end(rr *kubernautv1.RemediationRequest, reason, message string) {
 	setCondition(rr, kubernautv1.ReadyCondition, metav1.ConditionFalse, reason, message)
-	rr.Status.Message = truncate(message, 1024)
+	rr.Status.Message = kubernautv1.Truncate(message, 1024)
 }
 
 // complete finishes the remediation successfully.
 func complete(rr *kubernautv1.RemediationRequest, message string) {
 	setCondition(rr, kubernautv1.ReadyCondition, metav1.ConditionTrue, kubernautv1.ReasonSucceeded, message)
-	rr.Status.Message = truncate(message, 1024)
+	rr.Status.Message = kubernautv1.Truncate(message, 1024)
 }
 
 func joinReasons(reasons []string) string {
@@ -35,16 +34,4 @@ func joinReasons(reasons []string) string {
 		return "no reason given"
 	}
 	return strings.Join(reasons, "; ")
-}
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
