@@ -97,6 +97,7 @@ type managerOptions struct {
 	leaderElectionNS      string
 	namespace             string
 	gracefulShutdownAfter time.Duration
+	concurrency           int
 }
 
 // parseOptions reads the flags of one command.
@@ -123,6 +124,8 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			"namespace whose Kubernaut objects are reconciled (all namespaces when empty)")
 		fs.DurationVar(&o.manager.gracefulShutdownAfter, "graceful-shutdown-timeout", 30*time.Second,
 			"how long running reconciles may take to finish on shutdown")
+		fs.IntVar(&o.manager.concurrency, "concurrency", 8,
+			"objects each controller works on at once (an analysis may wait minutes for HolmesGPT)")
 
 		o.orchestrator = remediationrequest.DefaultConfig()
 		oc := &o.orchestrator
@@ -214,6 +217,8 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			return nil, fmt.Errorf("--analyzer holmesgpt needs --holmesgpt-url")
 		case a.manualThreshold < 0 || a.autoThreshold > 1 || a.manualThreshold > a.autoThreshold:
 			return nil, fmt.Errorf("thresholds must satisfy 0 <= --reject-threshold (%v) <= --auto-approve-threshold (%v) <= 1", a.manualThreshold, a.autoThreshold)
+		case o.manager.concurrency < 1:
+			return nil, fmt.Errorf("--concurrency must be at least 1, got %d", o.manager.concurrency)
 		case a.maxSteps < 1 || a.maxSteps > 10:
 			return nil, fmt.Errorf("--max-plan-steps must be between 1 and 10, got %d", a.maxSteps)
 		}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -160,6 +161,7 @@ func newManager(cfg *rest.Config, o managerOptions) (ctrl.Manager, error) {
 		LeaderElectionID:        "kubernaut-controller.kubernaut.io",
 		LeaderElectionNamespace: o.leaderElectionNS,
 		GracefulShutdownTimeout: &o.gracefulShutdownAfter,
+		Controller:              config.Controller{MaxConcurrentReconciles: o.concurrency},
 	}
 	if o.namespace != "" {
 		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.namespace: {}}}
