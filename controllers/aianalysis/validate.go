@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -37,6 +38,9 @@ func (v *Validator) Validate(ctx context.Context, aia *kubernautv1.AIAnalysis, r
 			problems = append(problems, fmt.Sprintf("%s: name already used by steps[%d]", at, j))
 		}
 		names[s.Name] = i
+		if errs := validation.IsDNS1123Label(s.Name); len(errs) > 0 || len(s.Name) > 40 {
+			problems = append(problems, fmt.Sprintf("%s: the name must be a DNS label of at most 40 characters", at))
+		}
 		a, err := catalog.Lookup(s.Action)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", at, err))

@@ -144,7 +144,26 @@ func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationReq
 		return ctrl.Result{}, err
 	}
 	rr.Status.WorkflowExecutionRef = &kubernautv1.LocalReference{Name: we.Name}
+	if rr.Spec.ResolvedAt != nil && notStarted(we) {
+		// Resolved while the plan waits (for its approval, say): nothing may start now.
+		if err := r.Client.Delete(ctx, we); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, fmt.Errorf("deleting WorkflowExecution %s of a cancelled remediation: %w", we.Name, err)
+		}
+		end(rr, kubernautv1.ReasonCancelled, fmt.Sprintf("the alert resolved at %s, before execution started; the plan was withdrawn",
+			rr.Spec.ResolvedAt.UTC().Format(time.RFC3339)))
+		return ctrl.Result{}, nil
+	}
 	return r.executed(rr, we, now), nil
+}
+
+// notStarted reports whether a WorkflowExecution has not begun executing: it is being planned
+// or waits for its approval.
+func notStarted(we *kubernautv1.WorkflowExecution) bool {
+	switch we.Status.Phase {
+	case "", kubernautv1.WorkflowPending, kubernautv1.WorkflowPlanning, kubernautv1.WorkflowValidating, kubernautv1.WorkflowAwaitingApproval:
+		return !meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition)
+	}
+	return false
 }
 
 // analyzed reads the analysis; it reports whether the remediation waits or ended there.

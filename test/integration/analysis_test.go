@@ -205,6 +205,9 @@ var _ = Describe("The AIAnalysis controller", func() {
 				step("b", kubernautv1.ActionRollbackDeployment, d, &kubernautv1.ActionParameters{RollbackDeployment: &kubernautv1.RollbackDeploymentParameters{}}, "a"),
 			}
 		}, "in a cycle: a → b → a"),
+		Entry("a step name the API would refuse", func(ns string) []kubernautv1.PlanStep {
+			return []kubernautv1.PlanStep{step("Roll Back!", kubernautv1.ActionRestartDeployment, kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "checkout"}, nil)}
+		}, "steps[0] (Roll Back!): the name must be a DNS label of at most 40 characters"),
 		Entry("too many steps", func(ns string) []kubernautv1.PlanStep {
 			d := kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "checkout"}
 			var s []kubernautv1.PlanStep

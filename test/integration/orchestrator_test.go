@@ -359,8 +359,9 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 		o.rr(ctx, "rr-early")
 		o.waitPhase(ctx, "rr-early", kubernautv1.RemediationPhaseProcessing)
 		r := o.get(ctx, "rr-early")
+		before := r.DeepCopy()
 		r.Spec.ResolvedAt = ptr.To(metav1.Now())
-		Expect(k8s.Update(ctx, r)).To(Succeed())
+		Expect(k8s.Patch(ctx, r, client.MergeFrom(before))).To(Succeed()) // as the gateway's resolution lands, whatever the status
 		r = o.waitPhase(ctx, "rr-early", kubernautv1.RemediationPhaseCancelled)
 		Expect(r.Status.Message).To(ContainSubstring("before execution started"))
 
@@ -375,11 +376,31 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 			metav1.Condition{Type: kubernautv1.ExecutedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonStepsSucceeded, Message: "done"})
 		o.waitPhase(ctx, "rr-late", kubernautv1.RemediationPhaseVerifying)
 		r = o.get(ctx, "rr-late")
+		before = r.DeepCopy()
 		r.Spec.ResolvedAt = ptr.To(metav1.Now())
-		Expect(k8s.Update(ctx, r)).To(Succeed())
+		Expect(k8s.Patch(ctx, r, client.MergeFrom(before))).To(Succeed()) // as the gateway's resolution lands, whatever the status
 		Eventually(func() string { return o.get(ctx, "rr-late").Status.Message }).WithContext(ctx).
 			Should(ContainSubstring("during execution; verification continues"))
 		Expect(o.get(ctx, "rr-late").Status.Phase).To(Equal(kubernautv1.RemediationPhaseVerifying))
+	})
+
+	It("cancels a remediation whose alert resolved while its plan awaited approval, and withdraws the plan", func(ctx SpecContext) {
+		o := startOrchestrator(ctx, nil)
+		o.rr(ctx, "rr-wait")
+		completeProcessing(ctx, o.ns, "rr-wait")
+		completeAnalysis(ctx, o.ns, "rr-wait", kubernautv1.ApprovalManual, rollback(o.target))
+		setWorkflow(ctx, o.ns, "rr-wait", kubernautv1.WorkflowAwaitingApproval,
+			metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionUnknown, Reason: kubernautv1.ReasonAwaitingApproval, Message: "waiting"})
+		o.waitPhase(ctx, "rr-wait", kubernautv1.RemediationPhaseAwaitingApproval)
+		r := o.get(ctx, "rr-wait")
+		before := r.DeepCopy()
+		r.Spec.ResolvedAt = ptr.To(metav1.Now())
+		Expect(k8s.Patch(ctx, r, client.MergeFrom(before))).To(Succeed()) // as the gateway's resolution lands, whatever the status
+		r = o.waitPhase(ctx, "rr-wait", kubernautv1.RemediationPhaseCancelled)
+		Expect(r.Status.Message).To(ContainSubstring("the plan was withdrawn"))
+		Eventually(func() error {
+			return k8s.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: "rr-wait-we"}, &kubernautv1.WorkflowExecution{})
+		}).WithContext(ctx).Should(Satisfy(apierrors.IsNotFound))
 	})
 
 	It("deletes a finished remediation after its retention", func(ctx SpecContext) {
