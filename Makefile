@@ -90,14 +90,15 @@ $(CONTROLLER_GEN):
 ##@ Generate
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate deepcopy code and the CRDs (manifests/crd/bases).
+generate: $(CONTROLLER_GEN) ## Generate deepcopy, the CRDs (manifests/crd/bases) and the Argo templates (templates/).
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=manifests/crd/bases
+	go run ./templates/gen templates
 
 .PHONY: verify
 verify: generate ## Regenerate everything and fail if anything changed; gofmt and go vet.
-	@if [ -n "$$(git status --porcelain -- api manifests/crd)" ]; then \
-		echo "generated files drifted; run 'make generate' and commit:"; git status --porcelain -- api manifests/crd; git diff -- api manifests/crd | head -50; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api manifests/crd templates)" ]; then \
+		echo "generated files drifted; run 'make generate' and commit:"; git status --porcelain -- api manifests/crd templates; git diff -- api manifests/crd templates | head -50; exit 1; fi
 	@if [ -n "$$(gofmt -l $$(git ls-files '*.go'))" ]; then echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; fi
 	go vet ./...
 
