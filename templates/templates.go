@@ -80,7 +80,7 @@ func manifest(a catalog.Action, mode kubernautv1.ExecutionMode, clusterScoped bo
 	fmt.Fprintf(&b, `apiVersion: kubernaut.io/v1alpha1
 kind: KubernetesExecution
 metadata:
-  generateName: "{{inputs.parameters.workflow-execution}}-{{inputs.parameters.step}}-"
+  name: "{{inputs.parameters.workflow-execution}}-{{inputs.parameters.step}}"
   labels:
     kubernaut.io/remediation: "{{inputs.parameters.remediation}}"
     kubernaut.io/workflow-execution: "{{inputs.parameters.workflow-execution}}"
@@ -117,6 +117,8 @@ func actionField(a catalog.Action) string {
 }
 
 // stepTemplate is the resource template that creates the KubernetesExecution and waits for it.
+// The KubernetesExecution is named <workflow-execution>-<step>, so compensation finds the step
+// it undoes without passing outputs around.
 func stepTemplate(name string, a catalog.Action, mode kubernautv1.ExecutionMode, clusterScoped bool, kinds []string, extra ...wfv1.Parameter) wfv1.Template {
 	in := common()
 	in = append(in, extra...)

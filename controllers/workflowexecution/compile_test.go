@@ -1,0 +1,175 @@
+package workflowexecution
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/templates"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// clusterTemplates serves the committed templates to Argo's validator.
+type clusterTemplates map[string]*wfv1.ClusterWorkflowTemplate
+
+func (c clusterTemplates) Get(name string) (*wfv1.ClusterWorkflowTemplate, error) {
+	if t, ok := c[name]; ok {
+		return t, nil
+	}
+	return nil, fmt.Errorf("clusterworkflowtemplate %q not found", name)
+}
+
+func committedTemplates(t *testing.T) clusterTemplates {
+	t.Helper()
+	out := clusterTemplates{}
+	for _, f := range []string{"actions.yaml", "approval.yaml", "compensate.yaml"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "templates", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c wfv1.ClusterWorkflowTemplate
+		if err := yaml.Unmarshal(data, &c); err != nil {
+			t.Fatal(err)
+		}
+		out[c.Name] = &c
+	}
+	return out
+}
+
+var opts = CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute, TTLAfterCompletion: 24 * time.Hour, SemaphoreConfigMap: "kubernaut-semaphores"}
+
+const hash = "3f1c2e0d9b8a7f6e5d4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a291807f6e"
+
+func plan(name string, mode kubernautv1.ApprovalMode, target kubernautv1.Target, steps ...kubernautv1.PlanStep) *kubernautv1.WorkflowExecution {
+	return &kubernautv1.WorkflowExecution{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kubernaut-system", Name: name},
+		Spec: kubernautv1.WorkflowExecutionSpec{
+			RemediationRequestRef: kubernautv1.LocalReference{Name: strings.TrimSuffix(name, "-we")},
+			AIAnalysisRef:         kubernautv1.LocalReference{Name: strings.TrimSuffix(name, "-we") + "-aia"},
+			AlertName:             "KubePodCrashLooping", Target: target, ApprovalMode: mode, Steps: steps,
+		},
+	}
+}
+
+func step(name string, a kubernautv1.ActionName, t kubernautv1.Target, p *kubernautv1.ActionParameters, deps ...string) kubernautv1.PlanStep {
+	return kubernautv1.PlanStep{Name: name, ActionStep: kubernautv1.ActionStep{Action: a, Target: t, Parameters: p}, DependsOn: deps}
+}
+
+var (
+	checkout = kubernautv1.Target{Kind: "Deployment", Namespace: "shop", Name: "checkout"}
+	node     = kubernautv1.Target{Kind: "Node", Name: "worker-3"}
+)
+
+// TestGolden compiles one plan per analyzer situation and compares it with testdata/; every
+// golden Workflow passed Argo's ValidateWorkflow (Compile refuses otherwise).
+func TestGolden(t *testing.T) {
+	cwfts := committedTemplates(t)
+	for _, tc := range []struct {
+		file string
+		we   *kubernautv1.WorkflowExecution
+	}{
+		{"rollback-manual.yaml", plan("rr-5f8a3c2e9b1d4a07-tp2q5b-we", kubernautv1.ApprovalManual, checkout,
+			step("rollback", kubernautv1.ActionRollbackDeployment, checkout, &kubernautv1.ActionParameters{RollbackDeployment: &kubernautv1.RollbackDeploymentParameters{}}))},
+		{"memory-auto.yaml", plan("rr-0a1b2c3d4e5f6071-tp2q5c-we", kubernautv1.ApprovalAuto, checkout,
+			step("raise-memory", kubernautv1.ActionIncreaseMemoryLimit, checkout, &kubernautv1.ActionParameters{IncreaseMemoryLimit: &kubernautv1.IncreaseMemoryLimitParameters{Container: "app", Percent: 50}}))},
+		{"node-manual.yaml", plan("rr-1111222233334444-tp2q5d-we", kubernautv1.ApprovalManual, node,
+			step("cordon", kubernautv1.ActionCordonNode, node, nil),
+			step("drain", kubernautv1.ActionDrainNode, node, &kubernautv1.ActionParameters{DrainNode: &kubernautv1.DrainNodeParameters{TimeoutSeconds: 300}}, "cordon"))},
+		{"hpa-auto.yaml", plan("rr-9999888877776666-tp2q5e-we", kubernautv1.ApprovalAuto, checkout,
+			step("raise-hpa-max", kubernautv1.ActionUpdateHPA, kubernautv1.Target{Kind: "HorizontalPodAutoscaler", Namespace: "shop", Name: "checkout"},
+				&kubernautv1.ActionParameters{UpdateHPA: &kubernautv1.UpdateHPAParameters{MinReplicas: ptr.To[int32](2), MaxReplicas: 6}}))},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			wf, err := Compile(tc.we, hash, opts, cwfts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := yaml.Marshal(wf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", tc.file)
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./controllers/workflowexecution -update)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("compiled Workflow differs from %s; got:\n%s", path, got)
+			}
+		})
+	}
+}
+
+func TestCompiledShape(t *testing.T) {
+	cwfts := committedTemplates(t)
+	wf, err := Compile(plan("rr-x-we", kubernautv1.ApprovalManual, node,
+		step("cordon", kubernautv1.ActionCordonNode, node, nil),
+		step("drain", kubernautv1.ActionDrainNode, node, &kubernautv1.ActionParameters{DrainNode: &kubernautv1.DrainNodeParameters{TimeoutSeconds: 300}}, "cordon")),
+		hash, opts, cwfts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dag := wf.GetTemplateByName(entrypoint).DAG
+	deps := map[string]string{}
+	for _, task := range dag.Tasks {
+		deps[task.Name] = task.Depends
+	}
+	if deps["cordon"] != "approve.Succeeded" || deps["drain"] != "cordon.Succeeded" || deps[joinTask] != "drain.Succeeded" {
+		t.Errorf("dependencies %v: the approval gates the roots, the join waits for the leaves", deps)
+	}
+	undo := wf.GetTemplateByName(compensation).DAG.Tasks
+	if len(undo) != 2 || undo[0].Name != "undo-drain" || undo[1].Name != "undo-cordon" || undo[1].TemplateRef.Template != "compensate-node" {
+		t.Errorf("compensation must undo newest first: %+v", undo)
+	}
+	if wf.Spec.Synchronization.Mutexes[0].Name != "kubernaut.node.cluster.worker-3" || len(wf.Spec.Synchronization.Semaphores) != 2 {
+		t.Errorf("synchronization %+v", wf.Spec.Synchronization)
+	}
+	if wf.Labels[LabelTargetName] != "worker-3" || wf.Labels[LabelRemediation] != "rr-x" {
+		t.Errorf("labels %v", wf.Labels)
+	}
+}
+
+func TestCompileRefuses(t *testing.T) {
+	cwfts := committedTemplates(t)
+	long := strings.Repeat("a", 64)
+	for name, tc := range map[string]struct {
+		we   *kubernautv1.WorkflowExecution
+		want string
+	}{
+		"a cycle": {plan("rr-c-we", kubernautv1.ApprovalAuto, checkout,
+			step("a", kubernautv1.ActionRestartDeployment, checkout, nil, "b"), step("b", kubernautv1.ActionRestartDeployment, checkout, nil, "a")),
+			"cycle: a → b → a"},
+		"an unknown dependency": {plan("rr-d-we", kubernautv1.ApprovalAuto, checkout,
+			step("a", kubernautv1.ActionRestartDeployment, checkout, nil, "ghost")), `depends on unknown step "ghost"`},
+		"an action outside the catalog": {plan("rr-e-we", kubernautv1.ApprovalAuto, checkout,
+			step("a", "exec_shell", checkout, nil)), `"exec_shell" is not in the catalog`},
+		"a name too long for Argo": {plan(long, kubernautv1.ApprovalAuto, checkout,
+			step("a", kubernautv1.ActionRestartDeployment, checkout, nil)), "longer than the 63 characters"},
+	} {
+		if _, err := Compile(tc.we, hash, opts, cwfts); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", name, err, tc.want)
+		}
+	}
+	// Argo's validator runs too: without the templates a reference cannot resolve.
+	if _, err := Compile(plan("rr-f-we", kubernautv1.ApprovalAuto, checkout, step("a", kubernautv1.ActionRestartDeployment, checkout, nil)),
+		hash, opts, clusterTemplates{}); err == nil || !strings.Contains(err.Error(), "Argo refuses") {
+		t.Errorf("want Argo's refusal, got %v", err)
+	}
+	_ = templates.Version
+}
