@@ -98,7 +98,7 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy, the CRDs (manifests/crd/bases)
 .PHONY: verify
 verify: generate ## Regenerate everything and fail if anything changed; gofmt and go vet.
 	@if [ -n "$$(git status --porcelain -- api manifests/crd templates)" ]; then \
-		echo "generated files drifted; run 'make generate' and commit:"; git status --porcelain -- api manifests/crd templates; git diff -- api manifests/crd templates | head -50; exit 1; fi
+		echo "generated files drifted; run 'make generate' and commit:"; git status --porcelain -- api manifests/crd templates; git --no-pager diff --stat -- api manifests/crd templates; exit 1; fi
 	@if [ -n "$$(gofmt -l $$(git ls-files '*.go'))" ]; then echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; fi
 	go vet ./...
 
