@@ -20,14 +20,15 @@ import (
 
 // Bounds of what enrichment keeps.
 const (
-	maxPods       = 50
-	maxEvents     = 50
-	maxLogs       = 3
-	maxLogBytes   = 8192
-	logTailLines  = 100
-	maxRollouts   = 10
-	maxConfigMaps = 20
-	maxMessage    = 1024
+	maxPods          = 50
+	maxPodContainers = 10
+	maxEvents        = 50
+	maxLogs          = 3
+	maxLogBytes      = 8192
+	logTailLines     = 100
+	maxRollouts      = 10
+	maxConfigMaps    = 20
+	maxMessage       = 1024
 )
 
 // ErrTargetNotFound: the signal's target does not exist.

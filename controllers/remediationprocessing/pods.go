@@ -81,7 +81,7 @@ func podState(p *corev1.Pod) kubernautv1.PodState {
 		}
 	}
 	for _, cs := range p.Status.ContainerStatuses {
-		if len(s.Containers) == 20 {
+		if len(s.Containers) == maxPodContainers {
 			break
 		}
 		c := kubernautv1.ContainerState{Name: cs.Name, Ready: cs.Ready, RestartCount: cs.RestartCount, State: "Unknown"}
