@@ -1,43 +1,21 @@
 package templates
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
-	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/workflow/validate"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
 )
 
-// clusterTemplates serves the templates to Argo's validator, as the cluster would.
-type clusterTemplates map[string]*wfv1.ClusterWorkflowTemplate
-
-func (c clusterTemplates) Get(name string) (*wfv1.ClusterWorkflowTemplate, error) {
-	if t, ok := c[name]; ok {
-		return t, nil
-	}
-	return nil, fmt.Errorf("clusterworkflowtemplate %q not found", name)
-}
-
-// committed reads the generated YAML files, which are what users sync.
-func committed(t *testing.T) clusterTemplates {
+// committed reads the generated YAML files, which are what users sync (embedded as they are).
+func committed(t *testing.T) Set {
 	t.Helper()
-	out := clusterTemplates{}
-	for _, f := range []string{"actions.yaml", "approval.yaml", "compensate.yaml"} {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c wfv1.ClusterWorkflowTemplate
-		if err := yaml.UnmarshalStrict(data, &c); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		out[c.Name] = &c
+	set, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return set
 }
 
 func TestArgoValidatesEveryTemplate(t *testing.T) {

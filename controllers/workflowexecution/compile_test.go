@@ -2,14 +2,12 @@ package workflowexecution
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
@@ -20,31 +18,13 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// clusterTemplates serves the committed templates to Argo's validator.
-type clusterTemplates map[string]*wfv1.ClusterWorkflowTemplate
-
-func (c clusterTemplates) Get(name string) (*wfv1.ClusterWorkflowTemplate, error) {
-	if t, ok := c[name]; ok {
-		return t, nil
-	}
-	return nil, fmt.Errorf("clusterworkflowtemplate %q not found", name)
-}
-
-func committedTemplates(t *testing.T) clusterTemplates {
+func committedTemplates(t *testing.T) templates.Set {
 	t.Helper()
-	out := clusterTemplates{}
-	for _, f := range []string{"actions.yaml", "approval.yaml", "compensate.yaml"} {
-		data, err := os.ReadFile(filepath.Join("..", "..", "templates", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c wfv1.ClusterWorkflowTemplate
-		if err := yaml.Unmarshal(data, &c); err != nil {
-			t.Fatal(err)
-		}
-		out[c.Name] = &c
+	set, err := templates.Embedded()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return set
 }
 
 var opts = CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute, TTLAfterCompletion: 24 * time.Hour, SemaphoreConfigMap: "kubernaut-semaphores"}
@@ -168,8 +148,7 @@ func TestCompileRefuses(t *testing.T) {
 	}
 	// Argo's validator runs too: without the templates a reference cannot resolve.
 	if _, err := Compile(plan("rr-f-we", kubernautv1.ApprovalAuto, checkout, step("a", kubernautv1.ActionRestartDeployment, checkout, nil)),
-		hash, opts, clusterTemplates{}); err == nil || !strings.Contains(err.Error(), "Argo refuses") {
+		hash, opts, templates.Set{}); err == nil || !strings.Contains(err.Error(), "Argo refuses") {
 		t.Errorf("want Argo's refusal, got %v", err)
 	}
-	_ = templates.Version
 }

@@ -2,8 +2,6 @@ package integration
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	argotemplate "github.com/argoproj/argo-workflows/v3/util/template"
@@ -57,17 +55,17 @@ func render(tmpl *wfv1.Template, values map[string]string) *kubernautv1.Kubernet
 
 func loadTemplates(name string) *wfv1.ClusterWorkflowTemplate {
 	GinkgoHelper()
-	data, err := os.ReadFile(filepath.Join(root, "templates", name))
+	set, err := templates.Embedded()
 	Expect(err).NotTo(HaveOccurred())
-	var c wfv1.ClusterWorkflowTemplate
-	Expect(yaml.Unmarshal(data, &c)).To(Succeed())
-	return &c
+	t, err := set.Get(name)
+	Expect(err).NotTo(HaveOccurred())
+	return t
 }
 
 var _ = Describe("The ClusterWorkflowTemplates", func() {
 	It("render, for every catalog action, a KubernetesExecution the API server accepts", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		actions := loadTemplates("actions.yaml")
+		actions := loadTemplates(templates.Actions)
 		for _, a := range catalog.Actions {
 			tmpl := actions.GetTemplateByName(templates.TemplateName(a.Name))
 			values := map[string]string{"remediation": "rr-1", "workflow-execution": "rr-1-we", "step": "fix",
@@ -82,7 +80,7 @@ var _ = Describe("The ClusterWorkflowTemplates", func() {
 
 	It("cannot smuggle parameters past the API's schema", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		tmpl := loadTemplates("actions.yaml").GetTemplateByName(templates.TemplateName(kubernautv1.ActionScaleDeployment))
+		tmpl := loadTemplates(templates.Actions).GetTemplateByName(templates.TemplateName(kubernautv1.ActionScaleDeployment))
 		ke := render(tmpl, map[string]string{"remediation": "rr-1", "workflow-execution": "rr-1-we", "step": "scale",
 			"target-kind": "Deployment", "target-namespace": ns, "target-name": "web", "parameters": `{"scaleDeployment": {"replicas": 100000}}`})
 		ke.Namespace = ns
@@ -92,7 +90,7 @@ var _ = Describe("The ClusterWorkflowTemplates", func() {
 
 	It("render compensation steps for namespaced objects and nodes", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		comp := loadTemplates("compensate.yaml")
+		comp := loadTemplates(templates.Compensate)
 		ke := render(comp.GetTemplateByName("compensate"), map[string]string{"remediation": "rr-1", "workflow-execution": "rr-1-we", "step": "undo-scale",
 			"action": "scale_deployment", "compensates": "rr-1-we-scale-abcde", "target-kind": "Deployment", "target-namespace": ns, "target-name": "web",
 			"parameters": `{"scaleDeployment": {"replicas": 3}}`})
