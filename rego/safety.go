@@ -1,0 +1,79 @@
+package rego
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// SafetyContext is what the safety policy knows of the world around a step.
+type SafetyContext struct {
+	// Environment of the target (from the classification).
+	Environment kubernautv1.Environment `json:"environment"`
+	// GitOps is the GitOps ownership of the target's workload, if any.
+	GitOps *kubernautv1.GitOpsOwnership `json:"gitOps"`
+	// Current are the values the step changes, as they are now (replicas, hpaMax).
+	Current map[string]int64 `json:"current,omitempty"`
+	// RecentRemediations counts the remediations of the target in the last hour.
+	RecentRemediations int `json:"recentRemediations"`
+	// Now is the evaluation time (RFC 3339), for change-freeze windows.
+	Now string `json:"now"`
+}
+
+// Safety evaluates the safety policy (rego/safety.rego, or its ConfigMap override) for one
+// step, with the operator's settings.
+type Safety struct {
+	// Policy is the safety policy.
+	Policy *Policy
+	// Config overrides the policy's defaults (protectedNamespaces, maxReplicas, …).
+	Config map[string]any
+}
+
+// NewSafety returns the embedded safety policy, overridable by the key safety.rego of ConfigMap
+// namespace/name.
+func NewSafety(reader client.Reader, namespace, name string, config map[string]any) *Safety {
+	return &Safety{Config: config, Policy: &Policy{File: "safety.rego", Query: "data.kubernaut.safety.deny",
+		Reader: reader, Namespace: namespace, ConfigMap: name}}
+}
+
+// Evaluate returns the policy's verdict on a step.
+func (s *Safety) Evaluate(ctx context.Context, step kubernautv1.PlanStep, sc SafetyContext, now time.Time) (kubernautv1.PolicyVerdict, error) {
+	pq, version, err := s.Policy.Prepared(ctx)
+	if err != nil {
+		return kubernautv1.PolicyVerdict{}, err
+	}
+	if sc.Now == "" {
+		sc.Now = now.UTC().Format(time.RFC3339)
+	}
+	in := map[string]any{"step": step, "context": sc}
+	if s.Config != nil {
+		in["config"] = s.Config
+	}
+	rs, err := pq.Eval(ctx, rego.EvalInput(in))
+	if err != nil {
+		return kubernautv1.PolicyVerdict{}, fmt.Errorf("evaluating the safety policy (%s) for step %s: %w", version, step.Name, err)
+	}
+	var violations []string
+	if len(rs) == 1 && len(rs[0].Expressions) == 1 {
+		list, ok := rs[0].Expressions[0].Value.([]any)
+		if !ok {
+			return kubernautv1.PolicyVerdict{}, fmt.Errorf("the safety policy (%s) answered %T, want a set of messages", version, rs[0].Expressions[0].Value)
+		}
+		for _, v := range list {
+			violations = append(violations, kubernautv1.Truncate(fmt.Sprint(v), 512))
+		}
+	}
+	sort.Strings(violations)
+	if len(violations) > 16 {
+		violations = violations[:16]
+	}
+	t := metav1.NewTime(now)
+	return kubernautv1.PolicyVerdict{Allowed: len(violations) == 0, Violations: violations, Policy: "safety.rego (" + version + ")", EvaluatedAt: &t}, nil
+}

@@ -1,0 +1,109 @@
+# Safety policy for one step of a plan, evaluated when the plan is validated and again right
+# before the step runs (the world may have changed). Query: data.kubernaut.safety.deny — every
+# message is a reason to refuse; none means allowed. Operators override it with the key
+# safety.rego of the policy ConfigMap and tune it through input.config.
+package kubernaut.safety
+
+config := object.union(defaults, object.get(input, "config", {}))
+
+defaults := {
+	"protectedNamespaces": ["kube-system", "kube-public", "kube-node-lease", "kubernaut-system"],
+	"maxReplicas": 50,
+	"maxScaleFactor": 2,
+	"maxHPAMax": 100,
+	"maxMemoryIncreasePercent": 100,
+	"allowNodeActions": true,
+	"allowScaleToZeroInProduction": false,
+	"allowGitOpsManaged": false,
+	"allowCustomScript": false,
+	"customScriptImages": [],
+	"maxRemediationsPerTargetPerHour": 3,
+	"freezeWindows": [],
+}
+
+step := input.step
+
+target := step.target
+
+params := object.get(step, "parameters", {})
+
+deny contains sprintf("namespace %s is protected: Kubernaut never changes it", [target.namespace]) if {
+	target.namespace in config.protectedNamespaces
+}
+
+deny contains sprintf("%s would scale %s/%s to %d replicas, above the limit of %d", [step.action, target.namespace, target.name, r, config.maxReplicas]) if {
+	r := params.scaleDeployment.replicas
+	r > config.maxReplicas
+}
+
+deny contains sprintf("scaling %s/%s to 0 in production is not allowed", [target.namespace, target.name]) if {
+	params.scaleDeployment.replicas == 0
+	input.context.environment == "production"
+	not config.allowScaleToZeroInProduction
+}
+
+deny contains sprintf("scaling %s/%s from %d to %d replicas changes it by more than a factor of %d", [target.namespace, target.name, cur, r, config.maxScaleFactor]) if {
+	r := params.scaleDeployment.replicas
+	cur := input.context.current.replicas
+	cur > 0
+	r > 0
+	any_beyond_factor(cur, r)
+}
+
+any_beyond_factor(cur, r) if r > cur * config.maxScaleFactor
+
+any_beyond_factor(cur, r) if r * config.maxScaleFactor < cur
+
+deny contains sprintf("HPA %s/%s maximum %d is above the limit of %d", [target.namespace, target.name, m, config.maxHPAMax]) if {
+	m := params.updateHPA.maxReplicas
+	m > config.maxHPAMax
+}
+
+deny contains sprintf("HPA %s/%s maximum from %d to %d changes it by more than a factor of %d", [target.namespace, target.name, cur, m, config.maxScaleFactor]) if {
+	m := params.updateHPA.maxReplicas
+	cur := input.context.current.hpaMax
+	cur > 0
+	m > cur * config.maxScaleFactor
+}
+
+deny contains sprintf("raising memory by %d%% is above the limit of %d%%", [p, config.maxMemoryIncreasePercent]) if {
+	p := params.increaseMemoryLimit.percent
+	p > config.maxMemoryIncreasePercent
+}
+
+node_actions := {"cordon_node", "uncordon_node", "drain_node"}
+
+deny contains sprintf("node actions are not allowed (%s on node %s)", [step.action, target.name]) if {
+	step.action in node_actions
+	not config.allowNodeActions
+}
+
+deny contains "custom scripts are off (allowCustomScript is false)" if {
+	step.action == "custom_script"
+	not config.allowCustomScript
+}
+
+deny contains sprintf("image %s is not on the custom-script allow-list", [img]) if {
+	step.action == "custom_script"
+	config.allowCustomScript
+	img := params.customScript.image
+	not img in config.customScriptImages
+}
+
+deny contains sprintf("%s is managed by %s (%s): the next sync would revert the change", [sprintf("%s/%s", [target.namespace, target.name]), g.tool, g.owner]) if {
+	g := input.context.gitOps
+	g != null
+	not config.allowGitOpsManaged
+}
+
+deny contains sprintf("%d remediations of %s/%s in the last hour, the limit is %d", [n, target.namespace, target.name, config.maxRemediationsPerTargetPerHour]) if {
+	n := input.context.recentRemediations
+	n >= config.maxRemediationsPerTargetPerHour
+}
+
+deny contains sprintf("change freeze %s until %s", [w.name, w.end]) if {
+	some w in config.freezeWindows
+	now := time.parse_rfc3339_ns(input.context.now)
+	now >= time.parse_rfc3339_ns(w.start)
+	now < time.parse_rfc3339_ns(w.end)
+}
