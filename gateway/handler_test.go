@@ -164,8 +164,8 @@ func TestWebhookBadRequests(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, AlertmanagerPath, nil)
 	w := httptest.NewRecorder()
 	s.Handler().ServeHTTP(w, req)
-	if w.Code != http.StatusMethodNotAllowed {
-		t.Errorf("GET on the webhook: %d, want 405", w.Code)
+	if p := decodeProblem(t, w); w.Code != http.StatusMethodNotAllowed || p.Type != ProblemMethodInvalid {
+		t.Errorf("GET on the webhook: %d %+v, want a 405 problem", w.Code, p)
 	}
 }
 

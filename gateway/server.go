@@ -96,6 +96,10 @@ func NewServer(cfg Config, deps Deps) *Server {
 		recorder: deps.Recorder, metrics: newMetrics(reg, pending), log: deps.Log}
 	s.engine.Use(gin.Recovery())
 	s.engine.HandleMethodNotAllowed = true
+	s.engine.NoMethod(func(c *gin.Context) {
+		writeProblem(c, Problem{Type: ProblemMethodInvalid, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+			Detail: fmt.Sprintf("%s %s: use POST", c.Request.Method, c.Request.URL.Path)})
+	})
 	s.engine.GET("/healthz", s.healthz)
 	s.engine.GET("/readyz", s.readyz)
 	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))

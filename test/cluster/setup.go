@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -104,21 +103,6 @@ func installCRDs(ctx context.Context, cfg *rest.Config, dirs []string) error {
 		return fmt.Errorf("installing CRDs from %v: %w", dirs, err)
 	}
 	return nil
-}
-
-// CRDNames lists the names of the CRDs installed in the cluster whose group is group.
-func CRDNames(ctx context.Context, c client.Client, group string) ([]string, error) {
-	var list apiextensionsv1.CustomResourceDefinitionList
-	if err := c.List(ctx, &list); err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, crd := range list.Items {
-		if crd.Spec.Group == group {
-			names = append(names, crd.Name)
-		}
-	}
-	return names, nil
 }
 
 // KwokNode returns a Node that kwok manages (it becomes Ready and runs pods).
