@@ -12,6 +12,7 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
+	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	"github.com/kubernaut/kubernaut/gateway"
 )
 
@@ -56,6 +57,7 @@ type options struct {
 	orchestrator remediationrequest.Config
 	processing   processingOptions
 	analysis     analysisOptions
+	workflow     workflowexecution.CompileOptions
 	gateway      gatewayOptions
 }
 
@@ -165,6 +167,11 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.IntVar(&o.analysis.maxSteps, "max-plan-steps", 5, "most steps a recommended plan may have")
 		fs.DurationVar(&o.analysis.learningWindow, "learning-window", 7*24*time.Hour,
 			"how far back the outcomes of past remediations adjust an analysis' confidence (0 = never)")
+		fs.StringVar(&o.workflow.ServiceAccount, "workflow-service-account", "kubernaut-workflow", "ServiceAccount of the Argo Workflows' pods")
+		fs.DurationVar(&o.workflow.ActiveDeadline, "workflow-deadline", 30*time.Minute, "activeDeadlineSeconds of a Workflow")
+		fs.DurationVar(&o.workflow.TTLAfterCompletion, "workflow-ttl", 24*time.Hour, "how long a finished Workflow is kept")
+		fs.StringVar(&o.workflow.SemaphoreConfigMap, "semaphore-configmap", "kubernaut-semaphores",
+			"Argo semaphore ConfigMap (keys cluster and namespace.<ns>) bounding concurrent remediations")
 		fs.DurationVar(&o.processing.lookupTimeout, "enrichment-lookup-timeout", 5*time.Second, "time limit of each enrichment lookup")
 		fs.StringVar(&o.processing.policyNamespace, "policy-namespace", "kubernaut-system", "namespace of the policy ConfigMap")
 		fs.StringVar(&o.processing.policyConfigMap, "policy-configmap", "kubernaut-policies",

@@ -29,7 +29,10 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
+	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	"github.com/kubernaut/kubernaut/gateway"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+	"github.com/kubernaut/kubernaut/templates"
 )
 
 // newScheme registers the kinds Kubernaut reads and writes: Kubernetes' own, Kubernaut's and
@@ -238,6 +241,18 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	}
 	if err := aia.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AIAnalysis controller: %w", err)
+	}
+	set, err := templates.Embedded()
+	if err != nil {
+		return err
+	}
+	we := &workflowexecution.Reconciler{
+		Client: mgr.GetClient(), Templates: set, Compile: o.workflow,
+		Safety: kubernautrego.NewSafety(mgr.GetAPIReader(), o.processing.policyNamespace, o.processing.policyConfigMap, nil),
+		Events: mgr.GetEventRecorder("kubernaut-workflowexecution"),
+	}
+	if err := we.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the WorkflowExecution controller: %w", err)
 	}
 	return nil
 }

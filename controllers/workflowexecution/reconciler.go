@@ -1,0 +1,262 @@
+package workflowexecution
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+	"github.com/kubernaut/kubernaut/templates"
+)
+
+// Annotations a person sets on a WorkflowExecution.
+const (
+	// ApproveAnnotation approves the plan whose hash it carries.
+	ApproveAnnotation = "kubernaut.io/approve"
+	// RejectAnnotation rejects the plan (its value is the reason).
+	RejectAnnotation = "kubernaut.io/reject"
+)
+
+// Reconciler plans WorkflowExecutions and records their approval. (Running the plan — the argo
+// and builtin engines — and mirroring its nodes arrive with the rest of the issue.)
+type Reconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// Templates are the ClusterWorkflowTemplates plans compile against.
+	Templates templates.Set
+	// Compile configures compiled Workflows.
+	Compile CompileOptions
+	// Safety evaluates the safety policy for each step.
+	Safety *kubernautrego.Safety
+	// Events records an event per outcome.
+	Events events.EventRecorder
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// SetupWithManager watches WorkflowExecutions (their annotations included: approvals).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("workflowexecution").For(&kubernautv1.WorkflowExecution{}).Complete(r)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func set(we *kubernautv1.WorkflowExecution, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&we.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
+		Message: kubernautv1.Truncate(msg, 32768), ObservedGeneration: we.Generation})
+}
+
+// Reconcile plans, then records the approval, and writes the status once.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	we := &kubernautv1.WorkflowExecution{}
+	if err := r.Client.Get(ctx, req.NamespacedName, we); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	switch we.Status.Phase {
+	case kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected, kubernautv1.WorkflowTimedOut:
+		return ctrl.Result{}, nil
+	}
+	before := we.DeepCopy()
+	err := r.plan(ctx, we)
+	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ValidatedCondition) {
+		r.approve(we)
+	}
+	we.Status.Phase = we.DerivePhase()
+	we.Status.ObservedGeneration = we.Generation
+	if we.Status.Phase != before.Status.Phase && r.Events != nil {
+		kind := corev1.EventTypeNormal
+		if we.Status.Phase == kubernautv1.WorkflowRejected {
+			kind = corev1.EventTypeWarning
+		}
+		r.Events.Eventf(we, nil, kind, string(we.Status.Phase), "Plan", "%s", phaseNote(we))
+	}
+	if !equality.Semantic.DeepEqual(before.Status, we.Status) {
+		if perr := r.Client.Status().Patch(ctx, we, client.MergeFrom(before)); perr != nil {
+			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching the status of WorkflowExecution %s: %w", req, perr))
+		}
+	}
+	return ctrl.Result{}, err
+}
+
+func phaseNote(we *kubernautv1.WorkflowExecution) string {
+	if c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ReadyCondition); c != nil && c.Status == metav1.ConditionFalse && kubernautv1.IsTerminalReason(c.Reason) {
+		return c.Message
+	}
+	if we.Status.Plan != nil {
+		return "plan " + we.Status.Plan.Hash
+	}
+	return string(we.Status.Phase)
+}
+
+// plan compiles the plan and evaluates the safety policy for every step, once.
+func (r *Reconciler) plan(ctx context.Context, we *kubernautv1.WorkflowExecution) error {
+	if meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ValidatedCondition) {
+		return nil
+	}
+	hash, err := PlanHash(we.Spec)
+	if err != nil {
+		return err
+	}
+	if _, err := Compile(we, hash, r.Compile, r.Templates); err != nil {
+		msg := "the plan cannot be compiled: " + err.Error()
+		set(we, kubernautv1.CompiledCondition, metav1.ConditionFalse, kubernautv1.ReasonWorkflowInvalid, msg)
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
+		return nil
+	}
+	set(we, kubernautv1.CompiledCondition, metav1.ConditionTrue, kubernautv1.ReasonWorkflowCompiled, "compiled into an Argo Workflow that Argo's validator accepts")
+
+	sc, err := r.safetyContext(ctx, we)
+	if err != nil {
+		return err
+	}
+	now := r.now()
+	plan := &kubernautv1.Plan{Hash: hash}
+	var denied []string
+	for _, s := range we.Spec.Steps {
+		v, err := r.Safety.Evaluate(ctx, s, sc, now)
+		if err != nil {
+			msg := "the safety policy failed: " + err.Error()
+			set(we, kubernautv1.ValidatedCondition, metav1.ConditionFalse, kubernautv1.ReasonPolicyError, msg)
+			set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
+			return nil
+		}
+		for _, m := range v.Violations {
+			denied = append(denied, s.Name+": "+m)
+		}
+		plan.Steps = append(plan.Steps, kubernautv1.PlannedStep{Name: s.Name, Action: s.Action, Target: s.Target, Policy: v,
+			DryRun: &kubernautv1.DryRunResult{Result: "Skipped", Message: "the action's server-side dry run runs with the KubernetesExecution step, right before it executes"}})
+	}
+	t := metav1.NewTime(now)
+	plan.ValidatedAt = &t
+	we.Status.Plan = plan
+	if len(denied) > 0 {
+		msg := "the safety policy refused the plan: " + strings.Join(denied, "; ")
+		set(we, kubernautv1.ValidatedCondition, metav1.ConditionFalse, kubernautv1.ReasonPolicyDenied, msg)
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
+		return nil
+	}
+	set(we, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonPlanValid, fmt.Sprintf("the safety policy allows all %d steps", len(plan.Steps)))
+	return nil
+}
+
+// safetyContext gathers what the policy weighs: environment and GitOps ownership from the
+// analysis, and the target's remediations of the last hour.
+func (r *Reconciler) safetyContext(ctx context.Context, we *kubernautv1.WorkflowExecution) (kubernautrego.SafetyContext, error) {
+	sc := kubernautrego.SafetyContext{Environment: kubernautv1.EnvironmentUnknown}
+	var aia kubernautv1.AIAnalysis
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: we.Namespace, Name: we.Spec.AIAnalysisRef.Name}, &aia)
+	switch {
+	case err == nil:
+		if c := aia.Spec.Classification; c != nil {
+			sc.Environment = c.Environment
+		}
+		if e := aia.Spec.Enrichment; e != nil {
+			sc.GitOps = e.GitOps
+			if e.Workload != nil && e.Workload.Replicas != nil {
+				sc.Current = map[string]int64{"replicas": int64(*e.Workload.Replicas)}
+			}
+			if e.HPA != nil {
+				if sc.Current == nil {
+					sc.Current = map[string]int64{}
+				}
+				sc.Current["hpaMax"] = int64(e.HPA.MaxReplicas)
+			}
+		}
+	case client.IgnoreNotFound(err) != nil:
+		return sc, fmt.Errorf("reading AIAnalysis %s: %w", we.Spec.AIAnalysisRef.Name, err)
+	}
+	var list kubernautv1.RemediationRequestList
+	if err := r.Client.List(ctx, &list, client.InNamespace(we.Namespace)); err != nil {
+		return sc, fmt.Errorf("counting recent remediations: %w", err)
+	}
+	since := r.now().Add(-time.Hour)
+	for _, rr := range list.Items {
+		if rr.Name != we.Spec.RemediationRequestRef.Name && rr.Status.WorkflowExecutionRef != nil &&
+			rr.CreationTimestamp.After(since) && rr.Spec.Target == we.Spec.Target {
+			sc.RecentRemediations++
+		}
+	}
+	return sc, nil
+}
+
+// approve records the approval: the policy's for Auto; for Manual, a person's annotation naming
+// this plan's hash (another hash is refused), or a rejection.
+func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution) {
+	if meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
+		return
+	}
+	hash := we.Status.Plan.Hash
+	now := metav1.NewTime(r.now())
+	a := &kubernautv1.Approval{Mode: we.Spec.ApprovalMode, Decision: "Pending", PlanHash: hash}
+	if we.Status.Approval != nil {
+		a.Reasons = we.Status.Approval.Reasons
+	}
+	we.Status.Approval = a
+	if we.Spec.ApprovalMode == kubernautv1.ApprovalAuto {
+		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", "policy", &now
+		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonAutoApproved, "approved by the approval policy")
+		r.waitForEngine(we)
+		return
+	}
+	if reason, ok := we.Annotations[RejectAnnotation]; ok {
+		who := manager(we, RejectAnnotation)
+		a.Decision, a.DecidedBy, a.DecidedAt = "Denied", who, &now
+		a.Reasons = append(a.Reasons, kubernautv1.Truncate("rejected: "+reason, 512))
+		msg := fmt.Sprintf("rejected by %s: %s", who, reason)
+		set(we, kubernautv1.ApprovedCondition, metav1.ConditionFalse, kubernautv1.ReasonApprovalDenied, msg)
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
+		return
+	}
+	got, ok := we.Annotations[ApproveAnnotation]
+	switch {
+	case ok && got == hash:
+		who := manager(we, ApproveAnnotation)
+		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", who, &now
+		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonManuallyApproved, "plan "+hash+" approved by "+who)
+		r.waitForEngine(we)
+	case ok:
+		set(we, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval,
+			fmt.Sprintf("an approval for plan %q was refused: this plan is %s; approve it with kubectl annotate workflowexecution %s %s=%s --overwrite",
+				kubernautv1.Truncate(got, 80), hash, we.Name, ApproveAnnotation, hash))
+	default:
+		set(we, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval,
+			fmt.Sprintf("waiting for approval: kubectl annotate workflowexecution %s %s=%s", we.Name, ApproveAnnotation, hash))
+	}
+}
+
+// waitForEngine records that the approved plan waits for an engine to run it.
+func (r *Reconciler) waitForEngine(we *kubernautv1.WorkflowExecution) {
+	if meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ExecutedCondition) == nil {
+		set(we, kubernautv1.ExecutedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress,
+			"approved; waiting for an engine to run it (the argo and builtin engines arrive with the rest of this issue)")
+	}
+}
+
+// manager names who set an annotation: the field manager that owns it (kubectl-annotate,
+// kubectl-edit, a controller), which is what the API server records without an audit log.
+func manager(we *kubernautv1.WorkflowExecution, annotation string) string {
+	key := "f:" + annotation
+	for i := len(we.ManagedFields) - 1; i >= 0; i-- {
+		mf := we.ManagedFields[i]
+		if mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.Raw), `"`+key+`"`) {
+			return "field manager " + mf.Manager
+		}
+	}
+	return "an unknown field manager"
+}
