@@ -1,0 +1,129 @@
+package integration
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+	"github.com/kubernaut/kubernaut/templates"
+	"github.com/kubernaut/kubernaut/test/cluster"
+	"github.com/kubernaut/kubernaut/test/gen"
+)
+
+func startWorkflowController(ctx SpecContext, ns string) {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	set, err := templates.Embedded()
+	Expect(err).NotTo(HaveOccurred())
+	r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
+		Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute},
+		Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil)}
+	Expect(r.SetupWithManager(mgr)).To(Succeed())
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	})
+}
+
+func waitWE(ctx SpecContext, w *kubernautv1.WorkflowExecution, phase kubernautv1.WorkflowPhase) *kubernautv1.WorkflowExecution {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
+		g.Expect(w.Status.Phase).To(Equal(phase), "%v", w.Status.Conditions)
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	return w
+}
+
+func annotate(ctx SpecContext, w *kubernautv1.WorkflowExecution, key, value string) {
+	GinkgoHelper()
+	before := w.DeepCopy()
+	if w.Annotations == nil {
+		w.Annotations = map[string]string{}
+	}
+	w.Annotations[key] = value
+	Expect(k8s.Patch(ctx, w, client.MergeFrom(before), client.FieldOwner("kubectl-annotate"))).To(Succeed())
+}
+
+var _ = Describe("The WorkflowExecution controller", func() {
+	It("plans a Manual plan, refuses an approval of another plan, and records the approval of this one", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startWorkflowController(ctx, ns)
+		w := gen.WorkflowExecution(ns, "rr-1-we")
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
+		hash, err := workflowexecution.PlanHash(w.Spec)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(w.Status.Plan.Hash).To(Equal(hash))
+		Expect(w.Status.Plan.Steps).To(HaveLen(1))
+		Expect(w.Status.Plan.Steps[0].Policy.Allowed).To(BeTrue())
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ApprovedCondition).Message).
+			To(ContainSubstring("kubectl annotate workflowexecution rr-1-we kubernaut.io/approve=" + hash))
+
+		annotate(ctx, w, workflowexecution.ApproveAnnotation, "0000000000000000000000000000000000000000000000000000000000000000")
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
+			g.Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ApprovedCondition).Message).To(ContainSubstring("was refused"))
+		}).WithContext(ctx).Should(Succeed())
+		Expect(w.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
+
+		annotate(ctx, w, workflowexecution.ApproveAnnotation, hash)
+		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
+		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash),
+			HaveField("DecidedBy", "field manager kubectl-annotate")))
+	})
+
+	It("approves an Auto plan by policy", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startWorkflowController(ctx, ns)
+		w := gen.WorkflowExecution(ns, "rr-2-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
+		Expect(w.Status.Approval.DecidedBy).To(Equal("policy"))
+	})
+
+	It("rejects a plan the safety policy refuses, before anything runs", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startWorkflowController(ctx, ns)
+		w := gen.WorkflowExecution(ns, "rr-3-we", func(w *kubernautv1.WorkflowExecution) {
+			w.Spec.ApprovalMode = kubernautv1.ApprovalAuto
+			w.Spec.Steps[0].Target.Namespace = "kube-system"
+		})
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowRejected)
+		Expect(w.Status.Plan.Steps[0].Policy).To(And(HaveField("Allowed", false),
+			HaveField("Violations", ContainElement("namespace kube-system is protected: Kubernaut never changes it"))))
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ApprovedCondition)).To(BeNil(), "a refused plan is never approved")
+	})
+
+	It("rejects a plan a person rejects", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startWorkflowController(ctx, ns)
+		w := gen.WorkflowExecution(ns, "rr-4-we")
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
+		annotate(ctx, w, workflowexecution.RejectAnnotation, "not during the sale")
+		w = waitWE(ctx, w, kubernautv1.WorkflowRejected)
+		Expect(w.Status.Approval.Decision).To(Equal("Denied"))
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(ContainSubstring("not during the sale"))
+	})
+})
