@@ -114,7 +114,27 @@ kubectl get rp "$rr-rp" -n kubernaut-system -o jsonpath='{"  owner chain:     "}
 echo
 echo "Analysis (kubectl describe aia $rr-aia -n kubernaut-system):"
 kubectl get aia "$rr-aia" -n kubernaut-system -o jsonpath='{"  root cause:  "}{.status.rootCause.summary}{" (confidence "}{.status.rootCause.confidence}{")\n"}{range .status.rootCause.evidence[*]}{"  evidence:    "}{.fact}{"\n"}{end}{"  plan:        "}{range .status.recommendation.steps[*]}{.name}: {.action} {.target.kind}/{.target.name} {end}{"\n  approval:    "}{.status.approval.mode}: {.status.approval.reasons}{"\n"}'
-echo "(The WorkflowExecution controller — plan hash, approval, Argo — arrives with its issue: the remediation waits here.)"
+
+step "A person approves exactly this plan, by its hash"
+for _ in $(seq 1 100); do
+  hash=$(kubectl get we "$rr-we" -n kubernaut-system -o jsonpath='{.status.plan.hash}')
+  [[ -n $hash ]] && break
+  sleep 0.2
+done
+kubectl get we "$rr-we" -n kubernaut-system -o jsonpath='{range .status.plan.steps[*]}{"  step "}{.name}{": "}{.action}{" "}{.target.kind}/{.target.name}{" — policy allowed: "}{.policy.allowed}{"\n"}{end}'
+echo "  plan hash: $hash"
+echo "  approve with either of:"
+echo "    kubectl annotate workflowexecution $rr-we -n kubernaut-system kubernaut.io/approve=$hash"
+echo "    argo resume $rr-we -n kubernaut-system    (with the argo engine)"
+kubectl annotate workflowexecution "$rr-we" -n kubernaut-system "kubernaut.io/approve=$hash"
+for _ in $(seq 1 100); do
+  phase=$(kubectl get rr "$rr" -n kubernaut-system -o jsonpath='{.status.phase}')
+  [[ $phase == Executing ]] && break
+  sleep 0.2
+done
+kubectl get rr "$rr" -n kubernaut-system
+kubectl get we "$rr-we" -n kubernaut-system -o jsonpath='{"  approval: "}{.status.approval.decision}{" by "}{.status.approval.decidedBy}{" for plan "}{.status.approval.planHash}{"\n"}'
+echo "(The engines that run the plan — builtin and Argo — and the actions arrive with their issues: the remediation waits in Executing.)"
 
 step "Done"
 echo "Everything above ran against a real kube-apiserver built from source; 'make demo KEEP=1' leaves it running."
