@@ -26,6 +26,9 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
+	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+	"github.com/kubernaut/kubernaut/templates"
 	"github.com/kubernaut/kubernaut/test/gen"
 )
 
@@ -60,6 +63,12 @@ func startControllers(ctx SpecContext) {
 		Approver:  aianalysis.NewApprover(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", 0.9, 0.7),
 	}
 	Expect(aia.SetupWithManager(mgr)).To(Succeed())
+	set, err := templates.Embedded()
+	Expect(err).NotTo(HaveOccurred())
+	we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
+		Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow"},
+		Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)}
+	Expect(we.SetupWithManager(mgr)).To(Succeed())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(runCtx) }()
 	DeferCleanup(func() {
@@ -335,7 +344,7 @@ var _ = Describe("RemediationProcessing on the full control plane", func() {
 		Expect(e.Workload).NotTo(BeNil(), "what it may read is still gathered")
 	})
 
-	It("takes a crash loop after a rollout to a rollback plan awaiting approval in production", func(ctx SpecContext) {
+	It("takes a crash loop after a rollout to a rollback plan approved by its hash in production", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "payments-prod-")
 		d := deployment(ns, "ledger", 1)
 		available(ctx, d)
@@ -379,7 +388,19 @@ var _ = Describe("RemediationProcessing on the full control plane", func() {
 		Expect(aia.Spec.Classification.SignalType).To(Equal("crashloop"))
 		Expect(aia.Spec.Enrichment.Workload.Target.Name).To(Equal("ledger"))
 		var we kubernautv1.WorkflowExecution
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-e2e-we"}, &we)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-e2e-we"}, &we)).To(Succeed())
+			g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
+		}).WithContext(ctx).Should(Succeed())
 		Expect(we.Spec.Steps[0].Target).To(Equal(kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "ledger"}))
+		Expect(we.Status.Plan.Steps[0].Policy.Allowed).To(BeTrue())
+
+		before := we.DeepCopy()
+		we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
+		Expect(k8s.Patch(ctx, &we, client.MergeFrom(before))).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(rr), rr)).To(Succeed())
+			g.Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseExecuting))
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 	})
 })
