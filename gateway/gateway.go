@@ -10,8 +10,11 @@ import (
 	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcluster "sigs.k8s.io/controller-runtime/pkg/cluster"
@@ -32,8 +35,12 @@ type Options struct {
 	// TokenReloadInterval is how often the token file is re-read.
 	TokenReloadInterval time.Duration
 	// EventReasons turns on the Kubernetes Warning event source for these reasons (with
-	// their severity); nil leaves it off.
+	// their severity); nil leaves it off. Only the replica holding the Lease
+	// kubernaut-gateway-events (in the RemediationRequests' namespace) watches events, so an
+	// event is counted once however many replicas run.
 	EventReasons map[string]kubernautv1.Severity
+	// Identity names this replica in the Lease (the pod name); random when empty.
+	Identity string
 	// Log receives the gateway's errors.
 	Log logr.Logger
 }
@@ -49,6 +56,7 @@ type Gateway struct {
 	opts    Options
 	cluster crcluster.Cluster
 	events  *EventSource
+	leases  kubernetes.Interface
 }
 
 // New assembles a gateway against the API server of cfg.
@@ -90,7 +98,7 @@ func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Opt
 		return nil, fmt.Errorf("the gateway needs an authenticator: it accepts no unauthenticated webhooks")
 	}
 	srv := NewServer(opts.Server, Deps{Ready: ready, Auth: opts.Auth, Recorder: rec, Pending: rec.Pending, Log: opts.Log})
-	g := &Gateway{Server: srv, Recorder: rec, opts: opts, cluster: c}
+	g := &Gateway{Server: srv, Recorder: rec, opts: opts, cluster: c, leases: cs}
 	if opts.EventReasons != nil {
 		g.events = NewEventSource(cs, rec, opts.EventReasons, opts.Log.WithName("events"))
 	}
@@ -127,7 +135,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 			if !g.cluster.GetCache().WaitForCacheSync(ctx) {
 				return nil
 			}
-			return g.events.Run(ctx)
+			return g.runEventsWhileLeading(ctx)
 		})
 	}
 	eg.Go(func() error { return g.Server.Run(ctx, ln) })
@@ -151,4 +159,43 @@ func slimForDedup(obj any) (any, error) {
 		},
 		Status: kubernautv1.RemediationRequestStatus{Phase: rr.Status.Phase, CompletedAt: rr.Status.CompletedAt},
 	}, nil
+}
+
+// EventsLease is the Lease whose holder runs the event source.
+const EventsLease = "kubernaut-gateway-events"
+
+// runEventsWhileLeading runs the event source while this replica holds the events Lease.
+func (g *Gateway) runEventsWhileLeading(ctx context.Context) error {
+	id := g.opts.Identity
+	if id == "" {
+		id = "gateway-" + rand.String(8)
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: g.opts.Recorder.Namespace, Name: EventsLease},
+		Client:     g.leases.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
+	}
+	var runErr error
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		ReleaseOnCancel: true, Name: EventsLease,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				g.opts.Log.Info("watching Kubernetes events", "lease", EventsLease, "identity", id)
+				runErr = g.events.Run(ctx)
+			},
+			OnStoppedLeading: func() { g.opts.Log.Info("stopped watching Kubernetes events", "identity", id) },
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("the event source's leader election: %w", err)
+	}
+	// Run returns when ctx ends or the lease is lost; try again until ctx ends.
+	for ctx.Err() == nil {
+		le.Run(ctx)
+		if runErr != nil {
+			return runErr
+		}
+	}
+	return nil
 }

@@ -89,6 +89,7 @@ type gatewayOptions struct {
 	tokenReviewTTL      time.Duration
 	eventSource         bool
 	eventReasons        string
+	identity            string
 }
 
 // managerOptions configure the controller manager.
@@ -210,6 +211,8 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		rec.MaxStormMembers = 500
 		fs.BoolVar(&o.gateway.eventSource, "event-source", false,
 			"also turn Kubernetes Warning events (see --event-reasons) into RemediationRequests")
+		fs.StringVar(&o.gateway.identity, "identity", firstNonEmpty(os.Getenv("POD_NAME"), hostname()),
+			"this replica's name in the event source's Lease (default $POD_NAME, else the host name)")
 		fs.StringVar(&o.gateway.eventReasons, "event-reasons", "BackOff,OOMKilling,Unhealthy,FailedScheduling,NodeNotReady,Evicted,FailedMount",
 			"Warning event reasons the event source records, comma-separated; a reason outside the defaults gets severity warning")
 	}
@@ -248,4 +251,18 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		}
 	}
 	return o, nil
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }

@@ -123,7 +123,7 @@ func newGateway(ctx context.Context, cfg *rest.Config, o gatewayOptions, tokens 
 		}
 		auth = append(auth, gateway.NewTokenReviewer(cs, o.recorder.Namespace, nil, o.tokenReviewTTL))
 	}
-	opts := gateway.Options{Server: o.server, Recorder: o.recorder, Auth: auth, TokenReloadInterval: o.tokenReloadInterval, Log: log}
+	opts := gateway.Options{Server: o.server, Recorder: o.recorder, Auth: auth, TokenReloadInterval: o.tokenReloadInterval, Log: log, Identity: o.identity}
 	if o.eventSource {
 		opts.EventReasons = map[string]kubernautv1.Severity{}
 		for _, r := range strings.Split(o.eventReasons, ",") {

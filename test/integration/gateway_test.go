@@ -139,6 +139,19 @@ func listRRs(ctx context.Context, ns string) []kubernautv1.RemediationRequest {
 	return list.Items
 }
 
+// rrsAbout lists the RemediationRequests in ns whose target is in targetNS (the event source
+// watches every namespace: other tests' events land in every gateway's namespace too).
+func rrsAbout(ctx context.Context, ns, targetNS string) []kubernautv1.RemediationRequest {
+	GinkgoHelper()
+	var out []kubernautv1.RemediationRequest
+	for _, rr := range listRRs(ctx, ns) {
+		if rr.Spec.Target.Namespace == targetNS {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
 func podLabels(pod string) map[string]string {
 	return map[string]string{"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": pod, "severity": "critical"}
 }
@@ -347,6 +360,32 @@ var _ = Describe("The gateway with Kubernetes token review", func() {
 })
 
 var _ = Describe("The gateway's Kubernetes event source", func() {
+	It("counts an event once however many replicas run (one holds the events Lease)", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		appNS := newNamespace(ctx)
+		startGatewayOpts(ctx, cfg, ns, gateway.AnyOf{}, nil, gateway.DefaultEventReasons)
+		startGatewayOpts(ctx, cfg, ns, gateway.AnyOf{}, nil, gateway.DefaultEventReasons)
+		first := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+		ev := &corev1.Event{
+			ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "api-1.oom"}, Type: corev1.EventTypeWarning, Reason: "OOMKilling",
+			Message:        "Memory cgroup out of memory: Killed process 4242 (java)",
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: appNS, Name: "api-1"}, FirstTimestamp: first, LastTimestamp: first, Count: 1,
+		}
+		Expect(k8s.Create(ctx, ev)).To(Succeed())
+		Eventually(func() []kubernautv1.RemediationRequest { return rrsAbout(ctx, ns, appNS) }).WithContext(ctx).WithTimeout(30 * time.Second).Should(HaveLen(1))
+		ev.Count, ev.LastTimestamp = 2, metav1.Now()
+		Expect(k8s.Update(ctx, ev)).To(Succeed())
+		count := func() int64 {
+			rrs := rrsAbout(ctx, ns, appNS)
+			if len(rrs) != 1 {
+				return -1
+			}
+			return rrs[0].Spec.Deduplication.Count
+		}
+		Eventually(count).WithContext(ctx).WithTimeout(30 * time.Second).Should(Equal(int64(2)))
+		Consistently(count).WithContext(ctx).WithTimeout(3*time.Second).Should(Equal(int64(2)), "a second replica must not count it again")
+	})
+
 	It("turns a wanted Warning event into a remediation and counts its repeats", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		appNS := newNamespace(ctx)
@@ -368,7 +407,7 @@ var _ = Describe("The gateway's Kubernetes event source", func() {
 		})).To(Succeed())
 
 		Eventually(func(gm Gomega) {
-			rrs := listRRs(ctx, ns)
+			rrs := rrsAbout(ctx, ns, appNS)
 			gm.Expect(rrs).To(HaveLen(1))
 			gm.Expect(rrs[0].Spec.Signal.Source).To(Equal(kubernautv1.SignalSourceKubernetesEvent))
 			gm.Expect(rrs[0].Spec.Target).To(Equal(kubernautv1.Target{Kind: "Pod", Namespace: appNS, Name: "web-1"}))
@@ -378,7 +417,7 @@ var _ = Describe("The gateway's Kubernetes event source", func() {
 		ev.LastTimestamp = metav1.Now()
 		Expect(k8s.Update(ctx, ev)).To(Succeed())
 		Eventually(func(gm Gomega) {
-			rrs := listRRs(ctx, ns)
+			rrs := rrsAbout(ctx, ns, appNS)
 			gm.Expect(rrs).To(HaveLen(1))
 			gm.Expect(rrs[0].Spec.Deduplication.Count).To(BeNumerically(">=", 2))
 		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
