@@ -156,16 +156,30 @@ func (r *Recorder) Record(ctx context.Context, s Signal) (Outcome, string, error
 			return OutcomeStormMember, name, nil
 		}
 	}
-	rr := r.newRR(RRName(s.Fingerprint, s.StartsAt.Time), s)
-	switch err := r.client.Create(ctx, rr); {
-	case err == nil:
-		r.noteCreated(stormKey(s.Name, s.Target.Namespace, false))
-		return OutcomeCreated, rr.Name, nil
-	case apierrors.IsAlreadyExists(err):
-		r.count(rr.Name)
-		return OutcomeDuplicate, rr.Name, nil
-	default:
-		return "", "", fmt.Errorf("creating RemediationRequest %s/%s: %w", r.cfg.Namespace, rr.Name, err)
+	name := RRName(s.Fingerprint, s.StartsAt.Time)
+	for attempt := 0; ; attempt++ {
+		rr := r.newRR(name, s)
+		err := r.client.Create(ctx, rr)
+		switch {
+		case err == nil:
+			r.noteCreated(stormKey(s.Name, s.Target.Namespace, false))
+			return OutcomeCreated, rr.Name, nil
+		case !apierrors.IsAlreadyExists(err):
+			return "", "", fmt.Errorf("creating RemediationRequest %s/%s: %w", r.cfg.Namespace, rr.Name, err)
+		}
+		// Taken: a re-delivery of this occurrence, counted on it — unless that remediation
+		// finished more than the dedup window ago while the alert kept firing; then the
+		// occurrence gets a new remediation, named for the current window so that every
+		// replica picks the same name.
+		var existing kubernautv1.RemediationRequest
+		if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &existing); err != nil {
+			return "", "", fmt.Errorf("reading RemediationRequest %s/%s: %w", r.cfg.Namespace, name, err)
+		}
+		if r.isLive(&existing) || attempt > 0 || r.cfg.DedupWindow <= 0 {
+			r.count(name)
+			return OutcomeDuplicate, name, nil
+		}
+		name = RRName(s.Fingerprint, s.StartsAt.Time) + "-" + strconv.FormatInt(r.now().Unix()/int64(r.cfg.DedupWindow.Seconds()), 36)
 	}
 }
 

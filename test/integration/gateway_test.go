@@ -250,6 +250,38 @@ var _ = Describe("The gateway against a real API server", func() {
 		Expect(fresh.Spec.Deduplication.Count).To(Equal(int64(1)))
 	})
 
+	It("gives an alert that kept firing a new remediation once the previous one finished and the window passed", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		g := startGateway(ctx, cfg, ns, func(rc *gateway.RecorderConfig) { rc.DedupWindow = time.Minute })
+		labels := podLabels("checkout-5")
+		body := payload(firing(labels, start))
+		Expect(g.deliver(body)).To(Equal(http.StatusOK))
+		name := gateway.RRName(gateway.Fingerprint(labels), start)
+		var rr kubernautv1.RemediationRequest
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &rr)).To(Succeed())
+		before := rr.DeepCopy()
+		done := metav1.NewTime(time.Now().Add(-2 * time.Minute))
+		rr.Status.Phase, rr.Status.CompletedAt = kubernautv1.RemediationPhaseCompleted, &done
+		Expect(k8s.Status().Patch(ctx, &rr, client.MergeFrom(before))).To(Succeed())
+
+		// Alertmanager re-sends the same occurrence (same startsAt) on its repeat interval.
+		Eventually(func(gm Gomega) {
+			gm.Expect(g.deliver(body)).To(Equal(http.StatusOK))
+			gm.Expect(listRRs(ctx, ns)).To(HaveLen(2))
+		}).WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(g.deliver(body)).To(Equal(http.StatusOK))
+		Eventually(func(gm Gomega) {
+			rrs := listRRs(ctx, ns)
+			gm.Expect(rrs).To(HaveLen(2), "re-deliveries in the same window count on the new one")
+			for _, r := range rrs {
+				if r.Name != name {
+					gm.Expect(r.Name).To(HavePrefix(name + "-"))
+					gm.Expect(r.Spec.Deduplication.Count).To(BeNumerically(">=", 2))
+				}
+			}
+		}).WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
+	})
+
 	It("marks the remediation of a resolved alert resolved", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		g := startGateway(ctx, cfg, ns, nil)
