@@ -126,6 +126,8 @@ func crash(ctx SpecContext, pod *corev1.Pod, lastReason string, exitCode int32) 
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
 			return err
 		}
+		// Running, so that kwok's pod-ready stage (it picks Pending pods) leaves it alone.
+		pod.Status.Phase = corev1.PodRunning
 		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", LastTransitionTime: now}}
 		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
 			Name: "app", Image: pod.Spec.Containers[0].Image, Ready: false, RestartCount: 6,
@@ -366,6 +368,7 @@ var _ = Describe("RemediationProcessing on the full control plane", func() {
 				}
 			}
 			g.Expect(pods).To(HaveLen(1))
+			g.Expect(pods[0].Status.Phase).To(Equal(corev1.PodRunning), "kwok has run the new pod")
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
 			g.Expect(d.Status.UpdatedReplicas).To(Equal(int32(1)))
 		}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
