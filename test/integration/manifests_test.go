@@ -1,0 +1,75 @@
+package integration
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/test/cluster"
+)
+
+// kustomize renders a kustomization with the kubectl built into bin/cluster.
+func kustomize(dir string) []*unstructured.Unstructured {
+	GinkgoHelper()
+	binDir, err := cluster.FindBinDir()
+	Expect(err).NotTo(HaveOccurred())
+	out, err := exec.Command(filepath.Join(binDir, "kubectl"), "kustomize", dir).CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "%s", out)
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		var u unstructured.Unstructured
+		if err := dec.Decode(&u.Object); err != nil {
+			break
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, &u)
+		}
+	}
+	return objs
+}
+
+var _ = Describe("The base manifests", func() {
+	It("apply to the API server (server-side dry run)", func(ctx SpecContext) {
+		// A dry run creates nothing, so the namespace the other objects go to must exist.
+		err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubernaut-system"}})
+		Expect(client.IgnoreAlreadyExists(err)).To(Succeed())
+		out := kubectl(ctx, "apply", "-k", filepath.Join(root, "manifests", "base"), "--dry-run=server")
+		Expect(out).To(ContainSubstring("deployment.apps/kubernaut-gateway created (server dry run)"))
+		Expect(out).To(ContainSubstring("clusterrole.rbac.authorization.k8s.io/kubernaut-controller-read created (server dry run)"))
+	})
+
+	It("grant least privilege: no wildcard, no escalation, no Secrets, no exec", func() {
+		var rules []rbacv1.PolicyRule
+		for _, o := range kustomize(filepath.Join(root, "manifests", "base")) {
+			if o.GetKind() != "Role" && o.GetKind() != "ClusterRole" {
+				continue
+			}
+			var r rbacv1.ClusterRole
+			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r)).To(Succeed())
+			rules = append(rules, r.Rules...)
+		}
+		Expect(rules).NotTo(BeEmpty())
+		for _, r := range rules {
+			for _, field := range [][]string{r.APIGroups, r.Resources, r.Verbs, r.ResourceNames} {
+				Expect(field).NotTo(ContainElement("*"), "rule %+v", r)
+			}
+			Expect(r.Verbs).NotTo(ContainElements("escalate", "bind", "impersonate"), "rule %+v", r)
+			for _, res := range r.Resources {
+				Expect(res).NotTo(Equal("secrets"), "rule %+v", r)
+				Expect(strings.HasSuffix(res, "/exec")).To(BeFalse(), "rule %+v", r)
+			}
+		}
+	})
+})
