@@ -48,6 +48,7 @@ var _ = Describe("The base manifests", func() {
 		out := kubectl(ctx, "apply", "-k", filepath.Join(root, "manifests", "base"), "--dry-run=server")
 		Expect(out).To(ContainSubstring("deployment.apps/kubernaut-gateway created (server dry run)"))
 		Expect(out).To(ContainSubstring("clusterrole.rbac.authorization.k8s.io/kubernaut-controller-read created (server dry run)"))
+		Expect(out).To(ContainSubstring("networkpolicy.networking.k8s.io/default-deny created (server dry run)"))
 	})
 
 	It("grant least privilege: no wildcard, no escalation, no Secrets, no exec", func() {
