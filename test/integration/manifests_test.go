@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -15,17 +14,17 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/kubernaut/kubernaut/test/cluster"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-// kustomize renders a kustomization with the kubectl built into bin/cluster.
+// kustomize renders a kustomization with the kustomize API (what Argo CD and Flux use).
 func kustomize(dir string) []*unstructured.Unstructured {
 	GinkgoHelper()
-	binDir, err := cluster.FindBinDir()
+	resmap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	Expect(err).NotTo(HaveOccurred(), "rendering %s", dir)
+	out, err := resmap.AsYaml()
 	Expect(err).NotTo(HaveOccurred())
-	out, err := exec.Command(filepath.Join(binDir, "kubectl"), "kustomize", dir).CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "%s", out)
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
 	var objs []*unstructured.Unstructured
 	for {
@@ -41,6 +40,19 @@ func kustomize(dir string) []*unstructured.Unstructured {
 }
 
 var _ = Describe("The base manifests", func() {
+	It("render with the kustomize API", func() {
+		kinds := map[string]int{}
+		for _, o := range kustomize(filepath.Join(root, "manifests", "base")) {
+			kinds[o.GetKind()]++
+			if o.GetKind() != "Namespace" && o.GetKind() != "CustomResourceDefinition" && o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" {
+				Expect(o.GetNamespace()).To(Equal("kubernaut-system"), "%s %s", o.GetKind(), o.GetName())
+			}
+		}
+		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 5))
+		Expect(kinds).To(HaveKeyWithValue("Deployment", 2))
+		Expect(kinds).To(HaveKeyWithValue("NetworkPolicy", 5))
+	})
+
 	It("apply to the API server (server-side dry run)", func(ctx SpecContext) {
 		// A dry run creates nothing, so the namespace the other objects go to must exist.
 		err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubernaut-system"}})
