@@ -181,14 +181,15 @@ func (r *Reconciler) safetyContext(ctx context.Context, we *kubernautv1.Workflow
 	case client.IgnoreNotFound(err) != nil:
 		return sc, fmt.Errorf("reading AIAnalysis %s: %w", we.Spec.AIAnalysisRef.Name, err)
 	}
-	var list kubernautv1.RemediationRequestList
+	// Plans on the same object: WorkflowExecutions carry the resolved workload as their target,
+	// while the alerts behind them may name different pods of it.
+	var list kubernautv1.WorkflowExecutionList
 	if err := r.Client.List(ctx, &list, client.InNamespace(we.Namespace)); err != nil {
 		return sc, fmt.Errorf("counting recent remediations: %w", err)
 	}
 	since := r.now().Add(-time.Hour)
-	for _, rr := range list.Items {
-		if rr.Name != we.Spec.RemediationRequestRef.Name && rr.Status.WorkflowExecutionRef != nil &&
-			rr.CreationTimestamp.After(since) && rr.Spec.Target == we.Spec.Target {
+	for _, other := range list.Items {
+		if other.Name != we.Name && other.Spec.Target == we.Spec.Target && other.CreationTimestamp.After(since) {
 			sc.RecentRemediations++
 		}
 	}

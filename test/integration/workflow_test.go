@@ -115,6 +115,18 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ApprovedCondition)).To(BeNil(), "a refused plan is never approved")
 	})
 
+	It("refuses a target remediated too often in the last hour (the safety policy's rate limit)", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		for _, name := range []string{"rr-a-we", "rr-b-we", "rr-c-we"} {
+			Expect(k8s.Create(ctx, gen.WorkflowExecution(ns, name))).To(Succeed())
+		}
+		startWorkflowController(ctx, ns)
+		w := gen.WorkflowExecution(ns, "rr-d-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowRejected)
+		Expect(w.Status.Plan.Steps[0].Policy.Violations).To(ContainElement(ContainSubstring("remediations of shop/checkout in the last hour, the limit is 3")))
+	})
+
 	It("rejects a plan a person rejects", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		startWorkflowController(ctx, ns)
