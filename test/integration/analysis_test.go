@@ -13,16 +13,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
-	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/gen"
 	"github.com/kubernaut/kubernaut/test/holmes"
 )
@@ -42,29 +38,18 @@ func (s scripted) Analyze(_ context.Context, aia *kubernautv1.AIAnalysis) (*aian
 // the fallback and ai as the configured analyzer.
 func startAnalysis(ctx SpecContext, ns string, ai aianalysis.Analyzer) {
 	GinkgoHelper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: cluster.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	rb := rules.New()
-	r := &aianalysis.Reconciler{
-		Client:    mgr.GetClient(),
-		Analyzers: map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: rb, kubernautv1.AnalyzerHolmesGPT: ai},
-		Default:   kubernautv1.AnalyzerHolmesGPT, Fallback: rb, Timeout: 10 * time.Second,
-		Validator: &aianalysis.Validator{Client: mgr.GetClient(), MaxSteps: 5},
-		Approver:  aianalysis.NewApprover(mgr.GetAPIReader(), ns, "kubernaut-policies", 0.9, 0.7),
-		Learner:   &aianalysis.Learner{Reader: mgr.GetClient(), Window: 7 * 24 * time.Hour, MinSamples: 3, MaxGain: 0.05, MaxLoss: 0.3},
-		Events:    mgr.GetEventRecorder("kubernaut-aianalysis"),
-	}
-	Expect(r.SetupWithManager(mgr)).To(Succeed())
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	DeferCleanup(func() {
-		cancel()
-		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
+		rb := rules.New()
+		r := &aianalysis.Reconciler{
+			Client:    mgr.GetClient(),
+			Analyzers: map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: rb, kubernautv1.AnalyzerHolmesGPT: ai},
+			Default:   kubernautv1.AnalyzerHolmesGPT, Fallback: rb, Timeout: 10 * time.Second,
+			Validator: &aianalysis.Validator{Client: mgr.GetClient(), MaxSteps: 5},
+			Approver:  aianalysis.NewApprover(mgr.GetAPIReader(), ns, "kubernaut-policies", 0.9, 0.7),
+			Learner:   &aianalysis.Learner{Reader: mgr.GetClient(), Window: 7 * 24 * time.Hour, MinSamples: 3, MaxGain: 0.05, MaxLoss: 0.3},
+			Events:    mgr.GetEventRecorder("kubernaut-aianalysis"),
+		}
+		return r.SetupWithManager(mgr)
 	})
 }
 

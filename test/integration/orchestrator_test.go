@@ -15,14 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
-	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/gen"
 )
 
@@ -48,24 +44,12 @@ func startOrchestrator(ctx SpecContext, tune func(*remediationrequest.Config)) *
 	tns.Labels[remediationrequest.OptInLabel] = "true"
 	Expect(k8s.Update(ctx, &tns)).To(Succeed())
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     cluster.Scheme(),
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{o.ns: {}}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	r := &remediationrequest.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("kubernaut-remediationrequest"),
-		Config: o.cfg, Metrics: remediationrequest.NewMetrics(prometheus.NewRegistry()),
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	Expect(r.SetupWithManager(runCtx, mgr)).To(Succeed())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	DeferCleanup(func() {
-		cancel()
-		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	runManager(o.ns, func(ctx context.Context, mgr ctrl.Manager) error {
+		r := &remediationrequest.Reconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("kubernaut-remediationrequest"),
+			Config: o.cfg, Metrics: remediationrequest.NewMetrics(prometheus.NewRegistry()),
+		}
+		return r.SetupWithManager(ctx, mgr)
 	})
 	return o
 }

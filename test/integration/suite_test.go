@@ -5,6 +5,7 @@
 package integration
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,7 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
@@ -49,4 +55,26 @@ func newNamespace(ctx SpecContext) string {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "it-"}}
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
 	return ns.Name
+}
+
+// runManager runs a controller manager whose cache sees one namespace, with the controllers
+// that setup registers, until the spec ends. Each test has its own manager (and so its own
+// configuration); controller names may repeat across them.
+func runManager(ns string, setup func(ctx context.Context, mgr ctrl.Manager) error) {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:     cluster.Scheme(),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	runCtx, cancel := context.WithCancel(context.Background())
+	Expect(setup(runCtx, mgr)).To(Succeed())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	})
 }
