@@ -281,6 +281,12 @@ type PreState struct {
 	// +kubebuilder:validation:MaxLength=64
 	ResourceVersion string `json:"resourceVersion,omitempty"`
 
+	// UID of the target when the state was read (restart_pod, delete_pod): the delete names
+	// it as a precondition, so a retried delete never removes the pod that replaced it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	UID string `json:"uid,omitempty"`
+
 	// Replicas was the replica count (scale_deployment).
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
@@ -288,6 +294,18 @@ type PreState struct {
 	// Revision was the Deployment's revision (rollback_deployment).
 	// +optional
 	Revision *int64 `json:"revision,omitempty"`
+
+	// ReplicaSet was the Deployment's current ReplicaSet (rollback_deployment): the inverse
+	// restores its template.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ReplicaSet string `json:"replicaSet,omitempty"`
+
+	// TargetReplicaSet is the ReplicaSet whose template rollback_deployment restores,
+	// resolved when the state was read, so that a retried execution makes the same change.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	TargetReplicaSet string `json:"targetReplicaSet,omitempty"`
 
 	// RestartedAt was the `kubectl.kubernetes.io/restartedAt` pod-template annotation
 	// (restart_deployment, restart_service).

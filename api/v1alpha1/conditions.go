@@ -165,6 +165,17 @@ const (
 	// ReasonActionFailed: the action failed; the message says why.
 	ReasonActionFailed = "ActionFailed"
 
+	// ReasonInvalidParameters: the step's parameters or target do not suit the action; the
+	// message names the field.
+	ReasonInvalidParameters = "InvalidParameters"
+	// ReasonDryRun: a dry run: validated and dry-run on the API server, nothing mutated.
+	ReasonDryRun = "DryRun"
+	// ReasonNothingToUndo: a compensation found nothing to restore (the step never changed
+	// anything, or its action has no inverse).
+	ReasonNothingToUndo = "NothingToUndo"
+	// ReasonVerifying: the action ran and its health check is under way (status Unknown).
+	ReasonVerifying = "Verifying"
+
 	// ReasonHealthy: the target is healthy again.
 	ReasonHealthy = "Healthy"
 	// ReasonUnhealthy: the target is still unhealthy after the action.

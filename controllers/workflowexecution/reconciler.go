@@ -121,7 +121,7 @@ func (r *Reconciler) plan(ctx context.Context, we *kubernautv1.WorkflowExecution
 	}
 	set(we, kubernautv1.CompiledCondition, metav1.ConditionTrue, kubernautv1.ReasonWorkflowCompiled, "compiled into an Argo Workflow that Argo's validator accepts")
 
-	sc, err := r.safetyContext(ctx, we)
+	sc, err := kubernautrego.GatherSafetyContext(ctx, r.Client, we, r.now())
 	if err != nil {
 		return err
 	}
@@ -153,47 +153,6 @@ func (r *Reconciler) plan(ctx context.Context, we *kubernautv1.WorkflowExecution
 	}
 	set(we, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonPlanValid, fmt.Sprintf("the safety policy allows all %d steps", len(plan.Steps)))
 	return nil
-}
-
-// safetyContext gathers what the policy weighs: environment and GitOps ownership from the
-// analysis, and the target's remediations of the last hour.
-func (r *Reconciler) safetyContext(ctx context.Context, we *kubernautv1.WorkflowExecution) (kubernautrego.SafetyContext, error) {
-	sc := kubernautrego.SafetyContext{Environment: kubernautv1.EnvironmentUnknown}
-	var aia kubernautv1.AIAnalysis
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: we.Namespace, Name: we.Spec.AIAnalysisRef.Name}, &aia)
-	switch {
-	case err == nil:
-		if c := aia.Spec.Classification; c != nil {
-			sc.Environment = c.Environment
-		}
-		if e := aia.Spec.Enrichment; e != nil {
-			sc.GitOps = e.GitOps
-			if e.Workload != nil && e.Workload.Replicas != nil {
-				sc.Current = map[string]int64{"replicas": int64(*e.Workload.Replicas)}
-			}
-			if e.HPA != nil {
-				if sc.Current == nil {
-					sc.Current = map[string]int64{}
-				}
-				sc.Current["hpaMax"] = int64(e.HPA.MaxReplicas)
-			}
-		}
-	case client.IgnoreNotFound(err) != nil:
-		return sc, fmt.Errorf("reading AIAnalysis %s: %w", we.Spec.AIAnalysisRef.Name, err)
-	}
-	// Plans on the same object: WorkflowExecutions carry the resolved workload as their target,
-	// while the alerts behind them may name different pods of it.
-	var list kubernautv1.WorkflowExecutionList
-	if err := r.Client.List(ctx, &list, client.InNamespace(we.Namespace)); err != nil {
-		return sc, fmt.Errorf("counting recent remediations: %w", err)
-	}
-	since := r.now().Add(-time.Hour)
-	for _, other := range list.Items {
-		if other.Name != we.Name && other.Spec.Target == we.Spec.Target && other.CreationTimestamp.After(since) {
-			sc.RecentRemediations++
-		}
-	}
-	return sc, nil
 }
 
 // approve records the approval: the policy's for Auto; for Manual, a person's annotation naming

@@ -1,0 +1,202 @@
+// Package actions runs the catalog's actions: for each, pre-state capture, execution (or its
+// server-side dry run, with the diff), verification and, where it has one, the inverse that
+// restores the pre-state. The same code runs inside the controller (the inprocess executor)
+// and in the actions image (the job executor), one file per action.
+//
+// Every action is deterministic given its step and its recorded pre-state: executing it again
+// after a crash makes the same change (a restart writes the capture time, a rollback names the
+// ReplicaSet chosen at capture, a delete carries the pod's UID as a precondition), so no
+// action takes effect twice.
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// FieldManager is the field manager of every change an action makes.
+const FieldManager = "kubernaut-actions"
+
+// Env is what actions work with.
+type Env struct {
+	// Client reads from and writes to the API server directly (never a cache: an action acts
+	// on what is there now).
+	Client client.Client
+	// Kube is the typed clientset kubectl's libraries need (drain, eviction, exec).
+	Kube kubernetes.Interface
+	// Log receives one line per mutation.
+	Log logr.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// EvictionRetryDelay is how long drain_node waits before retrying an eviction that a
+	// PodDisruptionBudget refused (kubectl uses 5s).
+	EvictionRetryDelay time.Duration
+	// CustomScriptImages are the images custom_script may run; empty means custom_script is
+	// off.
+	CustomScriptImages []string
+	// ActionsNamespace is where custom_script's Jobs run.
+	ActionsNamespace string
+	// Exec runs a command in a container (clear_cache); nil means exec through the API
+	// server (pods/exec).
+	Exec Execer
+}
+
+func (e Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// Change is what an execution, its dry run or an inverse did or would do.
+type Change struct {
+	// Message says what happened, in a sentence.
+	Message string
+	// Changed lists the objects changed.
+	Changed []kubernautv1.ChangedObject
+	// Diff is a unified diff of the changed objects (set for dry runs and real runs).
+	Diff string
+}
+
+// Check is the outcome of a verification.
+type Check struct {
+	// Done is true when the verification concluded (passed or failed).
+	Done bool
+	// Passed is true when the target is healthy.
+	Passed bool
+	// Message says what was checked and found.
+	Message string
+}
+
+// Action is one catalog action's behaviour.
+type Action interface {
+	// Capture reads the part of the target the action changes. It refuses (a Refusal) when
+	// the action cannot apply to the target as it is now.
+	Capture(ctx context.Context, env Env, step kubernautv1.ActionStep) (*kubernautv1.PreState, error)
+	// Execute makes the change that step and pre determine; with dryRun the API server
+	// dry-runs it (dryRun=All) and nothing changes.
+	Execute(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState, dryRun bool) (Change, error)
+	// Verify checks that the change took effect and the target is healthy.
+	Verify(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error)
+	// Undo restores pre; actions without an inverse return ErrNoInverse.
+	Undo(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState, dryRun bool) (Change, error)
+	// Restored checks that an Undo brought the target back to pre and that it is healthy.
+	Restored(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error)
+}
+
+// ErrNoInverse is returned by Undo for actions whose effect cannot be undone (a restart).
+var ErrNoInverse = errors.New("the action has no inverse")
+
+// Refusal is a permanent reason not to run an action: bad parameters, a target the action
+// cannot apply to, an action switched off. Retrying cannot help.
+type Refusal struct {
+	// Field names the parameter or object field at fault, when there is one.
+	Field string
+	// Reason says why.
+	Reason string
+}
+
+func (r *Refusal) Error() string {
+	if r.Field != "" {
+		return r.Field + ": " + r.Reason
+	}
+	return r.Reason
+}
+
+// refuse builds a Refusal.
+func refuse(field, format string, args ...any) error {
+	return &Refusal{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// IsRefusal reports whether err is (or wraps) a Refusal.
+func IsRefusal(err error) bool {
+	var r *Refusal
+	return errors.As(err, &r)
+}
+
+var registry = map[kubernautv1.ActionName]Action{}
+
+func register(name kubernautv1.ActionName, a Action) { registry[name] = a }
+
+// For returns the implementation of a catalog action.
+func For(name kubernautv1.ActionName) (Action, error) {
+	a, ok := registry[name]
+	if !ok {
+		return nil, refuse("spec.action", "action %q is not in the catalog", name)
+	}
+	return a, nil
+}
+
+// noInverse is embedded by actions that cannot be undone.
+type noInverse struct{}
+
+func (noInverse) Undo(context.Context, Env, kubernautv1.ActionStep, *kubernautv1.PreState, bool) (Change, error) {
+	return Change{}, ErrNoInverse
+}
+
+func (noInverse) Restored(context.Context, Env, kubernautv1.ActionStep, *kubernautv1.PreState) (Check, error) {
+	return Check{Done: true, Passed: true, Message: "nothing to restore"}, nil
+}
+
+// both combines a state check with a health check: the first failure or wait wins.
+func both(state Check, health func() (Check, error)) (Check, error) {
+	if !state.Passed {
+		return state, nil
+	}
+	h, err := health()
+	if err != nil || !h.Passed {
+		return h, err
+	}
+	return Check{Done: true, Passed: true, Message: state.Message + "; " + h.Message}, nil
+}
+
+// dryRunOpts are the options of a write: dryRun=All when asked, and the field manager.
+func writeOpts(dryRun bool) []client.PatchOption {
+	opts := []client.PatchOption{client.FieldOwner(FieldManager)}
+	if dryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	return opts
+}
+
+const (
+	typesStrategic = types.StrategicMergePatchType
+	typesMerge     = types.MergePatchType
+)
+
+// metaNow is the capture time, to the second (what the restartedAt annotation holds).
+func metaNow(env Env) metav1.Time {
+	return metav1.NewTime(env.now().Truncate(time.Second))
+}
+
+func logChange(env Env, step kubernautv1.ActionStep, dryRun bool, what string) {
+	env.Log.Info("mutation", "action", step.Action, "target", step.Target.String(), "dryRun", dryRun, "change", what)
+}
+
+func changed(t kubernautv1.Target, format string, args ...any) []kubernautv1.ChangedObject {
+	return []kubernautv1.ChangedObject{{Target: t, Change: kubernautv1.Truncate(fmt.Sprintf(format, args...), 512)}}
+}
+
+func params(step kubernautv1.ActionStep) kubernautv1.ActionParameters {
+	if step.Parameters == nil {
+		return kubernautv1.ActionParameters{}
+	}
+	return *step.Parameters
+}
+
+func ptrString[T any](p *T) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprint(*p)
+}

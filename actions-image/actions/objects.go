@@ -1,0 +1,138 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/kubectl/pkg/polymorphichelpers"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// maxDiff bounds a diff (the API's limit for DryRunResult.diff is 16 KiB).
+const maxDiff = 16000
+
+// diff is a unified diff of two objects as YAML, without the fields the API server keeps for
+// itself.
+func diff(name string, before, after client.Object) string {
+	a, b := render(before), render(after)
+	if a == b {
+		return ""
+	}
+	out, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(a), B: difflib.SplitLines(b), FromFile: name + " (now)", ToFile: name + " (after)", Context: 2,
+	})
+	if err != nil {
+		return "diff unavailable: " + err.Error()
+	}
+	return kubernautv1.Truncate(out, maxDiff)
+}
+
+// deletion is the diff of deleting an object.
+func deletion(name string, obj client.Object) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "--- %s (now)\n+++ %s (after: deleted)\n", name, name)
+	for _, l := range difflib.SplitLines(render(obj)) {
+		b.WriteString("-" + l)
+	}
+	return kubernautv1.Truncate(b.String(), maxDiff)
+}
+
+func render(obj client.Object) string {
+	if obj == nil || obj.GetName() == "" {
+		return ""
+	}
+	c := obj.DeepCopyObject().(client.Object)
+	c.SetManagedFields(nil)
+	c.SetResourceVersion("")
+	c.SetGeneration(0)
+	raw, err := yaml.Marshal(c)
+	if err != nil {
+		return err.Error()
+	}
+	// Status is the controllers' to change; the diff shows what the action changes.
+	s := string(raw)
+	if i := strings.Index(s, "\nstatus:"); i >= 0 {
+		s = s[:i+1]
+	}
+	return s
+}
+
+// key is the object key of a target.
+func key(t kubernautv1.Target) client.ObjectKey {
+	return client.ObjectKey{Namespace: t.Namespace, Name: t.Name}
+}
+
+// get reads a target, turning NotFound into a refusal that names it.
+func get(ctx context.Context, env Env, t kubernautv1.Target, obj client.Object) error {
+	if err := env.Client.Get(ctx, key(t), obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return refuse("spec.target", "%s does not exist", t)
+		}
+		return fmt.Errorf("reading %s: %w", t, err)
+	}
+	return nil
+}
+
+// workload is a Deployment, StatefulSet or DaemonSet target, read typed.
+func workload(t kubernautv1.Target) (client.Object, error) {
+	switch t.Kind {
+	case kubernautv1.TargetKindDeployment:
+		return &appsv1.Deployment{}, nil
+	case kubernautv1.TargetKindStatefulSet:
+		return &appsv1.StatefulSet{}, nil
+	case kubernautv1.TargetKindDaemonSet:
+		return &appsv1.DaemonSet{}, nil
+	}
+	return nil, refuse("spec.target.kind", "%s is not a Deployment, StatefulSet or DaemonSet", t.Kind)
+}
+
+// podTemplate returns a workload's pod template.
+func podTemplate(obj client.Object) *corev1.PodTemplateSpec {
+	switch w := obj.(type) {
+	case *appsv1.Deployment:
+		return &w.Spec.Template
+	case *appsv1.StatefulSet:
+		return &w.Spec.Template
+	case *appsv1.DaemonSet:
+		return &w.Spec.Template
+	}
+	return nil
+}
+
+// rolledOut applies `kubectl rollout status`'s rules (kubectl's own StatusViewer) to a
+// workload as it is now.
+func rolledOut(ctx context.Context, env Env, t kubernautv1.Target) (Check, error) {
+	obj, err := workload(t)
+	if err != nil {
+		return Check{}, err
+	}
+	if err := get(ctx, env, t, obj); err != nil {
+		return Check{}, err
+	}
+	gk := schema.GroupKind{Group: "apps", Kind: string(t.Kind)}
+	viewer, err := polymorphichelpers.StatusViewerFor(gk)
+	if err != nil {
+		return Check{}, fmt.Errorf("rollout status of %s: %w", t, err)
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return Check{}, fmt.Errorf("converting %s: %w", t, err)
+	}
+	msg, done, err := viewer.Status(&unstructured.Unstructured{Object: u}, 0)
+	if err != nil {
+		// kubectl's viewer errs for a rollout that cannot finish (progress deadline exceeded).
+		return Check{Done: true, Passed: false, Message: fmt.Sprintf("%s: %v", t, err)}, nil
+	}
+	return Check{Done: done, Passed: done, Message: strings.TrimSpace(msg)}, nil
+}

@@ -1,0 +1,146 @@
+package kubernetesexecution
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/kubernaut/kubernaut/actions-image/actions"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// Outcome is what an executor reports of a step.
+type Outcome struct {
+	// Done is false while the action still runs (a Job); the controller looks again later.
+	Done bool
+	// Change is what the action did.
+	Change actions.Change
+	// Failure says why the action failed; empty when it succeeded.
+	Failure string
+}
+
+// Executor runs a step's action (Execute mode) or its inverse (Compensate mode) from the
+// pre-state recorded in the step's status.
+type Executor interface {
+	// Run starts or continues the step. An error is transient (the step is tried again); a
+	// failed action is an Outcome with a Failure.
+	Run(ctx context.Context, ke *kubernautv1.KubernetesExecution) (Outcome, error)
+}
+
+// InProcess runs the action's code inside the controller (local mode, tests).
+type InProcess struct {
+	// Env is what the actions work with.
+	Env actions.Env
+}
+
+// Run calls the action (or its inverse) directly. Actions are deterministic from the recorded
+// pre-state, so a Run repeated after a crash makes no second change.
+func (e InProcess) Run(ctx context.Context, ke *kubernautv1.KubernetesExecution) (Outcome, error) {
+	impl, err := actions.For(ke.Spec.Action)
+	if err != nil {
+		return Outcome{Done: true, Failure: err.Error()}, nil
+	}
+	var change actions.Change
+	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate {
+		change, err = impl.Undo(ctx, e.Env, ke.Spec.ActionStep, ke.Status.PreState, false)
+	} else {
+		change, err = impl.Execute(ctx, e.Env, ke.Spec.ActionStep, ke.Status.PreState, false)
+	}
+	switch {
+	case err != nil && permanent(err):
+		return Outcome{Done: true, Change: change, Failure: err.Error()}, nil
+	case err != nil:
+		return Outcome{}, err
+	}
+	return Outcome{Done: true, Change: change}, nil
+}
+
+func (r *Reconciler) interval() time.Duration {
+	if r.VerifyInterval > 0 {
+		return r.VerifyInterval
+	}
+	return 2 * time.Second
+}
+
+// execute is the Executing stage: the executor runs the action; a success moves on to
+// Verifying, a failure ends the step.
+func (r *Reconciler) execute(ctx context.Context, ke *kubernautv1.KubernetesExecution, now time.Time) (ctrl.Result, error) {
+	name := r.Default
+	if name == "" {
+		name = kubernautv1.ExecutorInProcess
+	}
+	exec, ok := r.Executors[name]
+	if !ok {
+		return ctrl.Result{}, fmt.Errorf("executor %q is not configured", name)
+	}
+	ke.Status.Executor = name
+	out, err := exec.Run(ctx, ke)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("running %s on %s: %w", ke.Spec.Action, ke.Spec.Target, err)
+	}
+	if !out.Done {
+		return ctrl.Result{RequeueAfter: r.interval()}, nil
+	}
+	result := &kubernautv1.ActionResult{Success: out.Failure == "", Message: kubernautv1.Truncate(out.Change.Message, 2048), Changed: out.Change.Changed}
+	if len(result.Changed) > 50 {
+		result.Changed = result.Changed[:50]
+	}
+	ke.Status.Result = result
+	if out.Failure != "" {
+		result.Message = kubernautv1.Truncate(out.Failure, 2048)
+		msg := fmt.Sprintf("%s on %s failed: %s", ke.Spec.Action, ke.Spec.Target, out.Failure)
+		set(ke, kubernautv1.ExecutedCondition, metav1.ConditionFalse, kubernautv1.ReasonActionFailed, msg)
+		end(ke, kubernautv1.ReasonFailed, msg)
+		return ctrl.Result{}, nil
+	}
+	if result.Message == "" {
+		result.Message = "done"
+	}
+	set(ke, kubernautv1.ExecutedCondition, metav1.ConditionTrue, kubernautv1.ReasonActionSucceeded, result.Message)
+	set(ke, kubernautv1.VerifiedCondition, metav1.ConditionUnknown, kubernautv1.ReasonVerifying, "verifying "+ke.Spec.Target.String())
+	return ctrl.Result{RequeueAfter: r.interval() / 4}, nil
+}
+
+// verify is the Verifying stage: the action's health check (for a compensation, that the
+// pre-state is back), looked at again until it concludes or the step times out.
+func (r *Reconciler) verify(ctx context.Context, ke *kubernautv1.KubernetesExecution, now time.Time) (ctrl.Result, error) {
+	impl, err := actions.For(ke.Spec.Action)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var check actions.Check
+	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate {
+		check, err = impl.Restored(ctx, r.Env, ke.Spec.ActionStep, ke.Status.PreState)
+	} else {
+		check, err = impl.Verify(ctx, r.Env, ke.Spec.ActionStep, ke.Status.PreState)
+	}
+	switch {
+	case err != nil && permanent(err):
+		check = actions.Check{Done: true, Message: err.Error()}
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("verifying %s: %w", ke.Spec.Target, err)
+	}
+	if !check.Done {
+		c := meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.VerifiedCondition)
+		if c == nil || c.Message != check.Message {
+			set(ke, kubernautv1.VerifiedCondition, metav1.ConditionUnknown, kubernautv1.ReasonVerifying, check.Message)
+		}
+		return ctrl.Result{RequeueAfter: r.interval()}, nil
+	}
+	t := metav1.NewTime(now)
+	v := &kubernautv1.Verification{Result: "Passed", Message: kubernautv1.Truncate(check.Message, 1024), CheckedAt: &t}
+	ke.Status.Verification = v
+	if !check.Passed {
+		v.Result = "Failed"
+		r.Metrics.verificationFailed(ke)
+		set(ke, kubernautv1.VerifiedCondition, metav1.ConditionFalse, kubernautv1.ReasonUnhealthy, check.Message)
+		end(ke, kubernautv1.ReasonFailed, "verification failed: "+check.Message)
+		return ctrl.Result{}, nil
+	}
+	set(ke, kubernautv1.VerifiedCondition, metav1.ConditionTrue, kubernautv1.ReasonHealthy, check.Message)
+	return ctrl.Result{}, nil
+}

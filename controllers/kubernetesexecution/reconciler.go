@@ -1,0 +1,173 @@
+// Package kubernetesexecution runs one step of a plan: the safety policy evaluated again right
+// before it runs, a SubjectAccessReview for the action's own ServiceAccount, a server-side dry
+// run, the pre-state recorded, the action executed by an executor (inprocess or job), then
+// verified; a Compensate step restores an earlier step's pre-state.
+package kubernetesexecution
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/actions-image/actions"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+)
+
+// Reconciler reconciles KubernetesExecutions.
+type Reconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// APIReader reads from the API server directly (the step's inputs at the moment it runs).
+	APIReader client.Reader
+	// Env is what the actions work with (validation, dry run and verification run here, in the
+	// controller, whatever the executor).
+	Env actions.Env
+	// Executors by name; Default is used for every step.
+	Executors map[kubernautv1.ExecutorName]Executor
+	// Default names the executor that runs the steps.
+	Default kubernautv1.ExecutorName
+	// Safety is the safety policy, evaluated again right before each step.
+	Safety *kubernautrego.Safety
+	// Authorizer checks the action's ServiceAccount; nil skips the check (recorded as such).
+	Authorizer *Authorizer
+	// DryRunAll makes every step a dry run (the global dry-run mode).
+	DryRunAll bool
+	// VerifyInterval is how often verification looks again.
+	VerifyInterval time.Duration
+	// Events records an event per phase change.
+	Events events.EventRecorder
+	// Metrics counts executions, verifications and compensations; nil records none.
+	Metrics *Metrics
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// SetupWithManager watches KubernetesExecutions.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("kubernetesexecution").For(&kubernautv1.KubernetesExecution{}).Complete(r)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func set(ke *kubernautv1.KubernetesExecution, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&ke.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
+		Message: kubernautv1.Truncate(msg, 32768), ObservedGeneration: ke.Generation})
+}
+
+// end finishes the step: Ready False with a terminal reason.
+func end(ke *kubernautv1.KubernetesExecution, reason, msg string) {
+	set(ke, kubernautv1.ReadyCondition, metav1.ConditionFalse, reason, msg)
+}
+
+func terminal(ke *kubernautv1.KubernetesExecution) bool {
+	switch ke.Status.Phase {
+	case kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected:
+		return true
+	}
+	return false
+}
+
+// Reconcile moves the step one stage on and writes its status once.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ke := &kubernautv1.KubernetesExecution{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ke); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if terminal(ke) {
+		return ctrl.Result{}, nil
+	}
+	before := ke.DeepCopy()
+	now := r.now()
+	if ke.Status.StartedAt == nil {
+		t := metav1.NewTime(now)
+		ke.Status.StartedAt = &t
+	}
+	res, err := r.step(ctx, ke, now)
+	r.summarize(ke, before, now)
+	if !equality.Semantic.DeepEqual(before.Status, ke.Status) {
+		if perr := r.Client.Status().Patch(ctx, ke, client.MergeFrom(before)); perr != nil {
+			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching the status of KubernetesExecution %s: %w", req, perr))
+		}
+	}
+	return res, err
+}
+
+// step runs the stage the step is in.
+func (r *Reconciler) step(ctx context.Context, ke *kubernautv1.KubernetesExecution, now time.Time) (ctrl.Result, error) {
+	timeout := time.Duration(ke.Spec.TimeoutSeconds) * time.Second
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	if now.Sub(ke.Status.StartedAt.Time) > timeout {
+		msg := fmt.Sprintf("the step exceeded its timeout of %s in phase %s", timeout, ke.DerivePhase())
+		if meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.ExecutedCondition) != nil {
+			set(ke, kubernautv1.VerifiedCondition, metav1.ConditionFalse, kubernautv1.ReasonTimedOut, msg)
+		}
+		end(ke, kubernautv1.ReasonFailed, msg)
+		return ctrl.Result{}, nil
+	}
+	switch {
+	case meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.ValidatedCondition) == nil:
+		return ctrl.Result{}, r.validate(ctx, ke, now)
+	case !meta.IsStatusConditionTrue(ke.Status.Conditions, kubernautv1.ValidatedCondition):
+		return ctrl.Result{}, nil
+	case !final(ke, kubernautv1.ExecutedCondition):
+		return r.execute(ctx, ke, now)
+	case meta.IsStatusConditionTrue(ke.Status.Conditions, kubernautv1.ExecutedCondition) && !final(ke, kubernautv1.VerifiedCondition):
+		return r.verify(ctx, ke, now)
+	}
+	return ctrl.Result{}, nil
+}
+
+// final reports whether a condition is True or False.
+func final(ke *kubernautv1.KubernetesExecution, typ string) bool {
+	c := meta.FindStatusCondition(ke.Status.Conditions, typ)
+	return c != nil && c.Status != metav1.ConditionUnknown
+}
+
+// summarize derives the phase and Ready, stamps the completion, and reports a phase change.
+func (r *Reconciler) summarize(ke, before *kubernautv1.KubernetesExecution, now time.Time) {
+	conds := ke.Status.Conditions
+	ready := meta.FindStatusCondition(conds, kubernautv1.ReadyCondition)
+	switch {
+	case ready != nil && ready.Status == metav1.ConditionFalse && kubernautv1.IsTerminalReason(ready.Reason):
+	case meta.IsStatusConditionTrue(conds, kubernautv1.VerifiedCondition):
+		c := meta.FindStatusCondition(conds, kubernautv1.VerifiedCondition)
+		set(ke, kubernautv1.ReadyCondition, metav1.ConditionTrue, kubernautv1.ReasonSucceeded, c.Message)
+	default:
+		set(ke, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonProgressing, "phase "+string(ke.DerivePhase()))
+	}
+	ke.Status.Phase = ke.DerivePhase()
+	ke.Status.ObservedGeneration = ke.Generation
+	if terminal(ke) && ke.Status.CompletedAt == nil {
+		t := metav1.NewTime(now)
+		ke.Status.CompletedAt = &t
+		r.Metrics.finished(ke, now)
+	}
+	if ke.Status.Phase != before.Status.Phase && r.Events != nil {
+		kind := corev1.EventTypeNormal
+		if ke.Status.Phase == kubernautv1.ExecutionFailed || ke.Status.Phase == kubernautv1.ExecutionRejected {
+			kind = corev1.EventTypeWarning
+		}
+		msg := string(ke.Status.Phase)
+		if c := meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.ReadyCondition); c != nil {
+			msg = c.Message
+		}
+		r.Events.Eventf(ke, nil, kind, string(ke.Status.Phase), "Step", "%s", kubernautv1.Truncate(msg, 1024))
+	}
+}

@@ -1,0 +1,208 @@
+package kubernetesexecution
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/actions-image/actions"
+	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+)
+
+// reject ends the step before anything mutated.
+func reject(ke *kubernautv1.KubernetesExecution, reason, msg string) {
+	set(ke, kubernautv1.ValidatedCondition, metav1.ConditionFalse, reason, msg)
+	end(ke, kubernautv1.ReasonRejected, msg)
+}
+
+// permanent reports whether an error from an action cannot be cured by retrying: a refusal,
+// or an API answer that says the request itself is wrong.
+func permanent(err error) bool {
+	return actions.IsRefusal(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) ||
+		apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) || apierrors.IsUnsupportedMediaType(err)
+}
+
+// validate is the Validating stage: for a step, its parameters and target (the pre-state
+// capture refuses what cannot apply), the safety policy with the world as it is now, the
+// SubjectAccessReview and the server-side dry run; for a compensation, what there is to undo.
+// Nothing mutates here. It ends with the pre-state recorded, before any mutation.
+func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExecution, now time.Time) error {
+	entry, err := catalog.Lookup(ke.Spec.Action)
+	if err != nil {
+		reject(ke, kubernautv1.ReasonInvalidParameters, "spec.action: "+err.Error())
+		return nil
+	}
+	impl, err := actions.For(ke.Spec.Action)
+	if err != nil {
+		reject(ke, kubernautv1.ReasonInvalidParameters, err.Error())
+		return nil
+	}
+	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate {
+		return r.validateUndo(ctx, ke, entry, impl)
+	}
+	step := ke.Spec.ActionStep
+	pre, err := impl.Capture(ctx, r.Env, step)
+	switch {
+	case err != nil && permanent(err):
+		reject(ke, kubernautv1.ReasonInvalidParameters, fmt.Sprintf("%s cannot run on %s: %v", step.Action, step.Target, err))
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading the pre-state of %s: %w", step.Target, err)
+	}
+
+	verdict, err := r.policy(ctx, ke, pre, now)
+	if err != nil {
+		return err
+	}
+	ke.Status.PolicyDecision = &verdict
+	if !verdict.Allowed {
+		reject(ke, kubernautv1.ReasonPolicyDenied, "the safety policy refused the step: "+strings.Join(verdict.Violations, "; "))
+		return nil
+	}
+	if ok, err := r.authorize(ctx, ke, entry); err != nil || !ok {
+		return err
+	}
+
+	change, err := impl.Execute(ctx, r.Env, step, pre, true)
+	if err != nil {
+		if !permanent(err) {
+			return fmt.Errorf("dry-running %s on %s: %w", step.Action, step.Target, err)
+		}
+		ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(err.Error(), 1024)}
+		reject(ke, kubernautv1.ReasonDryRunFailed, "the API server's dry run refused the change: "+err.Error())
+		return nil
+	}
+	ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Succeeded", Diff: change.Diff, Message: kubernautv1.Truncate(change.Message, 1024)}
+	set(ke, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonValidationPassed,
+		"the safety policy, the ServiceAccount's permissions and the API server's dry run allow the step: "+change.Message)
+	r.afterValidation(ke, pre, change.Message)
+	return nil
+}
+
+// afterValidation records the pre-state and moves to Executing, or ends a dry run.
+func (r *Reconciler) afterValidation(ke *kubernautv1.KubernetesExecution, pre *kubernautv1.PreState, what string) {
+	if ke.Spec.DryRun || r.DryRunAll {
+		msg := "dry run: nothing was mutated; it would have: " + what
+		set(ke, kubernautv1.ExecutedCondition, metav1.ConditionTrue, kubernautv1.ReasonDryRun, msg)
+		set(ke, kubernautv1.VerifiedCondition, metav1.ConditionTrue, kubernautv1.ReasonDryRun, msg)
+		ke.Status.Result = &kubernautv1.ActionResult{Success: true, Message: kubernautv1.Truncate(msg, 2048)}
+		return
+	}
+	ke.Status.PreState = pre
+	set(ke, kubernautv1.ExecutedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "executing "+string(ke.Spec.Action)+" on "+ke.Spec.Target.String())
+}
+
+// policy evaluates the safety policy on the step as the world is now: the plan's context, with
+// the current values read by the capture.
+func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecution, pre *kubernautv1.PreState, now time.Time) (kubernautv1.PolicyVerdict, error) {
+	sc := kubernautrego.SafetyContext{Environment: kubernautv1.EnvironmentUnknown}
+	if ref := ke.Spec.WorkflowExecutionRef; ref != nil {
+		we := &kubernautv1.WorkflowExecution{}
+		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ke.Namespace, Name: ref.Name}, we)
+		switch {
+		case err == nil:
+			if sc, err = kubernautrego.GatherSafetyContext(ctx, r.APIReader, we, now); err != nil {
+				return kubernautv1.PolicyVerdict{}, err
+			}
+		case !apierrors.IsNotFound(err):
+			return kubernautv1.PolicyVerdict{}, fmt.Errorf("reading WorkflowExecution %s: %w", ref.Name, err)
+		}
+	}
+	if pre != nil && pre.Replicas != nil {
+		if sc.Current == nil {
+			sc.Current = map[string]int64{}
+		}
+		sc.Current["replicas"] = int64(*pre.Replicas)
+	}
+	if pre != nil && pre.MaxReplicas != nil {
+		if sc.Current == nil {
+			sc.Current = map[string]int64{}
+		}
+		sc.Current["hpaMax"] = int64(*pre.MaxReplicas)
+	}
+	name := ke.Spec.StepName
+	if name == "" {
+		name = ke.Name
+	}
+	v, err := r.Safety.Evaluate(ctx, kubernautv1.PlanStep{Name: name, ActionStep: ke.Spec.ActionStep}, sc, now)
+	if err != nil {
+		reject(ke, kubernautv1.ReasonPolicyError, "the safety policy failed: "+err.Error())
+		return kubernautv1.PolicyVerdict{Allowed: false, Violations: []string{kubernautv1.Truncate(err.Error(), 512)}}, nil
+	}
+	return v, nil
+}
+
+// authorize runs the SubjectAccessReview; false means the step was rejected.
+func (r *Reconciler) authorize(ctx context.Context, ke *kubernautv1.KubernetesExecution, entry catalog.Action) (bool, error) {
+	if r.Authorizer == nil {
+		return true, nil
+	}
+	res, err := r.Authorizer.Authorize(ctx, entry, ke.Spec.Target)
+	if err != nil {
+		return false, err
+	}
+	ke.Status.Authorization = res
+	if !res.Allowed {
+		reject(ke, kubernautv1.ReasonUnauthorized, fmt.Sprintf("ServiceAccount %s may not: %s", res.ServiceAccount, strings.Join(res.Denied, ", ")))
+		return false, nil
+	}
+	return true, nil
+}
+
+// validateUndo finds what a compensation restores: the pre-state of the step it names, if that
+// step got as far as changing anything and its action has an inverse.
+func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.KubernetesExecution, entry catalog.Action, impl actions.Action) error {
+	name := ke.Spec.Compensates.Name
+	orig := &kubernautv1.KubernetesExecution{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ke.Namespace, Name: name}, orig)
+	switch {
+	case apierrors.IsNotFound(err):
+		r.nothingToUndo(ke, fmt.Sprintf("step %s never ran: nothing to undo", name))
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading the compensated step %s: %w", name, err)
+	case orig.Spec.Action != ke.Spec.Action || orig.Spec.Target != ke.Spec.Target:
+		reject(ke, kubernautv1.ReasonInvalidParameters, fmt.Sprintf("spec.compensates: step %s ran %s on %s, not %s on %s",
+			name, orig.Spec.Action, orig.Spec.Target, ke.Spec.Action, ke.Spec.Target))
+		return nil
+	case orig.Spec.DryRun || orig.Status.PreState == nil:
+		r.nothingToUndo(ke, fmt.Sprintf("step %s changed nothing (it was a dry run or stopped before executing): nothing to undo", name))
+		return nil
+	}
+	policy := kubernautv1.PolicyVerdict{Allowed: true, Policy: "compensation of " + name + ": restores its recorded pre-state, which the policy allowed to change"}
+	ke.Status.PolicyDecision = &policy
+	change, err := impl.Undo(ctx, r.Env, ke.Spec.ActionStep, orig.Status.PreState, true)
+	switch {
+	case errors.Is(err, actions.ErrNoInverse):
+		r.nothingToUndo(ke, fmt.Sprintf("%s has no inverse (step %s leaves nothing to restore)", ke.Spec.Action, name))
+		return nil
+	case err != nil && !permanent(err):
+		return fmt.Errorf("dry-running the undo of %s: %w", name, err)
+	case err != nil:
+		ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(err.Error(), 1024)}
+		reject(ke, kubernautv1.ReasonDryRunFailed, "the API server's dry run refused the undo: "+err.Error())
+		return nil
+	}
+	if ok, err := r.authorize(ctx, ke, entry); err != nil || !ok {
+		return err
+	}
+	ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Succeeded", Diff: change.Diff, Message: kubernautv1.Truncate(change.Message, 1024)}
+	set(ke, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonValidationPassed, "restores the pre-state of step "+name+": "+change.Message)
+	r.afterValidation(ke, orig.Status.PreState.DeepCopy(), change.Message)
+	return nil
+}
+
+func (r *Reconciler) nothingToUndo(ke *kubernautv1.KubernetesExecution, msg string) {
+	set(ke, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonNothingToUndo, msg)
+	set(ke, kubernautv1.ExecutedCondition, metav1.ConditionTrue, kubernautv1.ReasonNothingToUndo, msg)
+	set(ke, kubernautv1.VerifiedCondition, metav1.ConditionTrue, kubernautv1.ReasonNothingToUndo, msg)
+	ke.Status.Result = &kubernautv1.ActionResult{Success: true, Message: kubernautv1.Truncate(msg, 2048)}
+}

@@ -1,0 +1,52 @@
+package rego
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// GatherSafetyContext gathers what the safety policy weighs for a plan: environment and GitOps
+// ownership from its analysis, and the other remediations of its target in the hour before now.
+func GatherSafetyContext(ctx context.Context, c client.Reader, we *kubernautv1.WorkflowExecution, now time.Time) (SafetyContext, error) {
+	sc := SafetyContext{Environment: kubernautv1.EnvironmentUnknown}
+	var aia kubernautv1.AIAnalysis
+	err := c.Get(ctx, client.ObjectKey{Namespace: we.Namespace, Name: we.Spec.AIAnalysisRef.Name}, &aia)
+	switch {
+	case err == nil:
+		if c := aia.Spec.Classification; c != nil {
+			sc.Environment = c.Environment
+		}
+		if e := aia.Spec.Enrichment; e != nil {
+			sc.GitOps = e.GitOps
+			if e.Workload != nil && e.Workload.Replicas != nil {
+				sc.Current = map[string]int64{"replicas": int64(*e.Workload.Replicas)}
+			}
+			if e.HPA != nil {
+				if sc.Current == nil {
+					sc.Current = map[string]int64{}
+				}
+				sc.Current["hpaMax"] = int64(e.HPA.MaxReplicas)
+			}
+		}
+	case client.IgnoreNotFound(err) != nil:
+		return sc, fmt.Errorf("reading AIAnalysis %s: %w", we.Spec.AIAnalysisRef.Name, err)
+	}
+	// Plans on the same object: WorkflowExecutions carry the resolved workload as their target,
+	// while the alerts behind them may name different pods of it.
+	var list kubernautv1.WorkflowExecutionList
+	if err := c.List(ctx, &list, client.InNamespace(we.Namespace)); err != nil {
+		return sc, fmt.Errorf("counting recent remediations: %w", err)
+	}
+	since := now.Add(-time.Hour)
+	for _, other := range list.Items {
+		if other.Name != we.Name && other.Spec.Target == we.Spec.Target && other.CreationTimestamp.After(since) {
+			sc.RecentRemediations++
+		}
+	}
+	return sc, nil
+}
