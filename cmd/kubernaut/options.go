@@ -58,7 +58,20 @@ type options struct {
 	processing   processingOptions
 	analysis     analysisOptions
 	workflow     workflowexecution.CompileOptions
+	execution    executionOptions
 	gateway      gatewayOptions
+}
+
+// executionOptions configure how approved plans run.
+type executionOptions struct {
+	engine             string
+	executor           string
+	dryRun             bool
+	actionsNamespace   string
+	authorize          bool
+	customScriptImages string
+	verifyInterval     time.Duration
+	evictionRetry      time.Duration
 }
 
 // processingOptions configure enrichment and classification.
@@ -173,6 +186,16 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.DurationVar(&o.workflow.TTLAfterCompletion, "workflow-ttl", 24*time.Hour, "how long a finished Workflow is kept")
 		fs.StringVar(&o.workflow.SemaphoreConfigMap, "semaphore-configmap", "kubernaut-semaphores",
 			"Argo semaphore ConfigMap (keys cluster and namespace.<ns>) bounding concurrent remediations")
+		ex := &o.execution
+		fs.StringVar(&ex.engine, "engine", "builtin", "engine of approved plans: builtin (in-process, no Argo needed) or argo (an Argo Workflow)")
+		fs.StringVar(&ex.executor, "executor", "inprocess", "executor of the steps: inprocess (the action code in this process) or job")
+		fs.BoolVar(&ex.dryRun, "dry-run", false, "validate and dry-run every step on the API server, record the diffs, mutate nothing")
+		fs.StringVar(&ex.actionsNamespace, "actions-namespace", "kubernaut-system", "namespace of the actions' ServiceAccounts (kubernaut-action-<action>)")
+		fs.BoolVar(&ex.authorize, "authorize-actions", true,
+			"check with a SubjectAccessReview, before each step, that the action's own ServiceAccount may do it")
+		fs.StringVar(&ex.customScriptImages, "custom-script-images", "", "images custom_script may run, comma-separated (empty: custom_script is off)")
+		fs.DurationVar(&ex.verifyInterval, "verify-interval", 2*time.Second, "how often a step's health check looks again")
+		fs.DurationVar(&ex.evictionRetry, "eviction-retry-delay", 5*time.Second, "drain_node: wait before retrying an eviction a PodDisruptionBudget refused")
 		fs.DurationVar(&o.processing.lookupTimeout, "enrichment-lookup-timeout", 5*time.Second, "time limit of each enrichment lookup")
 		fs.StringVar(&o.processing.policyNamespace, "policy-namespace", "kubernaut-system", "namespace of the policy ConfigMap")
 		fs.StringVar(&o.processing.policyConfigMap, "policy-configmap", "kubernaut-policies",
@@ -229,6 +252,12 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			return nil, fmt.Errorf("thresholds must satisfy 0 <= --reject-threshold (%v) <= --auto-approve-threshold (%v) <= 1", a.manualThreshold, a.autoThreshold)
 		case o.manager.concurrency < 1:
 			return nil, fmt.Errorf("--concurrency must be at least 1, got %d", o.manager.concurrency)
+		case o.execution.engine != string(kubernautv1.EngineBuiltin) && o.execution.engine != string(kubernautv1.EngineArgo):
+			return nil, fmt.Errorf("--engine %q: want builtin or argo", o.execution.engine)
+		case o.execution.executor != string(kubernautv1.ExecutorInProcess):
+			return nil, fmt.Errorf("--executor %q: this build runs steps inprocess only (the job executor comes with the actions image)", o.execution.executor)
+		case o.execution.engine == string(kubernautv1.EngineArgo):
+			return nil, fmt.Errorf("--engine argo: this build runs plans with the builtin engine only (the argo engine is being built)")
 		case a.maxSteps < 1 || a.maxSteps > 10:
 			return nil, fmt.Errorf("--max-plan-steps must be between 1 and 10, got %d", a.maxSteps)
 		}

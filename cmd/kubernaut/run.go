@@ -17,16 +17,19 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
+	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
@@ -246,13 +249,54 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	if err != nil {
 		return err
 	}
+	safety := kubernautrego.NewSafety(mgr.GetAPIReader(), o.processing.policyNamespace, o.processing.policyConfigMap, nil)
 	we := &workflowexecution.Reconciler{
-		Client: mgr.GetClient(), Templates: set, Compile: o.workflow,
-		Safety: kubernautrego.NewSafety(mgr.GetAPIReader(), o.processing.policyNamespace, o.processing.policyConfigMap, nil),
-		Events: mgr.GetEventRecorder("kubernaut-workflowexecution"),
+		Client: mgr.GetClient(), Templates: set, Compile: o.workflow, Safety: safety,
+		Events:        mgr.GetEventRecorder("kubernaut-workflowexecution"),
+		Engines:       map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}},
+		DefaultEngine: kubernautv1.EngineName(o.execution.engine),
 	}
 	if err := we.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the WorkflowExecution controller: %w", err)
 	}
+	env, err := actionsEnv(mgr, o.execution)
+	if err != nil {
+		return err
+	}
+	ke := &kubernetesexecution.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: env, Safety: safety,
+		Executors:      map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{Env: env}},
+		Default:        kubernautv1.ExecutorName(o.execution.executor),
+		DryRunAll:      o.execution.dryRun,
+		VerifyInterval: o.execution.verifyInterval,
+		Events:         mgr.GetEventRecorder("kubernaut-kubernetesexecution"),
+		Metrics:        kubernetesexecution.NewMetrics(metrics.Registry),
+	}
+	if o.execution.authorize {
+		ke.Authorizer = &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: o.execution.actionsNamespace}
+	}
+	if err := ke.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the KubernetesExecution controller: %w", err)
+	}
 	return nil
+}
+
+// actionsEnv is what the actions work with: clients that read the API server directly.
+func actionsEnv(mgr ctrl.Manager, o executionOptions) (actions.Env, error) {
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return actions.Env{}, fmt.Errorf("creating the actions' client: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return actions.Env{}, fmt.Errorf("creating the actions' clientset: %w", err)
+	}
+	env := actions.Env{Client: direct, Kube: cs, Log: ctrl.Log.WithName("actions"), EvictionRetryDelay: o.evictionRetry,
+		ActionsNamespace: o.actionsNamespace, Exec: actions.APIExec{Config: mgr.GetConfig(), Kube: cs}}
+	for _, img := range strings.Split(o.customScriptImages, ",") {
+		if img = strings.TrimSpace(img); img != "" {
+			env.CustomScriptImages = append(env.CustomScriptImages, img)
+		}
+	}
+	return env, nil
 }

@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/templates"
@@ -28,8 +29,8 @@ const (
 	RejectAnnotation = "kubernaut.io/reject"
 )
 
-// Reconciler plans WorkflowExecutions and records their approval. (Running the plan — the argo
-// and builtin engines — and mirroring its nodes arrive with the rest of the issue.)
+// Reconciler plans WorkflowExecutions, records their approval, runs the approved plan with an
+// engine and mirrors its nodes.
 type Reconciler struct {
 	// Client reads from the cache and writes to the API server.
 	Client client.Client
@@ -41,13 +42,25 @@ type Reconciler struct {
 	Safety *kubernautrego.Safety
 	// Events records an event per outcome.
 	Events events.EventRecorder
+	// Engines run approved plans, by name; DefaultEngine is used unless the spec names one.
+	Engines map[kubernautv1.EngineName]Engine
+	// DefaultEngine names the engine of plans that name none.
+	DefaultEngine kubernautv1.EngineName
+	// WatchWorkflows also watches Argo Workflows (the argo engine; needs Argo's CRDs).
+	WatchWorkflows bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
 
-// SetupWithManager watches WorkflowExecutions (their annotations included: approvals).
+// SetupWithManager watches WorkflowExecutions (their annotations included: approvals), the
+// KubernetesExecutions the builtin engine creates and, with the argo engine, Workflows.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("workflowexecution").For(&kubernautv1.WorkflowExecution{}).Complete(r)
+	b := ctrl.NewControllerManagedBy(mgr).Named("workflowexecution").For(&kubernautv1.WorkflowExecution{}).
+		Owns(&kubernautv1.KubernetesExecution{})
+	if r.WatchWorkflows {
+		b = b.Owns(&wfv1.Workflow{})
+	}
+	return b.Complete(r)
 }
 
 func (r *Reconciler) now() time.Time {
@@ -73,9 +86,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	before := we.DeepCopy()
+	var res ctrl.Result
 	err := r.plan(ctx, we)
 	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ValidatedCondition) {
 		r.approve(we)
+	}
+	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
+		res, err = r.run(ctx, we)
 	}
 	we.Status.Phase = we.DerivePhase()
 	we.Status.ObservedGeneration = we.Generation
@@ -91,7 +108,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching the status of WorkflowExecution %s: %w", req, perr))
 		}
 	}
-	return ctrl.Result{}, err
+	return res, err
 }
 
 func phaseNote(we *kubernautv1.WorkflowExecution) string {
@@ -171,7 +188,6 @@ func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution) {
 	if we.Spec.ApprovalMode == kubernautv1.ApprovalAuto {
 		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", "policy", &now
 		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonAutoApproved, "approved by the approval policy")
-		r.waitForEngine(we)
 		return
 	}
 	if reason, ok := we.Annotations[RejectAnnotation]; ok {
@@ -189,7 +205,6 @@ func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution) {
 		who := manager(we, ApproveAnnotation)
 		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", who, &now
 		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonManuallyApproved, "plan "+hash+" approved by "+who)
-		r.waitForEngine(we)
 	case ok:
 		set(we, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval,
 			fmt.Sprintf("an approval for plan %q was refused: this plan is %s; approve it with kubectl annotate workflowexecution %s %s=%s --overwrite",
@@ -197,14 +212,6 @@ func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution) {
 	default:
 		set(we, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval,
 			fmt.Sprintf("waiting for approval: kubectl annotate workflowexecution %s %s=%s", we.Name, ApproveAnnotation, hash))
-	}
-}
-
-// waitForEngine records that the approved plan waits for an engine to run it.
-func (r *Reconciler) waitForEngine(we *kubernautv1.WorkflowExecution) {
-	if meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ExecutedCondition) == nil {
-		set(we, kubernautv1.ExecutedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress,
-			"approved; waiting for an engine to run it (the argo and builtin engines arrive with the rest of this issue)")
 	}
 }
 

@@ -22,8 +22,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/actions-image/actions"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
+	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
@@ -65,10 +67,17 @@ func startControllers(ctx SpecContext) {
 	Expect(aia.SetupWithManager(mgr)).To(Succeed())
 	set, err := templates.Embedded()
 	Expect(err).NotTo(HaveOccurred())
+	safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)
 	we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
-		Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow"},
-		Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)}
+		Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow"}, Safety: safety,
+		Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
 	Expect(we.SetupWithManager(mgr)).To(Succeed())
+	actionsEnv := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, EvictionRetryDelay: 500 * time.Millisecond}
+	ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: actionsEnv, Safety: safety,
+		Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{Env: actionsEnv}},
+		Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
+		Events: mgr.GetEventRecorder("kubernaut-kubernetesexecution")}
+	Expect(ke.SetupWithManager(mgr)).To(Succeed())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(runCtx) }()
 	DeferCleanup(func() {
@@ -403,7 +412,19 @@ var _ = Describe("RemediationProcessing on the full control plane", func() {
 		Expect(k8s.Patch(ctx, &we, client.MergeFrom(before))).To(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(rr), rr)).To(Succeed())
-			g.Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseExecuting))
-		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+			g.Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseCompleted), rr.Status.Message)
+		}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("shop/ledger:1.0"), "rolled back to the previous revision's template")
+		Expect(d.Status.UpdatedReplicas).To(Equal(int32(1)))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(&we), &we)).To(Succeed())
+		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted))
+		Expect(we.Status.Steps).To(ConsistOf(And(HaveField("Name", "rollback"), HaveField("Phase", kubernautv1.StepSucceeded),
+			HaveField("KubernetesExecutionRef.Name", "rr-e2e-we-rollback"))))
+		var step kubernautv1.KubernetesExecution
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-e2e-we-rollback"}, &step)).To(Succeed())
+		Expect(step.Status.PreState.TargetReplicaSet).NotTo(BeEmpty())
+		Expect(step.Status.DryRun.Diff).To(ContainSubstring("shop/ledger:1.0"))
+		Expect(metav1.IsControlledBy(&step, &we)).To(BeTrue(), "the builtin engine owns its steps by the WorkflowExecution")
 	})
 })

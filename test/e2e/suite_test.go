@@ -10,9 +10,12 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
 
@@ -42,7 +45,17 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	clientset, err = kubernetes.NewForConfig(env.Config)
 	Expect(err).NotTo(HaveOccurred())
+
+	// The actions' ServiceAccounts and their least-privilege RBAC, as the manifests install
+	// them: the SubjectAccessReview before each step asks about these.
+	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: actionsNamespace}})).To(Succeed())
+	for _, obj := range catalog.RBAC(actionsNamespace) {
+		Expect(k8s.Create(ctx, obj.(client.Object))).To(Succeed())
+	}
 }, NodeTimeout(2*time.Minute))
+
+// actionsNamespace holds the actions' ServiceAccounts.
+const actionsNamespace = "kubernaut-system"
 
 // healthy fails the spec when a control-plane process died.
 func healthy(context.Context) {

@@ -1,0 +1,361 @@
+package workflowexecution
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	argotemplate "github.com/argoproj/argo-workflows/v3/util/template"
+	"github.com/argoproj/argo-workflows/v3/workflow/templateresolution"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/yaml"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// Progress is an engine's account of a run: the step and compensation nodes, and where the
+// Workflow stands.
+type Progress struct {
+	// Main is the phase of the plan's DAG (Running, Succeeded, Failed, Error).
+	Main wfv1.NodePhase
+	// Exit is the phase of the exit hook's DAG ("" before it starts).
+	Exit wfv1.NodePhase
+	// Steps are the plan's step nodes, in plan order.
+	Steps []kubernautv1.StepStatus
+	// Compensation are the exit hook's nodes that ran, newest step first.
+	Compensation []kubernautv1.StepStatus
+	// Workflow points at the Argo Workflow (argo engine).
+	Workflow *kubernautv1.WorkflowReference
+	// Failures name every failed or errored node with its message, the plan's and the exit
+	// hook's.
+	Failures []string
+}
+
+// failures lists the failed nodes of a DAG, in task order.
+func failures(tasks []wfv1.DAGTask, nodes map[string]node) []string {
+	var out []string
+	for _, t := range tasks {
+		if n, ok := nodes[t.Name]; ok && n.phase.FailedOrError() {
+			out = append(out, fmt.Sprintf("%s %s: %s", t.Name, strings.ToLower(string(n.phase)), n.message))
+		}
+	}
+	return out
+}
+
+// Engine runs a compiled Workflow.
+type Engine interface {
+	// Advance starts the Workflow or moves it on, and reports its progress.
+	Advance(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (Progress, error)
+}
+
+// Builtin runs compiled Workflows in-process, as Argo's controller would: the same DAG, its
+// `depends` and `when` evaluated with Argo's own evaluators, templateRefs resolved from the
+// ClusterWorkflowTemplates (in the cluster or embedded), each resource template's manifest
+// rendered with Argo's substitution and created with the WorkflowExecution as owner, its
+// success and failure conditions evaluated on the created object with Argo's semantics, and
+// the exit hook run once the plan's DAG has finished. It keeps no state of its own: every
+// node's phase is derived from the KubernetesExecutions that exist, so a restart loses
+// nothing and creates nothing twice.
+type Builtin struct {
+	// Client reads the steps (cache) and creates them.
+	Client client.Client
+	// Templates resolve templateRefs.
+	Templates templateresolution.ClusterWorkflowTemplateGetter
+}
+
+// Advance creates the steps that are due and reports every node.
+func (b *Builtin) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (Progress, error) {
+	var list kubernautv1.KubernetesExecutionList
+	if err := b.Client.List(ctx, &list, client.InNamespace(we.Namespace), client.MatchingLabels{LabelWorkflowExecution: we.Name}); err != nil {
+		return Progress{}, fmt.Errorf("listing the steps of %s: %w", we.Name, err)
+	}
+	existing := map[string]*kubernautv1.KubernetesExecution{}
+	for i := range list.Items {
+		existing[list.Items[i].Name] = &list.Items[i]
+	}
+	main := wf.GetTemplateByName(wf.Spec.Entrypoint)
+	run := &dagRun{b: b, we: we, wf: wf, existing: existing, status: "Running"}
+	nodes, err := run.advance(ctx, main.DAG.Tasks)
+	if err != nil {
+		return Progress{}, err
+	}
+	p := Progress{Main: assess(dagContext{main.DAG.Tasks}, nodes)}
+	p.Steps = run.mirror(we.Spec.Steps, nodes, "")
+	p.Failures = failures(main.DAG.Tasks, nodes)
+	if !p.Main.Completed() {
+		return p, nil
+	}
+	hook, ok := wf.Spec.Hooks[wfv1.ExitLifecycleEvent]
+	if !ok {
+		return p, nil
+	}
+	exit := wf.GetTemplateByName(hook.Template)
+	run.status = string(p.Main)
+	if p.Main == wfv1.NodeError {
+		run.status = "Error"
+	}
+	exitNodes, err := run.advance(ctx, exit.DAG.Tasks)
+	if err != nil {
+		return Progress{}, err
+	}
+	p.Exit = assess(dagContext{exit.DAG.Tasks}, exitNodes)
+	p.Failures = append(p.Failures, failures(exit.DAG.Tasks, exitNodes)...)
+	var undo []kubernautv1.PlanStep
+	for i := len(we.Spec.Steps) - 1; i >= 0; i-- {
+		undo = append(undo, we.Spec.Steps[i])
+	}
+	for _, s := range run.mirror(undo, exitNodes, "undo-") {
+		if s.KubernetesExecutionRef != nil {
+			p.Compensation = append(p.Compensation, s)
+		}
+	}
+	sort.SliceStable(p.Compensation, func(i, j int) bool {
+		a, b := p.Compensation[i].StartedAt, p.Compensation[j].StartedAt
+		return a != nil && b != nil && a.After(b.Time)
+	})
+	return p, nil
+}
+
+// dagRun is one pass over one DAG.
+type dagRun struct {
+	b        *Builtin
+	we       *kubernautv1.WorkflowExecution
+	wf       *wfv1.Workflow
+	existing map[string]*kubernautv1.KubernetesExecution
+	// status is {{workflow.status}}: Running during the plan, its outcome in the exit hook.
+	status string
+}
+
+// advance decides every task it can, in passes until nothing changes: a task whose
+// dependencies are fulfilled runs (or is Omitted when its `depends` is false, Skipped when its
+// `when` is false); a running step's node follows its KubernetesExecution.
+func (r *dagRun) advance(ctx context.Context, tasks []wfv1.DAGTask) (map[string]node, error) {
+	d := dagContext{tasks}
+	nodes := map[string]node{}
+	for changed := true; changed; {
+		changed = false
+		for i := range tasks {
+			t := &tasks[i]
+			if _, done := nodes[t.Name]; done {
+				continue
+			}
+			execute, proceed, err := readiness(d, t, nodes)
+			if err != nil {
+				nodes[t.Name], changed = node{phase: wfv1.NodeError, message: err.Error()}, true
+				continue
+			}
+			if !proceed {
+				continue
+			}
+			changed = true
+			if !execute {
+				nodes[t.Name] = node{phase: wfv1.NodeOmitted, message: "omitted: depends condition not met"}
+				continue
+			}
+			n, err := r.task(ctx, t)
+			if err != nil {
+				return nil, err
+			}
+			nodes[t.Name] = n
+		}
+	}
+	return nodes, nil
+}
+
+// task runs one task: the approval gate (passed: the engine runs only approved plans), the
+// join (a zero-length suspend), or a resource template.
+func (r *dagRun) task(ctx context.Context, t *wfv1.DAGTask) (node, error) {
+	tmpl, err := r.resolve(t)
+	if err != nil {
+		return node{phase: wfv1.NodeError, message: err.Error()}, nil
+	}
+	scope := map[string]string{"workflow.name": r.wf.Name, "workflow.namespace": r.wf.Namespace, "workflow.status": r.status}
+	for _, p := range t.Arguments.Parameters {
+		if p.Value != nil {
+			scope["inputs.parameters."+p.Name] = p.Value.String()
+		}
+	}
+	when, err := substitute(t.When, scope)
+	if err != nil {
+		return node{phase: wfv1.NodeError, message: err.Error()}, nil
+	}
+	if ok, err := shouldExecute(when); err != nil {
+		return node{phase: wfv1.NodeError, message: err.Error()}, nil
+	} else if !ok {
+		return node{phase: wfv1.NodeSkipped, message: fmt.Sprintf("when '%s' evaluated false", when)}, nil
+	}
+	switch {
+	case tmpl.Suspend != nil && t.Name == approveTask:
+		if !meta.IsStatusConditionTrue(r.we.Status.Conditions, kubernautv1.ApprovedCondition) {
+			return node{phase: wfv1.NodeRunning, message: "waiting for approval"}, nil
+		}
+		return node{phase: wfv1.NodeSucceeded, message: "approved"}, nil
+	case tmpl.Suspend != nil:
+		return node{phase: wfv1.NodeSucceeded}, nil
+	case tmpl.Resource != nil:
+		return r.resource(ctx, t, tmpl, scope)
+	}
+	return node{phase: wfv1.NodeError, message: fmt.Sprintf("template %s is of a kind the builtin engine does not run", tmpl.Name)}, nil
+}
+
+// substitute replaces {{…}} in one string with Argo's substitution (which works on JSON).
+func substitute(s string, scope map[string]string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return "", err
+	}
+	out, err := argotemplate.Replace(string(raw), argotemplate.ToAnyMap(scope), true)
+	if err != nil {
+		return "", err
+	}
+	var res string
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		return "", fmt.Errorf("substituting %q: %w", s, err)
+	}
+	return res, nil
+}
+
+// resolve finds a task's template: a local one, or the templateRef's in the
+// ClusterWorkflowTemplates.
+func (r *dagRun) resolve(t *wfv1.DAGTask) (*wfv1.Template, error) {
+	if t.TemplateRef == nil {
+		if tmpl := r.wf.GetTemplateByName(t.Template); tmpl != nil {
+			return tmpl, nil
+		}
+		return nil, fmt.Errorf("task %s: template %s not found", t.Name, t.Template)
+	}
+	c, err := r.b.Templates.Get(t.TemplateRef.Name)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.Name, err)
+	}
+	tmpl := c.GetTemplateByName(t.TemplateRef.Template)
+	if tmpl == nil {
+		return nil, fmt.Errorf("task %s: template %s not found in ClusterWorkflowTemplate %s", t.Name, t.TemplateRef.Template, t.TemplateRef.Name)
+	}
+	return tmpl, nil
+}
+
+// resource plays Argo's executor for a resource template: render the manifest, create it
+// owned by the WorkflowExecution, and evaluate the failure, then the success, condition on it.
+func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Template, scope map[string]string) (node, error) {
+	for _, p := range tmpl.Inputs.Parameters {
+		k := "inputs.parameters." + p.Name
+		if _, ok := scope[k]; !ok && p.Default != nil {
+			scope[k] = p.Default.String()
+		}
+	}
+	raw, err := json.Marshal(tmpl)
+	if err != nil {
+		return node{}, err
+	}
+	out, err := argotemplate.Replace(string(raw), argotemplate.ToAnyMap(scope), false)
+	if err != nil {
+		return node{phase: wfv1.NodeError, message: fmt.Sprintf("task %s: %v", t.Name, err)}, nil
+	}
+	var resolved wfv1.Template
+	if err := json.Unmarshal([]byte(out), &resolved); err != nil {
+		return node{}, fmt.Errorf("task %s: decoding the substituted template: %w", t.Name, err)
+	}
+	ke := &kubernautv1.KubernetesExecution{}
+	if err := yaml.UnmarshalStrict([]byte(resolved.Resource.Manifest), ke); err != nil {
+		return node{phase: wfv1.NodeError, message: fmt.Sprintf("task %s: the manifest is not a KubernetesExecution: %v", t.Name, err)}, nil
+	}
+	ke.Namespace = r.we.Namespace
+	obj, ok := r.existing[ke.Name]
+	if !ok {
+		if resolved.Resource.SetOwnerReference {
+			if err := controllerutil.SetControllerReference(r.we, ke, r.b.Client.Scheme()); err != nil {
+				return node{}, fmt.Errorf("owning step %s: %w", ke.Name, err)
+			}
+		}
+		switch err := r.b.Client.Create(ctx, ke); {
+		case err == nil:
+		case apierrors.IsAlreadyExists(err):
+			// The cache has not seen it yet; the next pass will.
+		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+			return node{phase: wfv1.NodeFailed, message: fmt.Sprintf("the API server refused step %s: %v", ke.Name, err)}, nil
+		default:
+			return node{}, fmt.Errorf("creating step %s: %w", ke.Name, err)
+		}
+		r.existing[ke.Name] = ke
+		return node{phase: wfv1.NodeRunning, message: "created " + ke.Name}, nil
+	}
+	return conditions(resolved.Resource, obj)
+}
+
+// conditions evaluates a resource template's failure and success conditions on the object,
+// as Argo's executor does: label-selector syntax over gjson paths of its JSON, failure first,
+// every success requirement needed.
+func conditions(res *wfv1.ResourceTemplate, obj *kubernautv1.KubernetesExecution) (node, error) {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return node{}, err
+	}
+	ls := gjsonLabels{json: raw}
+	if res.FailureCondition != "" {
+		sel, err := k8slabels.Parse(res.FailureCondition)
+		if err != nil {
+			return node{phase: wfv1.NodeError, message: fmt.Sprintf("fail condition '%s' failed to parse: %v", res.FailureCondition, err)}, nil
+		}
+		reqs, _ := sel.Requirements()
+		for _, req := range reqs {
+			if req.Matches(ls) {
+				return node{phase: wfv1.NodeFailed, message: fmt.Sprintf("failure condition '%s' evaluated true: %s", req.String(), readyMessage(obj))}, nil
+			}
+		}
+	}
+	if res.SuccessCondition == "" {
+		return node{phase: wfv1.NodeSucceeded}, nil
+	}
+	sel, err := k8slabels.Parse(res.SuccessCondition)
+	if err != nil {
+		return node{phase: wfv1.NodeError, message: fmt.Sprintf("success condition '%s' failed to parse: %v", res.SuccessCondition, err)}, nil
+	}
+	reqs, _ := sel.Requirements()
+	for _, req := range reqs {
+		if !req.Matches(ls) {
+			return node{phase: wfv1.NodeRunning, message: "phase " + string(obj.Status.Phase)}, nil
+		}
+	}
+	return node{phase: wfv1.NodeSucceeded, message: readyMessage(obj)}, nil
+}
+
+func readyMessage(ke *kubernautv1.KubernetesExecution) string {
+	if c := meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.ReadyCondition); c != nil {
+		return c.Message
+	}
+	return ""
+}
+
+// mirror turns the nodes of the plan's steps into the WorkflowExecution's step statuses.
+func (r *dagRun) mirror(steps []kubernautv1.PlanStep, nodes map[string]node, prefix string) []kubernautv1.StepStatus {
+	var out []kubernautv1.StepStatus
+	for _, s := range steps {
+		name := prefix + s.Name
+		st := kubernautv1.StepStatus{Name: name, Action: s.Action, Phase: kubernautv1.StepPending}
+		if n, ok := nodes[name]; ok {
+			st.Phase = kubernautv1.StepPhase(n.phase)
+			st.Message = kubernautv1.Truncate(n.message, 1024)
+		}
+		if ke, ok := r.existing[r.we.Name+"-"+name]; ok {
+			st.KubernetesExecutionRef = &kubernautv1.LocalReference{Name: ke.Name}
+			st.StartedAt, st.FinishedAt = ke.Status.StartedAt, ke.Status.CompletedAt
+			if st.StartedAt == nil && !ke.CreationTimestamp.IsZero() {
+				t := ke.CreationTimestamp
+				st.StartedAt = &t
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}

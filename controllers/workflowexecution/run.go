@@ -1,0 +1,118 @@
+package workflowexecution
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// resync is how often a running plan is looked at even when nothing it watches changed.
+const resync = 15 * time.Second
+
+// run hands the approved plan to its engine and records what the engine reports: the step
+// nodes, Executed and Verified when the plan's DAG ends, Compensated while and after the exit
+// hook undoes the steps of a failed plan.
+func (r *Reconciler) run(ctx context.Context, we *kubernautv1.WorkflowExecution) (ctrl.Result, error) {
+	name := we.Spec.Engine
+	if name == "" {
+		name = r.DefaultEngine
+	}
+	if name == "" {
+		name = kubernautv1.EngineBuiltin
+	}
+	we.Status.Engine = name
+	engine, ok := r.Engines[name]
+	if !ok {
+		msg := fmt.Sprintf("engine %q is not configured in this controller", name)
+		set(we, kubernautv1.ExecutedCondition, metav1.ConditionFalse, kubernautv1.ReasonStepFailed, msg)
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, msg)
+		return ctrl.Result{}, nil
+	}
+	wf, err := Compile(we, we.Status.Plan.Hash, r.Compile, r.Templates)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("compiling the approved plan of %s: %w", we.Name, err)
+	}
+	p, err := engine.Advance(ctx, we, wf)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	now := metav1.NewTime(r.now())
+	if we.Status.StartedAt == nil {
+		we.Status.StartedAt = &now
+	}
+	we.Status.Steps, we.Status.Compensation = p.Steps, p.Compensation
+	if p.Workflow != nil {
+		we.Status.WorkflowRef = p.Workflow
+	}
+	switch {
+	case p.Main == wfv1.NodeSucceeded:
+		var verified []string
+		for _, s := range p.Steps {
+			if s.Phase == kubernautv1.StepSucceeded {
+				verified = append(verified, s.Name+": "+s.Message)
+			}
+		}
+		set(we, kubernautv1.ExecutedCondition, metav1.ConditionTrue, kubernautv1.ReasonStepsSucceeded, fmt.Sprintf("all %d steps succeeded", len(we.Spec.Steps)))
+		set(we, kubernautv1.VerifiedCondition, metav1.ConditionTrue, kubernautv1.ReasonHealthy, "every step verified: "+strings.Join(verified, "; "))
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionTrue, kubernautv1.ReasonSucceeded, "remediated and verified: "+strings.Join(verified, "; "))
+		r.finish(we, now)
+		return ctrl.Result{}, nil
+	case !p.Main.Completed():
+		set(we, kubernautv1.ExecutedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "running: "+summary(p.Steps))
+		return ctrl.Result{RequeueAfter: resync}, nil
+	}
+	failed := failure(p.Failures)
+	set(we, kubernautv1.ExecutedCondition, metav1.ConditionFalse, kubernautv1.ReasonStepFailed, failed)
+	switch {
+	case p.Exit == "" || !p.Exit.Completed():
+		set(we, kubernautv1.CompensatedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress,
+			"undoing the completed steps, newest first: "+summary(p.Compensation))
+		return ctrl.Result{RequeueAfter: resync}, nil
+	case p.Exit == wfv1.NodeSucceeded:
+		msg := "the completed steps were undone: " + summary(p.Compensation)
+		if len(p.Compensation) == 0 {
+			msg = "no step had changed anything: nothing to undo"
+		}
+		set(we, kubernautv1.CompensatedCondition, metav1.ConditionTrue, kubernautv1.ReasonCompensationSucceeded, msg)
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, failed+"; "+msg)
+	default:
+		msg := "an undo failed, a person must look: " + summary(p.Compensation)
+		set(we, kubernautv1.CompensatedCondition, metav1.ConditionFalse, kubernautv1.ReasonCompensationFailed, msg)
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, failed+"; "+msg)
+	}
+	r.finish(we, now)
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) finish(we *kubernautv1.WorkflowExecution, now metav1.Time) {
+	if we.Status.CompletedAt == nil {
+		we.Status.CompletedAt = &now
+	}
+}
+
+// summary lists the nodes' phases: "scale Succeeded, restart Running".
+func summary(steps []kubernautv1.StepStatus) string {
+	var parts []string
+	for _, s := range steps {
+		parts = append(parts, s.Name+" "+string(s.Phase))
+	}
+	if len(parts) == 0 {
+		return "none yet"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// failure names the failed nodes and their messages.
+func failure(failures []string) string {
+	if len(failures) == 0 {
+		return "the Workflow failed"
+	}
+	return strings.Join(failures, "; ")
+}
