@@ -1,0 +1,339 @@
+package e2e
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/actions-image/actions"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// step creates a KubernetesExecution for one action and waits until it ends.
+func step(ctx SpecContext, ns, name string, a kubernautv1.ActionStep, mods ...func(*kubernautv1.KubernetesExecution)) *kubernautv1.KubernetesExecution {
+	GinkgoHelper()
+	ke := &kubernautv1.KubernetesExecution{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       kubernautv1.KubernetesExecutionSpec{ActionStep: a, Mode: kubernautv1.ExecutionModeExecute, StepName: name, TimeoutSeconds: 120},
+	}
+	for _, m := range mods {
+		m(ke)
+	}
+	Expect(k8s.Create(ctx, ke)).To(Succeed())
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
+		g.Expect(ke.Status.Phase).To(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected),
+			"%v", ke.Status.Conditions)
+	}).WithContext(ctx).WithTimeout(90 * time.Second).Should(Succeed())
+	return ke
+}
+
+// succeeded runs a step that must succeed.
+func succeeded(ctx SpecContext, ns, name string, a kubernautv1.ActionStep) *kubernautv1.KubernetesExecution {
+	GinkgoHelper()
+	ke := step(ctx, ns, name, a)
+	Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", ke.Status.Conditions)
+	Expect(ke.Status.Verification.Result).To(Equal("Passed"))
+	Expect(ke.Status.Authorization.Allowed).To(BeTrue())
+	Expect(ke.Status.DryRun.Result).To(Equal("Succeeded"))
+	return ke
+}
+
+// undo compensates a finished step and waits until its pre-state is back.
+func undo(ctx SpecContext, of *kubernautv1.KubernetesExecution) *kubernautv1.KubernetesExecution {
+	GinkgoHelper()
+	ke := step(ctx, of.Namespace, "undo-"+of.Name, of.Spec.ActionStep, func(ke *kubernautv1.KubernetesExecution) {
+		ke.Spec.Mode = kubernautv1.ExecutionModeCompensate
+		ke.Spec.Compensates = &kubernautv1.LocalReference{Name: of.Name}
+	})
+	Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", ke.Status.Conditions)
+	return ke
+}
+
+func target(kind kubernautv1.TargetKind, ns, name string) kubernautv1.Target {
+	return kubernautv1.Target{Kind: kind, Namespace: ns, Name: name}
+}
+
+func get(ctx SpecContext, obj client.Object) {
+	GinkgoHelper()
+	Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+}
+
+func rolledOut(ctx SpecContext, d *appsv1.Deployment) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+		g.Expect(d.Status.ObservedGeneration).To(BeNumerically(">=", d.Generation))
+		g.Expect(d.Status.UpdatedReplicas).To(Equal(*d.Spec.Replicas))
+		g.Expect(d.Status.AvailableReplicas).To(Equal(*d.Spec.Replicas))
+		g.Expect(d.Status.Replicas).To(Equal(*d.Spec.Replicas))
+	}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
+}
+
+func condition(ke *kubernautv1.KubernetesExecution, typ string) *metav1.Condition {
+	return meta.FindStatusCondition(ke.Status.Conditions, typ)
+}
+
+var _ = Describe("The actions on the full control plane", func() {
+	BeforeEach(func(ctx SpecContext) {
+		startControllers(ctx)
+		DeferCleanup(healthy)
+	})
+
+	It("scale_deployment scales through the scale subresource, verifies the rollout, and its inverse restores the replicas", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-scale-")
+		d := deployment(ns, "web", 2)
+		available(ctx, d)
+		ke := succeeded(ctx, ns, "scale", kubernautv1.ActionStep{Action: kubernautv1.ActionScaleDeployment, Target: target("Deployment", ns, "web"),
+			Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 4}}})
+		Expect(*ke.Status.PreState.Replicas).To(Equal(int32(2)))
+		Expect(ke.Status.DryRun.Diff).To(ContainSubstring("+  replicas: 4"))
+		get(ctx, d)
+		Expect(*d.Spec.Replicas).To(Equal(int32(4)))
+		Expect(d.Status.AvailableReplicas).To(Equal(int32(4)), "verified only once the rollout was complete")
+
+		u := undo(ctx, ke)
+		Expect(u.Status.Verification.Message).To(ContainSubstring("back to 2 replicas"))
+		get(ctx, d)
+		Expect(*d.Spec.Replicas).To(Equal(int32(2)))
+	})
+
+	It("scale_deployment is refused while an HPA owns the replicas, before anything changes", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-hpa-owned-")
+		available(ctx, deployment(ns, "web", 2))
+		Expect(k8s.Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 5,
+				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}})).To(Succeed())
+		ke := step(ctx, ns, "scale", kubernautv1.ActionStep{Action: kubernautv1.ActionScaleDeployment, Target: target("Deployment", ns, "web"),
+			Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 4}}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition).Message).To(ContainSubstring("HorizontalPodAutoscaler " + ns + "/web owns the replicas"))
+		Expect(ke.Status.PreState).To(BeNil(), "nothing was about to change")
+	})
+
+	It("restart_deployment restarts as kubectl rollout restart does and waits for the rollout", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-restart-")
+		d := deployment(ns, "web", 2)
+		old := available(ctx, d)
+		ke := succeeded(ctx, ns, "restart", kubernautv1.ActionStep{Action: kubernautv1.ActionRestartDeployment, Target: target("Deployment", ns, "web")})
+		get(ctx, d)
+		Expect(d.Spec.Template.Annotations).To(HaveKeyWithValue(actions.RestartedAtAnnotation, ke.Status.PreState.CapturedAt.Format(time.RFC3339)))
+		var pods corev1.PodList
+		Expect(k8s.List(ctx, &pods, client.InNamespace(ns))).To(Succeed())
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				Expect(p.Name).NotTo(BeElementOf(old[0].Name, old[1].Name), "the pods were replaced")
+			}
+		}
+		// It has no inverse: its compensation has nothing to restore.
+		u := undo(ctx, ke)
+		Expect(condition(u, kubernautv1.ExecutedCondition).Reason).To(Equal(kubernautv1.ReasonNothingToUndo))
+	})
+
+	It("restart_service restarts every workload behind the Service's selector", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-svc-")
+		available(ctx, deployment(ns, "web", 1))
+		available(ctx, deployment(ns, "other", 1))
+		Expect(k8s.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80}}}})).To(Succeed())
+		ke := succeeded(ctx, ns, "restart-svc", kubernautv1.ActionStep{Action: kubernautv1.ActionRestartService, Target: target("Service", ns, "web")})
+		Expect(ke.Status.Result.Changed).To(ConsistOf(HaveField("Target", target("Deployment", ns, "web"))))
+		other := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other"}}
+		get(ctx, other)
+		Expect(other.Spec.Template.Annotations).NotTo(HaveKey(actions.RestartedAtAnnotation), "not behind the Service")
+	})
+
+	It("rollback_deployment restores the previous revision's template as kubectl rollout undo, and its inverse the newer one", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-rollback-")
+		d := deployment(ns, "web", 1)
+		available(ctx, d)
+		Eventually(func() error {
+			get(ctx, d)
+			d.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
+			return k8s.Update(ctx, d)
+		}).WithContext(ctx).Should(Succeed())
+		rolledOut(ctx, d)
+		ke := succeeded(ctx, ns, "rollback", kubernautv1.ActionStep{Action: kubernautv1.ActionRollbackDeployment, Target: target("Deployment", ns, "web")})
+		get(ctx, d)
+		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("shop/web:1.0"))
+		Expect(*ke.Status.PreState.Revision).To(Equal(int64(2)))
+		Expect(ke.Status.DryRun.Diff).To(And(ContainSubstring("-      - image: shop/web:2.0"), ContainSubstring("+      - image: shop/web:1.0")))
+
+		undo(ctx, ke)
+		get(ctx, d)
+		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("shop/web:2.0"))
+	})
+
+	It("rollback_deployment without history is rejected with kubectl's reason", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-nohist-")
+		available(ctx, deployment(ns, "web", 1))
+		ke := step(ctx, ns, "rollback", kubernautv1.ActionStep{Action: kubernautv1.ActionRollbackDeployment, Target: target("Deployment", ns, "web")})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition).Message).To(ContainSubstring("no rollout history found"))
+	})
+
+	It("increase_memory_limit raises the limit by the percentage within its cap, and its inverse restores it", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-mem-")
+		d := deployment(ns, "web", 1, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}
+		})
+		available(ctx, d)
+		ke := succeeded(ctx, ns, "memory", kubernautv1.ActionStep{Action: kubernautv1.ActionIncreaseMemoryLimit, Target: target("Deployment", ns, "web"),
+			Parameters: &kubernautv1.ActionParameters{IncreaseMemoryLimit: &kubernautv1.IncreaseMemoryLimitParameters{Percent: 100, MaxLimit: ptr.To(resource.MustParse("768Mi"))}}})
+		get(ctx, d)
+		got := d.Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
+		Expect(got.String()).To(Equal("768Mi"), "doubled, capped at maxLimit")
+		undo(ctx, ke)
+		get(ctx, d)
+		got = d.Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
+		Expect(got.String()).To(Equal("512Mi"))
+	})
+
+	It("refuses bad parameters naming the field, before anything changes", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-badparam-")
+		d := deployment(ns, "web", 1)
+		available(ctx, d)
+		ke := step(ctx, ns, "memory", kubernautv1.ActionStep{Action: kubernautv1.ActionIncreaseMemoryLimit, Target: target("Deployment", ns, "web"),
+			Parameters: &kubernautv1.ActionParameters{IncreaseMemoryLimit: &kubernautv1.IncreaseMemoryLimitParameters{Container: "sidecar", Percent: 50}}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition)).To(And(HaveField("Reason", kubernautv1.ReasonInvalidParameters),
+			HaveField("Message", ContainSubstring(`spec.parameters.increaseMemoryLimit.container: Deployment/`+ns+`/web has no container "sidecar"`))))
+	})
+
+	It("update_config patches the keys, and its inverse puts back the old values and removes the new keys", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-cm-")
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "debug", "POOL": "10"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		ke := succeeded(ctx, ns, "config", kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig, Target: target("ConfigMap", ns, "settings"),
+			Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{
+				Data: map[string]string{"LOG_LEVEL": "info", "NEW": "1"}, RemoveKeys: []string{"POOL"}}}})
+		get(ctx, cm)
+		Expect(cm.Data).To(Equal(map[string]string{"LOG_LEVEL": "info", "NEW": "1"}))
+		Expect(ke.Status.PreState.ConfigData).To(Equal(map[string]string{"LOG_LEVEL": "debug", "POOL": "10"}))
+		undo(ctx, ke)
+		get(ctx, cm)
+		Expect(cm.Data).To(Equal(map[string]string{"LOG_LEVEL": "debug", "POOL": "10"}))
+	})
+
+	It("update_hpa sets the bounds, and its inverse restores them", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-hpa-")
+		available(ctx, deployment(ns, "web", 2))
+		hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 4,
+				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}}
+		Expect(k8s.Create(ctx, hpa)).To(Succeed())
+		ke := succeeded(ctx, ns, "hpa", kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateHPA, Target: target("HorizontalPodAutoscaler", ns, "web"),
+			Parameters: &kubernautv1.ActionParameters{UpdateHPA: &kubernautv1.UpdateHPAParameters{MaxReplicas: 8}}})
+		get(ctx, hpa)
+		Expect(hpa.Spec.MaxReplicas).To(Equal(int32(8)))
+		Expect(*ke.Status.PreState.MaxReplicas).To(Equal(int32(4)))
+		undo(ctx, ke)
+		get(ctx, hpa)
+		Expect(hpa.Spec.MaxReplicas).To(Equal(int32(4)))
+		Expect(*hpa.Spec.MinReplicas).To(Equal(int32(2)))
+	})
+
+	It("restart_pod deletes a pod its controller replaces, and refuses a pod without a controller", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-pod-")
+		pods := available(ctx, deployment(ns, "web", 2))
+		ke := succeeded(ctx, ns, "pod", kubernautv1.ActionStep{Action: kubernautv1.ActionRestartPod, Target: target("Pod", ns, pods[0].Name)})
+		Expect(ke.Status.PreState.UID).To(Equal(string(pods[0].UID)))
+		Expect(ke.Status.Verification.Message).To(ContainSubstring("2/2 ready"))
+
+		bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bare"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/bare:1"}}}}
+		Expect(k8s.Create(ctx, bare)).To(Succeed())
+		ke = step(ctx, ns, "bare", kubernautv1.ActionStep{Action: kubernautv1.ActionDeletePod, Target: target("Pod", ns, "bare")})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition).Message).To(ContainSubstring("has no controller"))
+		get(ctx, bare)
+		Expect(k8s.Delete(ctx, bare, client.GracePeriodSeconds(0))).To(Succeed())
+	})
+
+	It("a step the safety policy refuses is rejected before any mutation", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-policy-")
+		d := deployment(ns, "web", 2)
+		available(ctx, d)
+		ke := step(ctx, ns, "scale", kubernautv1.ActionStep{Action: kubernautv1.ActionScaleDeployment, Target: target("Deployment", ns, "web"),
+			Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 900}}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition).Reason).To(Equal(kubernautv1.ReasonPolicyDenied))
+		Expect(ke.Status.PolicyDecision.Allowed).To(BeFalse())
+		Expect(ke.Status.DryRun).To(BeNil(), "refused before the dry run")
+		get(ctx, d)
+		Expect(*d.Spec.Replicas).To(Equal(int32(2)))
+	})
+
+	It("a dry run validates and records the diff, and mutates nothing", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-dry-")
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "debug"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		ke := step(ctx, ns, "config", kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig, Target: target("ConfigMap", ns, "settings"),
+			Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"LOG_LEVEL": "info"}}}},
+			func(ke *kubernautv1.KubernetesExecution) { ke.Spec.DryRun = true })
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded))
+		Expect(condition(ke, kubernautv1.ExecutedCondition).Reason).To(Equal(kubernautv1.ReasonDryRun))
+		Expect(ke.Status.DryRun.Diff).To(And(ContainSubstring("-  LOG_LEVEL: debug"), ContainSubstring("+  LOG_LEVEL: info")))
+		get(ctx, cm)
+		Expect(cm.Data["LOG_LEVEL"]).To(Equal("debug"))
+		// A compensation of a dry run has nothing to undo.
+		u := undo(ctx, ke)
+		Expect(condition(u, kubernautv1.ExecutedCondition).Reason).To(Equal(kubernautv1.ReasonNothingToUndo))
+	})
+
+	It("cordon_node cordons, its inverse uncordons; uncordon_node the reverse", func(ctx SpecContext) {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kwok-node-1"}}
+		ke := succeeded(ctx, "default", "cordon-"+node.Name, kubernautv1.ActionStep{Action: kubernautv1.ActionCordonNode, Target: kubernautv1.Target{Kind: "Node", Name: node.Name}})
+		get(ctx, node)
+		Expect(node.Spec.Unschedulable).To(BeTrue())
+		Expect(*ke.Status.PreState.Unschedulable).To(BeFalse())
+		undo(ctx, ke)
+		get(ctx, node)
+		Expect(node.Spec.Unschedulable).To(BeFalse())
+		Expect(k8s.Delete(ctx, ke)).To(Succeed())
+	})
+
+	It("drain_node waits on a PodDisruptionBudget that forbids the eviction, then fails with the reason; the undo uncordons", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-drain-")
+		nodeName := "kwok-node-0"
+		DeferCleanup(func(ctx SpecContext) {
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}
+			Expect(k8s.Patch(ctx, node, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"unschedulable":false}}`)))).To(Succeed())
+		})
+		d := deployment(ns, "web", 1, func(d *appsv1.Deployment) { d.Spec.Template.Spec.NodeName = nodeName })
+		available(ctx, d)
+		Expect(k8s.Create(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+			Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}})).To(Succeed())
+		Eventually(func(g Gomega) {
+			var pdb policyv1.PodDisruptionBudget
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &pdb)).To(Succeed())
+			g.Expect(pdb.Status.ObservedGeneration).To(Equal(pdb.Generation))
+			g.Expect(pdb.Status.ExpectedPods).To(Equal(int32(1)))
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		ke := step(ctx, ns, "drain", kubernautv1.ActionStep{Action: kubernautv1.ActionDrainNode, Target: kubernautv1.Target{Kind: "Node", Name: nodeName},
+			Parameters: &kubernautv1.ActionParameters{DrainNode: &kubernautv1.DrainNodeParameters{TimeoutSeconds: 10}}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionFailed))
+		Expect(condition(ke, kubernautv1.ExecutedCondition).Message).To(ContainSubstring("draining node " + nodeName))
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}
+		get(ctx, node)
+		Expect(node.Spec.Unschedulable).To(BeTrue(), "cordoned before the evictions")
+		var pods corev1.PodList
+		Expect(k8s.List(ctx, &pods, client.InNamespace(ns))).To(Succeed())
+		Expect(pods.Items).To(HaveLen(1), "the budget kept the pod")
+
+		undo(ctx, ke)
+		get(ctx, node)
+		Expect(node.Spec.Unschedulable).To(BeFalse())
+	})
+})
