@@ -51,6 +51,12 @@ var parameterDocs = map[kubernautv1.ActionName]string{
 	kubernautv1.ActionCustomScript:        `{"customScript": {"image": allow-listed image, "args": [string], "timeoutSeconds": 10..3600}}`,
 }
 
+// optionalParameters are the actions whose parameter block may be left out ({} by default).
+var optionalParameters = map[kubernautv1.ActionName]bool{
+	kubernautv1.ActionDeletePod: true, kubernautv1.ActionRollbackDeployment: true,
+	kubernautv1.ActionDrainNode: true, kubernautv1.ActionClearCache: true,
+}
+
 func param(name, description string, def *string, enum ...string) wfv1.Parameter {
 	p := wfv1.Parameter{Name: name, Description: wfv1.AnyStringPtr(description)}
 	if def != nil {
@@ -128,7 +134,11 @@ func stepTemplate(name string, a catalog.Action, mode kubernautv1.ExecutionMode,
 	}
 	in = append(in, param("target-name", "the name of the object the step changes", nil))
 	if doc := parameterDocs[a.Name]; doc != "" {
-		in = append(in, param("parameters", "the step's typed parameters as JSON, validated by the API server: "+doc, nil))
+		var def *string
+		if optionalParameters[a.Name] {
+			def = ptr("{}")
+		}
+		in = append(in, param("parameters", "the step's typed parameters as JSON, validated by the API server: "+doc, def))
 	} else if a.Name == "" {
 		in = append(in, param("parameters", "the compensated step's parameters as JSON ({} when it had none)", ptr("{}")))
 	}

@@ -49,6 +49,10 @@ type Env struct {
 	// Exec runs a command in a container (clear_cache); nil means exec through the API
 	// server (pods/exec).
 	Exec Execer
+	// ChangedAt is, during a verification, when the change being verified was made: a
+	// workload condition last updated before it is stale (a progress deadline exceeded by an
+	// earlier rollout says nothing of this one).
+	ChangedAt time.Time
 }
 
 func (e Env) now() time.Time {

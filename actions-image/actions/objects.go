@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pmezard/go-difflib/difflib"
 	appsv1 "k8s.io/api/apps/v1"
@@ -130,9 +131,28 @@ func rolledOut(ctx context.Context, env Env, t kubernautv1.Target) (Check, error
 		return Check{}, fmt.Errorf("converting %s: %w", t, err)
 	}
 	msg, done, err := viewer.Status(&unstructured.Unstructured{Object: u}, 0)
+	if err != nil && staleDeadline(obj, env.ChangedAt) {
+		return Check{Message: fmt.Sprintf("%s: waiting for the rollout of the change (its progress deadline condition predates it)", t)}, nil
+	}
 	if err != nil {
 		// kubectl's viewer errs for a rollout that cannot finish (progress deadline exceeded).
 		return Check{Done: true, Passed: false, Message: fmt.Sprintf("%s: %v", t, err)}, nil
 	}
 	return Check{Done: done, Passed: done, Message: strings.TrimSpace(msg)}, nil
+}
+
+// staleDeadline reports whether a Deployment's ProgressDeadlineExceeded condition was written
+// before the change under verification, by an earlier rollout.
+func staleDeadline(obj client.Object, changedAt time.Time) bool {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok || changedAt.IsZero() {
+		return false
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+			// One written for this change comes at least progressDeadlineSeconds (≥ 1 s) after it.
+			return !c.LastUpdateTime.Time.After(changedAt.Truncate(time.Second))
+		}
+	}
+	return false
 }

@@ -113,10 +113,14 @@ func (r *Reconciler) verify(ctx context.Context, ke *kubernautv1.KubernetesExecu
 		return ctrl.Result{}, err
 	}
 	var check actions.Check
+	env := r.Env
+	if c := meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.ExecutedCondition); c != nil {
+		env.ChangedAt = c.LastTransitionTime.Time
+	}
 	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate {
-		check, err = impl.Restored(ctx, r.Env, ke.Spec.ActionStep, ke.Status.PreState)
+		check, err = impl.Restored(ctx, env, ke.Spec.ActionStep, ke.Status.PreState)
 	} else {
-		check, err = impl.Verify(ctx, r.Env, ke.Spec.ActionStep, ke.Status.PreState)
+		check, err = impl.Verify(ctx, env, ke.Spec.ActionStep, ke.Status.PreState)
 	}
 	switch {
 	case err != nil && permanent(err):

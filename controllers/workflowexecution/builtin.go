@@ -39,7 +39,7 @@ type Progress struct {
 }
 
 // failures lists the failed nodes of a DAG, in task order.
-func failures(tasks []wfv1.DAGTask, nodes map[string]node) []string {
+func failures(tasks []wfv1.DAGTask, nodes map[string]dagNode) []string {
 	var out []string
 	for _, t := range tasks {
 		if n, ok := nodes[t.Name]; ok && n.phase.FailedOrError() {
@@ -136,9 +136,9 @@ type dagRun struct {
 // advance decides every task it can, in passes until nothing changes: a task whose
 // dependencies are fulfilled runs (or is Omitted when its `depends` is false, Skipped when its
 // `when` is false); a running step's node follows its KubernetesExecution.
-func (r *dagRun) advance(ctx context.Context, tasks []wfv1.DAGTask) (map[string]node, error) {
+func (r *dagRun) advance(ctx context.Context, tasks []wfv1.DAGTask) (map[string]dagNode, error) {
 	d := dagContext{tasks}
-	nodes := map[string]node{}
+	nodes := map[string]dagNode{}
 	for changed := true; changed; {
 		changed = false
 		for i := range tasks {
@@ -148,7 +148,7 @@ func (r *dagRun) advance(ctx context.Context, tasks []wfv1.DAGTask) (map[string]
 			}
 			execute, proceed, err := readiness(d, t, nodes)
 			if err != nil {
-				nodes[t.Name], changed = node{phase: wfv1.NodeError, message: err.Error()}, true
+				nodes[t.Name], changed = dagNode{phase: wfv1.NodeError, message: err.Error()}, true
 				continue
 			}
 			if !proceed {
@@ -156,7 +156,7 @@ func (r *dagRun) advance(ctx context.Context, tasks []wfv1.DAGTask) (map[string]
 			}
 			changed = true
 			if !execute {
-				nodes[t.Name] = node{phase: wfv1.NodeOmitted, message: "omitted: depends condition not met"}
+				nodes[t.Name] = dagNode{phase: wfv1.NodeOmitted, message: "omitted: depends condition not met"}
 				continue
 			}
 			n, err := r.task(ctx, t)
@@ -171,10 +171,10 @@ func (r *dagRun) advance(ctx context.Context, tasks []wfv1.DAGTask) (map[string]
 
 // task runs one task: the approval gate (passed: the engine runs only approved plans), the
 // join (a zero-length suspend), or a resource template.
-func (r *dagRun) task(ctx context.Context, t *wfv1.DAGTask) (node, error) {
+func (r *dagRun) task(ctx context.Context, t *wfv1.DAGTask) (dagNode, error) {
 	tmpl, err := r.resolve(t)
 	if err != nil {
-		return node{phase: wfv1.NodeError, message: err.Error()}, nil
+		return dagNode{phase: wfv1.NodeError, message: err.Error()}, nil
 	}
 	scope := map[string]string{"workflow.name": r.wf.Name, "workflow.namespace": r.wf.Namespace, "workflow.status": r.status}
 	for _, p := range t.Arguments.Parameters {
@@ -184,25 +184,25 @@ func (r *dagRun) task(ctx context.Context, t *wfv1.DAGTask) (node, error) {
 	}
 	when, err := substitute(t.When, scope)
 	if err != nil {
-		return node{phase: wfv1.NodeError, message: err.Error()}, nil
+		return dagNode{phase: wfv1.NodeError, message: err.Error()}, nil
 	}
 	if ok, err := shouldExecute(when); err != nil {
-		return node{phase: wfv1.NodeError, message: err.Error()}, nil
+		return dagNode{phase: wfv1.NodeError, message: err.Error()}, nil
 	} else if !ok {
-		return node{phase: wfv1.NodeSkipped, message: fmt.Sprintf("when '%s' evaluated false", when)}, nil
+		return dagNode{phase: wfv1.NodeSkipped, message: fmt.Sprintf("when '%s' evaluated false", when)}, nil
 	}
 	switch {
 	case tmpl.Suspend != nil && t.Name == approveTask:
 		if !meta.IsStatusConditionTrue(r.we.Status.Conditions, kubernautv1.ApprovedCondition) {
-			return node{phase: wfv1.NodeRunning, message: "waiting for approval"}, nil
+			return dagNode{phase: wfv1.NodeRunning, message: "waiting for approval"}, nil
 		}
-		return node{phase: wfv1.NodeSucceeded, message: "approved"}, nil
+		return dagNode{phase: wfv1.NodeSucceeded, message: "approved"}, nil
 	case tmpl.Suspend != nil:
-		return node{phase: wfv1.NodeSucceeded}, nil
+		return dagNode{phase: wfv1.NodeSucceeded}, nil
 	case tmpl.Resource != nil:
 		return r.resource(ctx, t, tmpl, scope)
 	}
-	return node{phase: wfv1.NodeError, message: fmt.Sprintf("template %s is of a kind the builtin engine does not run", tmpl.Name)}, nil
+	return dagNode{phase: wfv1.NodeError, message: fmt.Sprintf("template %s is of a kind the builtin engine does not run", tmpl.Name)}, nil
 }
 
 // substitute replaces {{…}} in one string with Argo's substitution (which works on JSON).
@@ -247,7 +247,7 @@ func (r *dagRun) resolve(t *wfv1.DAGTask) (*wfv1.Template, error) {
 
 // resource plays Argo's executor for a resource template: render the manifest, create it
 // owned by the WorkflowExecution, and evaluate the failure, then the success, condition on it.
-func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Template, scope map[string]string) (node, error) {
+func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Template, scope map[string]string) (dagNode, error) {
 	for _, p := range tmpl.Inputs.Parameters {
 		k := "inputs.parameters." + p.Name
 		if _, ok := scope[k]; !ok && p.Default != nil {
@@ -256,26 +256,26 @@ func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Templ
 	}
 	raw, err := json.Marshal(tmpl)
 	if err != nil {
-		return node{}, err
+		return dagNode{}, err
 	}
 	out, err := argotemplate.Replace(string(raw), argotemplate.ToAnyMap(scope), false)
 	if err != nil {
-		return node{phase: wfv1.NodeError, message: fmt.Sprintf("task %s: %v", t.Name, err)}, nil
+		return dagNode{phase: wfv1.NodeError, message: fmt.Sprintf("task %s: %v", t.Name, err)}, nil
 	}
 	var resolved wfv1.Template
 	if err := json.Unmarshal([]byte(out), &resolved); err != nil {
-		return node{}, fmt.Errorf("task %s: decoding the substituted template: %w", t.Name, err)
+		return dagNode{}, fmt.Errorf("task %s: decoding the substituted template: %w", t.Name, err)
 	}
 	ke := &kubernautv1.KubernetesExecution{}
 	if err := yaml.UnmarshalStrict([]byte(resolved.Resource.Manifest), ke); err != nil {
-		return node{phase: wfv1.NodeError, message: fmt.Sprintf("task %s: the manifest is not a KubernetesExecution: %v", t.Name, err)}, nil
+		return dagNode{phase: wfv1.NodeError, message: fmt.Sprintf("task %s: the manifest is not a KubernetesExecution: %v", t.Name, err)}, nil
 	}
 	ke.Namespace = r.we.Namespace
 	obj, ok := r.existing[ke.Name]
 	if !ok {
 		if resolved.Resource.SetOwnerReference {
 			if err := controllerutil.SetControllerReference(r.we, ke, r.b.Client.Scheme()); err != nil {
-				return node{}, fmt.Errorf("owning step %s: %w", ke.Name, err)
+				return dagNode{}, fmt.Errorf("owning step %s: %w", ke.Name, err)
 			}
 		}
 		switch err := r.b.Client.Create(ctx, ke); {
@@ -283,12 +283,12 @@ func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Templ
 		case apierrors.IsAlreadyExists(err):
 			// The cache has not seen it yet; the next pass will.
 		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-			return node{phase: wfv1.NodeFailed, message: fmt.Sprintf("the API server refused step %s: %v", ke.Name, err)}, nil
+			return dagNode{phase: wfv1.NodeFailed, message: fmt.Sprintf("the API server refused step %s: %v", ke.Name, err)}, nil
 		default:
-			return node{}, fmt.Errorf("creating step %s: %w", ke.Name, err)
+			return dagNode{}, fmt.Errorf("creating step %s: %w", ke.Name, err)
 		}
 		r.existing[ke.Name] = ke
-		return node{phase: wfv1.NodeRunning, message: "created " + ke.Name}, nil
+		return dagNode{phase: wfv1.NodeRunning, message: "created " + ke.Name}, nil
 	}
 	return conditions(resolved.Resource, obj)
 }
@@ -296,38 +296,38 @@ func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Templ
 // conditions evaluates a resource template's failure and success conditions on the object,
 // as Argo's executor does: label-selector syntax over gjson paths of its JSON, failure first,
 // every success requirement needed.
-func conditions(res *wfv1.ResourceTemplate, obj *kubernautv1.KubernetesExecution) (node, error) {
+func conditions(res *wfv1.ResourceTemplate, obj *kubernautv1.KubernetesExecution) (dagNode, error) {
 	raw, err := json.Marshal(obj)
 	if err != nil {
-		return node{}, err
+		return dagNode{}, err
 	}
 	ls := gjsonLabels{json: raw}
 	if res.FailureCondition != "" {
 		sel, err := k8slabels.Parse(res.FailureCondition)
 		if err != nil {
-			return node{phase: wfv1.NodeError, message: fmt.Sprintf("fail condition '%s' failed to parse: %v", res.FailureCondition, err)}, nil
+			return dagNode{phase: wfv1.NodeError, message: fmt.Sprintf("fail condition '%s' failed to parse: %v", res.FailureCondition, err)}, nil
 		}
 		reqs, _ := sel.Requirements()
 		for _, req := range reqs {
 			if req.Matches(ls) {
-				return node{phase: wfv1.NodeFailed, message: fmt.Sprintf("failure condition '%s' evaluated true: %s", req.String(), readyMessage(obj))}, nil
+				return dagNode{phase: wfv1.NodeFailed, message: fmt.Sprintf("failure condition '%s' evaluated true: %s", req.String(), readyMessage(obj))}, nil
 			}
 		}
 	}
 	if res.SuccessCondition == "" {
-		return node{phase: wfv1.NodeSucceeded}, nil
+		return dagNode{phase: wfv1.NodeSucceeded}, nil
 	}
 	sel, err := k8slabels.Parse(res.SuccessCondition)
 	if err != nil {
-		return node{phase: wfv1.NodeError, message: fmt.Sprintf("success condition '%s' failed to parse: %v", res.SuccessCondition, err)}, nil
+		return dagNode{phase: wfv1.NodeError, message: fmt.Sprintf("success condition '%s' failed to parse: %v", res.SuccessCondition, err)}, nil
 	}
 	reqs, _ := sel.Requirements()
 	for _, req := range reqs {
 		if !req.Matches(ls) {
-			return node{phase: wfv1.NodeRunning, message: "phase " + string(obj.Status.Phase)}, nil
+			return dagNode{phase: wfv1.NodeRunning, message: "phase " + string(obj.Status.Phase)}, nil
 		}
 	}
-	return node{phase: wfv1.NodeSucceeded, message: readyMessage(obj)}, nil
+	return dagNode{phase: wfv1.NodeSucceeded, message: readyMessage(obj)}, nil
 }
 
 func readyMessage(ke *kubernautv1.KubernetesExecution) string {
@@ -338,7 +338,7 @@ func readyMessage(ke *kubernautv1.KubernetesExecution) string {
 }
 
 // mirror turns the nodes of the plan's steps into the WorkflowExecution's step statuses.
-func (r *dagRun) mirror(steps []kubernautv1.PlanStep, nodes map[string]node, prefix string) []kubernautv1.StepStatus {
+func (r *dagRun) mirror(steps []kubernautv1.PlanStep, nodes map[string]dagNode, prefix string) []kubernautv1.StepStatus {
 	var out []kubernautv1.StepStatus
 	for _, s := range steps {
 		name := prefix + s.Name

@@ -11,8 +11,8 @@ import (
 	"github.com/argoproj/argo-workflows/v3/workflow/common"
 )
 
-// node is the builtin engine's view of one DAG task, as Argo's controller would record it.
-type node struct {
+// dagNode is the builtin engine's view of one DAG task, as Argo's controller would record it.
+type dagNode struct {
 	phase   wfv1.NodePhase
 	message string
 }
@@ -49,7 +49,7 @@ func (d dagContext) GetTaskDependencies(name string) []string {
 
 // readiness says whether a task may be decided: proceed when every task it depends on is
 // fulfilled; execute when its `depends` expression holds (Argo's evaluateDependsLogic).
-func readiness(d dagContext, task *wfv1.DAGTask, nodes map[string]node) (execute, proceed bool, err error) {
+func readiness(d dagContext, task *wfv1.DAGTask, nodes map[string]dagNode) (execute, proceed bool, err error) {
 	deps, logic := common.GetTaskDependencies(task, d)
 	if logic == "" {
 		return true, true, nil
@@ -128,7 +128,7 @@ func leaves(d dagContext) []string {
 // assess is a DAG's phase as Argo's assessDAGPhase decides it for the shapes the compiler
 // emits: Running until every target task has a node; then Succeeded when no target is Failed
 // or Errored, an Omitted or Skipped target inheriting the failure of its branch.
-func assess(d dagContext, nodes map[string]node) wfv1.NodePhase {
+func assess(d dagContext, nodes map[string]dagNode) wfv1.NodePhase {
 	for _, n := range nodes {
 		if n.phase == wfv1.NodeRunning || n.phase == wfv1.NodePending {
 			return wfv1.NodeRunning

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/test/gen"
+)
+
+// plan creates an Auto WorkflowExecution of steps and waits until it ends.
+func plan(ctx SpecContext, ns, name string, t kubernautv1.Target, steps ...kubernautv1.PlanStep) *kubernautv1.WorkflowExecution {
+	GinkgoHelper()
+	we := gen.WorkflowExecution(ns, name, func(w *kubernautv1.WorkflowExecution) {
+		w.Spec.ApprovalMode = kubernautv1.ApprovalAuto
+		w.Spec.Target = t
+		w.Spec.Steps = steps
+	})
+	Expect(k8s.Create(ctx, we)).To(Succeed())
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
+		g.Expect(we.Status.Phase).To(BeElementOf(kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected), "%v", we.Status.Conditions)
+	}).WithContext(ctx).WithTimeout(90 * time.Second).Should(Succeed())
+	return we
+}
+
+func configStep(name, ns string, data map[string]string, deps ...string) kubernautv1.PlanStep {
+	return kubernautv1.PlanStep{Name: name, DependsOn: deps, ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig,
+		Target:     target("ConfigMap", ns, "settings"),
+		Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: data}}}}
+}
+
+func scaleStep(name, ns, deployment string, replicas int32, deps ...string) kubernautv1.PlanStep {
+	return kubernautv1.PlanStep{Name: name, DependsOn: deps, ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionScaleDeployment,
+		Target:     target("Deployment", ns, deployment),
+		Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: replicas}}}}
+}
+
+var _ = Describe("Plans run by the builtin engine on the full control plane", func() {
+	BeforeEach(func(ctx SpecContext) {
+		startControllers(ctx)
+		DeferCleanup(healthy)
+	})
+
+	It("runs dependent steps in order and completes when every step is verified", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "wf-ok-")
+		d := deployment(ns, "web", 1)
+		available(ctx, d)
+		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"POOL": "10"}})).To(Succeed())
+		we := plan(ctx, ns, "rr-ok-we", target("Deployment", ns, "web"),
+			configStep("config", ns, map[string]string{"POOL": "20"}),
+			scaleStep("scale", ns, "web", 2, "config"))
+		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%v", we.Status.Conditions)
+		Expect(we.Status.Steps).To(HaveExactElements(
+			And(HaveField("Name", "config"), HaveField("Phase", kubernautv1.StepSucceeded)),
+			And(HaveField("Name", "scale"), HaveField("Phase", kubernautv1.StepSucceeded))))
+		Expect(we.Status.Steps[1].StartedAt.Time).NotTo(BeTemporally("<", we.Status.Steps[0].FinishedAt.Time), "scale waited for config")
+		Expect(we.Status.Compensation).To(BeEmpty(), "the exit hook's undo tasks are skipped when the Workflow succeeded")
+		Expect(meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.VerifiedCondition)).To(BeTrue())
+		get(ctx, d)
+		Expect(*d.Spec.Replicas).To(Equal(int32(2)))
+	})
+
+	It("undoes the completed steps, newest first, when a later step fails", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "wf-undo-")
+		available(ctx, deployment(ns, "web", 2))
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"POOL": "10", "MODE": "a"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		// An HPA owns the replicas: the scale step is refused when it comes to run.
+		Expect(k8s.Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 5,
+				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}})).To(Succeed())
+		we := plan(ctx, ns, "rr-undo-we", target("Deployment", ns, "web"),
+			configStep("pool", ns, map[string]string{"POOL": "20"}),
+			configStep("mode", ns, map[string]string{"MODE": "b"}, "pool"),
+			scaleStep("scale", ns, "web", 4, "mode"))
+		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowFailed))
+		Expect(meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ExecutedCondition).Message).To(ContainSubstring("owns the replicas"))
+		Expect(meta.FindStatusCondition(we.Status.Conditions, kubernautv1.CompensatedCondition)).To(HaveField("Reason", kubernautv1.ReasonCompensationSucceeded))
+		Expect(we.Status.Steps).To(HaveExactElements(HaveField("Phase", kubernautv1.StepSucceeded), HaveField("Phase", kubernautv1.StepSucceeded), HaveField("Phase", kubernautv1.StepFailed)))
+		Expect(we.Status.Compensation).To(HaveLen(3))
+		byName := map[string]kubernautv1.StepStatus{}
+		for _, s := range we.Status.Compensation {
+			byName[s.Name] = s
+		}
+		Expect(byName["undo-mode"].FinishedAt.Time).NotTo(BeTemporally(">", byName["undo-pool"].StartedAt.Time), "newest first")
+		get(ctx, cm)
+		Expect(cm.Data).To(Equal(map[string]string{"POOL": "10", "MODE": "a"}), "both changes undone")
+		var undoScale kubernautv1.KubernetesExecution
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-undo-we-undo-scale"}, &undoScale)).To(Succeed())
+		Expect(meta.FindStatusCondition(undoScale.Status.Conditions, kubernautv1.ExecutedCondition).Reason).To(Equal(kubernautv1.ReasonNothingToUndo))
+	})
+
+	It("undoes a step whose verification fails", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "wf-verify-")
+		// Revision 1 cannot run (no node matches its selector); revision 2 runs. Rolling back to
+		// revision 1 never becomes healthy, and the short progress deadline says so.
+		d := deployment(ns, "web", 1, func(d *appsv1.Deployment) {
+			d.Spec.ProgressDeadlineSeconds = ptr.To[int32](3)
+			d.Spec.Template.Spec.NodeSelector = map[string]string{"kubernaut.io/no-such-node": "true"}
+		})
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		Eventually(func() error {
+			get(ctx, d)
+			d.Spec.Template.Spec.NodeSelector = nil
+			d.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
+			return k8s.Update(ctx, d)
+		}).WithContext(ctx).Should(Succeed())
+		rolledOut(ctx, d)
+		rollback := kubernautv1.PlanStep{Name: "rollback", ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionRollbackDeployment, Target: target("Deployment", ns, "web")}}
+		we := plan(ctx, ns, "rr-verify-we", target("Deployment", ns, "web"), rollback)
+		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowFailed), "%v", we.Status.Conditions)
+		var ke kubernautv1.KubernetesExecution
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-verify-we-rollback"}, &ke)).To(Succeed())
+		Expect(ke.Status.Verification).To(HaveField("Result", "Failed"))
+		Expect(ke.Status.Verification.Message).To(ContainSubstring("exceeded its progress deadline"))
+		var u kubernautv1.KubernetesExecution
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-verify-we-undo-rollback"}, &u)).To(Succeed())
+		Expect(meta.FindStatusCondition(we.Status.Conditions, kubernautv1.CompensatedCondition)).To(HaveField("Status", metav1.ConditionTrue), "%v\n%v", u.Status.Conditions, ke.Status.Conditions)
+		get(ctx, d)
+		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("shop/web:2.0"), "the rollback was undone")
+		Expect(d.Spec.Template.Spec.NodeSelector).To(BeEmpty())
+	})
+})
