@@ -94,11 +94,14 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy, the CRDs (manifests/crd/bases)
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=manifests/crd/bases
 	go run ./templates/gen templates
+	go run ./actions-image/catalog/gen manifests/base/actions-rbac.yaml
+
+GENERATED := api manifests/crd templates manifests/base/actions-rbac.yaml
 
 .PHONY: verify
 verify: generate ## Regenerate everything and fail if anything changed; gofmt and go vet.
-	@if [ -n "$$(git status --porcelain -- api manifests/crd templates)" ]; then \
-		echo "generated files drifted; run 'make generate' and commit:"; git status --porcelain -- api manifests/crd templates; git --no-pager diff --stat -- api manifests/crd templates; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+		echo "generated files drifted; run 'make generate' and commit:"; git status --porcelain -- $(GENERATED); git --no-pager diff --stat -- $(GENERATED); exit 1; fi
 	@if [ -n "$$(gofmt -l $$(git ls-files '*.go'))" ]; then echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; fi
 	go vet ./...
 

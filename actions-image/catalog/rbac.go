@@ -111,6 +111,21 @@ func RBAC(namespace string) []any {
 	return out
 }
 
+// InProcessRules are what the controller needs to run every action itself (the inprocess
+// executor): the union of the actions' permissions, without exec (clear_cache needs the job
+// executor and its own ServiceAccount).
+func InProcessRules() []rbacv1.PolicyRule {
+	var all []Permission
+	for _, a := range Actions {
+		for _, p := range a.Permissions() {
+			if p.Subresource != "exec" {
+				all = append(all, p)
+			}
+		}
+	}
+	return rules(all)
+}
+
 // rules groups permissions into policy rules: one per group and resource, verbs sorted.
 func rules(ps []Permission) []rbacv1.PolicyRule {
 	type gr struct{ group, resource string }

@@ -16,6 +16,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
 // kustomize renders a kustomization with the kustomize API (what Argo CD and Flux use).
@@ -63,15 +66,25 @@ var _ = Describe("The base manifests", func() {
 		Expect(out).To(ContainSubstring("networkpolicy.networking.k8s.io/default-deny created (server dry run)"))
 	})
 
-	It("grant least privilege: no wildcard, no escalation, no Secrets, no exec", func() {
+	It("grant least privilege: no wildcard, no escalation, no Secrets, no exec but clear_cache's own", func() {
 		var rules []rbacv1.PolicyRule
+		roles := map[string]bool{}
 		for _, o := range kustomize(filepath.Join(root, "manifests", "base")) {
 			if o.GetKind() != "Role" && o.GetKind() != "ClusterRole" {
 				continue
 			}
 			var r rbacv1.ClusterRole
 			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r)).To(Succeed())
+			roles[r.Name] = true
+			if r.Name == catalog.ServiceAccountName(kubernautv1.ActionClearCache) {
+				// The one place exec is granted: the command a workload declares, by its own ServiceAccount.
+				Expect(r.Rules).To(ContainElement(HaveField("Resources", ContainElement("pods/exec"))))
+				continue
+			}
 			rules = append(rules, r.Rules...)
+		}
+		for _, a := range catalog.Actions {
+			Expect(roles).To(HaveKey(catalog.ServiceAccountName(a.Name)), "every action has its own ClusterRole")
 		}
 		Expect(rules).NotTo(BeEmpty())
 		for _, r := range rules {

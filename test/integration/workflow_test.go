@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -26,7 +27,8 @@ func startWorkflowController(ctx SpecContext, ns string) {
 		}
 		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute},
-			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil)}
+			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
+			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
 		return r.SetupWithManager(mgr)
 	})
 }
@@ -71,11 +73,25 @@ var _ = Describe("The WorkflowExecution controller", func() {
 			g.Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ApprovedCondition).Message).To(ContainSubstring("was refused"))
 		}).WithContext(ctx).Should(Succeed())
 		Expect(w.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
+		var steps kubernautv1.KubernetesExecutionList
+		Expect(k8s.List(ctx, &steps, client.InNamespace(ns))).To(Succeed())
+		Expect(steps.Items).To(BeEmpty(), "nothing runs before the approval")
 
 		annotate(ctx, w, workflowexecution.ApproveAnnotation, hash)
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
 		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash),
 			HaveField("DecidedBy", "field manager kubectl-annotate")))
+		// The builtin engine created the first step, owned by the WorkflowExecution.
+		var ke kubernautv1.KubernetesExecution
+		Eventually(func() error { return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-1-we-rollback"}, &ke) }).WithContext(ctx).Should(Succeed())
+		Expect(metav1.IsControlledBy(&ke, w)).To(BeTrue())
+		Expect(ke.Spec.ActionStep).To(Equal(w.Spec.Steps[0].ActionStep))
+		Expect(ke.Labels).To(HaveKeyWithValue("kubernaut.io/workflow-execution", "rr-1-we"))
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
+			g.Expect(w.Status.Steps).To(ConsistOf(And(HaveField("Name", "rollback"), HaveField("Phase", kubernautv1.StepRunning),
+				HaveField("KubernetesExecutionRef.Name", "rr-1-we-rollback"))))
+		}).WithContext(ctx).Should(Succeed())
 	})
 
 	It("approves an Auto plan by policy", func(ctx SpecContext) {
