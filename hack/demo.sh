@@ -44,6 +44,9 @@ done
 
 step "One sample of each kind of the remediation chain (manifests/samples)"
 kubectl create namespace kubernaut-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# The actions' own ServiceAccounts and least-privilege roles: before each step, a
+# SubjectAccessReview asks whether the action's ServiceAccount may do it.
+kubectl apply -f manifests/base/actions-rbac.yaml >/dev/null
 kubectl apply -k manifests/samples
 kubectl get kubernaut -n kubernaut-system
 
@@ -127,14 +130,29 @@ echo "  approve with either of:"
 echo "    kubectl annotate workflowexecution $rr-we -n kubernaut-system kubernaut.io/approve=$hash"
 echo "    argo resume $rr-we -n kubernaut-system    (with the argo engine)"
 kubectl annotate workflowexecution "$rr-we" -n kubernaut-system "kubernaut.io/approve=$hash"
-for _ in $(seq 1 100); do
+kubectl get we "$rr-we" -n kubernaut-system -o jsonpath='{"  approval: "}{.status.approval.decision}{" by "}{.status.approval.decidedBy}{" for plan "}{.status.approval.planHash}{"\n"}'
+
+step "The builtin engine runs the plan: the step is checked again, executed, verified"
+last=""
+for _ in $(seq 1 300); do
   phase=$(kubectl get rr "$rr" -n kubernaut-system -o jsonpath='{.status.phase}')
-  [[ $phase == Executing ]] && break
+  kephase=$(kubectl get ke "$rr-we-rollback" -n kubernaut-system -o jsonpath='{.status.phase}' 2>/dev/null || true)
+  now="$phase ${kephase:+(step rollback: $kephase)}"
+  [[ $now != "$last" ]] && { echo "$(date -u +%H:%M:%S)  $rr  $now"; last=$now; }
+  [[ $phase == Completed || $phase == Failed || $phase == TimedOut || $phase == Rejected ]] && break
   sleep 0.2
 done
+echo
 kubectl get rr "$rr" -n kubernaut-system
-kubectl get we "$rr-we" -n kubernaut-system -o jsonpath='{"  approval: "}{.status.approval.decision}{" by "}{.status.approval.decidedBy}{" for plan "}{.status.approval.planHash}{"\n"}'
-echo "(The engines that run the plan — builtin and Argo — and the actions arrive with their issues: the remediation waits in Executing.)"
+kubectl get we,ke -n kubernaut-system -l "kubernaut.io/remediation=$rr"
+echo
+echo "The step (kubectl describe ke $rr-we-rollback -n kubernaut-system shows all of it):"
+kubectl get ke "$rr-we-rollback" -n kubernaut-system -o jsonpath='{"  policy:        allowed="}{.status.policyDecision.allowed}{" ("}{.status.policyDecision.policy}{")\n  RBAC:          "}{.status.authorization.serviceAccount}{" allowed="}{.status.authorization.allowed}{"\n  pre-state:     revision "}{.status.preState.revision}{", ReplicaSet "}{.status.preState.replicaSet}{" → "}{.status.preState.targetReplicaSet}{"\n  result:        "}{.status.result.message}{"\n  verification:  "}{.status.verification.result}{": "}{.status.verification.message}{"\n"}'
+echo "  server-side dry run, before anything changed:"
+kubectl get ke "$rr-we-rollback" -n kubernaut-system -o jsonpath='{.status.dryRun.diff}' | grep -E '^[-+] ' | sed 's/^/    /' | head -12
+echo
+kubectl get deployment web -n demo -o jsonpath='{"The Deployment runs "}{.spec.template.spec.containers[0].image}{" again: "}{.status.updatedReplicas}{"/"}{.spec.replicas}{" updated, "}{.status.availableReplicas}{" available\n"}'
+[[ $phase == Completed ]] || { echo "the remediation ended $phase:"; kubectl get rr "$rr" -n kubernaut-system -o jsonpath='{.status.message}{"\n"}'; tail -40 "$log"; exit 1; }
 
 step "Done"
 echo "Everything above ran against a real kube-apiserver built from source; 'make demo KEEP=1' leaves it running."
