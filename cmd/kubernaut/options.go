@@ -72,6 +72,8 @@ type executionOptions struct {
 	customScriptImages string
 	verifyInterval     time.Duration
 	evictionRetry      time.Duration
+	actionsImage       string
+	jobDeadline        time.Duration
 }
 
 // processingOptions configure enrichment and classification.
@@ -188,7 +190,9 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			"Argo semaphore ConfigMap (keys cluster and namespace.<ns>) bounding concurrent remediations")
 		ex := &o.execution
 		fs.StringVar(&ex.engine, "engine", "builtin", "engine of approved plans: builtin (in-process, no Argo needed) or argo (an Argo Workflow)")
-		fs.StringVar(&ex.executor, "executor", "inprocess", "executor of the steps: inprocess (the action code in this process) or job")
+		fs.StringVar(&ex.executor, "executor", "inprocess", "executor of the steps: inprocess (the action code in this process) or job (a Job per step, the action's own ServiceAccount)")
+		fs.StringVar(&ex.actionsImage, "actions-image", "", "the actions image the job executor runs (required with --executor job)")
+		fs.DurationVar(&ex.jobDeadline, "job-deadline", 10*time.Minute, "activeDeadlineSeconds of each action Job")
 		fs.BoolVar(&ex.dryRun, "dry-run", false, "validate and dry-run every step on the API server, record the diffs, mutate nothing")
 		fs.StringVar(&ex.actionsNamespace, "actions-namespace", "kubernaut-system", "namespace of the actions' ServiceAccounts (kubernaut-action-<action>)")
 		fs.BoolVar(&ex.authorize, "authorize-actions", true,
@@ -254,8 +258,10 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			return nil, fmt.Errorf("--concurrency must be at least 1, got %d", o.manager.concurrency)
 		case o.execution.engine != string(kubernautv1.EngineBuiltin) && o.execution.engine != string(kubernautv1.EngineArgo):
 			return nil, fmt.Errorf("--engine %q: want builtin or argo", o.execution.engine)
-		case o.execution.executor != string(kubernautv1.ExecutorInProcess):
-			return nil, fmt.Errorf("--executor %q: this build runs steps inprocess only (the job executor comes with the actions image)", o.execution.executor)
+		case o.execution.executor != string(kubernautv1.ExecutorInProcess) && o.execution.executor != string(kubernautv1.ExecutorJob):
+			return nil, fmt.Errorf("--executor %q: want inprocess or job", o.execution.executor)
+		case o.execution.executor == string(kubernautv1.ExecutorJob) && o.execution.actionsImage == "":
+			return nil, fmt.Errorf("--executor job needs --actions-image")
 		case o.execution.engine == string(kubernautv1.EngineArgo):
 			return nil, fmt.Errorf("--engine argo: this build runs plans with the builtin engine only (the argo engine is being built)")
 		case a.maxSteps < 1 || a.maxSteps > 10:

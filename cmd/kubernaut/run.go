@@ -9,6 +9,8 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -271,6 +273,14 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		VerifyInterval: o.execution.verifyInterval,
 		Events:         mgr.GetEventRecorder("kubernaut-kubernetesexecution"),
 		Metrics:        kubernetesexecution.NewMetrics(metrics.Registry),
+	}
+	if o.execution.executor == string(kubernautv1.ExecutorJob) {
+		ke.Executors[kubernautv1.ExecutorJob] = kubernetesexecution.Job{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+			Image: o.execution.actionsImage, Namespace: o.execution.actionsNamespace, Deadline: o.execution.jobDeadline,
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+			}}
 	}
 	if o.execution.authorize {
 		ke.Authorizer = &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: o.execution.actionsNamespace}

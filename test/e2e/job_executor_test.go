@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/kubernaut/kubernaut/actions-image/actions"
+	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	"github.com/kubernaut/kubernaut/actions-image/runner"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+)
+
+// noNode places the action pods where kwok does not run them, so that the test plays the
+// actions container (and the kubelet reporting its termination message).
+var noNode = map[string]string{"kubernaut.io/e2e": "no-such-node"}
+
+// startJobExecutor runs only the KubernetesExecution controller, with the job executor.
+func startJobExecutor(ctx SpecContext) {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+	Expect(err).NotTo(HaveOccurred())
+	e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
+	job := kubernetesexecution.Job{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: "registry.example.com/kubernaut/actions:e2e",
+		Namespace: actionsNamespace, Deadline: 5 * time.Minute, NodeSelector: noNode,
+		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi"), corev1.ResourceCPU: resource.MustParse("200m")}}}
+	r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e,
+		Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil),
+		Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorJob: job}, Default: kubernautv1.ExecutorJob,
+		Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
+		Metrics: kubernetesexecution.NewMetrics(prometheus.NewRegistry())}
+	Expect(r.SetupWithManager(mgr)).To(Succeed())
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	})
+}
+
+// playContainer does what the actions container and its kubelet would: it runs the
+// container's arguments as the Job's ServiceAccount (impersonated: its RBAC is what is tested)
+// and reports the result as the container's termination message.
+func playContainer(ctx SpecContext, job *batchv1.Job, exitCode int32) kubernautv1.ActionResult {
+	GinkgoHelper()
+	spec := job.Spec.Template.Spec
+	in, err := runner.Parse(spec.Containers[0].Args, io.Discard)
+	Expect(err).NotTo(HaveOccurred())
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + job.Namespace + ":" + spec.ServiceAccountName,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + job.Namespace, "system:authenticated"}}
+	c, err := client.New(cfg, client.Options{Scheme: k8s.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+	cs, err := kubernetes.NewForConfig(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	result, code := runner.Run(ctx, in, actions.Env{Client: c, Kube: cs, Log: GinkgoLogr})
+	if exitCode == 0 {
+		Expect(code).To(Equal(runner.ExitOK), result.Message)
+	} else {
+		result = kubernautv1.ActionResult{Message: "the action failed: simulated by the test"}
+	}
+	var pod corev1.Pod
+	Eventually(func(g Gomega) {
+		var pods corev1.PodList
+		g.Expect(k8s.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name})).To(Succeed())
+		g.Expect(pods.Items).To(HaveLen(1))
+		pod = pods.Items[0]
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	now := metav1.Now()
+	phase := corev1.PodSucceeded
+	if exitCode != 0 {
+		phase = corev1.PodFailed
+	}
+	pod.Status.Phase = phase
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "action", Image: spec.Containers[0].Image,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode, Reason: map[bool]string{true: "Completed", false: "Error"}[exitCode == 0],
+			Message: string(runner.Encode(result)), StartedAt: now, FinishedAt: now}}}}
+	Expect(k8s.Status().Update(ctx, &pod)).To(Succeed())
+	return result
+}
+
+func waitJob(ctx SpecContext, ke *kubernautv1.KubernetesExecution) *batchv1.Job {
+	GinkgoHelper()
+	job := &batchv1.Job{}
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
+		g.Expect(ke.Status.JobRef).NotTo(BeNil(), "%v", ke.Status.Conditions)
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ke.Status.JobRef.Namespace, Name: ke.Status.JobRef.Name}, job)).To(Succeed())
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	return job
+}
+
+func waitDone(ctx SpecContext, ke *kubernautv1.KubernetesExecution) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
+		g.Expect(ke.Status.Phase).To(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed), "%v", ke.Status.Conditions)
+	}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
+}
+
+var _ = Describe("The job executor on the full control plane", func() {
+	BeforeEach(func(ctx SpecContext) {
+		startJobExecutor(ctx)
+		DeferCleanup(healthy)
+	})
+
+	It("runs the step in a restricted Job as the action's own ServiceAccount and reads the result from the termination message", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "job-ok-")
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "debug"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, GenerateName: "job-step-"},
+			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, TimeoutSeconds: 120, ActionStep: kubernautv1.ActionStep{
+				Action: kubernautv1.ActionUpdateConfig, Target: target("ConfigMap", ns, "settings"),
+				Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"LOG_LEVEL": "info"}}}}}}
+		Expect(k8s.Create(ctx, ke)).To(Succeed())
+		job := waitJob(ctx, ke)
+
+		Expect(ke.Status.Executor).To(Equal(kubernautv1.ExecutorJob))
+		Expect(ke.Status.PreState.ConfigData).To(HaveKeyWithValue("LOG_LEVEL", "debug"), "recorded before the Job was created")
+		Expect(metav1.IsControlledBy(job, ke)).To(BeTrue())
+		Expect(*job.Spec.BackoffLimit).To(Equal(int32(0)))
+		Expect(*job.Spec.ActiveDeadlineSeconds).To(Equal(int64(300)))
+		Expect(job.Spec.TTLSecondsAfterFinished).NotTo(BeNil())
+		pod := job.Spec.Template.Spec
+		Expect(pod.ServiceAccountName).To(Equal(catalog.ServiceAccountName(kubernautv1.ActionUpdateConfig)))
+		Expect(pod.RestartPolicy).To(Equal(corev1.RestartPolicyNever))
+		Expect(*pod.SecurityContext.RunAsNonRoot).To(BeTrue())
+		Expect(pod.SecurityContext.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))
+		c := pod.Containers[0]
+		Expect(c.Image).To(Equal("registry.example.com/kubernaut/actions:e2e"))
+		Expect(*c.SecurityContext.AllowPrivilegeEscalation).To(BeFalse())
+		Expect(*c.SecurityContext.ReadOnlyRootFilesystem).To(BeTrue())
+		Expect(c.SecurityContext.Capabilities.Drop).To(ConsistOf(corev1.Capability("ALL")))
+		Expect(c.Resources.Limits).To(HaveKey(corev1.ResourceMemory))
+		Expect(c.TerminationMessagePath).To(Equal("/dev/termination-log"))
+		Expect(c.TerminationMessagePolicy).To(Equal(corev1.TerminationMessageReadFile))
+		get(ctx, cm)
+		Expect(cm.Data["LOG_LEVEL"]).To(Equal("debug"), "nothing changed before the container ran")
+
+		result := playContainer(ctx, job, 0)
+		waitDone(ctx, ke)
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", ke.Status.Conditions)
+		Expect(ke.Status.Result.Message).To(Equal(result.Message))
+		Expect(ke.Status.Result.Changed).To(ConsistOf(HaveField("Change", "set LOG_LEVEL")))
+		get(ctx, cm)
+		Expect(cm.Data["LOG_LEVEL"]).To(Equal("info"), "changed by the action's own ServiceAccount")
+	})
+
+	It("maps a failed container to a failed step with the action's reason", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "job-fail-")
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "debug"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, GenerateName: "job-step-"},
+			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, TimeoutSeconds: 120, ActionStep: kubernautv1.ActionStep{
+				Action: kubernautv1.ActionUpdateConfig, Target: target("ConfigMap", ns, "settings"),
+				Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"LOG_LEVEL": "info"}}}}}}
+		Expect(k8s.Create(ctx, ke)).To(Succeed())
+		playContainer(ctx, waitJob(ctx, ke), 1)
+		waitDone(ctx, ke)
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionFailed))
+		Expect(condition(ke, kubernautv1.ExecutedCondition)).To(And(HaveField("Reason", kubernautv1.ReasonActionFailed),
+			HaveField("Message", ContainSubstring("failed: simulated by the test"))))
+	})
+})
