@@ -73,6 +73,7 @@ type executionOptions struct {
 	verifyInterval     time.Duration
 	evictionRetry      time.Duration
 	actionsImage       string
+	argoUIURL          string
 	jobDeadline        time.Duration
 }
 
@@ -189,8 +190,9 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.StringVar(&o.workflow.SemaphoreConfigMap, "semaphore-configmap", "kubernaut-semaphores",
 			"Argo semaphore ConfigMap (keys cluster and namespace.<ns>) bounding concurrent remediations")
 		ex := &o.execution
-		fs.StringVar(&ex.engine, "engine", "builtin", "engine of approved plans: builtin (in-process, no Argo needed) or argo (an Argo Workflow)")
+		fs.StringVar(&ex.engine, "engine", "builtin", "engine of approved plans: builtin (in-process, no Argo needed) or argo (an Argo Workflow; needs Argo's CRDs and controller)")
 		fs.StringVar(&ex.executor, "executor", "inprocess", "executor of the steps: inprocess (the action code in this process) or job (a Job per step, the action's own ServiceAccount)")
+		fs.StringVar(&ex.argoUIURL, "argo-ui-url", "", "base URL of the Argo server, for the Workflow links in status (--engine argo)")
 		fs.StringVar(&ex.actionsImage, "actions-image", "", "the actions image the job executor runs (required with --executor job)")
 		fs.DurationVar(&ex.jobDeadline, "job-deadline", 10*time.Minute, "activeDeadlineSeconds of each action Job")
 		fs.BoolVar(&ex.dryRun, "dry-run", false, "validate and dry-run every step on the API server, record the diffs, mutate nothing")
@@ -262,8 +264,6 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			return nil, fmt.Errorf("--executor %q: want inprocess or job", o.execution.executor)
 		case o.execution.executor == string(kubernautv1.ExecutorJob) && o.execution.actionsImage == "":
 			return nil, fmt.Errorf("--executor job needs --actions-image")
-		case o.execution.engine == string(kubernautv1.EngineArgo):
-			return nil, fmt.Errorf("--engine argo: this build runs plans with the builtin engine only (the argo engine is being built)")
 		case a.maxSteps < 1 || a.maxSteps > 10:
 			return nil, fmt.Errorf("--max-plan-steps must be between 1 and 10, got %d", a.maxSteps)
 		}

@@ -258,6 +258,11 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		Engines:       map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}},
 		DefaultEngine: kubernautv1.EngineName(o.execution.engine),
 	}
+	if o.execution.engine == string(kubernautv1.EngineArgo) {
+		// Only with Argo installed: watching Workflows needs its CRDs.
+		we.Engines[kubernautv1.EngineArgo] = &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), UIBaseURL: o.execution.argoUIURL}
+		we.WatchWorkflows = true
+	}
 	if err := we.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the WorkflowExecution controller: %w", err)
 	}

@@ -89,7 +89,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	var res ctrl.Result
 	err := r.plan(ctx, we)
 	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ValidatedCondition) {
-		r.approve(we)
+		var resumedBy string
+		resumedBy, err = r.gate(ctx, we)
+		if err == nil {
+			r.approve(we, resumedBy)
+			err = r.rejected(ctx, we)
+		}
 	}
 	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
 		res, err = r.run(ctx, we)
@@ -174,7 +179,7 @@ func (r *Reconciler) plan(ctx context.Context, we *kubernautv1.WorkflowExecution
 
 // approve records the approval: the policy's for Auto; for Manual, a person's annotation naming
 // this plan's hash (another hash is refused), or a rejection.
-func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution) {
+func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution, resumedBy string) {
 	if meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
 		return
 	}
@@ -201,6 +206,10 @@ func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution) {
 	}
 	got, ok := we.Annotations[ApproveAnnotation]
 	switch {
+	case resumedBy != "":
+		// The gate of the Workflow compiled from this very plan was resumed.
+		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", resumedBy, &now
+		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonManuallyApproved, "plan "+hash+" approved by "+resumedBy)
 	case ok && got == hash:
 		who := manager(we, ApproveAnnotation)
 		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", who, &now

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -16,10 +17,8 @@ import (
 // resync is how often a running plan is looked at even when nothing it watches changed.
 const resync = 15 * time.Second
 
-// run hands the approved plan to its engine and records what the engine reports: the step
-// nodes, Executed and Verified when the plan's DAG ends, Compensated while and after the exit
-// hook undoes the steps of a failed plan.
-func (r *Reconciler) run(ctx context.Context, we *kubernautv1.WorkflowExecution) (ctrl.Result, error) {
+// engine returns the engine of a plan and its name.
+func (r *Reconciler) engine(we *kubernautv1.WorkflowExecution) (kubernautv1.EngineName, Engine) {
 	name := we.Spec.Engine
 	if name == "" {
 		name = r.DefaultEngine
@@ -27,9 +26,48 @@ func (r *Reconciler) run(ctx context.Context, we *kubernautv1.WorkflowExecution)
 	if name == "" {
 		name = kubernautv1.EngineBuiltin
 	}
-	we.Status.Engine = name
-	engine, ok := r.Engines[name]
+	return name, r.Engines[name]
+}
+
+// gate lets an engine with an approval gate of its own (argo) create the Workflow of a Manual
+// plan before the approval, and reports who resumed the gate.
+func (r *Reconciler) gate(ctx context.Context, we *kubernautv1.WorkflowExecution) (string, error) {
+	if we.Spec.ApprovalMode != kubernautv1.ApprovalManual || meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition) != nil &&
+		meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition).Status != metav1.ConditionUnknown {
+		return "", nil
+	}
+	name, e := r.engine(we)
+	g, ok := e.(Gate)
 	if !ok {
+		return "", nil
+	}
+	we.Status.Engine = name
+	wf, err := Compile(we, we.Status.Plan.Hash, r.Compile, r.Templates)
+	if err != nil {
+		return "", fmt.Errorf("compiling the plan of %s: %w", we.Name, err)
+	}
+	return g.Await(ctx, we, wf)
+}
+
+// rejected stops the gated Workflow of a plan a person refused.
+func (r *Reconciler) rejected(ctx context.Context, we *kubernautv1.WorkflowExecution) error {
+	c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition)
+	if c == nil || c.Status != metav1.ConditionFalse {
+		return nil
+	}
+	if g, ok := r.Engines[we.Status.Engine].(Gate); ok {
+		return g.Reject(ctx, we)
+	}
+	return nil
+}
+
+// run hands the approved plan to its engine and records what the engine reports: the step
+// nodes, Executed and Verified when the plan's DAG ends, Compensated while and after the exit
+// hook undoes the steps of a failed plan.
+func (r *Reconciler) run(ctx context.Context, we *kubernautv1.WorkflowExecution) (ctrl.Result, error) {
+	name, engine := r.engine(we)
+	we.Status.Engine = name
+	if engine == nil {
 		msg := fmt.Sprintf("engine %q is not configured in this controller", name)
 		set(we, kubernautv1.ExecutedCondition, metav1.ConditionFalse, kubernautv1.ReasonStepFailed, msg)
 		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, msg)

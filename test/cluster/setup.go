@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -61,6 +63,35 @@ func ModuleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// ModuleDir returns where the Go module cache holds a dependency of the project (the version
+// go.mod requires), for the files it ships: Argo's CRDs, kwok's stages.
+func ModuleDir(module string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("locating module %s: %w", module, err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if dir == "" {
+		return "", fmt.Errorf("module %s is not in the module cache (go mod download)", module)
+	}
+	return dir, nil
+}
+
+// ArgoCRDs is the folder of Argo's minimal CRDs in its module.
+func ArgoCRDs() (string, error) {
+	dir, err := ModuleDir("github.com/argoproj/argo-workflows/v3")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "manifests", "base", "crds", "minimal"), nil
 }
 
 // checkBinDir checks that dir holds the named binaries.
@@ -176,5 +207,6 @@ func Scheme() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(apiextensionsv1.AddToScheme(s))
 	utilruntime.Must(kubernautv1.AddToScheme(s))
+	utilruntime.Must(wfv1.AddToScheme(s))
 	return s
 }

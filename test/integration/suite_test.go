@@ -41,7 +41,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	var err error
 	root, err = cluster.ModuleRoot()
 	Expect(err).NotTo(HaveOccurred())
-	env, err = cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases")}})
+	argoCRDs, err := cluster.ArgoCRDs()
+	Expect(err).NotTo(HaveOccurred())
+	env, err = cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases"), argoCRDs}})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
 	cfg = env.Config

@@ -1,0 +1,265 @@
+package workflowexecution
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/workflow/packer"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// Gate is an engine whose Workflow holds a Manual plan at its own approval gate: the Workflow
+// exists before the approval, so that a person can resume it (`argo resume`, the Argo UI), and
+// a resume of the gate is an approval of the plan the Workflow was compiled from.
+type Gate interface {
+	// Await creates the Workflow when it does not exist and reports who resumed its approval
+	// gate ("" while it waits).
+	Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (resumedBy string, err error)
+	// Reject stops the Workflow of a refused plan before anything ran.
+	Reject(ctx context.Context, we *kubernautv1.WorkflowExecution) error
+}
+
+// Argo runs plans as Argo Workflows and mirrors their nodes. Argo's controller runs the
+// Workflow; the KubernetesExecutions its resource templates create are owned by the Workflow.
+type Argo struct {
+	// Client creates and updates Workflows (reads go to the API server: see Reader).
+	Client client.Client
+	// Reader reads Workflows from the API server, so a resume is seen at once.
+	Reader client.Reader
+	// UIBaseURL is the Argo server's base URL for the links in status (none when empty).
+	UIBaseURL string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// ensure reads the WorkflowExecution's Workflow, creating it (owned by the WorkflowExecution)
+// when it does not exist.
+func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (*wfv1.Workflow, error) {
+	got := &wfv1.Workflow{}
+	err := a.Reader.Get(ctx, client.ObjectKeyFromObject(wf), got)
+	switch {
+	case err == nil:
+		if got.Annotations["kubernaut.io/plan-hash"] != wf.Annotations["kubernaut.io/plan-hash"] {
+			return nil, fmt.Errorf("Workflow %s/%s runs plan %s, not this plan %s", got.Namespace, got.Name, got.Annotations["kubernaut.io/plan-hash"], wf.Annotations["kubernaut.io/plan-hash"])
+		}
+		return got, packer.DecompressWorkflow(got)
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("reading Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
+	}
+	create := wf.DeepCopy()
+	create.Status = wfv1.WorkflowStatus{}
+	if err := controllerutil.SetControllerReference(we, create, a.Client.Scheme()); err != nil {
+		return nil, fmt.Errorf("owning Workflow %s: %w", wf.Name, err)
+	}
+	if err := a.Client.Create(ctx, create); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return a.ensure(ctx, we, wf)
+		}
+		return nil, fmt.Errorf("creating Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
+	}
+	return create, nil
+}
+
+func taskNode(wf *wfv1.Workflow, boundary, task string) *wfv1.NodeStatus {
+	return wf.Status.Nodes.FindByName(boundary + "." + task)
+}
+
+// Await creates the Workflow and reads its approval gate.
+func (a *Argo) Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (string, error) {
+	got, err := a.ensure(ctx, we, wf)
+	if err != nil {
+		return "", err
+	}
+	n := taskNode(got, got.Name, approveTask)
+	if n == nil || n.Phase != wfv1.NodeSucceeded {
+		return "", nil
+	}
+	if strings.HasPrefix(n.Message, kubernautResume) {
+		return "", nil // our own resume, after an annotation: the annotation's author approved
+	}
+	return resumer(got, n), nil
+}
+
+// kubernautResume starts the message of a gate the controller resumed.
+const kubernautResume = "Resumed by kubernaut"
+
+// resumer names who resumed a gate: Argo's actor labels (set by the Argo server for SSO
+// users), the node's "Resumed by" message, else the field manager of the update.
+func resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) string {
+	for _, k := range []string{"workflows.argoproj.io/actor-preferred-username", "workflows.argoproj.io/actor-email", "workflows.argoproj.io/actor"} {
+		if v := wf.Labels[k]; v != "" {
+			return "argo resume by " + v
+		}
+	}
+	if strings.HasPrefix(n.Message, "Resumed by:") {
+		return "argo resume (" + kubernautv1.Truncate(n.Message, 200) + ")"
+	}
+	for i := len(wf.ManagedFields) - 1; i >= 0; i-- {
+		if m := wf.ManagedFields[i].Manager; m != "workflow-controller" && m != "kubernaut" {
+			return "argo resume by field manager " + m
+		}
+	}
+	return "argo resume"
+}
+
+// Reject terminates the Workflow (no exit hook: nothing ran, nothing to undo).
+func (a *Argo) Reject(ctx context.Context, we *kubernautv1.WorkflowExecution) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		wf := &wfv1.Workflow{}
+		if err := a.Reader.Get(ctx, client.ObjectKey{Namespace: we.Namespace, Name: we.Name}, wf); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if wf.Spec.Shutdown != "" || wf.Status.Phase.Completed() {
+			return nil
+		}
+		wf.Spec.Shutdown = wfv1.ShutdownStrategyTerminate
+		return a.Client.Update(ctx, wf)
+	})
+}
+
+// resume marks the approval gate Succeeded, as `argo resume` does, once the plan is approved.
+func (a *Argo) resume(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		got := &wfv1.Workflow{}
+		if err := a.Reader.Get(ctx, client.ObjectKeyFromObject(wf), got); err != nil {
+			return err
+		}
+		compressed := got.Status.CompressedNodes != ""
+		if err := packer.DecompressWorkflow(got); err != nil {
+			return err
+		}
+		n := taskNode(got, got.Name, approveTask)
+		if n == nil || !n.IsActiveSuspendNode() {
+			return nil
+		}
+		who := "a person"
+		if we.Status.Approval != nil {
+			who = we.Status.Approval.DecidedBy
+		}
+		n.Phase = wfv1.NodeSucceeded
+		n.Message = fmt.Sprintf("%s: plan %s approved by %s", kubernautResume, we.Status.Plan.Hash, who)
+		n.FinishedAt = metav1.NewTime(a.now().UTC())
+		got.Status.Nodes.Set(n.ID, *n)
+		if compressed {
+			if err := packer.CompressWorkflowIfNeeded(got); err != nil {
+				return err
+			}
+		}
+		return a.Client.Update(ctx, got)
+	})
+}
+
+func (a *Argo) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Advance creates the Workflow, resumes its gate once the plan is approved, and mirrors its
+// nodes.
+func (a *Argo) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (Progress, error) {
+	got, err := a.ensure(ctx, we, wf)
+	if err != nil {
+		return Progress{}, err
+	}
+	if n := taskNode(got, got.Name, approveTask); n != nil && n.IsActiveSuspendNode() && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
+		if err := a.resume(ctx, we, got); err != nil {
+			return Progress{}, fmt.Errorf("resuming the approval gate of Workflow %s: %w", got.Name, err)
+		}
+	}
+	p := Progress{Workflow: &kubernautv1.WorkflowReference{Name: got.Name, Namespace: got.Namespace, UID: string(got.UID)}}
+	if a.UIBaseURL != "" && got.UID != "" {
+		p.Workflow.UIURL = fmt.Sprintf("%s/workflows/%s/%s?uid=%s", strings.TrimRight(a.UIBaseURL, "/"), url.PathEscape(got.Namespace), url.PathEscape(got.Name), url.QueryEscape(string(got.UID)))
+	}
+	if got.Status.IsOffloadNodeStatus() && len(got.Status.Nodes) == 0 {
+		p.Main = wfv1.NodeRunning
+		p.Failures = []string{"the Workflow's nodes are offloaded to Argo's database; see the Argo UI"}
+		return p, nil
+	}
+	p.Steps = mirror(got, we, we.Spec.Steps, got.Name, "")
+	root := got.Status.Nodes.FindByName(got.Name)
+	switch {
+	case root != nil:
+		p.Main = root.Phase
+	case got.Status.Phase == wfv1.WorkflowError || got.Status.Phase == wfv1.WorkflowFailed:
+		p.Main = wfv1.NodeError
+		p.Failures = append(p.Failures, "the Workflow "+strings.ToLower(string(got.Status.Phase))+": "+got.Status.Message)
+	default:
+		p.Main = wfv1.NodeRunning
+	}
+	if p.Main == "" || p.Main == wfv1.NodePending {
+		p.Main = wfv1.NodeRunning
+	}
+	for _, n := range got.Status.Nodes {
+		if n.Phase.FailedOrError() && n.Type != wfv1.NodeTypeDAG && n.Type != wfv1.NodeTypeSteps {
+			p.Failures = append(p.Failures, fmt.Sprintf("%s %s: %s", n.DisplayName, strings.ToLower(string(n.Phase)), n.Message))
+		}
+	}
+	if !p.Main.Completed() {
+		return p, nil
+	}
+	exitName := got.Name + ".onExit"
+	exit := got.Status.Nodes.FindByName(exitName)
+	if exit == nil {
+		if got.Status.Phase.Completed() {
+			p.Exit = wfv1.NodeSucceeded // no exit hook ran (none was due)
+		}
+		return p, nil
+	}
+	p.Exit = exit.Phase
+	if !exit.Phase.Completed() && !got.Status.Phase.Completed() {
+		p.Exit = wfv1.NodeRunning
+	}
+	var undo []kubernautv1.PlanStep
+	for i := len(we.Spec.Steps) - 1; i >= 0; i-- {
+		undo = append(undo, we.Spec.Steps[i])
+	}
+	for _, s := range mirror(got, we, undo, exitName, "undo-") {
+		if s.Phase != kubernautv1.StepSkipped && s.Phase != kubernautv1.StepOmitted && s.Phase != kubernautv1.StepPending {
+			p.Compensation = append(p.Compensation, s)
+		}
+	}
+	return p, nil
+}
+
+// mirror reads the step nodes of one DAG (boundary is its node name).
+func mirror(wf *wfv1.Workflow, we *kubernautv1.WorkflowExecution, steps []kubernautv1.PlanStep, boundary, prefix string) []kubernautv1.StepStatus {
+	var out []kubernautv1.StepStatus
+	for _, s := range steps {
+		name := prefix + s.Name
+		st := kubernautv1.StepStatus{Name: name, Action: s.Action, Phase: kubernautv1.StepPending}
+		if n := taskNode(wf, boundary, name); n != nil {
+			st.Phase = kubernautv1.StepPhase(n.Phase)
+			if st.Phase == "" {
+				st.Phase = kubernautv1.StepPending
+			}
+			st.Message = kubernautv1.Truncate(n.Message, 1024)
+			st.NodeID = n.ID
+			if !n.StartedAt.IsZero() {
+				t := n.StartedAt
+				st.StartedAt = &t
+			}
+			if !n.FinishedAt.IsZero() {
+				t := n.FinishedAt
+				st.FinishedAt = &t
+			}
+			if n.Type == wfv1.NodeTypePod || n.Type == wfv1.NodeTypeRetry {
+				st.KubernetesExecutionRef = &kubernautv1.LocalReference{Name: we.Name + "-" + name}
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}

@@ -1,0 +1,207 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/util/file"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+	"github.com/kubernaut/kubernaut/templates"
+	"github.com/kubernaut/kubernaut/test/gen"
+)
+
+func startArgoEngine(ns string) {
+	GinkgoHelper()
+	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
+		set, err := templates.Embedded()
+		if err != nil {
+			return err
+		}
+		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
+			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
+			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
+			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{
+				kubernautv1.EngineArgo: &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), UIBaseURL: "https://argo.example.com/"}},
+			DefaultEngine: kubernautv1.EngineArgo, WatchWorkflows: true}
+		return r.SetupWithManager(mgr)
+	})
+}
+
+// argoNode writes one node into the Workflow's status the way Argo's controller records it
+// (names <workflow>.<task> in the plan's DAG, <workflow>.onExit.<task> in the exit hook; IDs
+// from the name).
+func argoNode(wf *wfv1.Workflow, name string, typ wfv1.NodeType, phase wfv1.NodePhase, msg string) {
+	if wf.Status.Nodes == nil {
+		wf.Status.Nodes = wfv1.Nodes{}
+	}
+	id := wf.NodeID(name)
+	n := wfv1.NodeStatus{ID: id, Name: name, DisplayName: name[len(wf.Name):], Type: typ, Phase: phase, Message: msg,
+		StartedAt: metav1.Now()}
+	if name != wf.Name {
+		n.DisplayName = name[len(wf.Name)+1:]
+	}
+	if phase.Completed() {
+		n.FinishedAt = metav1.Now()
+	}
+	wf.Status.Nodes[id] = n
+}
+
+// playArgo changes the Workflow as Argo's controller (or `argo resume`) would, as field
+// manager manager.
+func playArgo(ctx SpecContext, ns, name, manager string, change func(*wfv1.Workflow)) {
+	GinkgoHelper()
+	Eventually(func() error {
+		wf := &wfv1.Workflow{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, wf); err != nil {
+			return err
+		}
+		change(wf)
+		return k8s.Update(ctx, wf, client.FieldOwner(manager))
+	}).WithContext(ctx).Should(Succeed())
+}
+
+func workflow(ctx SpecContext, ns, name string) *wfv1.Workflow {
+	GinkgoHelper()
+	wf := &wfv1.Workflow{}
+	Eventually(func() error { return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, wf) }).WithContext(ctx).Should(Succeed())
+	return wf
+}
+
+var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's controller)", func() {
+	It("creates the Workflow of a Manual plan at its gate, takes `argo resume` as the approval, and mirrors the nodes to Completed", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startArgoEngine(ns)
+		w := gen.WorkflowExecution(ns, "rr-argo-we")
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
+		wf := workflow(ctx, ns, "rr-argo-we")
+		Expect(metav1.IsControlledBy(wf, w)).To(BeTrue())
+		Expect(wf.Annotations).To(HaveKeyWithValue("kubernaut.io/plan-hash", w.Status.Plan.Hash))
+		dag := wf.GetTemplateByName(wf.Spec.Entrypoint).DAG
+		Expect(dag.Tasks).To(HaveLen(3))
+		Expect(dag.Tasks[0].Name).To(Equal("approve"))
+		Expect(dag.Tasks[1]).To(And(HaveField("Name", "rollback"), HaveField("Depends", "approve.Succeeded")))
+		Expect(dag.Tasks[2]).To(And(HaveField("Name", "done"), HaveField("Depends", "rollback.Succeeded")))
+		Expect(wf.Spec.Synchronization.Mutexes).To(ConsistOf(HaveField("Name", "kubernaut.deployment.shop.checkout")))
+		Expect(wf.Labels).To(HaveKeyWithValue("kubernaut.io/workflow-execution", "rr-argo-we"))
+
+		// Argo runs the DAG to the suspend gate; a person runs `argo resume`.
+		playArgo(ctx, ns, wf.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			wf.Status.Phase = wfv1.WorkflowRunning
+			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
+			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")
+		})
+		Consistently(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
+			g.Expect(w.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
+		}).WithContext(ctx).WithTimeout(time.Second).Should(Succeed())
+		playArgo(ctx, ns, wf.Name, "argo", func(wf *wfv1.Workflow) {
+			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeSucceeded, "")
+		})
+		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
+		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("DecidedBy", "argo resume by field manager argo"),
+			HaveField("PlanHash", w.Status.Plan.Hash)))
+
+		// The resource node runs, then everything succeeds; the exit hook's undo tasks are skipped.
+		playArgo(ctx, ns, wf.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			argoNode(wf, wf.Name+".rollback", wfv1.NodeTypePod, wfv1.NodeRunning, "")
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
+			g.Expect(w.Status.Steps).To(ConsistOf(And(HaveField("Phase", kubernautv1.StepRunning), HaveField("NodeID", wf.NodeID(wf.Name+".rollback")),
+				HaveField("KubernetesExecutionRef.Name", "rr-argo-we-rollback"))))
+		}).WithContext(ctx).Should(Succeed())
+		playArgo(ctx, ns, wf.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			argoNode(wf, wf.Name+".rollback", wfv1.NodeTypePod, wfv1.NodeSucceeded, "")
+			argoNode(wf, wf.Name+".done", wfv1.NodeTypeSuspend, wfv1.NodeSucceeded, "")
+			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeSucceeded, "")
+			argoNode(wf, wf.Name+".onExit", wfv1.NodeTypeDAG, wfv1.NodeSucceeded, "")
+			argoNode(wf, wf.Name+".onExit.undo-rollback", wfv1.NodeTypeSkipped, wfv1.NodeSkipped, "when 'Succeeded != Succeeded' evaluated false")
+			wf.Status.Phase = wfv1.WorkflowSucceeded
+		})
+		w = waitWE(ctx, w, kubernautv1.WorkflowCompleted)
+		Expect(w.Status.Steps).To(ConsistOf(HaveField("Phase", kubernautv1.StepSucceeded)))
+		Expect(w.Status.Compensation).To(BeEmpty())
+		Expect(w.Status.WorkflowRef).To(And(HaveField("Name", wf.Name), HaveField("UID", string(wf.UID)),
+			HaveField("UIURL", "https://argo.example.com/workflows/"+ns+"/rr-argo-we?uid="+string(wf.UID))))
+	})
+
+	It("resumes the gate itself when a person approves by annotation, and terminates the Workflow of a rejected plan", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startArgoEngine(ns)
+		w := gen.WorkflowExecution(ns, "rr-ann-we")
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
+		wf := workflow(ctx, ns, "rr-ann-we")
+		playArgo(ctx, ns, wf.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
+			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")
+		})
+		annotate(ctx, w, workflowexecution.ApproveAnnotation, w.Status.Plan.Hash)
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wf), wf)).To(Succeed())
+			gate := wf.Status.Nodes.FindByName(wf.Name + ".approve")
+			g.Expect(gate.Phase).To(Equal(wfv1.NodeSucceeded))
+			g.Expect(gate.Message).To(Equal("Resumed by kubernaut: plan " + w.Status.Plan.Hash + " approved by field manager kubectl-annotate"))
+		}).WithContext(ctx).Should(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
+		Expect(w.Status.Approval.DecidedBy).To(Equal("field manager kubectl-annotate"), "the annotation's author approved, not our own resume")
+
+		r := gen.WorkflowExecution(ns, "rr-rej-we")
+		Expect(k8s.Create(ctx, r)).To(Succeed())
+		r = waitWE(ctx, r, kubernautv1.WorkflowAwaitingApproval)
+		workflow(ctx, ns, "rr-rej-we")
+		annotate(ctx, r, workflowexecution.RejectAnnotation, "not now")
+		waitWE(ctx, r, kubernautv1.WorkflowRejected)
+		Eventually(func(g Gomega) {
+			rwf := &wfv1.Workflow{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-rej-we"}, rwf)).To(Succeed())
+			g.Expect(rwf.Spec.Shutdown).To(Equal(wfv1.ShutdownStrategyTerminate))
+		}).WithContext(ctx).Should(Succeed())
+	})
+
+	It("mirrors compressed nodes, a failed step and the exit hook's compensation", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startArgoEngine(ns)
+		w := gen.WorkflowExecution(ns, "rr-fail-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		wf := workflow(ctx, ns, "rr-fail-we")
+		Expect(wf.GetTemplateByName(wf.Spec.Entrypoint).DAG.Tasks[0].Name).To(Equal("rollback"), "no gate for an Auto plan")
+		playArgo(ctx, ns, wf.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			msg := "failure condition 'status.phase in (Failed,Rejected)' evaluated true"
+			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeFailed, "")
+			argoNode(wf, wf.Name+".rollback", wfv1.NodeTypePod, wfv1.NodeFailed, msg)
+			argoNode(wf, wf.Name+".done", wfv1.NodeTypeSkipped, wfv1.NodeOmitted, "omitted: depends condition not met")
+			argoNode(wf, wf.Name+".onExit", wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
+			argoNode(wf, wf.Name+".onExit.undo-rollback", wfv1.NodeTypePod, wfv1.NodeRunning, "")
+			// Large workflows keep their nodes compressed in status.compressedNodes.
+			raw, err := json.Marshal(wf.Status.Nodes)
+			Expect(err).NotTo(HaveOccurred())
+			wf.Status.CompressedNodes = file.CompressEncodeString(string(raw))
+			wf.Status.Nodes = nil
+			wf.Status.Phase = wfv1.WorkflowRunning
+		})
+		w = waitWE(ctx, w, kubernautv1.WorkflowCompensating)
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ExecutedCondition).Message).To(ContainSubstring("rollback failed: failure condition"))
+		Expect(w.Status.Steps).To(ConsistOf(HaveField("Phase", kubernautv1.StepFailed)))
+		Expect(w.Status.Compensation).To(ConsistOf(And(HaveField("Name", "undo-rollback"), HaveField("Phase", kubernautv1.StepRunning))))
+		playArgo(ctx, ns, wf.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			argoNode(wf, wf.Name+".onExit.undo-rollback", wfv1.NodeTypePod, wfv1.NodeSucceeded, "")
+			argoNode(wf, wf.Name+".onExit", wfv1.NodeTypeDAG, wfv1.NodeSucceeded, "")
+			wf.Status.Phase = wfv1.WorkflowFailed
+		})
+		w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.CompensatedCondition).Reason).To(Equal(kubernautv1.ReasonCompensationSucceeded))
+	})
+})
