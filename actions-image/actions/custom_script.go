@@ -34,11 +34,8 @@ func (customScript) Capture(ctx context.Context, env Env, step kubernautv1.Actio
 	if !slices.Contains(env.CustomScriptImages, p.Image) {
 		return nil, refuse("spec.parameters.customScript.image", "image %q is not on the allow-list", p.Image)
 	}
-	obj, err := workload(step.Target)
+	obj, err := getWorkload(ctx, env, step.Target)
 	if err != nil {
-		return nil, err
-	}
-	if err := get(ctx, env, step.Target, obj); err != nil {
 		return nil, err
 	}
 	return &kubernautv1.PreState{CapturedAt: metaNow(env), ResourceVersion: obj.GetResourceVersion()}, nil

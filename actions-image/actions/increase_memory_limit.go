@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
@@ -29,11 +28,8 @@ func (increaseMemoryLimit) Capture(ctx context.Context, env Env, step kubernautv
 	if p.Percent < 1 || p.Percent > 200 {
 		return nil, refuse("spec.parameters.increaseMemoryLimit.percent", "must be within 1..200, got %d", p.Percent)
 	}
-	obj, err := workload(step.Target)
+	obj, err := getWorkload(ctx, env, step.Target)
 	if err != nil {
-		return nil, err
-	}
-	if err := get(ctx, env, step.Target, obj); err != nil {
 		return nil, err
 	}
 	limits := map[string]resource.Quantity{}
@@ -87,14 +83,10 @@ func (increaseMemoryLimit) Undo(ctx context.Context, env Env, step kubernautv1.A
 // names) and describes the change.
 func setMemoryLimits(ctx context.Context, env Env, step kubernautv1.ActionStep, to map[string]resource.Quantity, dryRun bool) (Change, error) {
 	t := step.Target
-	obj, err := workload(t)
+	obj, err := getWorkload(ctx, env, t)
 	if err != nil {
 		return Change{}, err
 	}
-	if err := get(ctx, env, t, obj); err != nil {
-		return Change{}, err
-	}
-	before := obj.DeepCopyObject().(client.Object)
 	names := make([]string, 0, len(to))
 	for n := range to {
 		names = append(names, n)
@@ -123,15 +115,8 @@ func setMemoryLimits(ctx context.Context, env Env, step kubernautv1.ActionStep, 
 	if err != nil {
 		return Change{}, fmt.Errorf("encoding the memory limits of %s: %w", t, err)
 	}
-	logChange(env, step, dryRun, strings.Join(phrases, ", "))
-	if err := env.Client.Patch(ctx, obj, client.RawPatch(typesStrategic, patch), writeOpts(dryRun)...); err != nil {
-		return Change{}, fmt.Errorf("setting the memory limits of %s: %w", t, err)
-	}
-	return Change{
-		Message: fmt.Sprintf("%s: %s", t, strings.Join(phrases, ", ")),
-		Changed: changed(t, "%s", strings.Join(phrases, ", ")),
-		Diff:    diff(t.String(), before, obj),
-	}, nil
+	what := strings.Join(phrases, ", ")
+	return apply(ctx, env, step, t, obj, typesStrategic, patch, dryRun, fmt.Sprintf("%s: %s", t, what), what)
 }
 
 func (increaseMemoryLimit) Verify(ctx context.Context, env Env, step kubernautv1.ActionStep, _ *kubernautv1.PreState) (Check, error) {
@@ -139,11 +124,8 @@ func (increaseMemoryLimit) Verify(ctx context.Context, env Env, step kubernautv1
 }
 
 func (increaseMemoryLimit) Restored(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {
-	obj, err := workload(step.Target)
+	obj, err := getWorkload(ctx, env, step.Target)
 	if err != nil {
-		return Check{}, err
-	}
-	if err := get(ctx, env, step.Target, obj); err != nil {
 		return Check{}, err
 	}
 	for _, c := range podTemplate(obj).Spec.Containers {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -114,11 +115,8 @@ func podTemplate(obj client.Object) *corev1.PodTemplateSpec {
 // rolledOut applies `kubectl rollout status`'s rules (kubectl's own StatusViewer) to a
 // workload as it is now.
 func rolledOut(ctx context.Context, env Env, t kubernautv1.Target) (Check, error) {
-	obj, err := workload(t)
+	obj, err := getWorkload(ctx, env, t)
 	if err != nil {
-		return Check{}, err
-	}
-	if err := get(ctx, env, t, obj); err != nil {
 		return Check{}, err
 	}
 	gk := schema.GroupKind{Group: "apps", Kind: string(t.Kind)}
@@ -155,4 +153,27 @@ func staleDeadline(obj client.Object, changedAt time.Time) bool {
 		}
 	}
 	return false
+}
+
+// apply logs and sends one patch of object t (dry-run when asked) and describes it: the
+// message, the change on t, and the diff of the object before and after.
+func apply(ctx context.Context, env Env, step kubernautv1.ActionStep, t kubernautv1.Target, obj client.Object, pt types.PatchType, body []byte, dryRun bool, message, change string) (Change, error) {
+	before := obj.DeepCopyObject().(client.Object)
+	logChange(env, step, dryRun, change)
+	if err := env.Client.Patch(ctx, obj, client.RawPatch(pt, body), writeOpts(dryRun)...); err != nil {
+		return Change{}, fmt.Errorf("patching %s (%s): %w", t, change, err)
+	}
+	return Change{Message: message, Changed: changed(t, "%s", change), Diff: diff(t.String(), before, obj)}, nil
+}
+
+// getWorkload reads a Deployment, StatefulSet or DaemonSet target.
+func getWorkload(ctx context.Context, env Env, t kubernautv1.Target) (client.Object, error) {
+	obj, err := workload(t)
+	if err != nil {
+		return nil, err
+	}
+	if err := get(ctx, env, t, obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
 }

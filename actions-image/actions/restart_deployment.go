@@ -6,7 +6,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
@@ -27,11 +26,8 @@ func (restartDeployment) Capture(ctx context.Context, env Env, step kubernautv1.
 }
 
 func captureRestart(ctx context.Context, env Env, t kubernautv1.Target) (*kubernautv1.PreState, error) {
-	obj, err := workload(t)
+	obj, err := getWorkload(ctx, env, t)
 	if err != nil {
-		return nil, err
-	}
-	if err := get(ctx, env, t, obj); err != nil {
 		return nil, err
 	}
 	if d, ok := obj.(*appsv1.Deployment); ok && d.Spec.Paused {
@@ -48,29 +44,18 @@ func (restartDeployment) Execute(ctx context.Context, env Env, step kubernautv1.
 
 // restart sets the restartedAt annotation of one workload to the capture time.
 func restart(ctx context.Context, env Env, step kubernautv1.ActionStep, t kubernautv1.Target, pre *kubernautv1.PreState, dryRun bool) (Change, error) {
-	obj, err := workload(t)
+	obj, err := getWorkload(ctx, env, t)
 	if err != nil {
 		return Change{}, err
 	}
-	if err := get(ctx, env, t, obj); err != nil {
-		return Change{}, err
-	}
-	before := obj.DeepCopyObject().(client.Object)
 	stamp := pre.CapturedAt.Time.Format(time.RFC3339)
 	tmpl := podTemplate(obj)
 	if tmpl.Annotations[RestartedAtAnnotation] == stamp {
 		return Change{Message: fmt.Sprintf("%s was already restarted at %s", t, stamp)}, nil
 	}
 	patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`, RestartedAtAnnotation, stamp)
-	logChange(env, step, dryRun, "restartedAt="+stamp)
-	if err := env.Client.Patch(ctx, obj, client.RawPatch(typesStrategic, patch), writeOpts(dryRun)...); err != nil {
-		return Change{}, fmt.Errorf("restarting %s: %w", t, err)
-	}
-	return Change{
-		Message: fmt.Sprintf("rolling restart of %s (restartedAt %s)", t, stamp),
-		Changed: changed(t, "pod template annotation %s: %q → %q", RestartedAtAnnotation, pre.RestartedAt, stamp),
-		Diff:    diff(t.String(), before, obj),
-	}, nil
+	return apply(ctx, env, step, t, obj, typesStrategic, patch, dryRun, fmt.Sprintf("rolling restart of %s (restartedAt %s)", t, stamp),
+		fmt.Sprintf("pod template annotation %s: %q → %q", RestartedAtAnnotation, pre.RestartedAt, stamp))
 }
 
 func (restartDeployment) Verify(ctx context.Context, env Env, step kubernautv1.ActionStep, _ *kubernautv1.PreState) (Check, error) {

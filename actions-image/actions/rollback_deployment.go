@@ -138,16 +138,8 @@ func restoreTemplate(ctx context.Context, env Env, step kubernautv1.ActionStep, 
 	if err != nil {
 		return Change{}, fmt.Errorf("encoding the rollback of %s: %w", t, err)
 	}
-	before := d.DeepCopy()
-	logChange(env, step, dryRun, fmt.Sprintf("pod template of ReplicaSet %s (revision %d)", rsName, rev))
-	if err := env.Client.Patch(ctx, d, client.RawPatch(types.JSONPatchType, patch), writeOpts(dryRun)...); err != nil {
-		return Change{}, fmt.Errorf("rolling %s back to ReplicaSet %s: %w", t, rsName, err)
-	}
-	return Change{
-		Message: fmt.Sprintf("rolled %s back to the template of ReplicaSet %s (revision %d)", t, rsName, rev),
-		Changed: changed(t, "pod template ← ReplicaSet %s (revision %d)", rsName, rev),
-		Diff:    diff(t.String(), before, d),
-	}, nil
+	return apply(ctx, env, step, t, d, types.JSONPatchType, patch, dryRun, fmt.Sprintf("rolled %s back to the template of ReplicaSet %s (revision %d)", t, rsName, rev),
+		fmt.Sprintf("pod template ← ReplicaSet %s (revision %d)", rsName, rev))
 }
 
 func (rollbackDeployment) Verify(ctx context.Context, env Env, step kubernautv1.ActionStep, _ *kubernautv1.PreState) (Check, error) {

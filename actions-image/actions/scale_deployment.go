@@ -25,11 +25,8 @@ func (scaleDeployment) Capture(ctx context.Context, env Env, step kubernautv1.Ac
 	if err := notAutoscaled(ctx, env, step.Target); err != nil {
 		return nil, err
 	}
-	obj, err := workload(step.Target)
+	obj, err := getWorkload(ctx, env, step.Target)
 	if err != nil {
-		return nil, err
-	}
-	if err := get(ctx, env, step.Target, obj); err != nil {
 		return nil, err
 	}
 	scale := &autoscalingv1.Scale{}
@@ -70,11 +67,8 @@ func (scaleDeployment) Undo(ctx context.Context, env Env, step kubernautv1.Actio
 // preconditions.
 func setReplicas(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState, replicas int32, dryRun bool) (Change, error) {
 	t := step.Target
-	obj, err := workload(t)
+	obj, err := getWorkload(ctx, env, t)
 	if err != nil {
-		return Change{}, err
-	}
-	if err := get(ctx, env, t, obj); err != nil {
 		return Change{}, err
 	}
 	scale := &autoscalingv1.Scale{}
@@ -106,11 +100,8 @@ func (scaleDeployment) Verify(ctx context.Context, env Env, step kubernautv1.Act
 }
 
 func (scaleDeployment) Restored(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {
-	obj, err := workload(step.Target)
+	obj, err := getWorkload(ctx, env, step.Target)
 	if err != nil {
-		return Check{}, err
-	}
-	if err := get(ctx, env, step.Target, obj); err != nil {
 		return Check{}, err
 	}
 	scale := &autoscalingv1.Scale{}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
@@ -106,20 +105,12 @@ func patchConfig(ctx context.Context, env Env, step kubernautv1.ActionStep, data
 	if len(phrases) == 0 {
 		return Change{Message: fmt.Sprintf("ConfigMap %s already holds the wanted data", t)}, nil
 	}
-	before := cm.DeepCopy()
 	patch, err := json.Marshal(map[string]any{"data": data})
 	if err != nil {
 		return Change{}, fmt.Errorf("encoding the data of %s: %w", t, err)
 	}
-	logChange(env, step, dryRun, strings.Join(phrases, ", "))
-	if err := env.Client.Patch(ctx, cm, client.RawPatch(typesMerge, patch), writeOpts(dryRun)...); err != nil {
-		return Change{}, fmt.Errorf("patching %s: %w", t, err)
-	}
-	return Change{
-		Message: fmt.Sprintf("ConfigMap %s: %s", t, strings.Join(phrases, ", ")),
-		Changed: changed(t, "%s", strings.Join(phrases, ", ")),
-		Diff:    diff(t.String(), before, cm),
-	}, nil
+	what := strings.Join(phrases, ", ")
+	return apply(ctx, env, step, t, cm, typesMerge, patch, dryRun, fmt.Sprintf("ConfigMap %s: %s", t, what), what)
 }
 
 // Verify checks that the ConfigMap holds the wanted data.

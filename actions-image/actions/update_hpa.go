@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
@@ -74,14 +73,9 @@ func setBounds(ctx context.Context, env Env, step kubernautv1.ActionStep, min *i
 	if hpa.Spec.MaxReplicas == max && nowMin == wasMin {
 		return Change{Message: fmt.Sprintf("%s already scales within %s..%d", t, nowMin, max)}, nil
 	}
-	before := hpa.DeepCopy()
 	patch, _ := json.Marshal(map[string]any{"spec": spec})
 	what := fmt.Sprintf("min %s → %s, max %d → %d", wasMin, nowMin, hpa.Spec.MaxReplicas, max)
-	logChange(env, step, dryRun, what)
-	if err := env.Client.Patch(ctx, hpa, client.RawPatch(typesMerge, patch), writeOpts(dryRun)...); err != nil {
-		return Change{}, fmt.Errorf("patching %s: %w", t, err)
-	}
-	return Change{Message: fmt.Sprintf("%s: %s", t, what), Changed: changed(t, "%s", what), Diff: diff(t.String(), before, hpa)}, nil
+	return apply(ctx, env, step, t, hpa, typesMerge, patch, dryRun, fmt.Sprintf("%s: %s", t, what), what)
 }
 
 // Verify checks that the HPA holds the new bounds and has not been refused by its controller
