@@ -337,3 +337,66 @@ var _ = Describe("The actions on the full control plane", func() {
 		Expect(node.Spec.Unschedulable).To(BeFalse())
 	})
 })
+
+var _ = Describe("An action executed again from the same pre-state (a crash after the mutation, before the status)", func() {
+	BeforeEach(func() { DeferCleanup(healthy) })
+
+	It("makes no second change", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-again-")
+		d := deployment(ns, "web", 2, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}
+		})
+		available(ctx, d)
+		Eventually(func() error {
+			get(ctx, d)
+			d.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
+			return k8s.Update(ctx, d)
+		}).WithContext(ctx).Should(Succeed())
+		rolledOut(ctx, d)
+		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
+		web := target("Deployment", ns, "web")
+		for _, s := range []kubernautv1.ActionStep{
+			{Action: kubernautv1.ActionRestartDeployment, Target: web},
+			{Action: kubernautv1.ActionRollbackDeployment, Target: web},
+			{Action: kubernautv1.ActionIncreaseMemoryLimit, Target: web, Parameters: &kubernautv1.ActionParameters{IncreaseMemoryLimit: &kubernautv1.IncreaseMemoryLimitParameters{Percent: 50}}},
+			{Action: kubernautv1.ActionScaleDeployment, Target: web, Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 3}}},
+		} {
+			impl, err := actions.For(s.Action)
+			Expect(err).NotTo(HaveOccurred())
+			pre, err := impl.Capture(ctx, e, s)
+			Expect(err).NotTo(HaveOccurred(), "%s", s.Action)
+			first, err := impl.Execute(ctx, e, s, pre, false)
+			Expect(err).NotTo(HaveOccurred(), "%s", s.Action)
+			Expect(first.Changed).NotTo(BeEmpty(), "%s changed something the first time", s.Action)
+			get(ctx, d)
+			generation, template := d.Generation, d.Spec.Template.DeepCopy()
+			again, err := impl.Execute(ctx, e, s, pre, false)
+			Expect(err).NotTo(HaveOccurred(), "%s", s.Action)
+			Expect(again.Changed).To(BeEmpty(), "%s: %s", s.Action, again.Message)
+			Expect(again.Message).To(ContainSubstring("already"), "%s", s.Action)
+			get(ctx, d)
+			Expect(d.Generation).To(Equal(generation), "%s: no second change", s.Action)
+			Expect(d.Spec.Template).To(Equal(*template))
+			rolledOut(ctx, d)
+		}
+
+		var pods corev1.PodList
+		Expect(k8s.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "web"})).To(Succeed())
+		var name string
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				name = p.Name
+			}
+		}
+		pod := target("Pod", ns, name)
+		impl, _ := actions.For(kubernautv1.ActionDeletePod)
+		s := kubernautv1.ActionStep{Action: kubernautv1.ActionDeletePod, Target: pod}
+		pre, err := impl.Capture(ctx, e, s)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = impl.Execute(ctx, e, s, pre, false)
+		Expect(err).NotTo(HaveOccurred())
+		again, err := impl.Execute(ctx, e, s, pre, false)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(again.Changed).To(BeEmpty(), "the UID precondition spares whatever has the name now: %s", again.Message)
+	})
+})
