@@ -257,6 +257,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		Events:        mgr.GetEventRecorder("kubernaut-workflowexecution"),
 		Engines:       map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}},
 		DefaultEngine: kubernautv1.EngineName(o.execution.engine),
+		Metrics:       workflowexecution.NewMetrics(metrics.Registry),
 	}
 	if o.execution.engine == string(kubernautv1.EngineArgo) {
 		// Only with Argo installed: watching Workflows needs its CRDs.

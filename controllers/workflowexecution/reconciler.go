@@ -46,6 +46,8 @@ type Reconciler struct {
 	Engines map[kubernautv1.EngineName]Engine
 	// DefaultEngine names the engine of plans that name none.
 	DefaultEngine kubernautv1.EngineName
+	// Metrics counts finished plans; nil records none.
+	Metrics *Metrics
 	// WatchWorkflows also watches Argo Workflows (the argo engine; needs Argo's CRDs).
 	WatchWorkflows bool
 	// Now is the clock; time.Now when nil.
@@ -101,9 +103,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	we.Status.Phase = we.DerivePhase()
 	we.Status.ObservedGeneration = we.Generation
+	r.Metrics.observe(we, before)
 	if we.Status.Phase != before.Status.Phase && r.Events != nil {
 		kind := corev1.EventTypeNormal
-		if we.Status.Phase == kubernautv1.WorkflowRejected {
+		if we.Status.Phase == kubernautv1.WorkflowRejected || we.Status.Phase == kubernautv1.WorkflowFailed || we.Status.Phase == kubernautv1.WorkflowCompensating {
 			kind = corev1.EventTypeWarning
 		}
 		r.Events.Eventf(we, nil, kind, string(we.Status.Phase), "Plan", "%s", phaseNote(we))

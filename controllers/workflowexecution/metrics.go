@@ -1,0 +1,49 @@
+package workflowexecution
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+// Metrics are the plan metrics.
+type Metrics struct {
+	finished *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	waiting  prometheus.Histogram
+}
+
+// NewMetrics registers the plan metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promauto.With(reg)
+	return &Metrics{
+		finished: f.NewCounterVec(prometheus.CounterOpts{Name: "kubernaut_workflows_total",
+			Help: "Finished WorkflowExecutions by engine and phase (Completed, Failed, Rejected)."}, []string{"engine", "phase"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{Name: "kubernaut_workflow_run_duration_seconds",
+			Help: "Time from the start of a plan's run to its end, by engine and phase.", Buckets: prometheus.ExponentialBuckets(0.25, 2, 14)}, []string{"engine", "phase"}),
+		waiting: f.NewHistogram(prometheus.HistogramOpts{Name: "kubernaut_approval_wait_seconds",
+			Help: "Time from a Manual plan's validation to its approval.", Buckets: prometheus.ExponentialBuckets(1, 2, 16)}),
+	}
+}
+
+// observe records a phase change.
+func (m *Metrics) observe(we, before *kubernautv1.WorkflowExecution) {
+	if m == nil || we.Status.Phase == before.Status.Phase {
+		return
+	}
+	if before.Status.Approval == nil || before.Status.Approval.Decision != "Approved" {
+		if a := we.Status.Approval; a != nil && a.Decision == "Approved" && a.Mode == kubernautv1.ApprovalManual &&
+			a.DecidedAt != nil && we.Status.Plan != nil && we.Status.Plan.ValidatedAt != nil {
+			m.waiting.Observe(a.DecidedAt.Sub(we.Status.Plan.ValidatedAt.Time).Seconds())
+		}
+	}
+	switch we.Status.Phase {
+	case kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected, kubernautv1.WorkflowTimedOut:
+		engine := string(we.Status.Engine)
+		m.finished.WithLabelValues(engine, string(we.Status.Phase)).Inc()
+		if we.Status.StartedAt != nil && we.Status.CompletedAt != nil {
+			m.duration.WithLabelValues(engine, string(we.Status.Phase)).Observe(we.Status.CompletedAt.Sub(we.Status.StartedAt.Time).Seconds())
+		}
+	}
+}
