@@ -181,3 +181,49 @@ var _ = Describe("The job executor on the full control plane", func() {
 			HaveField("Message", ContainSubstring("failed: simulated by the test"))))
 	})
 })
+
+var _ = Describe("custom_script on the full control plane", func() {
+	BeforeEach(func(ctx SpecContext) {
+		mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+			Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+		Expect(err).NotTo(HaveOccurred())
+		// The operator turned custom scripts on for one image, in the policy and in the actions.
+		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, CustomScriptImages: []string{"registry.example.com/fix-cache:1.2"}}
+		safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies",
+			map[string]any{"allowCustomScript": true, "customScriptImages": []string{"registry.example.com/fix-cache:1.2"}})
+		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e, Safety: safety,
+			Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{Env: e}},
+			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond}
+		Expect(r.SetupWithManager(mgr)).To(Succeed())
+		runCtx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- mgr.Start(runCtx) }()
+		DeferCleanup(func() {
+			cancel()
+			Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+		})
+		DeferCleanup(healthy)
+	})
+
+	It("runs an allow-listed image in a restricted Job of its own and waits for it; refuses any other image", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-script-")
+		available(ctx, deployment(ns, "web", 1))
+		script := func(image string) kubernautv1.ActionStep {
+			return kubernautv1.ActionStep{Action: kubernautv1.ActionCustomScript, Target: target("Deployment", ns, "web"),
+				Parameters: &kubernautv1.ActionParameters{CustomScript: &kubernautv1.CustomScriptParameters{Image: image, Args: []string{"--flush"}}}}
+		}
+		ke := succeeded(ctx, ns, "script", script("registry.example.com/fix-cache:1.2"))
+		var jobs batchv1.JobList
+		Expect(k8s.List(ctx, &jobs, client.InNamespace(ns))).To(Succeed())
+		Expect(jobs.Items).To(HaveLen(1))
+		job := jobs.Items[0]
+		Expect(job.Spec.Template.Spec.Containers[0]).To(And(HaveField("Image", "registry.example.com/fix-cache:1.2"), HaveField("Args", []string{"--flush"})))
+		Expect(*job.Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem).To(BeTrue())
+		Expect(*job.Spec.Template.Spec.AutomountServiceAccountToken).To(BeFalse(), "a script gets no API credentials")
+		Expect(ke.Status.Verification.Message).To(ContainSubstring("completed"))
+
+		ke = step(ctx, ns, "other", script("registry.example.com/anything:latest"))
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition).Message).To(ContainSubstring(`spec.parameters.customScript.image: image "registry.example.com/anything:latest" is not on the allow-list`))
+	})
+})
