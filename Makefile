@@ -16,6 +16,8 @@ KUBE_VERSION ?= v1.37.2
 ETCD_VERSION ?= v3.7.3
 KWOK_VERSION ?= v0.8.0
 CONTROLLER_GEN_VERSION ?= v0.23.0
+# Argo's own workflow-controller, for the end-to-end suite (test/tools/argo pins it).
+ARGO_VERSION ?= v3.7.18
 
 # The control-plane binaries live in one folder, which the test harness and envtest use.
 CLUSTER_BIN := $(BIN)/cluster
@@ -23,6 +25,7 @@ KUBE_STAMP := $(CLUSTER_BIN)/.kube-$(KUBE_VERSION)
 ETCD_STAMP := $(CLUSTER_BIN)/.etcd-$(ETCD_VERSION)
 KWOK_STAMP := $(CLUSTER_BIN)/.kwok-$(KWOK_VERSION)
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+ARGO_STAMP := $(CLUSTER_BIN)/.argo-$(ARGO_VERSION)
 
 KUBE_LDFLAGS := -s -w \
 	-X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
@@ -82,6 +85,15 @@ $(KWOK_STAMP):
 		chmod u+w $(CLUSTER_BIN)/kwok-stages/*
 	rm -f $(CLUSTER_BIN)/.kwok-* && touch $@
 
+.PHONY: argo-bin
+argo-bin: $(ARGO_STAMP) ## Build Argo's workflow-controller into bin/cluster (once per version).
+
+$(ARGO_STAMP):
+	@mkdir -p $(CLUSTER_BIN)
+	@echo ">> building Argo's workflow-controller $(ARGO_VERSION) (once; ~3 min on 2 cores)"
+	cd test/tools/argo && go build -trimpath -ldflags "-s -w" -o $(CLUSTER_BIN)/workflow-controller github.com/argoproj/argo-workflows/v3/cmd/workflow-controller
+	rm -f $(CLUSTER_BIN)/.argo-* && touch $@
+
 $(CONTROLLER_GEN):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
@@ -108,7 +120,7 @@ verify: generate ## Regenerate everything and fail if anything changed; gofmt an
 ##@ Test
 
 .PHONY: test
-test: cluster-bin verify ## Unit, integration (real API server) and end-to-end (full local control plane) tests.
+test: cluster-bin argo-bin verify ## Unit, integration (real API server) and end-to-end (full local control plane) tests.
 	go test ./... -count=1 -timeout $(E2E_TIMEOUT) $(GO_TEST_FLAGS)
 
 .PHONY: test-unit

@@ -293,39 +293,67 @@ func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Templ
 	return conditions(resolved.Resource, obj)
 }
 
-// conditions evaluates a resource template's failure and success conditions on the object,
-// as Argo's executor does: label-selector syntax over gjson paths of its JSON, failure first,
-// every success requirement needed.
+// ConditionState is where a resource template's conditions stand.
+type ConditionState int
+
+// The states of a resource template's conditions.
+const (
+	// ConditionPending: neither condition holds yet.
+	ConditionPending ConditionState = iota
+	// ConditionSucceeded: every success requirement holds.
+	ConditionSucceeded
+	// ConditionFailed: a failure requirement holds.
+	ConditionFailed
+)
+
+// ResourceConditions evaluates a resource template's failure, then success, condition on an
+// object's JSON as Argo's executor does: label-selector requirements over gjson paths, any
+// failure requirement failing it, every success requirement needed. An unparsable condition is
+// an error.
+func ResourceConditions(res *wfv1.ResourceTemplate, obj []byte) (ConditionState, string, error) {
+	ls := gjsonLabels{json: obj}
+	if res.FailureCondition != "" {
+		sel, err := k8slabels.Parse(res.FailureCondition)
+		if err != nil {
+			return ConditionFailed, "", fmt.Errorf("fail condition '%s' failed to parse: %w", res.FailureCondition, err)
+		}
+		reqs, _ := sel.Requirements()
+		for _, req := range reqs {
+			if req.Matches(ls) {
+				return ConditionFailed, fmt.Sprintf("failure condition '%s' evaluated true", req.String()), nil
+			}
+		}
+	}
+	if res.SuccessCondition == "" {
+		return ConditionSucceeded, "", nil
+	}
+	sel, err := k8slabels.Parse(res.SuccessCondition)
+	if err != nil {
+		return ConditionFailed, "", fmt.Errorf("success condition '%s' failed to parse: %w", res.SuccessCondition, err)
+	}
+	reqs, _ := sel.Requirements()
+	for _, req := range reqs {
+		if !req.Matches(ls) {
+			return ConditionPending, "", nil
+		}
+	}
+	return ConditionSucceeded, "", nil
+}
+
+// conditions is a resource node's phase from the object its template created.
 func conditions(res *wfv1.ResourceTemplate, obj *kubernautv1.KubernetesExecution) (dagNode, error) {
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return dagNode{}, err
 	}
-	ls := gjsonLabels{json: raw}
-	if res.FailureCondition != "" {
-		sel, err := k8slabels.Parse(res.FailureCondition)
-		if err != nil {
-			return dagNode{phase: wfv1.NodeError, message: fmt.Sprintf("fail condition '%s' failed to parse: %v", res.FailureCondition, err)}, nil
-		}
-		reqs, _ := sel.Requirements()
-		for _, req := range reqs {
-			if req.Matches(ls) {
-				return dagNode{phase: wfv1.NodeFailed, message: fmt.Sprintf("failure condition '%s' evaluated true: %s", req.String(), readyMessage(obj))}, nil
-			}
-		}
-	}
-	if res.SuccessCondition == "" {
-		return dagNode{phase: wfv1.NodeSucceeded}, nil
-	}
-	sel, err := k8slabels.Parse(res.SuccessCondition)
-	if err != nil {
-		return dagNode{phase: wfv1.NodeError, message: fmt.Sprintf("success condition '%s' failed to parse: %v", res.SuccessCondition, err)}, nil
-	}
-	reqs, _ := sel.Requirements()
-	for _, req := range reqs {
-		if !req.Matches(ls) {
-			return dagNode{phase: wfv1.NodeRunning, message: "phase " + string(obj.Status.Phase)}, nil
-		}
+	state, msg, err := ResourceConditions(res, raw)
+	switch {
+	case err != nil:
+		return dagNode{phase: wfv1.NodeError, message: err.Error()}, nil
+	case state == ConditionFailed:
+		return dagNode{phase: wfv1.NodeFailed, message: msg + ": " + readyMessage(obj)}, nil
+	case state == ConditionPending:
+		return dagNode{phase: wfv1.NodeRunning, message: "phase " + string(obj.Status.Phase)}, nil
 	}
 	return dagNode{phase: wfv1.NodeSucceeded, message: readyMessage(obj)}, nil
 }

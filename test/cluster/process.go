@@ -24,12 +24,18 @@ type process struct {
 // startProcess starts bin with args, its output going to <dir>/<name>.log. The child gets
 // SIGKILL if the test process dies (Pdeathsig), so nothing outlives an interrupted test.
 func startProcess(dir, name, bin string, args ...string) (*process, error) {
+	return startProcessEnv(dir, name, bin, nil, args...)
+}
+
+// startProcessEnv is startProcess with extra environment variables.
+func startProcessEnv(dir, name, bin string, env []string, args ...string) (*process, error) {
 	logFile := filepath.Join(dir, name+".log")
 	out, err := os.Create(logFile)
 	if err != nil {
 		return nil, fmt.Errorf("creating the log of %s: %w", name, err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	"github.com/kubernaut/kubernaut/templates"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
 
@@ -33,10 +34,12 @@ func TestE2E(t *testing.T) {
 var _ = BeforeSuite(func(ctx SpecContext) {
 	root, err := cluster.ModuleRoot()
 	Expect(err).NotTo(HaveOccurred())
+	argoCRDs, err := cluster.ArgoCRDs()
+	Expect(err).NotTo(HaveOccurred())
 	env, err = cluster.Start(ctx, cluster.Options{
 		Full:      true,
 		KwokNodes: 2,
-		CRDDirs:   []string{filepath.Join(root, "manifests", "crd", "bases")},
+		CRDDirs:   []string{filepath.Join(root, "manifests", "crd", "bases"), argoCRDs},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
@@ -51,6 +54,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: actionsNamespace}})).To(Succeed())
 	for _, obj := range catalog.RBAC(actionsNamespace) {
 		Expect(k8s.Create(ctx, obj.(client.Object))).To(Succeed())
+	}
+	// The ClusterWorkflowTemplates, as Argo CD or Flux syncs templates/.
+	set, err := templates.Embedded()
+	Expect(err).NotTo(HaveOccurred())
+	for _, t := range set {
+		Expect(k8s.Create(ctx, t.DeepCopy())).To(Succeed())
 	}
 }, NodeTimeout(2*time.Minute))
 

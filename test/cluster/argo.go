@@ -1,0 +1,90 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// ArgoController is Argo's own workflow-controller, built from source into the bin folder,
+// watching one namespace of the cluster.
+type ArgoController struct {
+	c         *Cluster
+	namespace string
+	proc      *process
+	starts    int
+}
+
+// StartArgo starts Argo's workflow-controller for namespace (namespaced mode), with its
+// ConfigMap (no artifact repository; the executor image is never pulled: kwok runs no
+// containers) and quick requeues. Argo's CRDs must be installed (Options.CRDDirs).
+func (c *Cluster) StartArgo(ctx context.Context, namespace string) (*ArgoController, error) {
+	bin := c.bin("workflow-controller")
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("Argo's workflow-controller is not built (run 'make argo-bin'): %w", err)
+	}
+	k, err := client.New(c.Config, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return nil, err
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "workflow-controller-configmap"},
+		Data: map[string]string{"config": "executor:\n  imagePullPolicy: IfNotPresent\n"}}
+	if err := k.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating Argo's ConfigMap: %w", err)
+	}
+	a := &ArgoController{c: c, namespace: namespace}
+	return a, a.Start(ctx)
+}
+
+// Start (re)starts the controller process.
+func (a *ArgoController) Start(ctx context.Context) error {
+	a.starts++
+	p, err := startProcessEnv(a.c.Dir, "workflow-controller-"+strconv.Itoa(a.starts), a.c.bin("workflow-controller"), []string{
+		// Argo's knobs for speed: requeue after 1 s, wait at most 2 s for a task result.
+		"DEFAULT_REQUEUE_TIME=1s", "TASK_RESULT_TIMEOUT_DURATION=2s", "LEADER_ELECTION_DISABLE=true",
+		"ARGO_EXECUTOR_PLUGINS=false", "WORKFLOW_GC_PERIOD=30s",
+	},
+		"--kubeconfig="+a.c.Kubeconfig, "--namespaced", "--namespace="+a.namespace, "--managed-namespace="+a.namespace,
+		"--configmap=workflow-controller-configmap", "--executor-image=quay.io/argoproj/argoexec:v3.7.18",
+		"--loglevel=info", "--qps=200", "--burst=400", "--workflow-workers=8",
+	)
+	if err != nil {
+		return err
+	}
+	a.proc = p
+	a.c.procs = append(a.c.procs, p)
+	return nil
+}
+
+// Kill kills the controller (SIGKILL: a crash, not a shutdown) and forgets it, so the
+// cluster's health no longer counts it.
+func (a *ArgoController) Kill() {
+	if a.proc == nil {
+		return
+	}
+	if !a.proc.exited() {
+		_ = a.proc.cmd.Process.Kill()
+		<-a.proc.done
+	}
+	for i, p := range a.c.procs {
+		if p == a.proc {
+			a.c.procs = append(a.c.procs[:i], a.c.procs[i+1:]...)
+			break
+		}
+	}
+}
+
+// Log is the path of the current process' log.
+func (a *ArgoController) Log() string {
+	return filepath.Join(a.c.Dir, "workflow-controller-"+strconv.Itoa(a.starts)+".log")
+}
+
+// Running reports whether the process is alive.
+func (a *ArgoController) Running() bool { return a.proc != nil && !a.proc.exited() }
