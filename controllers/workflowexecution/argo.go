@@ -2,6 +2,7 @@ package workflowexecution
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -95,7 +96,10 @@ func (a *Argo) Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf 
 const kubernautResume = "Resumed by kubernaut"
 
 // resumer names who resumed a gate: Argo's actor labels (set by the Argo server for SSO
-// users), the node's "Resumed by" message, else the field manager of the update.
+// users), the node's "Resumed by" message, else the field manager of the update while it still
+// owns the node's phase (Argo's CRD keeps status atomic in managedFields, so Argo's
+// controller's next status write takes it over; then only "argo resume" is known, and the API
+// server's audit log says who).
 func resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) string {
 	for _, k := range []string{"workflows.argoproj.io/actor-preferred-username", "workflows.argoproj.io/actor-email", "workflows.argoproj.io/actor"} {
 		if v := wf.Labels[k]; v != "" {
@@ -105,12 +109,28 @@ func resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) string {
 	if strings.HasPrefix(n.Message, "Resumed by:") {
 		return "argo resume (" + kubernautv1.Truncate(n.Message, 200) + ")"
 	}
-	for i := len(wf.ManagedFields) - 1; i >= 0; i-- {
-		if m := wf.ManagedFields[i].Manager; m != "workflow-controller" && m != "kubernaut" {
-			return "argo resume by field manager " + m
-		}
+	if m := phaseManager(wf, n.ID); m != "" {
+		return "argo resume by field manager " + m
 	}
 	return "argo resume"
+}
+
+// phaseManager is the field manager that owns the phase of node id, unless it is Argo's
+// controller: who wrote Succeeded on the gate.
+func phaseManager(wf *wfv1.Workflow, id string) string {
+	for _, mf := range wf.ManagedFields {
+		if mf.FieldsV1 == nil || mf.Manager == "workflow-controller" {
+			continue
+		}
+		var fields map[string]map[string]map[string]map[string]any
+		if json.Unmarshal(mf.FieldsV1.Raw, &fields) != nil {
+			continue
+		}
+		if _, ok := fields["f:status"]["f:nodes"]["f:"+id]["f:phase"]; ok {
+			return mf.Manager
+		}
+	}
+	return ""
 }
 
 // Reject terminates the Workflow (no exit hook: nothing ran, nothing to undo).

@@ -9,6 +9,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -24,6 +26,7 @@ import (
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/templates"
 	"github.com/kubernaut/kubernaut/test/argoexec"
+	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/gen"
 )
 
@@ -31,7 +34,7 @@ import (
 // Kubernaut's WorkflowExecution (both engines) and KubernetesExecution controllers.
 type argoWorld struct {
 	ns   string
-	argo interface{ Kill() }
+	argo *cluster.ArgoController
 	exec *argoexec.Executor
 }
 
@@ -154,5 +157,135 @@ var _ = Describe("Argo's real workflow-controller runs the compiled plans", func
 		builtin := waitEnd(ctx, runPlan(ctx, w.ns, "rr-builtin-we", kubernautv1.EngineBuiltin, kubernautv1.ApprovalAuto, t,
 			configStep("config", w.ns, map[string]string{"POOL": "30"}), scaleStep("scale", w.ns, "web", 3, "config")))
 		Expect(outcome(builtin)).To(Equal(outcome(argo)))
+	})
+})
+
+// resumeGate marks a Workflow's approval gate Succeeded the way `argo resume` does (the node's
+// phase and finish time, by update: Workflows have no status subresource), as the argo CLI.
+func resumeGate(ctx SpecContext, ns, name string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		wf := &wfv1.Workflow{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, wf)).To(Succeed())
+		n := wf.Status.Nodes.FindByName(name + ".approve")
+		g.Expect(n).NotTo(BeNil())
+		g.Expect(n.IsActiveSuspendNode()).To(BeTrue())
+		n.Phase, n.FinishedAt = wfv1.NodeSucceeded, metav1.Now()
+		wf.Status.Nodes.Set(n.ID, *n)
+		g.Expect(k8s.Update(ctx, wf, client.FieldOwner("argo"))).To(Succeed())
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+}
+
+var _ = Describe("Argo's real workflow-controller: approvals, compensation, blast radius, restarts", func() {
+	BeforeEach(func() { DeferCleanup(healthy) })
+
+	It("waits at the gate until `argo resume`, or until the annotation makes the controller resume it", func(ctx SpecContext) {
+		w := startArgoWorld(ctx, "argo-gate-", "2")
+		available(ctx, deployment(w.ns, "web", 1))
+		t := target("Deployment", w.ns, "web")
+		we := runPlan(ctx, w.ns, "rr-resume-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 2))
+		Eventually(func(g Gomega) {
+			wf := &wfv1.Workflow{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-resume-we"}, wf)).To(Succeed())
+			g.Expect(wf.Status.Nodes.FindByName("rr-resume-we.approve")).To(HaveField("Phase", wfv1.NodeRunning), "Argo holds it at the gate")
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		var steps kubernautv1.KubernetesExecutionList
+		Expect(k8s.List(ctx, &steps, client.InNamespace(w.ns))).To(Succeed())
+		Expect(steps.Items).To(BeEmpty(), "nothing runs before the approval")
+		resumeGate(ctx, w.ns, "rr-resume-we")
+		we = waitEnd(ctx, we)
+		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%v", we.Status.Conditions)
+		// Argo's CRD keeps status atomic in managedFields, so who wrote the resume is known only
+		// until Argo's controller writes status again (the integration test pins that case); the
+		// Argo server's actor labels name SSO users.
+		Expect(we.Status.Approval.DecidedBy).To(HavePrefix("argo resume"))
+
+		other := runPlan(ctx, w.ns, "rr-annotate-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 1))
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(other), other)).To(Succeed())
+			g.Expect(other.Status.Plan).NotTo(BeNil())
+			g.Expect(other.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
+		}).WithContext(ctx).Should(Succeed())
+		before := other.DeepCopy()
+		other.Annotations = map[string]string{workflowexecution.ApproveAnnotation: other.Status.Plan.Hash}
+		Expect(k8s.Patch(ctx, other, client.MergeFrom(before), client.FieldOwner("kubectl-annotate"))).To(Succeed())
+		other = waitEnd(ctx, other)
+		Expect(other.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%v", other.Status.Conditions)
+		wf := &wfv1.Workflow{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-annotate-we"}, wf)).To(Succeed())
+		Expect(wf.Status.Nodes.FindByName("rr-annotate-we.approve").Message).To(HavePrefix("Resumed by kubernaut: plan " + other.Status.Plan.Hash))
+	})
+
+	It("undoes the completed steps newest first when a step fails, as the builtin engine does", func(ctx SpecContext) {
+		w := startArgoWorld(ctx, "argo-undo-", "2")
+		available(ctx, deployment(w.ns, "web", 2))
+		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "settings"}, Data: map[string]string{"POOL": "10", "MODE": "a"}})).To(Succeed())
+		Expect(k8s.Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "web"},
+			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 5,
+				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}})).To(Succeed())
+		t := target("Deployment", w.ns, "web")
+		plan := func(name string, engine kubernautv1.EngineName) *kubernautv1.WorkflowExecution {
+			return waitEnd(ctx, runPlan(ctx, w.ns, name, engine, kubernautv1.ApprovalAuto, t,
+				configStep("pool", w.ns, map[string]string{"POOL": "20"}),
+				configStep("mode", w.ns, map[string]string{"MODE": "b"}, "pool"),
+				scaleStep("scale", w.ns, "web", 4, "mode")))
+		}
+		argo := plan("rr-argo-undo-we", kubernautv1.EngineArgo)
+		Expect(argo.Status.Phase).To(Equal(kubernautv1.WorkflowFailed), "%v", argo.Status.Conditions)
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "settings"}}
+		get(ctx, cm)
+		Expect(cm.Data).To(Equal(map[string]string{"POOL": "10", "MODE": "a"}), "both changes undone by the exit hook")
+		Expect(outcome(argo)).To(Equal([]string{"Failed", "pool=Succeeded", "mode=Succeeded", "scale=Failed",
+			"undo-scale=Succeeded", "undo-mode=Succeeded", "undo-pool=Succeeded"}))
+
+		builtin := plan("rr-builtin-undo-we", kubernautv1.EngineBuiltin)
+		Expect(outcome(builtin)).To(Equal(outcome(argo)))
+	})
+
+	It("keeps a second remediation of the same Deployment waiting on the mutex", func(ctx SpecContext) {
+		w := startArgoWorld(ctx, "argo-mutex-", "5")
+		available(ctx, deployment(w.ns, "web", 1))
+		t := target("Deployment", w.ns, "web")
+		first := runPlan(ctx, w.ns, "rr-first-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 2))
+		Eventually(func(g Gomega) {
+			wf := &wfv1.Workflow{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-first-we"}, wf)).To(Succeed())
+			g.Expect(wf.Status.Nodes.FindByName("rr-first-we.approve")).NotTo(BeNil(), "holds the mutex at its gate")
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		second := runPlan(ctx, w.ns, "rr-second-we", kubernautv1.EngineArgo, kubernautv1.ApprovalAuto, t, scaleStep("scale", w.ns, "web", 2))
+		Eventually(func() error {
+			return k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-second-we"}, &wfv1.Workflow{})
+		}).WithContext(ctx).Should(Succeed())
+		Consistently(func(g Gomega) {
+			wf := &wfv1.Workflow{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-second-we"}, wf)).To(Succeed())
+			g.Expect(wf.Status.Nodes.FindByName("rr-second-we.scale")).To(BeNil(), "waits for the mutex kubernaut.deployment.%s.web", w.ns)
+			g.Expect(wf.Status.Phase).To(BeElementOf(wfv1.WorkflowPending, wfv1.WorkflowUnknown))
+		}).WithContext(ctx).WithTimeout(4 * time.Second).Should(Succeed())
+		resumeGate(ctx, w.ns, "rr-first-we")
+		Expect(waitEnd(ctx, first).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted))
+		Expect(waitEnd(ctx, second).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "runs once the first released the mutex")
+	})
+
+	It("ends a remediation once when Argo's controller is killed mid-Workflow and restarted", func(ctx SpecContext) {
+		w := startArgoWorld(ctx, "argo-restart-", "2")
+		available(ctx, deployment(w.ns, "web", 1))
+		t := target("Deployment", w.ns, "web")
+		we := runPlan(ctx, w.ns, "rr-restart-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 2))
+		Eventually(func(g Gomega) {
+			wf := &wfv1.Workflow{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-restart-we"}, wf)).To(Succeed())
+			g.Expect(wf.Status.Nodes.FindByName("rr-restart-we.approve")).NotTo(BeNil())
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		ac := w.argo
+		ac.Kill()
+		resumeGate(ctx, w.ns, "rr-restart-we")
+		Expect(ac.Start(ctx)).To(Succeed())
+		we = waitEnd(ctx, we)
+		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%v", we.Status.Conditions)
+		Expect(w.exec.CreatedCount("rr-restart-we-scale")).To(Equal(1), "the step was created once")
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "web"}}
+		get(ctx, d)
+		Expect(*d.Spec.Replicas).To(Equal(int32(2)))
 	})
 })
