@@ -21,7 +21,13 @@ log=$work/kubernaut.log
 # The gateway accepts only bearer tokens listed in a file (several at once, for rotation).
 TOKEN=demo-$RANDOM$RANDOM$RANDOM
 printf '# demo token, valid for this run only\n%s\n' "$TOKEN" >"$work/tokens"
-"$KUBERNAUT" local --kubeconfig "$KUBECONFIG" --metrics-bind-address "$METRICS_ADDR" \
+ENGINE=builtin
+if [[ -n ${ARGO:-} ]]; then
+  ENGINE=argo
+  kubectl get crd workflows.argoproj.io >/dev/null 2>&1 || { echo "ARGO=1: the dev cluster runs without Argo; restart it: make dev-cluster-down && make dev-cluster ARGO=1"; exit 1; }
+fi
+echo "engine: $ENGINE"
+"$KUBERNAUT" local --kubeconfig "$KUBECONFIG" --metrics-bind-address "$METRICS_ADDR" --engine "$ENGINE" \
   --health-probe-bind-address "$PROBE_ADDR" --gateway-bind-address "$GATEWAY_ADDR" \
   --gateway-token-file "$work/tokens" >"$log" 2>&1 &
 kpid=$!
@@ -125,14 +131,16 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 kubectl get we "$rr-we" -n kubernaut-system -o jsonpath='{range .status.plan.steps[*]}{"  step "}{.name}{": "}{.action}{" "}{.target.kind}/{.target.name}{" — policy allowed: "}{.policy.allowed}{"\n"}{end}'
+echo "  what it changes (the API server's dry run, at planning):"
+kubectl get we "$rr-we" -n kubernaut-system -o jsonpath='{.status.plan.steps[0].dryRun.diff}' | grep -E '^[-+] ' | sed 's/^/    /' | head -8
 echo "  plan hash: $hash"
 echo "  approve with either of:"
 echo "    kubectl annotate workflowexecution $rr-we -n kubernaut-system kubernaut.io/approve=$hash"
-echo "    argo resume $rr-we -n kubernaut-system    (with the argo engine)"
+echo "    argo resume $rr-we -n kubernaut-system    (with the argo engine: ARGO=1)"
 kubectl annotate workflowexecution "$rr-we" -n kubernaut-system "kubernaut.io/approve=$hash"
 kubectl get we "$rr-we" -n kubernaut-system -o jsonpath='{"  approval: "}{.status.approval.decision}{" by "}{.status.approval.decidedBy}{" for plan "}{.status.approval.planHash}{"\n"}'
 
-step "The builtin engine runs the plan: the step is checked again, executed, verified"
+step "The $ENGINE engine runs the plan: the step is checked again, executed, verified"
 last=""
 for _ in $(seq 1 300); do
   phase=$(kubectl get rr "$rr" -n kubernaut-system -o jsonpath='{.status.phase}')
@@ -151,6 +159,12 @@ kubectl get ke "$rr-we-rollback" -n kubernaut-system -o jsonpath='{"  policy:   
 echo "  server-side dry run, before anything changed:"
 kubectl get ke "$rr-we-rollback" -n kubernaut-system -o jsonpath='{.status.dryRun.diff}' | grep -E '^[-+] ' | sed 's/^/    /' | head -12
 echo
+if [[ $ENGINE == argo ]]; then
+  echo
+  echo "Argo's workflow-controller ran the DAG (kubectl get workflows -n kubernaut-system):"
+  kubectl get workflows -n kubernaut-system
+  kubectl get workflow "$rr-we" -n kubernaut-system -o jsonpath='{range .status.nodes.*}{"  "}{.displayName}{"\t"}{.type}{"\t"}{.phase}{"\t"}{.message}{"\n"}{end}' | sort
+fi
 kubectl get deployment web -n demo -o jsonpath='{"The Deployment runs "}{.spec.template.spec.containers[0].image}{" again: "}{.status.updatedReplicas}{"/"}{.spec.replicas}{" updated, "}{.status.availableReplicas}{" available\n"}'
 [[ $phase == Completed ]] || { echo "the remediation ended $phase:"; kubectl get rr "$rr" -n kubernaut-system -o jsonpath='{.status.message}{"\n"}'; tail -40 "$log"; exit 1; }
 

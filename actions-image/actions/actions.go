@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -126,6 +127,13 @@ func refuse(field, format string, args ...any) error {
 func IsRefusal(err error) bool {
 	var r *Refusal
 	return errors.As(err, &r)
+}
+
+// Permanent reports whether an error from an action cannot be cured by retrying: a refusal, or
+// an API answer that says the request itself is wrong.
+func Permanent(err error) bool {
+	return IsRefusal(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) ||
+		apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) || apierrors.IsUnsupportedMediaType(err)
 }
 
 var registry = map[kubernautv1.ActionName]Action{}

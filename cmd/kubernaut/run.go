@@ -252,8 +252,12 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		return err
 	}
 	safety := kubernautrego.NewSafety(mgr.GetAPIReader(), o.processing.policyNamespace, o.processing.policyConfigMap, nil)
+	env, err := actionsEnv(mgr, o.execution)
+	if err != nil {
+		return err
+	}
 	we := &workflowexecution.Reconciler{
-		Client: mgr.GetClient(), Templates: set, Compile: o.workflow, Safety: safety,
+		Client: mgr.GetClient(), Templates: set, Compile: o.workflow, Safety: safety, Actions: &env,
 		Events:        mgr.GetEventRecorder("kubernaut-workflowexecution"),
 		Engines:       map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}},
 		DefaultEngine: kubernautv1.EngineName(o.execution.engine),
@@ -266,10 +270,6 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	}
 	if err := we.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the WorkflowExecution controller: %w", err)
-	}
-	env, err := actionsEnv(mgr, o.execution)
-	if err != nil {
-		return err
 	}
 	ke := &kubernetesexecution.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: env, Safety: safety,

@@ -23,12 +23,8 @@ func reject(ke *kubernautv1.KubernetesExecution, reason, msg string) {
 	end(ke, kubernautv1.ReasonRejected, msg)
 }
 
-// permanent reports whether an error from an action cannot be cured by retrying: a refusal,
-// or an API answer that says the request itself is wrong.
-func permanent(err error) bool {
-	return actions.IsRefusal(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) ||
-		apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) || apierrors.IsUnsupportedMediaType(err)
-}
+// permanent reports whether an error from an action cannot be cured by retrying.
+func permanent(err error) bool { return actions.Permanent(err) }
 
 // validate is the Validating stage: for a step, its parameters and target (the pre-state
 // capture refuses what cannot apply), the safety policy with the world as it is now, the

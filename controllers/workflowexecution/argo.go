@@ -63,7 +63,7 @@ func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf
 	if err := controllerutil.SetControllerReference(we, create, a.Client.Scheme()); err != nil {
 		return nil, fmt.Errorf("owning Workflow %s: %w", wf.Name, err)
 	}
-	if err := a.Client.Create(ctx, create); err != nil {
+	if err := a.Client.Create(ctx, create, client.FieldOwner(FieldManager)); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return a.ensure(ctx, we, wf)
 		}
@@ -115,19 +115,33 @@ func resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) string {
 	return "argo resume"
 }
 
-// phaseManager is the field manager that owns the phase of node id, unless it is Argo's
-// controller: who wrote Succeeded on the gate.
+// FieldManager is the field manager of the Workflows Kubernaut creates and updates.
+const FieldManager = "kubernaut"
+
+// phaseManager is who wrote the gate's Succeeded: the field manager owning the node's phase,
+// or, where Argo's CRD keeps status atomic, the whole status, unless that is Argo's controller
+// or Kubernaut.
 func phaseManager(wf *wfv1.Workflow, id string) string {
 	for _, mf := range wf.ManagedFields {
-		if mf.FieldsV1 == nil || mf.Manager == "workflow-controller" {
+		if mf.FieldsV1 == nil || mf.Manager == "workflow-controller" || mf.Manager == FieldManager {
 			continue
 		}
-		var fields map[string]map[string]map[string]map[string]any
+		var fields map[string]json.RawMessage
 		if json.Unmarshal(mf.FieldsV1.Raw, &fields) != nil {
 			continue
 		}
-		if _, ok := fields["f:status"]["f:nodes"]["f:"+id]["f:phase"]; ok {
-			return mf.Manager
+		status, ok := fields["f:status"]
+		if !ok {
+			continue
+		}
+		if string(status) == "{}" {
+			return mf.Manager // atomic status: this manager wrote it last
+		}
+		var nodes map[string]map[string]map[string]any
+		if json.Unmarshal(status, &nodes) == nil {
+			if _, ok := nodes["f:nodes"]["f:"+id]["f:phase"]; ok {
+				return mf.Manager
+			}
 		}
 	}
 	return ""
@@ -144,7 +158,7 @@ func (a *Argo) Reject(ctx context.Context, we *kubernautv1.WorkflowExecution) er
 			return nil
 		}
 		wf.Spec.Shutdown = wfv1.ShutdownStrategyTerminate
-		return a.Client.Update(ctx, wf)
+		return a.Client.Update(ctx, wf, client.FieldOwner(FieldManager))
 	})
 }
 
@@ -176,7 +190,7 @@ func (a *Argo) resume(ctx context.Context, we *kubernautv1.WorkflowExecution, wf
 				return err
 			}
 		}
-		return a.Client.Update(ctx, got)
+		return a.Client.Update(ctx, got, client.FieldOwner(FieldManager))
 	})
 }
 

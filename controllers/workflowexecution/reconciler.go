@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/templates"
@@ -42,6 +43,9 @@ type Reconciler struct {
 	Safety *kubernautrego.Safety
 	// Events records an event per outcome.
 	Events events.EventRecorder
+	// Actions dry-run each step at planning, for the diff in status.plan; nil skips it (the
+	// step still dry-runs right before it executes).
+	Actions *actions.Env
 	// Engines run approved plans, by name; DefaultEngine is used unless the spec names one.
 	Engines map[kubernautv1.EngineName]Engine
 	// DefaultEngine names the engine of plans that name none.
@@ -152,7 +156,7 @@ func (r *Reconciler) plan(ctx context.Context, we *kubernautv1.WorkflowExecution
 	}
 	now := r.now()
 	plan := &kubernautv1.Plan{Hash: hash}
-	var denied []string
+	var denied, failed []string
 	for _, s := range we.Spec.Steps {
 		v, err := r.Safety.Evaluate(ctx, s, sc, now)
 		if err != nil {
@@ -164,8 +168,16 @@ func (r *Reconciler) plan(ctx context.Context, we *kubernautv1.WorkflowExecution
 		for _, m := range v.Violations {
 			denied = append(denied, s.Name+": "+m)
 		}
-		plan.Steps = append(plan.Steps, kubernautv1.PlannedStep{Name: s.Name, Action: s.Action, Target: s.Target, Policy: v,
-			DryRun: &kubernautv1.DryRunResult{Result: "Skipped", Message: "the action's server-side dry run runs with the KubernetesExecution step, right before it executes"}})
+		planned := kubernautv1.PlannedStep{Name: s.Name, Action: s.Action, Target: s.Target, Policy: v}
+		if v.Allowed {
+			if planned.DryRun, err = r.dryRun(ctx, s); err != nil {
+				return err
+			}
+			if planned.DryRun.Result == "Failed" {
+				failed = append(failed, s.Name+": "+planned.DryRun.Message)
+			}
+		}
+		plan.Steps = append(plan.Steps, planned)
 	}
 	t := metav1.NewTime(now)
 	plan.ValidatedAt = &t
@@ -176,7 +188,13 @@ func (r *Reconciler) plan(ctx context.Context, we *kubernautv1.WorkflowExecution
 		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
 		return nil
 	}
-	set(we, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonPlanValid, fmt.Sprintf("the safety policy allows all %d steps", len(plan.Steps)))
+	if len(failed) > 0 {
+		msg := "the API server's dry run refused the plan: " + strings.Join(failed, "; ")
+		set(we, kubernautv1.ValidatedCondition, metav1.ConditionFalse, kubernautv1.ReasonDryRunFailed, msg)
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
+		return nil
+	}
+	set(we, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonPlanValid, fmt.Sprintf("the safety policy and the API server's dry run allow all %d steps", len(plan.Steps)))
 	return nil
 }
 

@@ -30,21 +30,36 @@ func (c *Cluster) StartArgo(ctx context.Context, namespace string) (*ArgoControl
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("Argo's workflow-controller is not built (run 'make argo-bin'): %w", err)
 	}
-	k, err := client.New(c.Config, client.Options{Scheme: Scheme()})
-	if err != nil {
-		return nil, err
-	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "workflow-controller-configmap"},
-		Data: map[string]string{"config": "executor:\n  imagePullPolicy: IfNotPresent\n"}}
-	if err := k.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("creating Argo's ConfigMap: %w", err)
-	}
 	a := &ArgoController{c: c, namespace: namespace}
 	return a, a.Start(ctx)
 }
 
+// configure writes Argo's ConfigMap with free ports for its metrics and telemetry servers
+// (Argo's defaults are fixed ports, which parallel controllers would fight over).
+func (a *ArgoController) configure(ctx context.Context) error {
+	k, err := client.New(a.c.Config, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return err
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return err
+	}
+	config := fmt.Sprintf("executor:\n  imagePullPolicy: IfNotPresent\nmetricsConfig:\n  enabled: true\n  secure: false\n  port: %d\ntelemetryConfig:\n  enabled: true\n  secure: false\n  port: %d\n", ports[0], ports[1])
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: a.namespace, Name: "workflow-controller-configmap"}, Data: map[string]string{"config": config}}
+	if err := k.Create(ctx, cm); apierrors.IsAlreadyExists(err) {
+		err = k.Update(ctx, cm)
+	} else if err != nil {
+		return fmt.Errorf("writing Argo's ConfigMap: %w", err)
+	}
+	return nil
+}
+
 // Start (re)starts the controller process.
 func (a *ArgoController) Start(ctx context.Context) error {
+	if err := a.configure(ctx); err != nil {
+		return err
+	}
 	a.starts++
 	p, err := startProcessEnv(a.c.Dir, "workflow-controller-"+strconv.Itoa(a.starts), a.c.bin("workflow-controller"), []string{
 		// Argo's knobs for speed: requeue after 1 s, wait at most 2 s for a task result.

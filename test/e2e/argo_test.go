@@ -107,25 +107,17 @@ func waitEnd(ctx SpecContext, we *kubernautv1.WorkflowExecution) *kubernautv1.Wo
 	return we
 }
 
-// outcome is what both engines must agree on: the steps in the order they started, their
-// phases, the compensations in their order, and the plan's phase.
+// outcome is what both engines must agree on: the plan's phase, each step's phase in plan
+// order, and the compensations in the order they ran (newest step first). Each list must
+// also have started in that order (times have a second's resolution: ties are allowed).
 func outcome(we *kubernautv1.WorkflowExecution) []string {
+	GinkgoHelper()
 	out := []string{string(we.Status.Phase)}
-	for _, s := range sortedByStart(we.Status.Steps) {
-		out = append(out, s.Name+"="+string(s.Phase))
-	}
-	for _, s := range sortedByStart(we.Status.Compensation) {
-		out = append(out, s.Name+"="+string(s.Phase))
-	}
-	return out
-}
-
-func sortedByStart(in []kubernautv1.StepStatus) []kubernautv1.StepStatus {
-	out := append([]kubernautv1.StepStatus{}, in...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j].StartedAt != nil && (out[i].StartedAt == nil || out[j].StartedAt.Before(out[i].StartedAt)) {
-				out[i], out[j] = out[j], out[i]
+	for _, list := range [][]kubernautv1.StepStatus{we.Status.Steps, we.Status.Compensation} {
+		for i, s := range list {
+			out = append(out, s.Name+"="+string(s.Phase))
+			if i > 0 && s.StartedAt != nil && list[i-1].StartedAt != nil {
+				Expect(s.StartedAt.Before(list[i-1].StartedAt)).To(BeFalse(), "%s started before %s", s.Name, list[i-1].Name)
 			}
 		}
 	}
@@ -265,6 +257,30 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		resumeGate(ctx, w.ns, "rr-first-we")
 		Expect(waitEnd(ctx, first).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted))
 		Expect(waitEnd(ctx, second).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "runs once the first released the mutex")
+	})
+
+	It("holds the namespace semaphore at its limit: a remediation of another object waits for a slot", func(ctx SpecContext) {
+		w := startArgoWorld(ctx, "argo-sem-", "1")
+		available(ctx, deployment(w.ns, "web", 1))
+		available(ctx, deployment(w.ns, "api", 1))
+		first := runPlan(ctx, w.ns, "rr-web-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, target("Deployment", w.ns, "web"), scaleStep("scale", w.ns, "web", 2))
+		Eventually(func(g Gomega) {
+			wf := &wfv1.Workflow{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-web-we"}, wf)).To(Succeed())
+			g.Expect(wf.Status.Nodes.FindByName("rr-web-we.approve")).NotTo(BeNil(), "holds the namespace's only slot at its gate")
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		second := runPlan(ctx, w.ns, "rr-api-we", kubernautv1.EngineArgo, kubernautv1.ApprovalAuto, target("Deployment", w.ns, "api"), scaleStep("scale", w.ns, "api", 2))
+		Eventually(func() error {
+			return k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-api-we"}, &wfv1.Workflow{})
+		}).WithContext(ctx).Should(Succeed())
+		Consistently(func(g Gomega) {
+			wf := &wfv1.Workflow{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-api-we"}, wf)).To(Succeed())
+			g.Expect(wf.Status.Nodes.FindByName("rr-api-we.scale")).To(BeNil(), "another object, but no slot in namespace %s", w.ns)
+		}).WithContext(ctx).WithTimeout(4 * time.Second).Should(Succeed())
+		resumeGate(ctx, w.ns, "rr-web-we")
+		Expect(waitEnd(ctx, first).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted))
+		Expect(waitEnd(ctx, second).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted))
 	})
 
 	It("ends a remediation once when Argo's controller is killed mid-Workflow and restarted", func(ctx SpecContext) {

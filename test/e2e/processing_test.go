@@ -68,11 +68,11 @@ func startControllers(ctx SpecContext) {
 	set, err := templates.Embedded()
 	Expect(err).NotTo(HaveOccurred())
 	safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)
-	we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
+	actionsEnv := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, EvictionRetryDelay: 500 * time.Millisecond}
+	we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Actions: &actionsEnv,
 		Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow"}, Safety: safety,
 		Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
 	Expect(we.SetupWithManager(mgr)).To(Succeed())
-	actionsEnv := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, EvictionRetryDelay: 500 * time.Millisecond}
 	ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: actionsEnv, Safety: safety,
 		Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{Env: actionsEnv}},
 		Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
@@ -406,6 +406,8 @@ var _ = Describe("RemediationProcessing on the full control plane", func() {
 		}).WithContext(ctx).Should(Succeed())
 		Expect(we.Spec.Steps[0].Target).To(Equal(kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "ledger"}))
 		Expect(we.Status.Plan.Steps[0].Policy.Allowed).To(BeTrue())
+		Expect(we.Status.Plan.Steps[0].DryRun).To(And(HaveField("Result", "Succeeded"), HaveField("Diff", ContainSubstring("+      - image: shop/ledger:1.0"))),
+			"the approver sees the change before approving it")
 
 		before := we.DeepCopy()
 		we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	"github.com/kubernaut/kubernaut/test/gen"
 )
 
@@ -75,14 +76,29 @@ var _ = Describe("Plans run by the builtin engine on the full control plane", fu
 		available(ctx, deployment(ns, "web", 2))
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"POOL": "10", "MODE": "a"}}
 		Expect(k8s.Create(ctx, cm)).To(Succeed())
-		// An HPA owns the replicas: the scale step is refused when it comes to run.
+		we := gen.WorkflowExecution(ns, "rr-undo-we", func(w *kubernautv1.WorkflowExecution) {
+			w.Spec.Target = target("Deployment", ns, "web")
+			w.Spec.Steps = []kubernautv1.PlanStep{configStep("pool", ns, map[string]string{"POOL": "20"}),
+				configStep("mode", ns, map[string]string{"MODE": "b"}, "pool"), scaleStep("scale", ns, "web", 4, "mode")}
+		})
+		Expect(k8s.Create(ctx, we)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
+			g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval), "%v", we.Status.Conditions)
+		}).WithContext(ctx).Should(Succeed())
+		Expect(we.Status.Plan.Steps[2].DryRun.Result).To(Equal("Succeeded"), "the plan was fine when it was approved")
+		// After the approval the world changes: an HPA takes over the replicas, and the scale
+		// step, checked again right before it runs, is refused.
 		Expect(k8s.Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
 			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 5,
 				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}})).To(Succeed())
-		we := plan(ctx, ns, "rr-undo-we", target("Deployment", ns, "web"),
-			configStep("pool", ns, map[string]string{"POOL": "20"}),
-			configStep("mode", ns, map[string]string{"MODE": "b"}, "pool"),
-			scaleStep("scale", ns, "web", 4, "mode"))
+		before := we.DeepCopy()
+		we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
+		Expect(k8s.Patch(ctx, we, client.MergeFrom(before))).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
+			g.Expect(we.Status.Phase).To(BeElementOf(kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed), "%v", we.Status.Conditions)
+		}).WithContext(ctx).WithTimeout(90 * time.Second).Should(Succeed())
 		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowFailed))
 		Expect(meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ExecutedCondition).Message).To(ContainSubstring("owns the replicas"))
 		Expect(meta.FindStatusCondition(we.Status.Conditions, kubernautv1.CompensatedCondition)).To(HaveField("Reason", kubernautv1.ReasonCompensationSucceeded))

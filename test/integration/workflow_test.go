@@ -6,11 +6,15 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
@@ -28,6 +32,27 @@ func startWorkflowController(ctx SpecContext, ns string) {
 		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute},
 			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
+			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
+		return r.SetupWithManager(mgr)
+	})
+}
+
+// startWorkflowControllerWithDryRun also dry-runs each step at planning.
+func startWorkflowControllerWithDryRun(ns string) {
+	GinkgoHelper()
+	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
+		set, err := templates.Embedded()
+		if err != nil {
+			return err
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
+			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute},
+			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
+			Actions: &actions.Env{Client: k8s, Kube: cs, Log: GinkgoLogr},
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
 		return r.SetupWithManager(mgr)
 	})
@@ -127,6 +152,43 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowRejected)
 		Expect(w.Status.Plan.Steps[0].Policy.Violations).To(ContainElement(ContainSubstring("remediations of shop/checkout in the last hour, the limit is 3")))
+	})
+
+	It("dry-runs every step at planning: the diff is in the plan, and a refused dry run rejects the plan before anything runs", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startWorkflowControllerWithDryRun(ns)
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "debug"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		config := kubernautv1.PlanStep{Name: "config", ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig,
+			Target:     kubernautv1.Target{Kind: "ConfigMap", Namespace: ns, Name: "settings"},
+			Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"LOG_LEVEL": "info"}}}}}
+		w := gen.WorkflowExecution(ns, "rr-dry-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.Steps = []kubernautv1.PlanStep{config} })
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
+		Expect(w.Status.Plan.Steps[0].DryRun).To(And(HaveField("Result", "Succeeded"),
+			HaveField("Diff", And(ContainSubstring("-  LOG_LEVEL: debug"), ContainSubstring("+  LOG_LEVEL: info")))))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		Expect(cm.Data["LOG_LEVEL"]).To(Equal("debug"), "a dry run changes nothing")
+
+		// A Deployment without rollout history: kubectl rollout undo's refusal, at planning.
+		Expect(k8s.Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "checkout"},
+			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "checkout"}},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "checkout"}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/checkout:1"}}}}}})).To(Succeed())
+		r := gen.WorkflowExecution(ns, "rr-nohist-we", func(w *kubernautv1.WorkflowExecution) {
+			w.Spec.ApprovalMode = kubernautv1.ApprovalAuto
+			w.Spec.Target = kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "checkout"}
+			w.Spec.Steps[0].Target = w.Spec.Target
+		})
+		Expect(k8s.Create(ctx, r)).To(Succeed())
+		r = waitWE(ctx, r, kubernautv1.WorkflowRejected)
+		Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.ValidatedCondition)).To(And(HaveField("Reason", kubernautv1.ReasonDryRunFailed),
+			HaveField("Message", ContainSubstring("no rollout history found"))))
+		Expect(r.Status.Plan.Steps[0].DryRun.Result).To(Equal("Failed"))
+		Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.ApprovedCondition)).To(BeNil(), "never approved, never run")
+		var steps kubernautv1.KubernetesExecutionList
+		Expect(k8s.List(ctx, &steps, client.InNamespace(ns))).To(Succeed())
+		Expect(steps.Items).To(BeEmpty())
 	})
 
 	It("rejects a plan a person rejects", func(ctx SpecContext) {

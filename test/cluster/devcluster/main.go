@@ -14,22 +14,63 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/templates"
+	"github.com/kubernaut/kubernaut/test/argoexec"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
+
+// startArgo installs what Argo needs in namespace (the namespace, the Workflows'
+// ServiceAccount, the semaphore ConfigMap, the ClusterWorkflowTemplates), starts Argo's
+// workflow-controller and the executor stand-in.
+func startArgo(ctx context.Context, c *cluster.Cluster, ns string) error {
+	k, err := client.New(c.Config, client.Options{Scheme: cluster.Scheme()})
+	if err != nil {
+		return err
+	}
+	set, err := templates.Embedded()
+	if err != nil {
+		return err
+	}
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-workflow"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"}, Data: map[string]string{"cluster": "20", "namespace.demo": "2"}},
+	}
+	for _, t := range set {
+		objs = append(objs, t.DeepCopy())
+	}
+	for _, o := range objs {
+		if err := k.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
+		}
+	}
+	if _, err := c.StartArgo(ctx, ns); err != nil {
+		return err
+	}
+	ex := &argoexec.Executor{Client: k, Namespace: ns, Interval: 200 * time.Millisecond}
+	go ex.Run(ctx)
+	return nil
+}
 
 func main() {
 	dir := flag.String("dir", "bin/dev-cluster", "folder for the cluster's data, certificates, logs and kubeconfig (emptied at start)")
 	nodes := flag.Int("nodes", 2, "number of kwok nodes")
 	crds := flag.String("crds", "manifests/crd/bases", "folder of CRDs to install")
+	argo := flag.String("argo", "", "also run Argo's workflow-controller (bin/cluster) for this namespace, with Argo's CRDs, Kubernaut's ClusterWorkflowTemplates and the executor stand-in (test/argoexec)")
 	flag.Parse()
 
-	if err := run(*dir, *nodes, *crds); err != nil {
+	if err := run(*dir, *nodes, *crds, *argo); err != nil {
 		fmt.Fprintln(os.Stderr, "devcluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, nodes int, crds string) error {
+func run(dir string, nodes int, crds, argoNamespace string) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -44,13 +85,27 @@ func run(dir string, nodes int, crds string) error {
 	defer stop()
 
 	start := time.Now()
+	dirs := []string{crds}
+	if argoNamespace != "" {
+		argoCRDs, err := cluster.ArgoCRDs()
+		if err != nil {
+			return err
+		}
+		dirs = append(dirs, argoCRDs)
+	}
 	c, err := cluster.Start(ctx, cluster.Options{
-		Dir: dir, Full: true, KwokNodes: nodes, CRDDirs: []string{crds}, StartTimeout: 2 * time.Minute,
+		Dir: dir, Full: true, KwokNodes: nodes, CRDDirs: dirs, StartTimeout: 2 * time.Minute,
 	})
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
+	if argoNamespace != "" {
+		if err := startArgo(ctx, c, argoNamespace); err != nil {
+			return err
+		}
+		fmt.Printf("Argo's workflow-controller runs for namespace %s (log %s)\n", argoNamespace, filepath.Join(dir, "workflow-controller-1.log"))
+	}
 	fmt.Printf("control plane ready in %s; kubeconfig %s\n", time.Since(start).Round(time.Millisecond), c.Kubeconfig)
 	if err := os.WriteFile(ready, []byte(c.Kubeconfig+"\n"), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", ready, err)
