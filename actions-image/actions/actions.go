@@ -11,6 +11,7 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -191,8 +192,16 @@ func metaNow(env Env) metav1.Time {
 	return metav1.NewTime(env.now().Truncate(time.Second))
 }
 
+// logChange logs one mutation with the action, target, parameters and change; env.Log carries
+// the remediation and the step (the controller adds them per step).
 func logChange(env Env, step kubernautv1.ActionStep, dryRun bool, what string) {
-	env.Log.Info("mutation", "action", step.Action, "target", step.Target.String(), "dryRun", dryRun, "change", what)
+	var params string
+	if step.Parameters != nil {
+		if raw, err := json.Marshal(step.Parameters); err == nil {
+			params = string(raw)
+		}
+	}
+	env.Log.Info("mutation", "action", step.Action, "target", step.Target.String(), "parameters", params, "dryRun", dryRun, "change", what)
 }
 
 func changed(t kubernautv1.Target, format string, args ...any) []kubernautv1.ChangedObject {

@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -60,6 +64,34 @@ func undo(ctx SpecContext, of *kubernautv1.KubernetesExecution) *kubernautv1.Kub
 	Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", ke.Status.Conditions)
 	return ke
 }
+
+// execRecorder plays the kubelet's exec (kwok runs no containers): it records each command.
+type execRecorder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (e *execRecorder) Exec(_ context.Context, namespace, pod, container string, command []string) (string, string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls = append(e.calls, fmt.Sprintf("%s/%s/%s: %s", namespace, pod, container, strings.Join(command, " ")))
+	return "OK\n", "", nil
+}
+
+func (e *execRecorder) in(namespace string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, c := range e.calls {
+		if strings.HasPrefix(c, namespace+"/") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// execs records the exec calls of the controllers startControllers runs.
+var execs = &execRecorder{}
 
 func target(kind kubernautv1.TargetKind, ns, name string) kubernautv1.Target {
 	return kubernautv1.Target{Kind: kind, Namespace: ns, Name: name}
@@ -259,6 +291,28 @@ var _ = Describe("The actions on the full control plane", func() {
 		Expect(condition(ke, kubernautv1.ValidatedCondition).Message).To(ContainSubstring("has no controller"))
 		get(ctx, bare)
 		Expect(k8s.Delete(ctx, bare, client.GracePeriodSeconds(0))).To(Succeed())
+	})
+
+	It("clear_cache runs the command the workload declares, in each ready pod, and nothing else", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-cache-")
+		pods := available(ctx, deployment(ns, "web", 2, func(d *appsv1.Deployment) {
+			d.Annotations = map[string]string{actions.ClearCacheAnnotation: `["redis-cli","FLUSHALL"]`}
+		}))
+		succeeded(ctx, ns, "cache", kubernautv1.ActionStep{Action: kubernautv1.ActionClearCache, Target: target("Deployment", ns, "web")})
+		Expect(execs.in(ns)).To(ConsistOf(ns+"/"+pods[0].Name+"/app: redis-cli FLUSHALL", ns+"/"+pods[1].Name+"/app: redis-cli FLUSHALL"))
+
+		available(ctx, deployment(ns, "plain", 1))
+		ke := step(ctx, ns, "plain", kubernautv1.ActionStep{Action: kubernautv1.ActionClearCache, Target: target("Deployment", ns, "plain")})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition).Message).To(ContainSubstring("metadata.annotations[kubernaut.io/clear-cache-command]: Deployment/" + ns + "/plain declares no cache-clearing command"))
+
+		available(ctx, deployment(ns, "shell", 1, func(d *appsv1.Deployment) {
+			d.Annotations = map[string]string{actions.ClearCacheAnnotation: "rm -rf /cache"}
+		}))
+		ke = step(ctx, ns, "shell", kubernautv1.ActionStep{Action: kubernautv1.ActionClearCache, Target: target("Deployment", ns, "shell")})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition).Message).To(ContainSubstring("must be a non-empty JSON array of strings"))
+		Expect(execs.in(ns)).To(HaveLen(2), "no command ran for the refused steps")
 	})
 
 	It("a step the safety policy refuses is rejected before any mutation", func(ctx SpecContext) {
