@@ -74,6 +74,7 @@ type executionOptions struct {
 	evictionRetry      time.Duration
 	actionsImage       string
 	argoUIURL          string
+	alertmanagerURL    string
 	jobDeadline        time.Duration
 }
 
@@ -192,6 +193,7 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		ex := &o.execution
 		fs.StringVar(&ex.engine, "engine", "builtin", "engine of approved plans: builtin (in-process, no Argo needed) or argo (an Argo Workflow; needs Argo's CRDs and controller)")
 		fs.StringVar(&ex.executor, "executor", "inprocess", "executor of the steps: inprocess (the action code in this process) or job (a Job per step, the action's own ServiceAccount)")
+		fs.StringVar(&ex.alertmanagerURL, "alertmanager-url", "", "Alertmanager's URL: the last steps of a plan also wait for their alert to resolve there (API v2) before they count as verified")
 		fs.StringVar(&ex.argoUIURL, "argo-ui-url", "", "base URL of the Argo server, for the Workflow links in status (--engine argo)")
 		fs.StringVar(&ex.actionsImage, "actions-image", "", "the actions image the job executor runs (required with --executor job)")
 		fs.DurationVar(&ex.jobDeadline, "job-deadline", 10*time.Minute, "activeDeadlineSeconds of each action Job")

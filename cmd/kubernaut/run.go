@@ -288,6 +288,9 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
 			}}
 	}
+	if o.execution.alertmanagerURL != "" {
+		ke.Alerts = &kubernetesexecution.Alertmanager{URL: o.execution.alertmanagerURL}
+	}
 	if o.execution.authorize {
 		ke.Authorizer = &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: o.execution.actionsNamespace}
 	}

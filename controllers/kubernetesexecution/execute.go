@@ -145,6 +145,31 @@ func (r *Reconciler) verify(ctx context.Context, ke *kubernautv1.KubernetesExecu
 		end(ke, kubernautv1.ReasonFailed, "verification failed: "+check.Message)
 		return ctrl.Result{}, nil
 	}
+	if r.Alerts != nil {
+		name, fp, last, err := r.alertOf(ctx, ke)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if last && fp != "" {
+			firing, err := r.Alerts.Firing(ctx, name, fp)
+			if err != nil {
+				// Alertmanager unreachable: keep verifying until it answers or the step times out.
+				set(ke, kubernautv1.VerifiedCondition, metav1.ConditionUnknown, kubernautv1.ReasonVerifying, check.Message+"; "+err.Error())
+				ke.Status.Verification = nil
+				return ctrl.Result{RequeueAfter: r.interval()}, nil
+			}
+			if firing {
+				msg := fmt.Sprintf("%s; waiting for alert %s (fingerprint %s) to resolve in Alertmanager", check.Message, name, fp)
+				if c := meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.VerifiedCondition); c == nil || c.Message != msg {
+					set(ke, kubernautv1.VerifiedCondition, metav1.ConditionUnknown, kubernautv1.ReasonVerifying, msg)
+				}
+				ke.Status.Verification = nil
+				return ctrl.Result{RequeueAfter: r.interval()}, nil
+			}
+			check.Message += fmt.Sprintf("; alert %s is resolved in Alertmanager", name)
+			v.Message = kubernautv1.Truncate(check.Message, 1024)
+		}
+	}
 	set(ke, kubernautv1.VerifiedCondition, metav1.ConditionTrue, kubernautv1.ReasonHealthy, check.Message)
 	return ctrl.Result{}, nil
 }

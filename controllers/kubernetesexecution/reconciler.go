@@ -40,6 +40,9 @@ type Reconciler struct {
 	Safety *kubernautrego.Safety
 	// Authorizer checks the action's ServiceAccount; nil skips the check (recorded as such).
 	Authorizer *Authorizer
+	// Alerts, when set, makes the last steps of a plan also wait for their alert to resolve in
+	// Alertmanager before they count as verified.
+	Alerts *Alertmanager
 	// DryRunAll makes every step a dry run (the global dry-run mode).
 	DryRunAll bool
 	// VerifyInterval is how often verification looks again.
