@@ -3,6 +3,7 @@ package workflowexecution
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/templates"
 )
 
 // Gate is an engine whose Workflow holds a Manual plan at its own approval gate: the Workflow
@@ -44,8 +46,31 @@ type Argo struct {
 	Now func() time.Time
 }
 
+// ErrTemplates is the error of ClusterWorkflowTemplates missing from the cluster or of another
+// version than this controller compiles for: a plan cannot run until templates/ is synced.
+var ErrTemplates = errors.New("the Argo templates in the cluster do not match this controller")
+
+// checkTemplates checks that the ClusterWorkflowTemplates the compiled Workflows reference are
+// installed with this controller's version.
+func (a *Argo) checkTemplates(ctx context.Context) error {
+	for _, name := range []string{templates.Actions, templates.Approval, templates.Compensate} {
+		c := &wfv1.ClusterWorkflowTemplate{}
+		if err := a.Reader.Get(ctx, client.ObjectKey{Name: name}, c); err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Errorf("%w: ClusterWorkflowTemplate %s is not installed (sync templates/: kubectl apply -k templates)", ErrTemplates, name)
+			}
+			return fmt.Errorf("reading ClusterWorkflowTemplate %s: %w", name, err)
+		}
+		if v := c.Labels[templates.VersionLabel]; v != templates.Version {
+			return fmt.Errorf("%w: ClusterWorkflowTemplate %s has %s=%q, this controller needs %q (sync templates/ of this release)",
+				ErrTemplates, name, templates.VersionLabel, v, templates.Version)
+		}
+	}
+	return nil
+}
+
 // ensure reads the WorkflowExecution's Workflow, creating it (owned by the WorkflowExecution)
-// when it does not exist.
+// when it does not exist, once the templates it references are checked.
 func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (*wfv1.Workflow, error) {
 	got := &wfv1.Workflow{}
 	err := a.Reader.Get(ctx, client.ObjectKeyFromObject(wf), got)
@@ -57,6 +82,9 @@ func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf
 		return got, packer.DecompressWorkflow(got)
 	case !apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("reading Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
+	}
+	if err := a.checkTemplates(ctx); err != nil {
+		return nil, err
 	}
 	create := wf.DeepCopy()
 	create.Status = wfv1.WorkflowStatus{}

@@ -105,6 +105,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
 		res, err = r.run(ctx, we)
 	}
+	if errors.Is(err, ErrTemplates) {
+		// Not retried blindly: the plan fails, saying which template to sync.
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, err.Error())
+		err = nil
+	}
 	we.Status.Phase = we.DerivePhase()
 	we.Status.ObservedGeneration = we.Generation
 	r.Metrics.observe(we, before)

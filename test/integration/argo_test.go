@@ -171,6 +171,28 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		}).WithContext(ctx).Should(Succeed())
 	})
 
+	It("refuses to run a plan against ClusterWorkflowTemplates of another version, naming the one to sync", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startArgoEngine(ns)
+		c := &wfv1.ClusterWorkflowTemplate{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: templates.Compensate}, c)).To(Succeed())
+		before := c.DeepCopy()
+		c.Labels[templates.VersionLabel] = "0"
+		Expect(k8s.Patch(ctx, c, client.MergeFrom(before))).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(k8s.Get(ctx, client.ObjectKey{Name: templates.Compensate}, c)).To(Succeed())
+			old := c.DeepCopy()
+			c.Labels[templates.VersionLabel] = templates.Version
+			Expect(k8s.Patch(ctx, c, client.MergeFrom(old))).To(Succeed())
+		})
+		w := gen.WorkflowExecution(ns, "rr-old-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(
+			ContainSubstring(`ClusterWorkflowTemplate kubernaut-compensate has kubernaut.io/template-version="0", this controller needs "1"`))
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-old-we"}, &wfv1.Workflow{})).NotTo(Succeed(), "no Workflow was created")
+	})
+
 	It("mirrors compressed nodes, a failed step and the exit hook's compensation", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		startArgoEngine(ns)

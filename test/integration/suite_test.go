@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/kubernaut/kubernaut/templates"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
 
@@ -50,6 +51,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	k8s, err = client.New(cfg, client.Options{Scheme: cluster.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
+	// The ClusterWorkflowTemplates, as Argo CD or Flux syncs templates/.
+	set, err := templates.Embedded()
+	Expect(err).NotTo(HaveOccurred())
+	for _, t := range set {
+		Expect(k8s.Create(ctx, t.DeepCopy())).To(Succeed())
+	}
 }, NodeTimeout(time.Minute))
 
 // newNamespace creates a namespace with a random name for one test.
