@@ -346,7 +346,7 @@ var _ = Describe("The actions on the full control plane", func() {
 		Expect(condition(u, kubernautv1.ExecutedCondition).Reason).To(Equal(kubernautv1.ReasonNothingToUndo))
 	})
 
-	It("cordon_node cordons, its inverse uncordons; uncordon_node the reverse", func(ctx SpecContext) {
+	It("cordon_node cordons and its inverse uncordons; uncordon_node uncordons and its inverse cordons again", func(ctx SpecContext) {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kwok-node-1"}}
 		ke := succeeded(ctx, "default", "cordon-"+node.Name, kubernautv1.ActionStep{Action: kubernautv1.ActionCordonNode, Target: kubernautv1.Target{Kind: "Node", Name: node.Name}})
 		get(ctx, node)
@@ -355,7 +355,20 @@ var _ = Describe("The actions on the full control plane", func() {
 		undo(ctx, ke)
 		get(ctx, node)
 		Expect(node.Spec.Unschedulable).To(BeFalse())
-		Expect(k8s.Delete(ctx, ke)).To(Succeed())
+
+		// uncordon_node on a cordoned node, and its undo cordons it again.
+		Expect(k8s.Patch(ctx, node, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"unschedulable":true}}`)))).To(Succeed())
+		un := succeeded(ctx, "default", "uncordon-"+node.Name, kubernautv1.ActionStep{Action: kubernautv1.ActionUncordonNode, Target: kubernautv1.Target{Kind: "Node", Name: node.Name}})
+		get(ctx, node)
+		Expect(node.Spec.Unschedulable).To(BeFalse())
+		Expect(un.Status.Verification.Message).To(ContainSubstring("schedulable and Ready"))
+		undo(ctx, un)
+		get(ctx, node)
+		Expect(node.Spec.Unschedulable).To(BeTrue(), "restored to its pre-state: cordoned")
+		Expect(k8s.Patch(ctx, node, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"unschedulable":false}}`)))).To(Succeed())
+		for _, k := range []*kubernautv1.KubernetesExecution{ke, un} {
+			Expect(k8s.Delete(ctx, k)).To(Succeed())
+		}
 	})
 
 	It("drain_node waits on a PodDisruptionBudget that forbids the eviction, then fails with the reason; the undo uncordons", func(ctx SpecContext) {
