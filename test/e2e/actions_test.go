@@ -173,6 +173,37 @@ var _ = Describe("The actions on the full control plane", func() {
 		Expect(condition(u, kubernautv1.ExecutedCondition).Reason).To(Equal(kubernautv1.ReasonNothingToUndo))
 	})
 
+	It("restart_deployment restarts StatefulSets and DaemonSets too, by kubectl's rollout rules", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-restart-sts-")
+		labels := map[string]string{"app": "db"}
+		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/db:1"}}}}
+		sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"}, Spec: appsv1.StatefulSetSpec{
+			Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl, ServiceName: "db"}}
+		Expect(k8s.Create(ctx, sts)).To(Succeed())
+		agent := map[string]string{"app": "agent"}
+		ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agent"}, Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: agent},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: agent}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "shop/agent:1"}}}}}}
+		Expect(k8s.Create(ctx, ds)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sts), sts)).To(Succeed())
+			g.Expect(sts.Status.ReadyReplicas).To(Equal(int32(2)))
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ds), ds)).To(Succeed())
+			g.Expect(ds.Status.NumberReady).To(Equal(int32(2)), "one pod on each kwok node")
+		}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
+		// kubectl's StatusViewers: a StatefulSet with the API server's default partition of 0
+		// reports a "partitioned roll out"; a DaemonSet "successfully rolled out".
+		for t, want := range map[kubernautv1.Target]string{
+			target("StatefulSet", ns, "db"):  "partitioned roll out complete: 2 new pods have been updated",
+			target("DaemonSet", ns, "agent"): `daemon set "agent" successfully rolled out`,
+		} {
+			ke := succeeded(ctx, ns, "restart-"+strings.ToLower(string(t.Kind)), kubernautv1.ActionStep{Action: kubernautv1.ActionRestartDeployment, Target: t})
+			Expect(ke.Status.Verification.Message).To(ContainSubstring(want), "%s", t.Kind)
+		}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sts), sts)).To(Succeed())
+		Expect(sts.Spec.Template.Annotations).To(HaveKey(actions.RestartedAtAnnotation))
+	})
+
 	It("restart_service restarts every workload behind the Service's selector", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "act-svc-")
 		available(ctx, deployment(ns, "web", 1))
