@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -29,7 +28,8 @@ type Progress struct {
 	Exit wfv1.NodePhase
 	// Steps are the plan's step nodes, in plan order.
 	Steps []kubernautv1.StepStatus
-	// Compensation are the exit hook's nodes that ran, newest step first.
+	// Compensation are the exit hook's nodes that ran, in the order they ran: the newest step's
+	// undo first.
 	Compensation []kubernautv1.StepStatus
 	// Workflow points at the Argo Workflow (argo engine).
 	Workflow *kubernautv1.WorkflowReference
@@ -116,10 +116,6 @@ func (b *Builtin) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution
 			p.Compensation = append(p.Compensation, s)
 		}
 	}
-	sort.SliceStable(p.Compensation, func(i, j int) bool {
-		a, b := p.Compensation[i].StartedAt, p.Compensation[j].StartedAt
-		return a != nil && b != nil && a.After(b.Time)
-	})
 	return p, nil
 }
 
