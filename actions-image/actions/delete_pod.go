@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -51,6 +52,9 @@ func (deletePod) Execute(ctx context.Context, env Env, step kubernautv1.ActionSt
 	}
 	if string(pod.UID) != pre.UID {
 		return Change{Message: fmt.Sprintf("pod %s was already replaced (UID %s, was %s)", t, pod.UID, pre.UID)}, nil
+	}
+	if pod.DeletionTimestamp != nil {
+		return Change{Message: fmt.Sprintf("pod %s is already being deleted (since %s)", t, pod.DeletionTimestamp.UTC().Format(time.RFC3339))}, nil
 	}
 	uid := types.UID(pre.UID)
 	opts := []client.DeleteOption{client.Preconditions{UID: &uid}}
