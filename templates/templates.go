@@ -36,7 +36,7 @@ const (
 )
 
 // TemplateName is the template of an action in kubernaut-actions: the action with dashes.
-func TemplateName(a kubernautv1.ActionName) string { return strings.ReplaceAll(string(a), "_", "-") }
+func TemplateName(a kubernautv1.ActionName) string { return a.DNSName() }
 
 // parameterDocs documents each action's parameter block (the JSON of spec.parameters).
 var parameterDocs = map[kubernautv1.ActionName]string{

@@ -46,10 +46,8 @@ type Env struct {
 	// CustomScriptImages are the images custom_script may run; empty means custom_script is
 	// off.
 	CustomScriptImages []string
-	// ActionsNamespace is where custom_script's Jobs run.
-	ActionsNamespace string
-	// Exec runs a command in a container (clear_cache); nil means exec through the API
-	// server (pods/exec).
+	// Exec runs a command in a container (clear_cache; APIExec goes through the API server's
+	// pods/exec); nil refuses clear_cache.
 	Exec Execer
 	// ChangedAt is, during a verification, when the change being verified was made: a
 	// workload condition last updated before it is stale (a progress deadline exceeded by an
@@ -150,6 +148,19 @@ func For(name kubernautv1.ActionName) (Action, error) {
 	return a, nil
 }
 
+// Run applies a step (Execute mode) or restores its pre-state (Compensate mode): what an
+// executor runs, in the controller or in the actions image.
+func Run(ctx context.Context, env Env, mode kubernautv1.ExecutionMode, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Change, error) {
+	impl, err := For(step.Action)
+	if err != nil {
+		return Change{}, err
+	}
+	if mode == kubernautv1.ExecutionModeCompensate {
+		return impl.Undo(ctx, env, step, pre, false)
+	}
+	return impl.Execute(ctx, env, step, pre, false)
+}
+
 // noInverse is embedded by actions that cannot be undone.
 type noInverse struct{}
 
@@ -173,7 +184,7 @@ func both(state Check, health func() (Check, error)) (Check, error) {
 	return Check{Done: true, Passed: true, Message: state.Message + "; " + h.Message}, nil
 }
 
-// dryRunOpts are the options of a write: dryRun=All when asked, and the field manager.
+// writeOpts are the options of a write: dryRun=All when asked, and the field manager.
 func writeOpts(dryRun bool) []client.PatchOption {
 	opts := []client.PatchOption{client.FieldOwner(FieldManager)}
 	if dryRun {

@@ -50,6 +50,8 @@ func (e APIExec) Exec(ctx context.Context, namespace, pod, container string, com
 // clearCache is clear_cache: the command the workload declares in its
 // kubernaut.io/clear-cache-command annotation, run in the chosen container of every ready pod
 // of the workload. Never an arbitrary command: a workload without the annotation is refused.
+// The one action a retry repeats: the command runs again (clearing a cache twice is what
+// clearing it once is).
 type clearCache struct{ noInverse }
 
 func init() { register(kubernautv1.ActionClearCache, clearCache{}) }
@@ -57,11 +59,8 @@ func init() { register(kubernautv1.ActionClearCache, clearCache{}) }
 // declared returns the workload's command, its container and its ready pods.
 func (clearCache) declared(ctx context.Context, env Env, step kubernautv1.ActionStep) ([]string, string, []corev1.Pod, error) {
 	t := step.Target
-	obj, err := workload(t)
+	obj, err := getWorkload(ctx, env, t)
 	if err != nil {
-		return nil, "", nil, err
-	}
-	if err := get(ctx, env, t, obj); err != nil {
 		return nil, "", nil, err
 	}
 	raw, ok := obj.GetAnnotations()[ClearCacheAnnotation]

@@ -94,13 +94,10 @@ func (c cordon) Verify(ctx context.Context, env Env, step kubernautv1.ActionStep
 	return Check{Done: true, Passed: true, Message: fmt.Sprintf("node %s is unschedulable", step.Target.Name)}, nil
 }
 
-func restoredNode(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {
+// Restored checks the node has its recorded schedulability again (for drain_node too).
+func (cordon) Restored(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {
 	if pre.Unschedulable == nil {
 		return Check{Done: true, Message: "the pre-state holds no schedulability"}, nil
 	}
 	return cordon{desired: *pre.Unschedulable}.Verify(ctx, env, step, pre)
-}
-
-func (cordon) Restored(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {
-	return restoredNode(ctx, env, step, pre)
 }

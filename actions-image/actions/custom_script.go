@@ -61,8 +61,8 @@ func (customScript) job(step kubernautv1.ActionStep, pre *kubernautv1.PreState) 
 			BackoffLimit: ptr.To[int32](0), ActiveDeadlineSeconds: &timeout, TTLSecondsAfterFinished: ptr.To[int32](3600),
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: ptr.To(false),
-				SecurityContext: restrictedPod(),
-				Containers: []corev1.Container{{Name: "script", Image: p.Image, Args: p.Args, SecurityContext: restrictedContainer(),
+				SecurityContext: RestrictedPod(),
+				Containers: []corev1.Container{{Name: "script", Image: p.Image, Args: p.Args, SecurityContext: RestrictedContainer(),
 					Env: []corev1.EnvVar{{Name: "KUBERNAUT_TARGET", Value: step.Target.String()}}}},
 			}},
 		},
@@ -102,14 +102,15 @@ func (customScript) Verify(ctx context.Context, env Env, step kubernautv1.Action
 	return Check{Message: "the script's Job " + job.Name + " is running"}, nil
 }
 
-// restrictedPod and restrictedContainer are the restricted Pod Security profile.
-func restrictedPod() *corev1.PodSecurityContext {
+// RestrictedPod and RestrictedContainer are the restricted Pod Security profile, for the pods
+// Kubernaut runs (custom scripts, the job executor's actions).
+func RestrictedPod() *corev1.PodSecurityContext {
 	return &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
 }
 
-func restrictedContainer() *corev1.SecurityContext {
+func RestrictedContainer() *corev1.SecurityContext {
 	return &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true), RunAsNonRoot: ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true), RunAsNonRoot: ptr.To(true), Privileged: ptr.To(false),
 		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}, SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
 }

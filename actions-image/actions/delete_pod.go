@@ -3,7 +3,6 @@ package actions
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -32,13 +31,18 @@ func (deletePod) Capture(ctx context.Context, env Env, step kubernautv1.ActionSt
 	if err := get(ctx, env, step.Target, pod); err != nil {
 		return nil, err
 	}
-	if metav1.GetControllerOf(pod) == nil {
+	owner := metav1.GetControllerOf(pod)
+	if owner == nil {
 		return nil, refuse("spec.target", "pod %s has no controller: deleting it would not bring it back", step.Target)
 	}
 	if p := params(step).DeletePod; p != nil && p.GracePeriodSeconds != nil && *p.GracePeriodSeconds < 1 {
 		return nil, refuse("spec.parameters.deletePod.gracePeriodSeconds", "must be at least 1: a pod is never force-deleted")
 	}
-	return &kubernautv1.PreState{CapturedAt: metaNow(env), ResourceVersion: pod.ResourceVersion, UID: string(pod.UID)}, nil
+	pre := &kubernautv1.PreState{CapturedAt: metaNow(env), ResourceVersion: pod.ResourceVersion, UID: string(pod.UID)}
+	if owner.Kind == "ReplicaSet" {
+		pre.ReplicaSet = owner.Name
+	}
+	return pre, nil
 }
 
 func (deletePod) Execute(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState, dryRun bool) (Change, error) {
@@ -107,25 +111,25 @@ func podReady(pod *corev1.Pod) bool {
 	return false
 }
 
-// replicaSetReady checks the ReplicaSet that owned a deleted pod (its name is the pod's name
-// without the last dash-separated part): all its replicas ready again.
+// replicaSetReady checks the ReplicaSet that owned the deleted pod (recorded at capture): all
+// its replicas ready again. A pod of another controller counts as replaced once it is gone.
 func replicaSetReady(ctx context.Context, env Env, t kubernautv1.Target, pre *kubernautv1.PreState) (Check, error) {
-	rsList := &appsv1.ReplicaSetList{}
-	if err := env.Client.List(ctx, rsList, client.InNamespace(t.Namespace)); err != nil {
-		return Check{}, fmt.Errorf("listing the ReplicaSets of %s: %w", t.Namespace, err)
+	if pre.ReplicaSet == "" {
+		return Check{Done: true, Passed: true, Message: fmt.Sprintf("pod %s (uid %s) is gone", t, pre.UID)}, nil
 	}
-	for _, rs := range rsList.Items {
-		if !strings.HasPrefix(t.Name, rs.Name+"-") || strings.Contains(t.Name[len(rs.Name)+1:], "-") {
-			continue
+	rs := &appsv1.ReplicaSet{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: pre.ReplicaSet}, rs); err != nil {
+		if apierrors.IsNotFound(err) {
+			return Check{Done: true, Message: fmt.Sprintf("ReplicaSet %s of pod %s is gone: nothing replaces it", pre.ReplicaSet, t)}, nil
 		}
-		want := int32(1)
-		if rs.Spec.Replicas != nil {
-			want = *rs.Spec.Replicas
-		}
-		if rs.Status.ReadyReplicas >= want && rs.Status.ObservedGeneration >= rs.Generation {
-			return Check{Done: true, Passed: true, Message: fmt.Sprintf("pod %s replaced; ReplicaSet %s has %d/%d ready", t, rs.Name, rs.Status.ReadyReplicas, want)}, nil
-		}
-		return Check{Message: fmt.Sprintf("pod %s deleted; ReplicaSet %s has %d/%d ready", t, rs.Name, rs.Status.ReadyReplicas, want)}, nil
+		return Check{}, fmt.Errorf("reading ReplicaSet %s/%s: %w", t.Namespace, pre.ReplicaSet, err)
 	}
-	return Check{Done: true, Passed: true, Message: fmt.Sprintf("pod %s (uid %s) is gone", t, pre.UID)}, nil
+	want := int32(1)
+	if rs.Spec.Replicas != nil {
+		want = *rs.Spec.Replicas
+	}
+	if rs.Status.ReadyReplicas >= want && rs.Status.ObservedGeneration >= rs.Generation {
+		return Check{Done: true, Passed: true, Message: fmt.Sprintf("pod %s replaced; ReplicaSet %s has %d/%d ready", t, rs.Name, rs.Status.ReadyReplicas, want)}, nil
+	}
+	return Check{Message: fmt.Sprintf("pod %s deleted; ReplicaSet %s has %d/%d ready", t, rs.Name, rs.Status.ReadyReplicas, want)}, nil
 }

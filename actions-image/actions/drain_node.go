@@ -108,5 +108,5 @@ func (d drainNode) Verify(ctx context.Context, env Env, step kubernautv1.ActionS
 }
 
 func (drainNode) Restored(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {
-	return restoredNode(ctx, env, step, pre)
+	return cordon{}.Restored(ctx, env, step, pre)
 }

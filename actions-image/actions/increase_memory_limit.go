@@ -52,7 +52,8 @@ func (increaseMemoryLimit) Capture(ctx context.Context, env Env, step kubernautv
 	return &kubernautv1.PreState{CapturedAt: metaNow(env), ResourceVersion: obj.GetResourceVersion(), MemoryLimits: limits}, nil
 }
 
-// raised is the new limit: old × (100+percent)/100, at most maxLimit, in the old one's format.
+// raised is the new limit: old × (100+percent)/100, at most maxLimit (never below old), in
+// binary units.
 func raised(old resource.Quantity, p *kubernautv1.IncreaseMemoryLimitParameters) resource.Quantity {
 	v := old.Value() * int64(100+p.Percent) / 100
 	if p.MaxLimit != nil && v > p.MaxLimit.Value() {

@@ -49,13 +49,13 @@ func restart(ctx context.Context, env Env, step kubernautv1.ActionStep, t kubern
 		return Change{}, err
 	}
 	stamp := pre.CapturedAt.Time.Format(time.RFC3339)
-	tmpl := podTemplate(obj)
-	if tmpl.Annotations[RestartedAtAnnotation] == stamp {
+	was := podTemplate(obj).Annotations[RestartedAtAnnotation]
+	if was == stamp {
 		return Change{Message: fmt.Sprintf("%s was already restarted at %s", t, stamp)}, nil
 	}
 	patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`, RestartedAtAnnotation, stamp)
 	return apply(ctx, env, step, t, obj, typesStrategic, patch, dryRun, fmt.Sprintf("rolling restart of %s (restartedAt %s)", t, stamp),
-		fmt.Sprintf("pod template annotation %s: %q → %q", RestartedAtAnnotation, pre.RestartedAt, stamp))
+		fmt.Sprintf("pod template annotation %s: %q → %q", RestartedAtAnnotation, was, stamp))
 }
 
 func (restartDeployment) Verify(ctx context.Context, env Env, step kubernautv1.ActionStep, _ *kubernautv1.PreState) (Check, error) {

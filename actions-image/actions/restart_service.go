@@ -66,17 +66,14 @@ func (restartService) Capture(ctx context.Context, env Env, step kubernautv1.Act
 	if err != nil {
 		return nil, err
 	}
-	var pre *kubernautv1.PreState
+	// Every workload must be restartable (a paused Deployment refuses); the capture time is
+	// the one restartedAt they all get.
 	for _, w := range ws {
-		p, err := captureRestart(ctx, env, w)
-		if err != nil {
+		if _, err := captureRestart(ctx, env, w); err != nil {
 			return nil, err
 		}
-		if pre == nil {
-			pre = p
-		}
 	}
-	return pre, nil
+	return &kubernautv1.PreState{CapturedAt: metaNow(env)}, nil
 }
 
 func (restartService) Execute(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState, dryRun bool) (Change, error) {

@@ -27,9 +27,17 @@ func init() { register(kubernautv1.ActionRollbackDeployment, rollbackDeployment{
 
 // annotationsKept are kept from the Deployment rather than copied from the ReplicaSet
 // (kubectl's annotationsToSkip).
-var annotationsKept = []string{
-	corev1.LastAppliedConfigAnnotation, deploymentutil.RevisionAnnotation, deploymentutil.RevisionHistoryAnnotation,
-	deploymentutil.DesiredReplicasAnnotation, deploymentutil.MaxReplicasAnnotation, appsv1.DeprecatedRollbackTo,
+var annotationsKept = map[string]bool{
+	corev1.LastAppliedConfigAnnotation: true, deploymentutil.RevisionAnnotation: true, deploymentutil.RevisionHistoryAnnotation: true,
+	deploymentutil.DesiredReplicasAnnotation: true, deploymentutil.MaxReplicasAnnotation: true, appsv1.DeprecatedRollbackTo: true,
+}
+
+// withoutHash is a pod template without the pod-template-hash label: how kubectl compares a
+// ReplicaSet's template with its Deployment's.
+func withoutHash(t *corev1.PodTemplateSpec) *corev1.PodTemplateSpec {
+	c := t.DeepCopy()
+	delete(c.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	return c
 }
 
 func (rollbackDeployment) Capture(ctx context.Context, env Env, step kubernautv1.ActionStep) (*kubernautv1.PreState, error) {
@@ -109,25 +117,18 @@ func restoreTemplate(ctx context.Context, env Env, step kubernautv1.ActionStep, 
 		return Change{}, fmt.Errorf("reading ReplicaSet %s/%s to roll %s back to: %w", t.Namespace, rsName, t, err)
 	}
 	rev, _ := deploymentutil.Revision(rs)
-	tmpl := rs.Spec.Template.DeepCopy()
-	delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	current := d.Spec.Template.DeepCopy()
-	delete(current.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	if apiequality.Semantic.DeepEqual(tmpl, current) {
+	tmpl := withoutHash(&rs.Spec.Template)
+	if apiequality.Semantic.DeepEqual(tmpl, withoutHash(&d.Spec.Template)) {
 		return Change{Message: fmt.Sprintf("%s already runs the template of ReplicaSet %s (revision %d)", t, rsName, rev)}, nil
 	}
 	annotations := map[string]string{}
-	for _, k := range annotationsKept {
-		if v, ok := d.Annotations[k]; ok {
+	for k, v := range d.Annotations {
+		if annotationsKept[k] {
 			annotations[k] = v
 		}
 	}
-	kept := map[string]bool{}
-	for _, k := range annotationsKept {
-		kept[k] = true
-	}
 	for k, v := range rs.Annotations {
-		if !kept[k] {
+		if !annotationsKept[k] {
 			annotations[k] = v
 		}
 	}
@@ -156,11 +157,7 @@ func (rollbackDeployment) Restored(ctx context.Context, env Env, step kubernautv
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: pre.ReplicaSet}, rs); err != nil {
 		return Check{}, fmt.Errorf("reading ReplicaSet %s/%s: %w", t.Namespace, pre.ReplicaSet, err)
 	}
-	want := rs.Spec.Template.DeepCopy()
-	delete(want.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	got := d.Spec.Template.DeepCopy()
-	delete(got.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	if !apiequality.Semantic.DeepEqual(want, got) {
+	if !apiequality.Semantic.DeepEqual(withoutHash(&rs.Spec.Template), withoutHash(&d.Spec.Template)) {
 		return Check{Done: true, Message: fmt.Sprintf("%s does not run the template of ReplicaSet %s", t, pre.ReplicaSet)}, nil
 	}
 	return both(Check{Done: true, Passed: true, Message: fmt.Sprintf("%s runs the template of ReplicaSet %s again", t, pre.ReplicaSet)},

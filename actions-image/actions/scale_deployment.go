@@ -25,16 +25,25 @@ func (scaleDeployment) Capture(ctx context.Context, env Env, step kubernautv1.Ac
 	if err := notAutoscaled(ctx, env, step.Target); err != nil {
 		return nil, err
 	}
-	obj, err := getWorkload(ctx, env, step.Target)
+	_, scale, err := readScale(ctx, env, step.Target)
 	if err != nil {
 		return nil, err
 	}
-	scale := &autoscalingv1.Scale{}
-	if err := env.Client.SubResource("scale").Get(ctx, obj, scale); err != nil {
-		return nil, fmt.Errorf("reading the scale of %s: %w", step.Target, err)
-	}
 	replicas := scale.Spec.Replicas
 	return &kubernautv1.PreState{CapturedAt: metaNow(env), ResourceVersion: scale.ResourceVersion, Replicas: &replicas}, nil
+}
+
+// readScale reads a workload and its scale subresource.
+func readScale(ctx context.Context, env Env, t kubernautv1.Target) (client.Object, *autoscalingv1.Scale, error) {
+	obj, err := getWorkload(ctx, env, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	scale := &autoscalingv1.Scale{}
+	if err := env.Client.SubResource("scale").Get(ctx, obj, scale); err != nil {
+		return nil, nil, fmt.Errorf("reading the scale of %s: %w", t, err)
+	}
+	return obj, scale, nil
 }
 
 // notAutoscaled refuses a workload that a HorizontalPodAutoscaler scales.
@@ -67,13 +76,9 @@ func (scaleDeployment) Undo(ctx context.Context, env Env, step kubernautv1.Actio
 // preconditions.
 func setReplicas(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState, replicas int32, dryRun bool) (Change, error) {
 	t := step.Target
-	obj, err := getWorkload(ctx, env, t)
+	obj, scale, err := readScale(ctx, env, t)
 	if err != nil {
 		return Change{}, err
-	}
-	scale := &autoscalingv1.Scale{}
-	if err := env.Client.SubResource("scale").Get(ctx, obj, scale); err != nil {
-		return Change{}, fmt.Errorf("reading the scale of %s: %w", t, err)
 	}
 	was := scale.Spec.Replicas
 	if was == replicas {
@@ -100,13 +105,9 @@ func (scaleDeployment) Verify(ctx context.Context, env Env, step kubernautv1.Act
 }
 
 func (scaleDeployment) Restored(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {
-	obj, err := getWorkload(ctx, env, step.Target)
+	_, scale, err := readScale(ctx, env, step.Target)
 	if err != nil {
 		return Check{}, err
-	}
-	scale := &autoscalingv1.Scale{}
-	if err := env.Client.SubResource("scale").Get(ctx, obj, scale); err != nil {
-		return Check{}, fmt.Errorf("reading the scale of %s: %w", step.Target, err)
 	}
 	if pre.Replicas == nil || scale.Spec.Replicas != *pre.Replicas {
 		return Check{Done: true, Message: fmt.Sprintf("%s has %d replicas, the pre-state had %v", step.Target, scale.Spec.Replicas, ptrString(pre.Replicas))}, nil

@@ -26,10 +26,7 @@ func (updateHPA) Capture(ctx context.Context, env Env, step kubernautv1.ActionSt
 	if err := get(ctx, env, step.Target, hpa); err != nil {
 		return nil, err
 	}
-	min := int32(1)
-	if hpa.Spec.MinReplicas != nil {
-		min = *hpa.Spec.MinReplicas
-	}
+	min := minReplicas(hpa.Spec.MinReplicas)
 	if p.MinReplicas != nil {
 		min = *p.MinReplicas
 	}
@@ -49,33 +46,35 @@ func (updateHPA) Undo(ctx context.Context, env Env, step kubernautv1.ActionStep,
 	if pre.MaxReplicas == nil {
 		return Change{}, refuse("status.preState.maxReplicas", "the pre-state holds no bounds to restore")
 	}
-	return setBounds(ctx, env, step, pre.MinReplicas, *pre.MaxReplicas, dryRun)
+	min := minReplicas(pre.MinReplicas)
+	return setBounds(ctx, env, step, &min, *pre.MaxReplicas, dryRun)
 }
 
+// setBounds merge-patches the bounds; a nil min leaves the lower bound as it is.
 func setBounds(ctx context.Context, env Env, step kubernautv1.ActionStep, min *int32, max int32, dryRun bool) (Change, error) {
 	t := step.Target
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
 	if err := get(ctx, env, t, hpa); err != nil {
 		return Change{}, err
 	}
-	spec := map[string]any{"maxReplicas": max}
+	wasMin, nowMin := minReplicas(hpa.Spec.MinReplicas), minReplicas(hpa.Spec.MinReplicas)
 	if min != nil {
-		spec["minReplicas"] = *min
-	}
-	wasMin := "1"
-	if hpa.Spec.MinReplicas != nil {
-		wasMin = fmt.Sprint(*hpa.Spec.MinReplicas)
-	}
-	nowMin := wasMin
-	if min != nil {
-		nowMin = fmt.Sprint(*min)
+		nowMin = *min
 	}
 	if hpa.Spec.MaxReplicas == max && nowMin == wasMin {
-		return Change{Message: fmt.Sprintf("%s already scales within %s..%d", t, nowMin, max)}, nil
+		return Change{Message: fmt.Sprintf("%s already scales within %d..%d", t, nowMin, max)}, nil
 	}
-	patch, _ := json.Marshal(map[string]any{"spec": spec})
-	what := fmt.Sprintf("min %s → %s, max %d → %d", wasMin, nowMin, hpa.Spec.MaxReplicas, max)
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"minReplicas": nowMin, "maxReplicas": max}})
+	what := fmt.Sprintf("min %d → %d, max %d → %d", wasMin, nowMin, hpa.Spec.MaxReplicas, max)
 	return apply(ctx, env, step, t, hpa, typesMerge, patch, dryRun, fmt.Sprintf("%s: %s", t, what), what)
+}
+
+// minReplicas is an HPA's lower bound: 1 when unset (the API's default).
+func minReplicas(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
 }
 
 // Verify checks that the HPA holds the new bounds and has not been refused by its controller
@@ -86,7 +85,7 @@ func (updateHPA) Verify(ctx context.Context, env Env, step kubernautv1.ActionSte
 	if err := get(ctx, env, step.Target, hpa); err != nil {
 		return Check{}, err
 	}
-	if hpa.Spec.MaxReplicas != p.MaxReplicas || (p.MinReplicas != nil && (hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas != *p.MinReplicas)) {
+	if hpa.Spec.MaxReplicas != p.MaxReplicas || (p.MinReplicas != nil && minReplicas(hpa.Spec.MinReplicas) != *p.MinReplicas) {
 		return Check{Done: true, Message: fmt.Sprintf("%s no longer holds the new bounds (someone changed them)", step.Target)}, nil
 	}
 	for _, c := range hpa.Status.Conditions {
@@ -102,9 +101,9 @@ func (updateHPA) Restored(ctx context.Context, env Env, step kubernautv1.ActionS
 	if err := get(ctx, env, step.Target, hpa); err != nil {
 		return Check{}, err
 	}
-	if pre.MaxReplicas == nil || hpa.Spec.MaxReplicas != *pre.MaxReplicas || ptrString(hpa.Spec.MinReplicas) != ptrString(pre.MinReplicas) && pre.MinReplicas != nil {
-		return Check{Done: true, Message: fmt.Sprintf("%s scales within %s..%d, the pre-state had %s..%s", step.Target,
-			ptrString(hpa.Spec.MinReplicas), hpa.Spec.MaxReplicas, ptrString(pre.MinReplicas), ptrString(pre.MaxReplicas))}, nil
+	if pre.MaxReplicas == nil || hpa.Spec.MaxReplicas != *pre.MaxReplicas || minReplicas(hpa.Spec.MinReplicas) != minReplicas(pre.MinReplicas) {
+		return Check{Done: true, Message: fmt.Sprintf("%s scales within %d..%d, the pre-state had %d..%s", step.Target,
+			minReplicas(hpa.Spec.MinReplicas), hpa.Spec.MaxReplicas, minReplicas(pre.MinReplicas), ptrString(pre.MaxReplicas))}, nil
 	}
 	return Check{Done: true, Passed: true, Message: fmt.Sprintf("%s is back to max %d replicas", step.Target, *pre.MaxReplicas)}, nil
 }

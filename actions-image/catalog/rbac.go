@@ -56,8 +56,8 @@ var nodePatch = join(perms("", "nodes", "", "get", "patch", "update"))
 // SubjectAccessReview before each step checks. No wildcard, no escalate, bind or impersonate,
 // no Secrets.
 var permissions = map[kubernautv1.ActionName][]Permission{
-	kubernautv1.ActionRestartPod:          join(perms("", "pods", "", "get", "delete"), perms("apps", "replicasets", "", "list")),
-	kubernautv1.ActionDeletePod:           join(perms("", "pods", "", "get", "delete"), perms("apps", "replicasets", "", "list")),
+	kubernautv1.ActionRestartPod:          join(perms("", "pods", "", "get", "delete"), perms("apps", "replicasets", "", "get")),
+	kubernautv1.ActionDeletePod:           join(perms("", "pods", "", "get", "delete"), perms("apps", "replicasets", "", "get")),
 	kubernautv1.ActionRestartDeployment:   join(workloadRead, workloadPatch),
 	kubernautv1.ActionScaleDeployment:     join(workloadRead, perms("apps", "deployments", "scale", "get", "patch"), perms("apps", "statefulsets", "scale", "get", "patch"), perms("autoscaling", "horizontalpodautoscalers", "", "list")),
 	kubernautv1.ActionRollbackDeployment:  join(perms("apps", "deployments", "", "get", "patch"), perms("apps", "replicasets", "", "get", "list")),
@@ -77,17 +77,7 @@ func (a Action) Permissions() []Permission { return permissions[a.Name] }
 
 // ServiceAccountName is the ServiceAccount an action runs as: kubernaut-action-<action>.
 func ServiceAccountName(name kubernautv1.ActionName) string {
-	return "kubernaut-action-" + dashed(name)
-}
-
-func dashed(name kubernautv1.ActionName) string {
-	b := []byte(name)
-	for i, c := range b {
-		if c == '_' {
-			b[i] = '-'
-		}
-	}
-	return string(b)
+	return "kubernaut-action-" + name.DNSName()
 }
 
 // RBAC returns, for every action, its ServiceAccount in namespace, a ClusterRole holding

@@ -93,14 +93,12 @@ func Parse(args []string, stderr io.Writer) (Invocation, error) {
 	if _, err := actions.For(in.Step.Action); err != nil {
 		return in, fmt.Errorf("--step: %w", err)
 	}
-	if pre != "" {
-		in.PreState = &kubernautv1.PreState{}
-		if err := strictJSON(pre, in.PreState); err != nil {
-			return in, fmt.Errorf("--pre-state: %w", err)
-		}
-	}
-	if in.PreState == nil {
+	if pre == "" {
 		return in, errors.New("--pre-state is required: an action runs only from a recorded pre-state")
+	}
+	in.PreState = &kubernautv1.PreState{}
+	if err := strictJSON(pre, in.PreState); err != nil {
+		return in, fmt.Errorf("--pre-state: %w", err)
 	}
 	return in, nil
 }
@@ -116,16 +114,7 @@ func strictJSON(s string, v any) error {
 
 // Run runs the invocation and returns the result and the exit code.
 func Run(ctx context.Context, in Invocation, env actions.Env) (kubernautv1.ActionResult, int) {
-	impl, err := actions.For(in.Step.Action)
-	if err != nil {
-		return kubernautv1.ActionResult{Message: err.Error()}, ExitUsage
-	}
-	var change actions.Change
-	if in.Mode == kubernautv1.ExecutionModeCompensate {
-		change, err = impl.Undo(ctx, env, in.Step, in.PreState, false)
-	} else {
-		change, err = impl.Execute(ctx, env, in.Step, in.PreState, false)
-	}
+	change, err := actions.Run(ctx, env, in.Mode, in.Step, in.PreState)
 	if err != nil {
 		return kubernautv1.ActionResult{Message: err.Error(), Changed: change.Changed}, ExitFailed
 	}

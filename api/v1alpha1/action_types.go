@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"strings"
+
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -27,6 +29,10 @@ const (
 	ActionClearCache          ActionName = "clear_cache"
 	ActionCustomScript        ActionName = "custom_script"
 )
+
+// DNSName is the action's name with dashes (rollback-deployment), for object names, template
+// names and labels.
+func (a ActionName) DNSName() string { return strings.ReplaceAll(string(a), "_", "-") }
 
 // Actions lists every action of the catalog, in a stable order.
 var Actions = []ActionName{
@@ -295,8 +301,9 @@ type PreState struct {
 	// +optional
 	Revision *int64 `json:"revision,omitempty"`
 
-	// ReplicaSet was the Deployment's current ReplicaSet (rollback_deployment): the inverse
-	// restores its template.
+	// ReplicaSet was the Deployment's current ReplicaSet (rollback_deployment: the inverse
+	// restores its template), or the ReplicaSet owning the pod (restart_pod, delete_pod: the
+	// verification waits for it to be ready again).
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	ReplicaSet string `json:"replicaSet,omitempty"`

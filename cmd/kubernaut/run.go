@@ -311,7 +311,7 @@ func actionsEnv(mgr ctrl.Manager, o executionOptions) (actions.Env, error) {
 		return actions.Env{}, fmt.Errorf("creating the actions' clientset: %w", err)
 	}
 	env := actions.Env{Client: direct, Kube: cs, Log: ctrl.Log.WithName("actions"), EvictionRetryDelay: o.evictionRetry,
-		ActionsNamespace: o.actionsNamespace, Exec: actions.APIExec{Config: mgr.GetConfig(), Kube: cs}}
+		Exec: actions.APIExec{Config: mgr.GetConfig(), Kube: cs}}
 	for _, img := range strings.Split(o.customScriptImages, ",") {
 		if img = strings.TrimSpace(img); img != "" {
 			env.CustomScriptImages = append(env.CustomScriptImages, img)

@@ -59,7 +59,7 @@ const container = "action"
 func JobName(ke *kubernautv1.KubernetesExecution) string {
 	h := fnv.New64a()
 	_, _ = fmt.Fprintf(h, "%s/%s/%s/%s", ke.Namespace, ke.Name, ke.UID, ke.Spec.Mode)
-	return fmt.Sprintf("kubernaut-%s-%016x", strings.ReplaceAll(string(ke.Spec.Action), "_", "-"), h.Sum64())
+	return fmt.Sprintf("kubernaut-%s-%016x", ke.Spec.Action.DNSName(), h.Sum64())
 }
 
 // Build returns the step's Job.
@@ -84,7 +84,7 @@ func (j Job) Build(ke *kubernautv1.KubernetesExecution) (*batchv1.Job, error) {
 		execLabel = JobName(ke)[len("kubernaut-"):]
 	}
 	labels := map[string]string{"app.kubernetes.io/managed-by": "kubernaut", "app.kubernetes.io/component": "action",
-		LabelExecution: strings.Trim(execLabel, "-."), LabelAction: strings.ReplaceAll(string(ke.Spec.Action), "_", "-")}
+		LabelExecution: strings.Trim(execLabel, "-."), LabelAction: ke.Spec.Action.DNSName()}
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: JobName(ke), Namespace: j.Namespace, Labels: labels,
 			Annotations: map[string]string{"kubernaut.io/execution": ke.Namespace + "/" + ke.Name}},
@@ -95,22 +95,24 @@ func (j Job) Build(ke *kubernautv1.KubernetesExecution) (*batchv1.Job, error) {
 				Spec: corev1.PodSpec{
 					ServiceAccountName: catalog.ServiceAccountName(ke.Spec.Action), AutomountServiceAccountToken: ptr.To(true),
 					RestartPolicy: corev1.RestartPolicyNever, NodeSelector: j.NodeSelector,
-					SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532), RunAsGroup: ptr.To[int64](65532),
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+					SecurityContext: jobPodSecurity(),
 					Containers: []corev1.Container{{
 						Name: container, Image: j.Image, Args: args, Resources: j.Resources,
 						TerminationMessagePath: corev1.TerminationMessagePathDefault, TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-						SecurityContext: &corev1.SecurityContext{
-							AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true), RunAsNonRoot: ptr.To(true),
-							Privileged: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-							SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-						},
+						SecurityContext: actions.RestrictedContainer(),
 					}},
 				},
 			},
 		},
 	}
 	return job, nil
+}
+
+// jobPodSecurity is the restricted profile, as the actions image's distroless nonroot user.
+func jobPodSecurity() *corev1.PodSecurityContext {
+	sc := actions.RestrictedPod()
+	sc.RunAsUser, sc.RunAsGroup = ptr.To[int64](65532), ptr.To[int64](65532)
+	return sc
 }
 
 // Run creates the step's Job once, then reads its outcome.
