@@ -273,7 +273,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	}
 	ke := &kubernetesexecution.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: env, Safety: safety,
-		Executors:      map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{Env: env}},
+		Executors:      map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
 		Default:        kubernautv1.ExecutorName(o.execution.executor),
 		DryRunAll:      o.execution.dryRun,
 		VerifyInterval: o.execution.verifyInterval,

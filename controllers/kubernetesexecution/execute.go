@@ -26,32 +26,21 @@ type Outcome struct {
 // Executor runs a step's action (Execute mode) or its inverse (Compensate mode) from the
 // pre-state recorded in the step's status.
 type Executor interface {
-	// Run starts or continues the step. An error is transient (the step is tried again); a
-	// failed action is an Outcome with a Failure.
-	Run(ctx context.Context, ke *kubernautv1.KubernetesExecution) (Outcome, error)
+	// Run starts or continues the step with env (the controller's, logging for this step). An
+	// error is transient (the step is tried again); a failed action is an Outcome with a
+	// Failure.
+	Run(ctx context.Context, env actions.Env, ke *kubernautv1.KubernetesExecution) (Outcome, error)
 }
 
 // InProcess runs the action's code inside the controller (local mode, tests).
-type InProcess struct {
-	// Env is what the actions work with.
-	Env actions.Env
-}
+type InProcess struct{}
 
 // Run calls the action (or its inverse) directly. Actions are deterministic from the recorded
 // pre-state, so a Run repeated after a crash makes no second change.
-func (e InProcess) Run(ctx context.Context, ke *kubernautv1.KubernetesExecution) (Outcome, error) {
-	impl, err := actions.For(ke.Spec.Action)
-	if err != nil {
-		return Outcome{Done: true, Failure: err.Error()}, nil
-	}
-	var change actions.Change
-	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate {
-		change, err = impl.Undo(ctx, e.Env, ke.Spec.ActionStep, ke.Status.PreState, false)
-	} else {
-		change, err = impl.Execute(ctx, e.Env, ke.Spec.ActionStep, ke.Status.PreState, false)
-	}
+func (InProcess) Run(ctx context.Context, env actions.Env, ke *kubernautv1.KubernetesExecution) (Outcome, error) {
+	change, err := actions.Run(ctx, env, ke.Spec.Mode, ke.Spec.ActionStep, ke.Status.PreState)
 	switch {
-	case err != nil && permanent(err):
+	case err != nil && actions.Permanent(err):
 		return Outcome{Done: true, Change: change, Failure: err.Error()}, nil
 	case err != nil:
 		return Outcome{}, err
@@ -78,7 +67,7 @@ func (r *Reconciler) execute(ctx context.Context, ke *kubernautv1.KubernetesExec
 		return ctrl.Result{}, fmt.Errorf("executor %q is not configured", name)
 	}
 	ke.Status.Executor = name
-	out, err := exec.Run(ctx, ke)
+	out, err := exec.Run(ctx, r.Env, ke)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("running %s on %s: %w", ke.Spec.Action, ke.Spec.Target, err)
 	}
@@ -123,7 +112,7 @@ func (r *Reconciler) verify(ctx context.Context, ke *kubernautv1.KubernetesExecu
 		check, err = impl.Verify(ctx, env, ke.Spec.ActionStep, ke.Status.PreState)
 	}
 	switch {
-	case err != nil && permanent(err):
+	case err != nil && actions.Permanent(err):
 		check = actions.Check{Done: true, Message: err.Error()}
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("verifying %s: %w", ke.Spec.Target, err)

@@ -116,7 +116,8 @@ func jobPodSecurity() *corev1.PodSecurityContext {
 }
 
 // Run creates the step's Job once, then reads its outcome.
-func (j Job) Run(ctx context.Context, ke *kubernautv1.KubernetesExecution) (Outcome, error) {
+// The env is the controller's: the Job's container makes its own.
+func (j Job) Run(ctx context.Context, _ actions.Env, ke *kubernautv1.KubernetesExecution) (Outcome, error) {
 	want, err := j.Build(ke)
 	if err != nil {
 		return Outcome{Done: true, Failure: err.Error()}, nil

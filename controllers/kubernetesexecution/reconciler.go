@@ -96,10 +96,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := ke.DeepCopy()
 	now := r.now()
-	env := r.Env
-	env.Log = env.Log.WithValues("remediation", ke.Labels["kubernaut.io/remediation"], "step", ke.Spec.StepName,
+	// The actions log every mutation with the step's own values.
+	step := *r
+	step.Env.Log = r.Env.Log.WithValues("remediation", ke.Labels["kubernaut.io/remediation"], "step", ke.Spec.StepName,
 		"execution", ke.Namespace+"/"+ke.Name, "mode", ke.Spec.Mode)
-	r = r.withEnv(env)
+	r = &step
 	if ke.Status.StartedAt == nil {
 		t := metav1.NewTime(now)
 		ke.Status.StartedAt = &t
@@ -112,21 +113,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	return res, err
-}
-
-// withEnv is a copy of the reconciler whose actions log with the step's own values.
-func (r *Reconciler) withEnv(env actions.Env) *Reconciler {
-	c := *r
-	c.Env = env
-	if ip, ok := c.Executors[kubernautv1.ExecutorInProcess].(InProcess); ok {
-		c.Executors = map[kubernautv1.ExecutorName]Executor{}
-		for k, v := range r.Executors {
-			c.Executors[k] = v
-		}
-		ip.Env.Log = env.Log
-		c.Executors[kubernautv1.ExecutorInProcess] = ip
-	}
-	return &c
 }
 
 // step runs the stage the step is in.

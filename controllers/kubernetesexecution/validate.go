@@ -23,9 +23,6 @@ func reject(ke *kubernautv1.KubernetesExecution, reason, msg string) {
 	end(ke, kubernautv1.ReasonRejected, msg)
 }
 
-// permanent reports whether an error from an action cannot be cured by retrying.
-func permanent(err error) bool { return actions.Permanent(err) }
-
 // validate is the Validating stage: for a step, its parameters and target (the pre-state
 // capture refuses what cannot apply), the safety policy with the world as it is now, the
 // SubjectAccessReview and the server-side dry run; for a compensation, what there is to undo.
@@ -47,16 +44,20 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 	step := ke.Spec.ActionStep
 	pre, err := impl.Capture(ctx, r.Env, step)
 	switch {
-	case err != nil && permanent(err):
+	case err != nil && actions.Permanent(err):
 		reject(ke, kubernautv1.ReasonInvalidParameters, fmt.Sprintf("%s cannot run on %s: %v", step.Action, step.Target, err))
 		return nil
 	case err != nil:
 		return fmt.Errorf("reading the pre-state of %s: %w", step.Target, err)
 	}
 
-	verdict, err := r.policy(ctx, ke, pre, now)
-	if err != nil {
+	verdict, evalErr, err := r.policy(ctx, ke, pre, now)
+	switch {
+	case err != nil:
 		return err
+	case evalErr != nil:
+		reject(ke, kubernautv1.ReasonPolicyError, "the safety policy failed: "+evalErr.Error())
+		return nil
 	}
 	ke.Status.PolicyDecision = &verdict
 	if !verdict.Allowed {
@@ -69,7 +70,7 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 
 	change, err := impl.Execute(ctx, r.Env, step, pre, true)
 	if err != nil {
-		if !permanent(err) {
+		if !actions.Permanent(err) {
 			return fmt.Errorf("dry-running %s on %s: %w", step.Action, step.Target, err)
 		}
 		ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(err.Error(), 1024)}
@@ -97,8 +98,9 @@ func (r *Reconciler) afterValidation(ke *kubernautv1.KubernetesExecution, pre *k
 }
 
 // policy evaluates the safety policy on the step as the world is now: the plan's context, with
-// the current values read by the capture.
-func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecution, pre *kubernautv1.PreState, now time.Time) (kubernautv1.PolicyVerdict, error) {
+// the current values read by the capture. evalErr is the policy's own failure (a broken
+// override); err a transient one.
+func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecution, pre *kubernautv1.PreState, now time.Time) (v kubernautv1.PolicyVerdict, evalErr, err error) {
 	sc := kubernautrego.SafetyContext{Environment: kubernautv1.EnvironmentUnknown}
 	if ref := ke.Spec.WorkflowExecutionRef; ref != nil {
 		we := &kubernautv1.WorkflowExecution{}
@@ -106,34 +108,27 @@ func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecu
 		switch {
 		case err == nil:
 			if sc, err = kubernautrego.GatherSafetyContext(ctx, r.APIReader, we, now); err != nil {
-				return kubernautv1.PolicyVerdict{}, err
+				return v, nil, err
 			}
 		case !apierrors.IsNotFound(err):
-			return kubernautv1.PolicyVerdict{}, fmt.Errorf("reading WorkflowExecution %s: %w", ref.Name, err)
+			return v, nil, fmt.Errorf("reading WorkflowExecution %s: %w", ref.Name, err)
 		}
 	}
-	if pre != nil && pre.Replicas != nil {
-		if sc.Current == nil {
-			sc.Current = map[string]int64{}
+	current := map[string]*int32{"replicas": pre.Replicas, "hpaMax": pre.MaxReplicas}
+	for k, n := range current {
+		if n != nil {
+			if sc.Current == nil {
+				sc.Current = map[string]int64{}
+			}
+			sc.Current[k] = int64(*n)
 		}
-		sc.Current["replicas"] = int64(*pre.Replicas)
-	}
-	if pre != nil && pre.MaxReplicas != nil {
-		if sc.Current == nil {
-			sc.Current = map[string]int64{}
-		}
-		sc.Current["hpaMax"] = int64(*pre.MaxReplicas)
 	}
 	name := ke.Spec.StepName
 	if name == "" {
 		name = ke.Name
 	}
-	v, err := r.Safety.Evaluate(ctx, kubernautv1.PlanStep{Name: name, ActionStep: ke.Spec.ActionStep}, sc, now)
-	if err != nil {
-		reject(ke, kubernautv1.ReasonPolicyError, "the safety policy failed: "+err.Error())
-		return kubernautv1.PolicyVerdict{Allowed: false, Violations: []string{kubernautv1.Truncate(err.Error(), 512)}}, nil
-	}
-	return v, nil
+	v, evalErr = r.Safety.Evaluate(ctx, kubernautv1.PlanStep{Name: name, ActionStep: ke.Spec.ActionStep}, sc, now)
+	return v, evalErr, nil
 }
 
 // authorize runs the SubjectAccessReview; false means the step was rejected.
@@ -180,7 +175,7 @@ func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.Kubernete
 	case errors.Is(err, actions.ErrNoInverse):
 		r.nothingToUndo(ke, fmt.Sprintf("%s has no inverse (step %s leaves nothing to restore)", ke.Spec.Action, name))
 		return nil
-	case err != nil && !permanent(err):
+	case err != nil && !actions.Permanent(err):
 		return fmt.Errorf("dry-running the undo of %s: %w", name, err)
 	case err != nil:
 		ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(err.Error(), 1024)}

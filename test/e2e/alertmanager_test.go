@@ -67,7 +67,7 @@ var _ = Describe("Verification with Alertmanager", func() {
 		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
 		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e,
 			Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil),
-			Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{Env: e}},
+			Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
 			Alerts:    &kubernetesexecution.Alertmanager{URL: srv.URL}, VerifyInterval: 200 * time.Millisecond}
 		Expect(r.SetupWithManager(mgr)).To(Succeed())
 		runCtx, cancel := context.WithCancel(context.Background())

@@ -192,7 +192,7 @@ var _ = Describe("custom_script on the full control plane", func() {
 		safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies",
 			map[string]any{"allowCustomScript": true, "customScriptImages": []string{"registry.example.com/fix-cache:1.2"}})
 		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e, Safety: safety,
-			Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{Env: e}},
+			Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
 			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond}
 		Expect(r.SetupWithManager(mgr)).To(Succeed())
 		runCtx, cancel := context.WithCancel(context.Background())

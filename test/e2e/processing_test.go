@@ -74,7 +74,7 @@ func startControllers(ctx SpecContext) {
 		Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
 	Expect(we.SetupWithManager(mgr)).To(Succeed())
 	ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: actionsEnv, Safety: safety,
-		Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{Env: actionsEnv}},
+		Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
 		Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
 		Events: mgr.GetEventRecorder("kubernaut-kubernetesexecution")}
 	Expect(ke.SetupWithManager(mgr)).To(Succeed())

@@ -1,0 +1,55 @@
+package integration
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/actions-image/actions"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+)
+
+var _ = Describe("The KubernetesExecution controller", func() {
+	It("rejects a step whose safety policy override cannot be evaluated as PolicyError, before anything changes", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
+			cs, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+				Env:       actions.Env{Client: k8s, Kube: cs, Log: GinkgoLogr},
+				Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
+				Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}}}
+			return r.SetupWithManager(mgr)
+		})
+		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-policies"},
+			Data: map[string]string{"safety.rego": "package kubernaut.safety\n\ndeny contains msg if {"}})).To(Succeed())
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"POOL": "10"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "step"},
+			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, ActionStep: kubernautv1.ActionStep{
+				Action: kubernautv1.ActionUpdateConfig, Target: kubernautv1.Target{Kind: "ConfigMap", Namespace: ns, Name: "settings"},
+				Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"POOL": "20"}}}}}}
+		Expect(k8s.Create(ctx, ke)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
+			g.Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		Expect(meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.ValidatedCondition)).To(And(
+			HaveField("Reason", kubernautv1.ReasonPolicyError), HaveField("Message", ContainSubstring("the safety policy failed: compiling policy safety.rego"))))
+		Expect(ke.Status.PreState).To(BeNil())
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		Expect(cm.Data["POOL"]).To(Equal("10"))
+	})
+})
