@@ -3,7 +3,6 @@ package workflowexecution
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -22,33 +21,19 @@ import (
 	"github.com/kubernaut/kubernaut/templates"
 )
 
-// Gate is an engine whose Workflow holds a Manual plan at its own approval gate: the Workflow
-// exists before the approval, so that a person can resume it (`argo resume`, the Argo UI), and
-// a resume of the gate is an approval of the plan the Workflow was compiled from.
-type Gate interface {
-	// Await creates the Workflow when it does not exist and reports who resumed its approval
-	// gate ("" while it waits).
-	Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (resumedBy string, err error)
-	// Reject stops the Workflow of a refused plan before anything ran.
-	Reject(ctx context.Context, we *kubernautv1.WorkflowExecution) error
-}
-
 // Argo runs plans as Argo Workflows and mirrors their nodes. Argo's controller runs the
 // Workflow; the KubernetesExecutions its resource templates create are owned by the Workflow.
 type Argo struct {
 	// Client creates and updates Workflows (reads go to the API server: see Reader).
 	Client client.Client
-	// Reader reads Workflows from the API server, so a resume is seen at once.
+	// Reader reads Workflows from the API server where the cache may lag: the resume's
+	// read-modify-write and a Workflow created meanwhile.
 	Reader client.Reader
 	// UIBaseURL is the Argo server's base URL for the links in status (none when empty).
 	UIBaseURL string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
-
-// ErrTemplates is the error of ClusterWorkflowTemplates missing from the cluster or of another
-// version than this controller compiles for: a plan cannot run until templates/ is synced.
-var ErrTemplates = errors.New("the Argo templates in the cluster do not match this controller")
 
 // checkTemplates checks that the ClusterWorkflowTemplates the compiled Workflows reference are
 // installed with this controller's version.
@@ -57,47 +42,50 @@ func (a *Argo) checkTemplates(ctx context.Context) error {
 		c := &wfv1.ClusterWorkflowTemplate{}
 		if err := a.Reader.Get(ctx, client.ObjectKey{Name: name}, c); err != nil {
 			if apierrors.IsNotFound(err) {
-				return fmt.Errorf("%w: ClusterWorkflowTemplate %s is not installed (sync templates/: kubectl apply -k templates)", ErrTemplates, name)
+				return failPlan("ClusterWorkflowTemplate %s is not installed (sync templates/: kubectl apply -k templates)", name)
 			}
 			return fmt.Errorf("reading ClusterWorkflowTemplate %s: %w", name, err)
 		}
 		if v := c.Labels[templates.VersionLabel]; v != templates.Version {
-			return fmt.Errorf("%w: ClusterWorkflowTemplate %s has %s=%q, this controller needs %q (sync templates/ of this release)",
-				ErrTemplates, name, templates.VersionLabel, v, templates.Version)
+			return failPlan("ClusterWorkflowTemplate %s has %s=%q, this controller needs %q (sync templates/ of this release)",
+				name, templates.VersionLabel, v, templates.Version)
 		}
 	}
 	return nil
 }
 
-// ensure reads the WorkflowExecution's Workflow, creating it (owned by the WorkflowExecution)
-// when it does not exist, once the templates it references are checked.
+// ensure reads the WorkflowExecution's Workflow (from the cache: the Workflows are watched),
+// creating it, owned by the WorkflowExecution, when it does not exist, once the templates it
+// references are checked.
 func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (*wfv1.Workflow, error) {
 	got := &wfv1.Workflow{}
-	err := a.Reader.Get(ctx, client.ObjectKeyFromObject(wf), got)
-	switch {
-	case err == nil:
-		if got.Annotations["kubernaut.io/plan-hash"] != wf.Annotations["kubernaut.io/plan-hash"] {
-			return nil, fmt.Errorf("Workflow %s/%s runs plan %s, not this plan %s", got.Namespace, got.Name, got.Annotations["kubernaut.io/plan-hash"], wf.Annotations["kubernaut.io/plan-hash"])
+	err := a.Client.Get(ctx, client.ObjectKeyFromObject(wf), got)
+	if apierrors.IsNotFound(err) {
+		if err := a.checkTemplates(ctx); err != nil {
+			return nil, err
 		}
-		return got, packer.DecompressWorkflow(got)
-	case !apierrors.IsNotFound(err):
+		create := wf.DeepCopy()
+		create.Status = wfv1.WorkflowStatus{}
+		if err := controllerutil.SetControllerReference(we, create, a.Client.Scheme()); err != nil {
+			return nil, fmt.Errorf("owning Workflow %s: %w", wf.Name, err)
+		}
+		err = a.Client.Create(ctx, create, client.FieldOwner(FieldManager))
+		if err == nil {
+			return create, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
+		}
+		// Created meanwhile, and not in the cache yet.
+		err = a.Reader.Get(ctx, client.ObjectKeyFromObject(wf), got)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("reading Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
 	}
-	if err := a.checkTemplates(ctx); err != nil {
-		return nil, err
+	if h, want := got.Annotations["kubernaut.io/plan-hash"], wf.Annotations["kubernaut.io/plan-hash"]; h != want || !metav1.IsControlledBy(got, we) {
+		return nil, failPlan("Workflow %s/%s is not this plan's (it runs plan %q, owned by %v): delete it to run plan %s", got.Namespace, got.Name, h, got.OwnerReferences, want)
 	}
-	create := wf.DeepCopy()
-	create.Status = wfv1.WorkflowStatus{}
-	if err := controllerutil.SetControllerReference(we, create, a.Client.Scheme()); err != nil {
-		return nil, fmt.Errorf("owning Workflow %s: %w", wf.Name, err)
-	}
-	if err := a.Client.Create(ctx, create, client.FieldOwner(FieldManager)); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return a.ensure(ctx, we, wf)
-		}
-		return nil, fmt.Errorf("creating Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
-	}
-	return create, nil
+	return got, packer.DecompressWorkflow(got)
 }
 
 func taskNode(wf *wfv1.Workflow, boundary, task string) *wfv1.NodeStatus {
@@ -284,11 +272,7 @@ func (a *Argo) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution, w
 	if !exit.Phase.Completed() && !got.Status.Phase.Completed() {
 		p.Exit = wfv1.NodeRunning
 	}
-	var undo []kubernautv1.PlanStep
-	for i := len(we.Spec.Steps) - 1; i >= 0; i-- {
-		undo = append(undo, we.Spec.Steps[i])
-	}
-	for _, s := range mirror(got, we, undo, exitName, "undo-") {
+	for _, s := range mirror(got, we, undoOrder(we.Spec.Steps), exitName, "undo-") {
 		if s.Phase != kubernautv1.StepSkipped && s.Phase != kubernautv1.StepOmitted && s.Phase != kubernautv1.StepPending {
 			p.Compensation = append(p.Compensation, s)
 		}

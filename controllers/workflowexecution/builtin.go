@@ -19,42 +19,6 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
-// Progress is an engine's account of a run: the step and compensation nodes, and where the
-// Workflow stands.
-type Progress struct {
-	// Main is the phase of the plan's DAG (Running, Succeeded, Failed, Error).
-	Main wfv1.NodePhase
-	// Exit is the phase of the exit hook's DAG ("" before it starts).
-	Exit wfv1.NodePhase
-	// Steps are the plan's step nodes, in plan order.
-	Steps []kubernautv1.StepStatus
-	// Compensation are the exit hook's nodes that ran, in the order they ran: the newest step's
-	// undo first.
-	Compensation []kubernautv1.StepStatus
-	// Workflow points at the Argo Workflow (argo engine).
-	Workflow *kubernautv1.WorkflowReference
-	// Failures name every failed or errored node with its message, the plan's and the exit
-	// hook's.
-	Failures []string
-}
-
-// failures lists the failed nodes of a DAG, in task order.
-func failures(tasks []wfv1.DAGTask, nodes map[string]dagNode) []string {
-	var out []string
-	for _, t := range tasks {
-		if n, ok := nodes[t.Name]; ok && n.phase.FailedOrError() {
-			out = append(out, fmt.Sprintf("%s %s: %s", t.Name, strings.ToLower(string(n.phase)), n.message))
-		}
-	}
-	return out
-}
-
-// Engine runs a compiled Workflow.
-type Engine interface {
-	// Advance starts the Workflow or moves it on, and reports its progress.
-	Advance(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (Progress, error)
-}
-
 // Builtin runs compiled Workflows in-process, as Argo's controller would: the same DAG, its
 // `depends` and `when` evaluated with Argo's own evaluators, templateRefs resolved from the
 // ClusterWorkflowTemplates (in the cluster or embedded), each resource template's manifest
@@ -97,26 +61,30 @@ func (b *Builtin) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution
 		return p, nil
 	}
 	exit := wf.GetTemplateByName(hook.Template)
-	run.status = string(p.Main)
-	if p.Main == wfv1.NodeError {
-		run.status = "Error"
-	}
+	run.status = string(p.Main) // Succeeded, Failed or Error: {{workflow.status}}
 	exitNodes, err := run.advance(ctx, exit.DAG.Tasks)
 	if err != nil {
 		return Progress{}, err
 	}
 	p.Exit = assess(dagContext{exit.DAG.Tasks}, exitNodes)
 	p.Failures = append(p.Failures, failures(exit.DAG.Tasks, exitNodes)...)
-	var undo []kubernautv1.PlanStep
-	for i := len(we.Spec.Steps) - 1; i >= 0; i-- {
-		undo = append(undo, we.Spec.Steps[i])
-	}
-	for _, s := range run.mirror(undo, exitNodes, "undo-") {
+	for _, s := range run.mirror(undoOrder(we.Spec.Steps), exitNodes, "undo-") {
 		if s.KubernetesExecutionRef != nil {
 			p.Compensation = append(p.Compensation, s)
 		}
 	}
 	return p, nil
+}
+
+// failures lists the failed nodes of a DAG, in task order.
+func failures(tasks []wfv1.DAGTask, nodes map[string]dagNode) []string {
+	var out []string
+	for _, t := range tasks {
+		if n, ok := nodes[t.Name]; ok && n.phase.FailedOrError() {
+			out = append(out, fmt.Sprintf("%s %s: %s", t.Name, strings.ToLower(string(n.phase)), n.message))
+		}
+	}
+	return out
 }
 
 // dagRun is one pass over one DAG.

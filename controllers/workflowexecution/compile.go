@@ -1,6 +1,6 @@
-// Package workflowexecution turns an approved-or-to-be-approved plan into an Argo Workflow:
-// the compiler here; the controller, the engines and the status mirror arrive with the rest of
-// the WorkflowExecution issue.
+// Package workflowexecution plans a remediation (safety policy, dry run, plan hash), records
+// its approval, compiles it into an Argo Workflow (this file) and runs it with an engine: the
+// builtin engine in-process, or Argo's controller with the nodes mirrored.
 package workflowexecution
 
 import (
@@ -64,6 +64,20 @@ const (
 // namespace and for the cluster. The result has passed Argo's own validation against the given
 // ClusterWorkflowTemplates.
 func Compile(we *kubernautv1.WorkflowExecution, planHash string, opts CompileOptions, cwfts templateresolution.ClusterWorkflowTemplateGetter) (*wfv1.Workflow, error) {
+	wf, err := build(we, planHash, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.ValidateWorkflow(nil, cwfts, wf, nil, validate.ValidateOpts{Lint: true}); err != nil {
+		return nil, fmt.Errorf("Argo refuses the compiled Workflow %s: %w", wf.Name, err)
+	}
+	return wf, nil
+}
+
+// build is the Workflow of a plan, not yet validated: Compile validates it once, when the plan
+// is planned; the engines rebuild it (the spec is immutable, the result the same) without
+// paying for Argo's validation on every reconcile.
+func build(we *kubernautv1.WorkflowExecution, planHash string, opts CompileOptions) (*wfv1.Workflow, error) {
 	if len(we.Name) > 63 {
 		return nil, fmt.Errorf("WorkflowExecution name %q is longer than the 63 characters of a Workflow name", we.Name)
 	}
@@ -166,9 +180,6 @@ func Compile(we *kubernautv1.WorkflowExecution, planHash string, opts CompileOpt
 	if opts.TTLAfterCompletion > 0 {
 		secs := int32(opts.TTLAfterCompletion.Seconds())
 		wf.Spec.TTLStrategy = &wfv1.TTLStrategy{SecondsAfterCompletion: &secs}
-	}
-	if err := validate.ValidateWorkflow(nil, cwfts, wf, nil, validate.ValidateOpts{Lint: true}); err != nil {
-		return nil, fmt.Errorf("Argo refuses the compiled Workflow %s: %w", wf.Name, err)
 	}
 	return wf, nil
 }

@@ -152,3 +152,30 @@ func TestCompileRefuses(t *testing.T) {
 		t.Errorf("want Argo's refusal, got %v", err)
 	}
 }
+
+// TestUndoOrderIsTheExitHooksOrder keeps the engines' compensation lists in the order the
+// compiled exit hook undoes the steps, also for a plan that lists a step before the one it
+// depends on.
+func TestUndoOrderIsTheExitHooksOrder(t *testing.T) {
+	hpa := kubernautv1.Target{Kind: "HorizontalPodAutoscaler", Namespace: "shop", Name: "checkout"}
+	we := plan("rr-order-we", kubernautv1.ApprovalAuto, checkout,
+		step("raise-hpa", kubernautv1.ActionUpdateHPA, hpa, &kubernautv1.ActionParameters{UpdateHPA: &kubernautv1.UpdateHPAParameters{MaxReplicas: 8}}, "memory"),
+		step("memory", kubernautv1.ActionIncreaseMemoryLimit, checkout, &kubernautv1.ActionParameters{IncreaseMemoryLimit: &kubernautv1.IncreaseMemoryLimitParameters{Percent: 50}}),
+		step("restart", kubernautv1.ActionRestartDeployment, checkout, nil, "raise-hpa"))
+	wf, err := Compile(we, strings.Repeat("a", 64), CompileOptions{}, committedTemplates(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hook []string
+	for _, task := range wf.GetTemplateByName(compensation).DAG.Tasks {
+		hook = append(hook, task.Name)
+	}
+	var got []string
+	for _, s := range undoOrder(we.Spec.Steps) {
+		got = append(got, "undo-"+s.Name)
+	}
+	want := []string{"undo-restart", "undo-raise-hpa", "undo-memory"}
+	if strings.Join(hook, ",") != strings.Join(want, ",") || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("exit hook %v, undoOrder %v, want %v", hook, got, want)
+	}
+}

@@ -105,9 +105,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
 		res, err = r.run(ctx, we)
 	}
-	if errors.Is(err, ErrTemplates) {
-		// Not retried blindly: the plan fails, saying which template to sync.
-		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, err.Error())
+	if pf := (planFailure{}); errors.As(err, &pf) {
+		// Not retried blindly: the plan fails, saying what to put right.
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, pf.Error())
 		err = nil
 	}
 	we.Status.Phase = we.DerivePhase()

@@ -32,9 +32,9 @@ func (r *Reconciler) engine(we *kubernautv1.WorkflowExecution) (kubernautv1.Engi
 // gate lets an engine with an approval gate of its own (argo) create the Workflow of a Manual
 // plan before the approval, and reports who resumed the gate.
 func (r *Reconciler) gate(ctx context.Context, we *kubernautv1.WorkflowExecution) (string, error) {
-	if we.Spec.ApprovalMode != kubernautv1.ApprovalManual || meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition) != nil &&
-		meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition).Status != metav1.ConditionUnknown {
-		return "", nil
+	if c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition); we.Spec.ApprovalMode != kubernautv1.ApprovalManual ||
+		c != nil && c.Status != metav1.ConditionUnknown {
+		return "", nil // no gate, or already decided
 	}
 	name, e := r.engine(we)
 	g, ok := e.(Gate)
@@ -42,7 +42,7 @@ func (r *Reconciler) gate(ctx context.Context, we *kubernautv1.WorkflowExecution
 		return "", nil
 	}
 	we.Status.Engine = name
-	wf, err := Compile(we, we.Status.Plan.Hash, r.Compile, r.Templates)
+	wf, err := build(we, we.Status.Plan.Hash, r.Compile)
 	if err != nil {
 		return "", fmt.Errorf("compiling the plan of %s: %w", we.Name, err)
 	}
@@ -73,7 +73,7 @@ func (r *Reconciler) run(ctx context.Context, we *kubernautv1.WorkflowExecution)
 		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, msg)
 		return ctrl.Result{}, nil
 	}
-	wf, err := Compile(we, we.Status.Plan.Hash, r.Compile, r.Templates)
+	wf, err := build(we, we.Status.Plan.Hash, r.Compile)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("compiling the approved plan of %s: %w", we.Name, err)
 	}
