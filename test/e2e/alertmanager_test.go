@@ -13,11 +13,8 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -61,21 +58,14 @@ var _ = Describe("Verification with Alertmanager", func() {
 		am.firing.Store(true)
 		srv := httptest.NewServer(am)
 		DeferCleanup(srv.Close)
-		mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-			Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
-		Expect(err).NotTo(HaveOccurred())
-		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
-		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e,
-			Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil),
-			Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
-			Alerts:    &kubernetesexecution.Alertmanager{URL: srv.URL}, VerifyInterval: 200 * time.Millisecond}
-		Expect(r.SetupWithManager(mgr)).To(Succeed())
-		runCtx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- mgr.Start(runCtx) }()
-		DeferCleanup(func() {
-			cancel()
-			Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+		runManager(func(runCtx context.Context, mgr ctrl.Manager) error {
+			e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
+			r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e,
+				Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil),
+				Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
+				Alerts:    &kubernetesexecution.Alertmanager{URL: srv.URL}, VerifyInterval: 200 * time.Millisecond}
+			Expect(r.SetupWithManager(mgr)).To(Succeed())
+			return nil
 		})
 
 		ns := newNamespace(ctx, "am-")

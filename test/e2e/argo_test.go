@@ -16,8 +16,6 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -59,31 +57,24 @@ func startArgoWorld(ctx SpecContext, prefix string, namespaceSemaphore string) *
 	go ex.Run(execCtx)
 	DeferCleanup(stop)
 
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
-	Expect(err).NotTo(HaveOccurred())
-	set, err := templates.Embedded()
-	Expect(err).NotTo(HaveOccurred())
-	safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)
-	we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Safety: safety,
-		Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 10 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
-		Engines: map[kubernautv1.EngineName]workflowexecution.Engine{
-			kubernautv1.EngineArgo:    &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
-			kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}},
-		DefaultEngine: kubernautv1.EngineArgo, WatchWorkflows: true}
-	Expect(we.SetupWithManager(mgr)).To(Succeed())
-	e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
-	ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e, Safety: safety,
-		Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
-		Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
-		Metrics: kubernetesexecution.NewMetrics(prometheus.NewRegistry())}
-	Expect(ke.SetupWithManager(mgr)).To(Succeed())
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	DeferCleanup(func() {
-		cancel()
-		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	runManager(func(runCtx context.Context, mgr ctrl.Manager) error {
+		set, err := templates.Embedded()
+		Expect(err).NotTo(HaveOccurred())
+		safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)
+		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Safety: safety,
+			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 10 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
+			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{
+				kubernautv1.EngineArgo:    &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
+				kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}},
+			DefaultEngine: kubernautv1.EngineArgo, WatchWorkflows: true}
+		Expect(we.SetupWithManager(mgr)).To(Succeed())
+		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
+		ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e, Safety: safety,
+			Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
+			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
+			Metrics: kubernetesexecution.NewMetrics(prometheus.NewRegistry())}
+		Expect(ke.SetupWithManager(mgr)).To(Succeed())
+		return nil
 	})
 	return &argoWorld{ns: ns, argo: ac, exec: ex}
 }
@@ -152,6 +143,17 @@ var _ = Describe("Argo's real workflow-controller runs the compiled plans", func
 	})
 })
 
+// atGate waits until Argo's controller holds the Workflow at its approval gate (the suspend
+// node Running, the blast-radius locks taken).
+func atGate(ctx SpecContext, ns, name string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		wf := &wfv1.Workflow{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, wf)).To(Succeed())
+		g.Expect(wf.Status.Nodes.FindByName(name + ".approve")).To(HaveField("Phase", wfv1.NodeRunning))
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+}
+
 // resumeGate marks a Workflow's approval gate Succeeded the way `argo resume` does (the node's
 // phase and finish time, by update: Workflows have no status subresource), as the argo CLI.
 func resumeGate(ctx SpecContext, ns, name string) {
@@ -176,11 +178,7 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		available(ctx, deployment(w.ns, "web", 1))
 		t := target("Deployment", w.ns, "web")
 		we := runPlan(ctx, w.ns, "rr-resume-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 2))
-		Eventually(func(g Gomega) {
-			wf := &wfv1.Workflow{}
-			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-resume-we"}, wf)).To(Succeed())
-			g.Expect(wf.Status.Nodes.FindByName("rr-resume-we.approve")).To(HaveField("Phase", wfv1.NodeRunning), "Argo holds it at the gate")
-		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		atGate(ctx, w.ns, "rr-resume-we")
 		var steps kubernautv1.KubernetesExecutionList
 		Expect(k8s.List(ctx, &steps, client.InNamespace(w.ns))).To(Succeed())
 		Expect(steps.Items).To(BeEmpty(), "nothing runs before the approval")
@@ -239,11 +237,7 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		available(ctx, deployment(w.ns, "web", 1))
 		t := target("Deployment", w.ns, "web")
 		first := runPlan(ctx, w.ns, "rr-first-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 2))
-		Eventually(func(g Gomega) {
-			wf := &wfv1.Workflow{}
-			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-first-we"}, wf)).To(Succeed())
-			g.Expect(wf.Status.Nodes.FindByName("rr-first-we.approve")).NotTo(BeNil(), "holds the mutex at its gate")
-		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		atGate(ctx, w.ns, "rr-first-we")
 		second := runPlan(ctx, w.ns, "rr-second-we", kubernautv1.EngineArgo, kubernautv1.ApprovalAuto, t, scaleStep("scale", w.ns, "web", 2))
 		Eventually(func() error {
 			return k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-second-we"}, &wfv1.Workflow{})
@@ -264,11 +258,7 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		available(ctx, deployment(w.ns, "web", 1))
 		available(ctx, deployment(w.ns, "api", 1))
 		first := runPlan(ctx, w.ns, "rr-web-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, target("Deployment", w.ns, "web"), scaleStep("scale", w.ns, "web", 2))
-		Eventually(func(g Gomega) {
-			wf := &wfv1.Workflow{}
-			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-web-we"}, wf)).To(Succeed())
-			g.Expect(wf.Status.Nodes.FindByName("rr-web-we.approve")).NotTo(BeNil(), "holds the namespace's only slot at its gate")
-		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		atGate(ctx, w.ns, "rr-web-we")
 		second := runPlan(ctx, w.ns, "rr-api-we", kubernautv1.EngineArgo, kubernautv1.ApprovalAuto, target("Deployment", w.ns, "api"), scaleStep("scale", w.ns, "api", 2))
 		Eventually(func() error {
 			return k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-api-we"}, &wfv1.Workflow{})
@@ -288,11 +278,7 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		available(ctx, deployment(w.ns, "web", 1))
 		t := target("Deployment", w.ns, "web")
 		we := runPlan(ctx, w.ns, "rr-restart-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 2))
-		Eventually(func(g Gomega) {
-			wf := &wfv1.Workflow{}
-			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-restart-we"}, wf)).To(Succeed())
-			g.Expect(wf.Status.Nodes.FindByName("rr-restart-we.approve")).NotTo(BeNil())
-		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		atGate(ctx, w.ns, "rr-restart-we")
 		ac := w.argo
 		ac.Kill()
 		resumeGate(ctx, w.ns, "rr-restart-we")

@@ -14,11 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
@@ -35,25 +32,18 @@ var noNode = map[string]string{"kubernaut.io/e2e": "no-such-node"}
 // startJobExecutor runs only the KubernetesExecution controller, with the job executor.
 func startJobExecutor(ctx SpecContext) {
 	GinkgoHelper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
-	Expect(err).NotTo(HaveOccurred())
-	e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
-	job := kubernetesexecution.Job{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: "registry.example.com/kubernaut/actions:e2e",
-		Namespace: actionsNamespace, Deadline: 5 * time.Minute, NodeSelector: noNode,
-		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi"), corev1.ResourceCPU: resource.MustParse("200m")}}}
-	r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e,
-		Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil),
-		Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorJob: job}, Default: kubernautv1.ExecutorJob,
-		Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
-		Metrics: kubernetesexecution.NewMetrics(prometheus.NewRegistry())}
-	Expect(r.SetupWithManager(mgr)).To(Succeed())
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	DeferCleanup(func() {
-		cancel()
-		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	runManager(func(runCtx context.Context, mgr ctrl.Manager) error {
+		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
+		job := kubernetesexecution.Job{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: "registry.example.com/kubernaut/actions:e2e",
+			Namespace: actionsNamespace, Deadline: 5 * time.Minute, NodeSelector: noNode,
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi"), corev1.ResourceCPU: resource.MustParse("200m")}}}
+		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e,
+			Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil),
+			Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorJob: job}, Default: kubernautv1.ExecutorJob,
+			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
+			Metrics: kubernetesexecution.NewMetrics(prometheus.NewRegistry())}
+		Expect(r.SetupWithManager(mgr)).To(Succeed())
+		return nil
 	})
 }
 
@@ -98,6 +88,21 @@ func playContainer(ctx SpecContext, job *batchv1.Job, exitCode int32) kubernautv
 	return result
 }
 
+// configStepInJob creates a ConfigMap (LOG_LEVEL debug) in a new namespace and a step, in the
+// actions' namespace, that sets LOG_LEVEL to info.
+func configStepInJob(ctx SpecContext, prefix string) (*corev1.ConfigMap, *kubernautv1.KubernetesExecution) {
+	GinkgoHelper()
+	ns := newNamespace(ctx, prefix)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "debug"}}
+	Expect(k8s.Create(ctx, cm)).To(Succeed())
+	ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, GenerateName: "job-step-"},
+		Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, TimeoutSeconds: 120, ActionStep: kubernautv1.ActionStep{
+			Action: kubernautv1.ActionUpdateConfig, Target: target("ConfigMap", ns, "settings"),
+			Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"LOG_LEVEL": "info"}}}}}}
+	Expect(k8s.Create(ctx, ke)).To(Succeed())
+	return cm, ke
+}
+
 func waitJob(ctx SpecContext, ke *kubernautv1.KubernetesExecution) *batchv1.Job {
 	GinkgoHelper()
 	job := &batchv1.Job{}
@@ -124,14 +129,7 @@ var _ = Describe("The job executor on the full control plane", func() {
 	})
 
 	It("runs the step in a restricted Job as the action's own ServiceAccount and reads the result from the termination message", func(ctx SpecContext) {
-		ns := newNamespace(ctx, "job-ok-")
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "debug"}}
-		Expect(k8s.Create(ctx, cm)).To(Succeed())
-		ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, GenerateName: "job-step-"},
-			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, TimeoutSeconds: 120, ActionStep: kubernautv1.ActionStep{
-				Action: kubernautv1.ActionUpdateConfig, Target: target("ConfigMap", ns, "settings"),
-				Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"LOG_LEVEL": "info"}}}}}}
-		Expect(k8s.Create(ctx, ke)).To(Succeed())
+		cm, ke := configStepInJob(ctx, "job-ok-")
 		job := waitJob(ctx, ke)
 
 		Expect(ke.Status.Executor).To(Equal(kubernautv1.ExecutorJob))
@@ -166,14 +164,7 @@ var _ = Describe("The job executor on the full control plane", func() {
 	})
 
 	It("maps a failed container to a failed step with the action's reason", func(ctx SpecContext) {
-		ns := newNamespace(ctx, "job-fail-")
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "debug"}}
-		Expect(k8s.Create(ctx, cm)).To(Succeed())
-		ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, GenerateName: "job-step-"},
-			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, TimeoutSeconds: 120, ActionStep: kubernautv1.ActionStep{
-				Action: kubernautv1.ActionUpdateConfig, Target: target("ConfigMap", ns, "settings"),
-				Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"LOG_LEVEL": "info"}}}}}}
-		Expect(k8s.Create(ctx, ke)).To(Succeed())
+		_, ke := configStepInJob(ctx, "job-fail-")
 		playContainer(ctx, waitJob(ctx, ke), 1)
 		waitDone(ctx, ke)
 		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionFailed))
@@ -184,23 +175,16 @@ var _ = Describe("The job executor on the full control plane", func() {
 
 var _ = Describe("custom_script on the full control plane", func() {
 	BeforeEach(func(ctx SpecContext) {
-		mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-			Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
-		Expect(err).NotTo(HaveOccurred())
-		// The operator turned custom scripts on for one image, in the policy and in the actions.
-		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, CustomScriptImages: []string{"registry.example.com/fix-cache:1.2"}}
-		safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies",
-			map[string]any{"allowCustomScript": true, "customScriptImages": []string{"registry.example.com/fix-cache:1.2"}})
-		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e, Safety: safety,
-			Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
-			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond}
-		Expect(r.SetupWithManager(mgr)).To(Succeed())
-		runCtx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- mgr.Start(runCtx) }()
-		DeferCleanup(func() {
-			cancel()
-			Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+		runManager(func(runCtx context.Context, mgr ctrl.Manager) error {
+			// The operator turned custom scripts on for one image, in the policy and in the actions.
+			e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, CustomScriptImages: []string{"registry.example.com/fix-cache:1.2"}}
+			safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies",
+				map[string]any{"allowCustomScript": true, "customScriptImages": []string{"registry.example.com/fix-cache:1.2"}})
+			r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e, Safety: safety,
+				Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
+				Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond}
+			Expect(r.SetupWithManager(mgr)).To(Succeed())
+			return nil
 		})
 		DeferCleanup(healthy)
 	})

@@ -18,8 +18,6 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -38,51 +36,42 @@ import (
 // against the full control plane until the spec ends.
 func startControllers(ctx SpecContext) {
 	GinkgoHelper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	cfg := remediationrequest.DefaultConfig()
-	cfg.ClusterWide = true
-	runCtx, cancel := context.WithCancel(context.Background())
-	rr := &remediationrequest.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: cfg,
-		Events: mgr.GetEventRecorder("kubernaut-remediationrequest"), Metrics: remediationrequest.NewMetrics(prometheus.NewRegistry())}
-	Expect(rr.SetupWithManager(runCtx, mgr)).To(Succeed())
-	rp := &remediationprocessing.Reconciler{
-		Client:     mgr.GetClient(),
-		Enricher:   &remediationprocessing.Enricher{Reader: mgr.GetAPIReader(), Logs: remediationprocessing.ClientLogs{Client: clientset}, LookupTimeout: 5 * time.Second},
-		Classifier: remediationprocessing.NewClassifier(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies"),
-		Events:     mgr.GetEventRecorder("kubernaut-remediationprocessing"),
-		Metrics:    remediationprocessing.NewMetrics(prometheus.NewRegistry()),
-	}
-	Expect(rp.SetupWithManager(mgr)).To(Succeed())
-	rb := rules.New()
-	aia := &aianalysis.Reconciler{
-		Client: mgr.GetClient(), Analyzers: map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: rb},
-		Default: kubernautv1.AnalyzerRules, Fallback: rb, Timeout: 10 * time.Second,
-		Validator: &aianalysis.Validator{Client: mgr.GetClient(), MaxSteps: 5},
-		Approver:  aianalysis.NewApprover(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", 0.9, 0.7),
-	}
-	Expect(aia.SetupWithManager(mgr)).To(Succeed())
-	set, err := templates.Embedded()
-	Expect(err).NotTo(HaveOccurred())
-	safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)
-	actionsEnv := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, EvictionRetryDelay: 500 * time.Millisecond, Exec: execs}
-	we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Actions: &actionsEnv,
-		Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow"}, Safety: safety,
-		Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
-	Expect(we.SetupWithManager(mgr)).To(Succeed())
-	ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: actionsEnv, Safety: safety,
-		Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
-		Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
-		Events: mgr.GetEventRecorder("kubernaut-kubernetesexecution")}
-	Expect(ke.SetupWithManager(mgr)).To(Succeed())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	DeferCleanup(func() {
-		cancel()
-		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
+	runManager(func(runCtx context.Context, mgr ctrl.Manager) error {
+		cfg := remediationrequest.DefaultConfig()
+		cfg.ClusterWide = true
+		rr := &remediationrequest.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: cfg,
+			Events: mgr.GetEventRecorder("kubernaut-remediationrequest"), Metrics: remediationrequest.NewMetrics(prometheus.NewRegistry())}
+		Expect(rr.SetupWithManager(runCtx, mgr)).To(Succeed())
+		rp := &remediationprocessing.Reconciler{
+			Client:     mgr.GetClient(),
+			Enricher:   &remediationprocessing.Enricher{Reader: mgr.GetAPIReader(), Logs: remediationprocessing.ClientLogs{Client: clientset}, LookupTimeout: 5 * time.Second},
+			Classifier: remediationprocessing.NewClassifier(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies"),
+			Events:     mgr.GetEventRecorder("kubernaut-remediationprocessing"),
+			Metrics:    remediationprocessing.NewMetrics(prometheus.NewRegistry()),
+		}
+		Expect(rp.SetupWithManager(mgr)).To(Succeed())
+		rb := rules.New()
+		aia := &aianalysis.Reconciler{
+			Client: mgr.GetClient(), Analyzers: map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: rb},
+			Default: kubernautv1.AnalyzerRules, Fallback: rb, Timeout: 10 * time.Second,
+			Validator: &aianalysis.Validator{Client: mgr.GetClient(), MaxSteps: 5},
+			Approver:  aianalysis.NewApprover(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", 0.9, 0.7),
+		}
+		Expect(aia.SetupWithManager(mgr)).To(Succeed())
+		set, err := templates.Embedded()
+		Expect(err).NotTo(HaveOccurred())
+		safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)
+		actionsEnv := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, EvictionRetryDelay: 500 * time.Millisecond, Exec: execs}
+		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Actions: &actionsEnv,
+			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow"}, Safety: safety,
+			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
+		Expect(we.SetupWithManager(mgr)).To(Succeed())
+		ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: actionsEnv, Safety: safety,
+			Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
+			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
+			Events: mgr.GetEventRecorder("kubernaut-kubernetesexecution")}
+		Expect(ke.SetupWithManager(mgr)).To(Succeed())
+		return nil
 	})
 }
 

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"time"
-
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -18,20 +16,10 @@ import (
 	"github.com/kubernaut/kubernaut/test/gen"
 )
 
-// plan creates an Auto WorkflowExecution of steps and waits until it ends.
+// plan runs an Auto plan of steps with the builtin engine until it ends.
 func plan(ctx SpecContext, ns, name string, t kubernautv1.Target, steps ...kubernautv1.PlanStep) *kubernautv1.WorkflowExecution {
 	GinkgoHelper()
-	we := gen.WorkflowExecution(ns, name, func(w *kubernautv1.WorkflowExecution) {
-		w.Spec.ApprovalMode = kubernautv1.ApprovalAuto
-		w.Spec.Target = t
-		w.Spec.Steps = steps
-	})
-	Expect(k8s.Create(ctx, we)).To(Succeed())
-	Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
-		g.Expect(we.Status.Phase).To(BeElementOf(kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected), "%v", we.Status.Conditions)
-	}).WithContext(ctx).WithTimeout(90 * time.Second).Should(Succeed())
-	return we
+	return waitEnd(ctx, runPlan(ctx, ns, name, kubernautv1.EngineBuiltin, kubernautv1.ApprovalAuto, t, steps...))
 }
 
 func configStep(name, ns string, data map[string]string, deps ...string) kubernautv1.PlanStep {
@@ -95,10 +83,7 @@ var _ = Describe("Plans run by the builtin engine on the full control plane", fu
 		before := we.DeepCopy()
 		we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
 		Expect(k8s.Patch(ctx, we, client.MergeFrom(before))).To(Succeed())
-		Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
-			g.Expect(we.Status.Phase).To(BeElementOf(kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed), "%v", we.Status.Conditions)
-		}).WithContext(ctx).WithTimeout(90 * time.Second).Should(Succeed())
+		we = waitEnd(ctx, we)
 		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowFailed))
 		Expect(meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ExecutedCondition).Message).To(ContainSubstring("owns the replicas"))
 		Expect(meta.FindStatusCondition(we.Status.Conditions, kubernautv1.CompensatedCondition)).To(HaveField("Reason", kubernautv1.ReasonCompensationSucceeded))
