@@ -113,6 +113,24 @@ func rolledOut(ctx SpecContext, d *appsv1.Deployment) {
 	}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
 }
 
+// hpaOf is an HPA scaling Deployment name between min and max.
+func hpaOf(ns, name string, min, max int32) *autoscalingv2.HorizontalPodAutoscaler {
+	return &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To(min), MaxReplicas: max,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name}}}
+}
+
+// release rolls a Deployment out to a new image (a new revision) and waits for the rollout.
+func release(ctx SpecContext, d *appsv1.Deployment, image string) {
+	GinkgoHelper()
+	Eventually(func() error {
+		get(ctx, d)
+		d.Spec.Template.Spec.Containers[0].Image = image
+		return k8s.Update(ctx, d)
+	}).WithContext(ctx).Should(Succeed())
+	rolledOut(ctx, d)
+}
+
 func condition(ke *kubernautv1.KubernetesExecution, typ string) *metav1.Condition {
 	return meta.FindStatusCondition(ke.Status.Conditions, typ)
 }
@@ -144,9 +162,7 @@ var _ = Describe("The actions on the full control plane", func() {
 	It("scale_deployment is refused while an HPA owns the replicas, before anything changes", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "act-hpa-owned-")
 		available(ctx, deployment(ns, "web", 2))
-		Expect(k8s.Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 5,
-				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}})).To(Succeed())
+		Expect(k8s.Create(ctx, hpaOf(ns, "web", 2, 5))).To(Succeed())
 		ke := step(ctx, ns, "scale", kubernautv1.ActionStep{Action: kubernautv1.ActionScaleDeployment, Target: target("Deployment", ns, "web"),
 			Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 4}}})
 		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
@@ -221,12 +237,7 @@ var _ = Describe("The actions on the full control plane", func() {
 		ns := newNamespace(ctx, "act-rollback-")
 		d := deployment(ns, "web", 1)
 		available(ctx, d)
-		Eventually(func() error {
-			get(ctx, d)
-			d.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
-			return k8s.Update(ctx, d)
-		}).WithContext(ctx).Should(Succeed())
-		rolledOut(ctx, d)
+		release(ctx, d, "shop/web:2.0")
 		ke := succeeded(ctx, ns, "rollback", kubernautv1.ActionStep{Action: kubernautv1.ActionRollbackDeployment, Target: target("Deployment", ns, "web")})
 		get(ctx, d)
 		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("shop/web:1.0"))
@@ -292,9 +303,7 @@ var _ = Describe("The actions on the full control plane", func() {
 	It("update_hpa sets the bounds, and its inverse restores them", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "act-hpa-")
 		available(ctx, deployment(ns, "web", 2))
-		hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 4,
-				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}}
+		hpa := hpaOf(ns, "web", 2, 4)
 		Expect(k8s.Create(ctx, hpa)).To(Succeed())
 		ke := succeeded(ctx, ns, "hpa", kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateHPA, Target: target("HorizontalPodAutoscaler", ns, "web"),
 			Parameters: &kubernautv1.ActionParameters{UpdateHPA: &kubernautv1.UpdateHPAParameters{MaxReplicas: 8}}})
@@ -445,12 +454,7 @@ var _ = Describe("An action executed again from the same pre-state (a crash afte
 			d.Spec.Template.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}
 		})
 		available(ctx, d)
-		Eventually(func() error {
-			get(ctx, d)
-			d.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
-			return k8s.Update(ctx, d)
-		}).WithContext(ctx).Should(Succeed())
-		rolledOut(ctx, d)
+		release(ctx, d, "shop/web:2.0")
 		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
 		web := target("Deployment", ns, "web")
 		for _, s := range []kubernautv1.ActionStep{

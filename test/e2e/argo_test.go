@@ -10,10 +10,8 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -154,6 +152,21 @@ func atGate(ctx SpecContext, ns, name string) {
 	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 }
 
+// heldBack checks that Argo's controller keeps a Workflow from starting its step for a few
+// seconds: it waits for a lock.
+func heldBack(ctx SpecContext, ns, name, step, lock string) {
+	GinkgoHelper()
+	Eventually(func() error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &wfv1.Workflow{})
+	}).WithContext(ctx).Should(Succeed())
+	Consistently(func(g Gomega) {
+		wf := &wfv1.Workflow{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, wf)).To(Succeed())
+		g.Expect(wf.Status.Nodes.FindByName(name+"."+step)).To(BeNil(), "waits for %s", lock)
+		g.Expect(wf.Status.Phase).To(BeElementOf(wfv1.WorkflowPending, wfv1.WorkflowUnknown), "waits for %s", lock)
+	}).WithContext(ctx).WithTimeout(4 * time.Second).Should(Succeed())
+}
+
 // resumeGate marks a Workflow's approval gate Succeeded the way `argo resume` does (the node's
 // phase and finish time, by update: Workflows have no status subresource), as the argo CLI.
 func resumeGate(ctx SpecContext, ns, name string) {
@@ -210,9 +223,7 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		w := startArgoWorld(ctx, "argo-undo-", "2")
 		available(ctx, deployment(w.ns, "web", 2))
 		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "settings"}, Data: map[string]string{"POOL": "10", "MODE": "a"}})).To(Succeed())
-		Expect(k8s.Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "web"},
-			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 5,
-				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}})).To(Succeed())
+		Expect(k8s.Create(ctx, hpaOf(w.ns, "web", 2, 5))).To(Succeed())
 		t := target("Deployment", w.ns, "web")
 		plan := func(name string, engine kubernautv1.EngineName) *kubernautv1.WorkflowExecution {
 			return waitEnd(ctx, runPlan(ctx, w.ns, name, engine, kubernautv1.ApprovalAuto, t,
@@ -239,15 +250,7 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		first := runPlan(ctx, w.ns, "rr-first-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 2))
 		atGate(ctx, w.ns, "rr-first-we")
 		second := runPlan(ctx, w.ns, "rr-second-we", kubernautv1.EngineArgo, kubernautv1.ApprovalAuto, t, scaleStep("scale", w.ns, "web", 2))
-		Eventually(func() error {
-			return k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-second-we"}, &wfv1.Workflow{})
-		}).WithContext(ctx).Should(Succeed())
-		Consistently(func(g Gomega) {
-			wf := &wfv1.Workflow{}
-			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-second-we"}, wf)).To(Succeed())
-			g.Expect(wf.Status.Nodes.FindByName("rr-second-we.scale")).To(BeNil(), "waits for the mutex kubernaut.deployment.%s.web", w.ns)
-			g.Expect(wf.Status.Phase).To(BeElementOf(wfv1.WorkflowPending, wfv1.WorkflowUnknown))
-		}).WithContext(ctx).WithTimeout(4 * time.Second).Should(Succeed())
+		heldBack(ctx, w.ns, "rr-second-we", "scale", "the mutex kubernaut.deployment."+w.ns+".web")
 		resumeGate(ctx, w.ns, "rr-first-we")
 		Expect(waitEnd(ctx, first).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted))
 		Expect(waitEnd(ctx, second).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "runs once the first released the mutex")
@@ -260,14 +263,7 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		first := runPlan(ctx, w.ns, "rr-web-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, target("Deployment", w.ns, "web"), scaleStep("scale", w.ns, "web", 2))
 		atGate(ctx, w.ns, "rr-web-we")
 		second := runPlan(ctx, w.ns, "rr-api-we", kubernautv1.EngineArgo, kubernautv1.ApprovalAuto, target("Deployment", w.ns, "api"), scaleStep("scale", w.ns, "api", 2))
-		Eventually(func() error {
-			return k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-api-we"}, &wfv1.Workflow{})
-		}).WithContext(ctx).Should(Succeed())
-		Consistently(func(g Gomega) {
-			wf := &wfv1.Workflow{}
-			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-api-we"}, wf)).To(Succeed())
-			g.Expect(wf.Status.Nodes.FindByName("rr-api-we.scale")).To(BeNil(), "another object, but no slot in namespace %s", w.ns)
-		}).WithContext(ctx).WithTimeout(4 * time.Second).Should(Succeed())
+		heldBack(ctx, w.ns, "rr-api-we", "scale", "a slot of the semaphore namespace."+w.ns+" (another object)")
 		resumeGate(ctx, w.ns, "rr-web-we")
 		Expect(waitEnd(ctx, first).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted))
 		Expect(waitEnd(ctx, second).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted))

@@ -4,7 +4,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -77,9 +76,7 @@ var _ = Describe("Plans run by the builtin engine on the full control plane", fu
 		Expect(we.Status.Plan.Steps[2].DryRun.Result).To(Equal("Succeeded"), "the plan was fine when it was approved")
 		// After the approval the world changes: an HPA takes over the replicas, and the scale
 		// step, checked again right before it runs, is refused.
-		Expect(k8s.Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 5,
-				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}})).To(Succeed())
+		Expect(k8s.Create(ctx, hpaOf(ns, "web", 2, 5))).To(Succeed())
 		before := we.DeepCopy()
 		we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
 		Expect(k8s.Patch(ctx, we, client.MergeFrom(before))).To(Succeed())
