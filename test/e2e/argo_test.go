@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -47,6 +49,18 @@ func startArgoWorld(ctx SpecContext, prefix string, namespaceSemaphore string) *
 			if log, err := os.ReadFile(ac.Log()); err == nil {
 				AddReportEntry("workflow-controller log", string(log[max(0, len(log)-6000):]))
 			}
+			var pods corev1.PodList
+			var results wfv1.WorkflowTaskResultList
+			_ = k8s.List(context.Background(), &pods, client.InNamespace(ns))
+			_ = k8s.List(context.Background(), &results, client.InNamespace(ns))
+			var lines []string
+			for _, p := range pods.Items {
+				lines = append(lines, fmt.Sprintf("pod %s phase %s rv %s", p.Name, p.Status.Phase, p.ResourceVersion))
+			}
+			for _, r := range results.Items {
+				lines = append(lines, fmt.Sprintf("taskresult %s phase %s labels %v", r.Name, r.Phase, r.Labels))
+			}
+			AddReportEntry("pods and task results", strings.Join(lines, "\n"))
 		}
 		ac.Kill()
 	})
