@@ -80,11 +80,17 @@ func playContainer(ctx SpecContext, job *batchv1.Job, exitCode int32) kubernautv
 	if exitCode != 0 {
 		phase = corev1.PodFailed
 	}
-	pod.Status.Phase = phase
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "action", Image: spec.Containers[0].Image,
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode, Reason: map[bool]string{true: "Completed", false: "Error"}[exitCode == 0],
-			Message: string(runner.Encode(result)), StartedAt: now, FinishedAt: now}}}}
-	Expect(k8s.Status().Update(ctx, &pod)).To(Succeed())
+	// The Job controller writes the pod too (finalizers, conditions): retry on a conflict.
+	Eventually(func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(&pod), &pod); err != nil {
+			return err
+		}
+		pod.Status.Phase = phase
+		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "action", Image: spec.Containers[0].Image,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode, Reason: map[bool]string{true: "Completed", false: "Error"}[exitCode == 0],
+				Message: string(runner.Encode(result)), StartedAt: now, FinishedAt: now}}}}
+		return k8s.Status().Update(ctx, &pod)
+	}).WithContext(ctx).Should(Succeed())
 	return result
 }
 
