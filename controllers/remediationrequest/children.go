@@ -50,10 +50,7 @@ func newAnalysis(rr *kubernautv1.RemediationRequest, rp *kubernautv1.Remediation
 // newWorkflow is the WorkflowExecution child: the analysis' plan and approval mode. The
 // blast-radius target is the workload the processing resolved, else the alert's target.
 func newWorkflow(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis) *kubernautv1.WorkflowExecution {
-	target := rr.Spec.Target
-	if e := aia.Spec.Enrichment; e != nil && e.Workload != nil {
-		target = e.Workload.Target
-	}
+	target := blastRadius(rr, aia)
 	return &kubernautv1.WorkflowExecution{
 		ObjectMeta: childMeta(rr, workflowName(rr)),
 		Spec: kubernautv1.WorkflowExecutionSpec{

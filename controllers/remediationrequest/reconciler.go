@@ -138,6 +138,16 @@ func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationReq
 			end(rr, kubernautv1.ReasonSkipped, msg)
 			return ctrl.Result{}, nil
 		}
+		v, err := r.claimTarget(ctx, rr, blastRadius(rr, aia), now)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if v.reason != "" {
+			setCondition(rr, kubernautv1.GuardsPassedCondition, metav1.ConditionFalse, v.reason, v.message)
+			rr.Status.BlockedBy = &kubernautv1.LocalReference{Name: v.blockedBy}
+			end(rr, kubernautv1.ReasonSkipped, v.message)
+			return ctrl.Result{}, nil
+		}
 	}
 	we, err := ensureChild(ctx, r, rr, newWorkflow(rr, aia))
 	if err != nil {

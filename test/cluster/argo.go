@@ -81,18 +81,8 @@ func (a *ArgoController) Start(ctx context.Context) error {
 // Kill kills the controller (SIGKILL: a crash, not a shutdown) and forgets it, so the
 // cluster's health no longer counts it.
 func (a *ArgoController) Kill() {
-	if a.proc == nil {
-		return
-	}
-	if !a.proc.exited() {
-		_ = a.proc.cmd.Process.Kill()
-		<-a.proc.done
-	}
-	for i, p := range a.c.procs {
-		if p == a.proc {
-			a.c.procs = append(a.c.procs[:i], a.c.procs[i+1:]...)
-			break
-		}
+	if a.proc != nil {
+		a.c.kill(a.proc)
 	}
 }
 

@@ -75,6 +75,25 @@ func (p *process) stop(grace time.Duration) {
 	}
 }
 
+// kill kills p (SIGKILL) and forgets it, so the cluster's health no longer counts it.
+func (c *Cluster) kill(p *process) {
+	if !p.exited() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	c.forget(p)
+}
+
+// forget drops an ended process from the cluster's list.
+func (c *Cluster) forget(p *process) {
+	for i, q := range c.procs {
+		if q == p {
+			c.procs = append(c.procs[:i], c.procs[i+1:]...)
+			return
+		}
+	}
+}
+
 // logTail returns the last lines of the process' log, for error messages.
 func (p *process) logTail(lines int) string {
 	data, err := os.ReadFile(p.logFile)

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -253,6 +254,48 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 			r := o.waitPhase(ctx, "rr-second", kubernautv1.RemediationPhaseSkipped)
 			Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.GuardsPassedCondition).Reason).To(Equal(kubernautv1.ReasonAlreadyRemediating))
 			Expect(r.Status.BlockedBy).To(Equal(&kubernautv1.LocalReference{Name: "rr-first"}))
+		})
+
+		It("lets one remediation at a time act on a workload that alerts about different pods resolve to", func(ctx SpecContext) {
+			o := startOrchestrator(ctx, func(c *remediationrequest.Config) { c.Cooldown = time.Hour })
+			pod := func(name, fp string) func(*kubernautv1.RemediationRequest) {
+				return func(r *kubernautv1.RemediationRequest) { r.Spec.Target.Name, r.Spec.Signal.Fingerprint = name, fp }
+			}
+			o.rr(ctx, "rr-pod-a", pod("checkout-a", "00000000000000a1"))
+			o.rr(ctx, "rr-pod-b", pod("checkout-b", "00000000000000b1"))
+			for _, n := range []string{"rr-pod-a", "rr-pod-b"} {
+				completeProcessing(ctx, o.ns, n) // both resolve to Deployment checkout
+			}
+			completeAnalysis(ctx, o.ns, "rr-pod-a", kubernautv1.ApprovalAuto, rollback(o.target))
+			child(ctx, o.ns, "rr-pod-a-we", &kubernautv1.WorkflowExecution{})
+			completeAnalysis(ctx, o.ns, "rr-pod-b", kubernautv1.ApprovalAuto, rollback(o.target))
+			r := o.waitPhase(ctx, "rr-pod-b", kubernautv1.RemediationPhaseSkipped)
+			Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.GuardsPassedCondition).Reason).To(Equal(kubernautv1.ReasonAlreadyRemediating))
+			Expect(r.Status.BlockedBy).To(Equal(&kubernautv1.LocalReference{Name: "rr-pod-a"}))
+			Expect(r.Status.Message).To(ContainSubstring("Deployment/" + o.target + "/checkout"))
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: "rr-pod-b-we"}, &kubernautv1.WorkflowExecution{})).
+				To(Satisfy(apierrors.IsNotFound), "the second plan is never handed over")
+
+			setWorkflow(ctx, o.ns, "rr-pod-a", kubernautv1.WorkflowCompleted,
+				metav1.Condition{Type: kubernautv1.ReadyCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonSucceeded, Message: "checkout healthy"})
+			o.waitPhase(ctx, "rr-pod-a", kubernautv1.RemediationPhaseCompleted)
+			o.rr(ctx, "rr-pod-c", pod("checkout-c", "00000000000000c1"))
+			completeProcessing(ctx, o.ns, "rr-pod-c")
+			completeAnalysis(ctx, o.ns, "rr-pod-c", kubernautv1.ApprovalAuto, rollback(o.target))
+			r = o.waitPhase(ctx, "rr-pod-c", kubernautv1.RemediationPhaseSkipped)
+			Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.GuardsPassedCondition).Reason).To(Equal(kubernautv1.ReasonCoolingDown),
+				"the workload was just remediated for the same signal")
+
+			o.rr(ctx, "rr-other-signal", pod("checkout-d", "00000000000000d1"), func(r *kubernautv1.RemediationRequest) { r.Spec.Signal.Name = "KubePodNotReady" })
+			completeProcessing(ctx, o.ns, "rr-other-signal")
+			completeAnalysis(ctx, o.ns, "rr-other-signal", kubernautv1.ApprovalAuto, rollback(o.target))
+			child(ctx, o.ns, "rr-other-signal-we", &kubernautv1.WorkflowExecution{})
+			var leases coordinationv1.LeaseList
+			Expect(k8s.List(ctx, &leases, client.InNamespace(o.ns))).To(Succeed())
+			Expect(leases.Items).To(HaveLen(1), "one claim per target")
+			lease := leases.Items[0]
+			Expect(*lease.Spec.HolderIdentity).To(Equal("rr-other-signal"), "a finished holder's claim is taken over")
+			Expect(lease.OwnerReferences).To(ConsistOf(HaveField("Name", "rr-other-signal")))
 		})
 
 		It("holds back a remediation of a target remediated for the same signal within the cooldown", func(ctx SpecContext) {

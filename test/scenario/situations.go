@@ -1,0 +1,348 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/gateway"
+)
+
+// OptInLabel opts a namespace or node in to remediation (remediationrequest.OptInLabel).
+const OptInLabel = "kubernaut.io/remediate"
+
+// Estate is one namespace's workloads on a cluster whose pods kwok runs.
+type Estate struct {
+	// Client talks to the cluster as an administrator.
+	Client client.Client
+	// Namespace holds the workloads.
+	Namespace string
+	// Timeout bounds each wait for the cluster (60 s when zero).
+	Timeout time.Duration
+}
+
+// NewEstate creates a namespace opted in to remediation with its environment label
+// (production, staging, development) and returns its estate. With generate, name is a prefix.
+func NewEstate(ctx context.Context, c client.Client, name, environment string, generate bool) (Estate, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{OptInLabel: "true", "environment": environment}}}
+	if generate {
+		ns.Name, ns.GenerateName = "", name
+	}
+	if err := c.Create(ctx, ns); err != nil && !(apierrors.IsAlreadyExists(err) && !generate) {
+		return Estate{}, fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return Estate{Client: c, Namespace: ns.Name}, nil
+}
+
+func (e Estate) wait(ctx context.Context, what string, done func(ctx context.Context) (bool, error)) error {
+	timeout := e.Timeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		ok, err := done(ctx)
+		if err != nil {
+			last = err
+		}
+		return ok, nil
+	})
+	if err != nil {
+		if last != nil {
+			return fmt.Errorf("waiting for %s in %s: %w (last error: %v)", what, e.Namespace, err, last)
+		}
+		return fmt.Errorf("waiting for %s in %s: %w", what, e.Namespace, err)
+	}
+	return nil
+}
+
+// Deployment is a Deployment of image shop/<name>:1.0 with one container "app".
+func (e Estate) Deployment(name string, replicas int32, mods ...func(*appsv1.Deployment)) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/" + name + ":1.0"}}},
+			},
+		},
+	}
+	for _, m := range mods {
+		m(d)
+	}
+	return d
+}
+
+// Run creates the Deployment and waits until it is Available with every pod Ready; it
+// returns the pods.
+func (e Estate) Run(ctx context.Context, d *appsv1.Deployment) ([]corev1.Pod, error) {
+	if err := e.Client.Create(ctx, d); err != nil {
+		return nil, fmt.Errorf("creating Deployment %s/%s: %w", d.Namespace, d.Name, err)
+	}
+	return e.RolledOut(ctx, d)
+}
+
+// RolledOut waits until the Deployment's newest revision runs every replica, Ready, and
+// nothing else runs; it returns the pods.
+func (e Estate) RolledOut(ctx context.Context, d *appsv1.Deployment) ([]corev1.Pod, error) {
+	var pods []corev1.Pod
+	err := e.wait(ctx, "Deployment "+d.Name+" rolled out", func(ctx context.Context) (bool, error) {
+		if err := e.Client.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+			return false, err
+		}
+		want := *d.Spec.Replicas
+		s := d.Status
+		if s.ObservedGeneration < d.Generation || s.UpdatedReplicas != want || s.Replicas != want || s.AvailableReplicas != want {
+			return false, nil
+		}
+		var list corev1.PodList
+		if err := e.Client.List(ctx, &list, client.InNamespace(d.Namespace), client.MatchingLabels(d.Spec.Selector.MatchLabels)); err != nil {
+			return false, err
+		}
+		pods = pods[:0]
+		for _, p := range list.Items {
+			if p.DeletionTimestamp != nil {
+				return false, nil
+			}
+			if !ready(&p) || p.Spec.Containers[0].Image != d.Spec.Template.Spec.Containers[0].Image {
+				return false, nil
+			}
+			pods = append(pods, p)
+		}
+		return len(pods) == int(want), nil
+	})
+	return pods, err
+}
+
+func ready(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// Release rolls the Deployment out to a new image (a new revision) and waits for its pods.
+func (e Estate) Release(ctx context.Context, d *appsv1.Deployment, image string) ([]corev1.Pod, error) {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := e.Client.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+			return err
+		}
+		d.Spec.Template.Spec.Containers[0].Image = image
+		return e.Client.Update(ctx, d)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("releasing %s to %s: %w", d.Name, image, err)
+	}
+	return e.RolledOut(ctx, d)
+}
+
+// writePodStatus writes a pod's status as its kubelet would, retrying on conflicts (kwok and
+// the controllers write pods too).
+func writePodStatus(ctx context.Context, c client.Client, pod *corev1.Pod, mutate func(*corev1.Pod)) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return err
+		}
+		mutate(pod)
+		return c.Status().Update(ctx, pod)
+	})
+	if err != nil {
+		return fmt.Errorf("writing the status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
+
+// Crash writes the status of a pod whose container keeps dying: CrashLoopBackOff after six
+// restarts, last terminated with reason and exit code (Error 1, OOMKilled 137).
+func Crash(ctx context.Context, c client.Client, pod *corev1.Pod, reason string, exitCode int32) error {
+	now := metav1.Now()
+	return writePodStatus(ctx, c, pod, func(p *corev1.Pod) {
+		// Running, so that kwok's pod-ready stage (it picks Pending pods) leaves it alone.
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", LastTransitionTime: now}}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name: p.Spec.Containers[0].Name, Image: p.Spec.Containers[0].Image, Ready: false, RestartCount: 6,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 5m0s restarting failed container"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				Reason: reason, ExitCode: exitCode, StartedAt: now, FinishedAt: now}},
+		}}
+	})
+}
+
+// Wedge writes the status of a pod whose container runs but never passes its readiness probe.
+func Wedge(ctx context.Context, c client.Client, pod *corev1.Pod) error {
+	now := metav1.Now()
+	return writePodStatus(ctx, c, pod, func(p *corev1.Pod) {
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady",
+			Message: "containers with unready status: [app]", LastTransitionTime: now}}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name: p.Spec.Containers[0].Name, Image: p.Spec.Containers[0].Image, Ready: false, Started: ptr.To(true),
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(now.Add(-time.Hour))}},
+		}}
+	})
+}
+
+// labels of an alert on the objects of this estate, with the usual kube-state-metrics labels.
+func (e Estate) labels(alertname, severity string, kv ...string) map[string]string {
+	l := map[string]string{"alertname": alertname, "severity": severity, "namespace": e.Namespace,
+		"job": "kube-state-metrics", "service": "kube-state-metrics"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		l[kv[i]] = kv[i+1]
+	}
+	return l
+}
+
+// CrashLoopAfterRollout runs Deployment name at 1.0, releases 2.0 whose pod then crash-loops,
+// and returns KubePodCrashLooping for that pod.
+func (e Estate) CrashLoopAfterRollout(ctx context.Context, name string) (gateway.WebhookAlert, error) {
+	d := e.Deployment(name, 1)
+	if _, err := e.Run(ctx, d); err != nil {
+		return gateway.WebhookAlert{}, err
+	}
+	pods, err := e.Release(ctx, d, "shop/"+name+":2.0")
+	if err != nil {
+		return gateway.WebhookAlert{}, err
+	}
+	if err := Crash(ctx, e.Client, &pods[0], "Error", 1); err != nil {
+		return gateway.WebhookAlert{}, err
+	}
+	return Alert(e.labels("KubePodCrashLooping", "critical", "pod", pods[0].Name, "container", "app", "reason", "CrashLoopBackOff"),
+		map[string]string{"summary": "Pod is crash looping.",
+			"description": fmt.Sprintf("Pod %s/%s (app) is in waiting state (reason: \"CrashLoopBackOff\").", e.Namespace, pods[0].Name),
+			"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping"}, time.Now()), nil
+}
+
+// OOMKilled runs Deployment name with a 128Mi memory limit whose container is then killed for
+// memory, and returns KubePodCrashLooping for its pod (kube-prometheus has no OOM alert of its
+// own; the container's last state says OOMKilled).
+func (e Estate) OOMKilled(ctx context.Context, name string) (gateway.WebhookAlert, error) {
+	d := e.Deployment(name, 1, func(d *appsv1.Deployment) {
+		d.Spec.Template.Spec.Containers[0].Resources = corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}}
+	})
+	pods, err := e.Run(ctx, d)
+	if err != nil {
+		return gateway.WebhookAlert{}, err
+	}
+	if err := Crash(ctx, e.Client, &pods[0], "OOMKilled", 137); err != nil {
+		return gateway.WebhookAlert{}, err
+	}
+	return Alert(e.labels("KubePodCrashLooping", "warning", "pod", pods[0].Name, "container", "app", "reason", "CrashLoopBackOff"),
+		map[string]string{"summary": "Pod is crash looping.",
+			"description": fmt.Sprintf("Pod %s/%s (app) is in waiting state (reason: \"CrashLoopBackOff\").", e.Namespace, pods[0].Name)}, time.Now()), nil
+}
+
+// HPAAtMax runs Deployment name at 2 replicas under an HPA (1–2) that wants more, and returns
+// KubeHpaMaxedOut.
+func (e Estate) HPAAtMax(ctx context.Context, name string) (gateway.WebhookAlert, error) {
+	if _, err := e.Run(ctx, e.Deployment(name, 2)); err != nil {
+		return gateway.WebhookAlert{}, err
+	}
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: name},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](1), MaxReplicas: 2,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name}}}
+	if err := e.Client.Create(ctx, hpa); err != nil {
+		return gateway.WebhookAlert{}, fmt.Errorf("creating HPA %s: %w", name, err)
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := e.Client.Get(ctx, client.ObjectKeyFromObject(hpa), hpa); err != nil {
+			return err
+		}
+		hpa.Status.CurrentReplicas, hpa.Status.DesiredReplicas = 2, 2
+		hpa.Status.Conditions = []autoscalingv2.HorizontalPodAutoscalerCondition{{Type: autoscalingv2.ScalingLimited, Status: corev1.ConditionTrue,
+			Reason: "TooManyReplicas", Message: "the desired replica count is more than the maximum replica count", LastTransitionTime: metav1.Now()}}
+		return e.Client.Status().Update(ctx, hpa)
+	})
+	if err != nil {
+		return gateway.WebhookAlert{}, fmt.Errorf("writing the status of HPA %s: %w", name, err)
+	}
+	return Alert(e.labels("KubeHpaMaxedOut", "warning", "horizontalpodautoscaler", name),
+		map[string]string{"summary": "HPA is running at max replicas",
+			"description": fmt.Sprintf("HPA %s/%s has been running at max replicas for longer than 15 minutes.", e.Namespace, name)}, time.Now()), nil
+}
+
+// StuckPod runs Deployment name at 3 replicas, one of which then runs but never turns Ready,
+// and returns KubePodNotReady for it.
+func (e Estate) StuckPod(ctx context.Context, name string) (gateway.WebhookAlert, error) {
+	pods, err := e.Run(ctx, e.Deployment(name, 3))
+	if err != nil {
+		return gateway.WebhookAlert{}, err
+	}
+	if err := Wedge(ctx, e.Client, &pods[0]); err != nil {
+		return gateway.WebhookAlert{}, err
+	}
+	return Alert(e.labels("KubePodNotReady", "warning", "pod", pods[0].Name),
+		map[string]string{"summary": "Pod has been in a non-ready state for more than 15 minutes.",
+			"description": fmt.Sprintf("Pod %s/%s has been in a non-ready state for longer than 15 minutes.", e.Namespace, pods[0].Name)}, time.Now()), nil
+}
+
+// Guarded puts a PodDisruptionBudget on Deployment name that allows one pod down at a time.
+func (e Estate) Guarded(ctx context.Context, name string) error {
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: name},
+		Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}}}}
+	if err := e.Client.Create(ctx, pdb); err != nil {
+		return fmt.Errorf("creating PodDisruptionBudget %s: %w", name, err)
+	}
+	return nil
+}
+
+// NodeDown writes a node's status as the node lifecycle controller does once its kubelet
+// stopped posting (Ready Unknown), opts the node in to remediation, and returns
+// KubeNodeNotReady. kwok's heartbeat picks only Ready nodes, so it leaves the node down.
+func NodeDown(ctx context.Context, c client.Client, name string) (gateway.WebhookAlert, error) {
+	node := &corev1.Node{}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+			return err
+		}
+		if node.Labels == nil {
+			node.Labels = map[string]string{}
+		}
+		node.Labels[OptInLabel] = "true"
+		return c.Update(ctx, node)
+	})
+	if err != nil {
+		return gateway.WebhookAlert{}, fmt.Errorf("labelling node %s: %w", name, err)
+	}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+			return err
+		}
+		now := metav1.Now()
+		for i, cond := range node.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				node.Status.Conditions[i] = corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown",
+					Message: "Kubelet stopped posting node status.", LastHeartbeatTime: cond.LastHeartbeatTime, LastTransitionTime: now}
+			}
+		}
+		return c.Status().Update(ctx, node)
+	})
+	if err != nil {
+		return gateway.WebhookAlert{}, fmt.Errorf("writing the status of node %s: %w", name, err)
+	}
+	return Alert(map[string]string{"alertname": "KubeNodeNotReady", "severity": "warning", "node": name,
+		"condition": "Ready", "status": "unknown", "job": "kube-state-metrics", "service": "kube-state-metrics"},
+		map[string]string{"summary": "Node is not ready.", "description": fmt.Sprintf("%s has been unready for more than 15 minutes.", name),
+			"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubenodenotready"}, time.Now()), nil
+}
