@@ -31,6 +31,7 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
+	"github.com/kubernaut/kubernaut/controllers/killswitch"
 	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
@@ -276,6 +277,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		Executors:      map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
 		Default:        kubernautv1.ExecutorName(o.execution.executor),
 		DryRunAll:      o.execution.dryRun,
+		KillSwitch:     &killswitch.Switch{Reader: mgr.GetAPIReader(), Namespace: o.orchestrator.KillSwitchNamespace, Name: o.orchestrator.KillSwitchName},
 		VerifyInterval: o.execution.verifyInterval,
 		Events:         mgr.GetEventRecorder("kubernaut-kubernetesexecution"),
 		Metrics:        kubernetesexecution.NewMetrics(metrics.Registry),

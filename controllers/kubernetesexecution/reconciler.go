@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/killswitch"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 )
 
@@ -43,6 +44,9 @@ type Reconciler struct {
 	// Alerts, when set, makes the last steps of a plan also wait for their alert to resolve in
 	// Alertmanager before they count as verified.
 	Alerts *Alertmanager
+	// KillSwitch, when set and on, rejects every step not yet validated (execution and undo
+	// alike): once an operator pulls it, Kubernaut changes nothing more.
+	KillSwitch *killswitch.Switch
 	// DryRunAll makes every step a dry run (the global dry-run mode).
 	DryRunAll bool
 	// VerifyInterval is how often verification looks again.

@@ -38,6 +38,16 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 		reject(ke, kubernautv1.ReasonInvalidParameters, err.Error())
 		return nil
 	}
+	if r.KillSwitch != nil {
+		on, err := r.KillSwitch.On(ctx)
+		if err != nil {
+			return err
+		}
+		if on {
+			reject(ke, kubernautv1.ReasonKillSwitchActive, fmt.Sprintf("the kill switch (%s) stops every step: %s on %s changed nothing", r.KillSwitch, ke.Spec.Action, ke.Spec.Target))
+			return nil
+		}
+	}
 	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate {
 		return r.validateUndo(ctx, ke, entry, impl)
 	}

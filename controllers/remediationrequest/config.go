@@ -8,6 +8,7 @@ import (
 	"time"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/killswitch"
 )
 
 // OptInLabel marks a namespace (or a Node) whose objects Kubernaut may remediate.
@@ -15,7 +16,7 @@ const OptInLabel = "kubernaut.io/remediate"
 
 // KillSwitchKey is the key of the kill-switch ConfigMap that, set to "true", stops new
 // remediations and executions.
-const KillSwitchKey = "killSwitch"
+const KillSwitchKey = killswitch.Key
 
 // Config tunes the orchestrator; cmd/kubernaut fills it from flags.
 type Config struct {

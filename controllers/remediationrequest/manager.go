@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/killswitch"
 )
 
 // Field indexes on RemediationRequests.
@@ -92,13 +93,5 @@ func (r *Reconciler) optedIn(ctx context.Context, t kubernautv1.Target) (bool, e
 
 // killSwitch reads the kill-switch ConfigMap; a missing ConfigMap means off.
 func (r *Reconciler) killSwitch(ctx context.Context) (bool, error) {
-	var cm corev1.ConfigMap
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.Config.KillSwitchNamespace, Name: r.Config.KillSwitchName}, &cm)
-	switch {
-	case apierrors.IsNotFound(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("reading the kill switch %s/%s: %w", r.Config.KillSwitchNamespace, r.Config.KillSwitchName, err)
-	}
-	return cm.Data[KillSwitchKey] == "true", nil
+	return killswitch.Switch{Reader: r.APIReader, Namespace: r.Config.KillSwitchNamespace, Name: r.Config.KillSwitchName}.On(ctx)
 }

@@ -1,0 +1,537 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
+	"github.com/kubernaut/kubernaut/gateway"
+	"github.com/kubernaut/kubernaut/test/cluster"
+	"github.com/kubernaut/kubernaut/test/holmes"
+	"github.com/kubernaut/kubernaut/test/scenario"
+)
+
+// The whole chain, as it runs in production: kubernaut's own binary (`kubernaut local`,
+// flags and wiring included), real-shaped Alertmanager notifications posted to its gateway
+// with the bearer token, and the state of the cluster asserted at the end.
+
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// kubernautBinary builds kubernaut once per suite run.
+func kubernautBinary(ctx context.Context) string {
+	GinkgoHelper()
+	binaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kubernaut-e2e-bin-")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		DeferCleanup(func() { _ = os.RemoveAll(dir) })
+		binaryPath, binaryErr = cluster.BuildKubernaut(ctx, dir)
+	})
+	Expect(binaryErr).NotTo(HaveOccurred())
+	return binaryPath
+}
+
+// chain is kubernaut running beside the control plane, and the Alertmanager that notifies it.
+type chain struct {
+	proc   *cluster.Kubernaut
+	sender scenario.Sender
+}
+
+// startChain starts `kubernaut local` with the flags every chain spec shares and extra ones,
+// until the container's specs ended. On a failed spec the log's tail is reported.
+func startChain(ctx SpecContext, name string, args ...string) *chain {
+	GinkgoHelper()
+	base := []string{"--verify-interval=250ms", "--eviction-retry-delay=500ms", "--timeout-approval=20s",
+		"--actions-namespace=" + actionsNamespace, "--gateway-namespace=" + actionsNamespace}
+	proc, err := env.StartKubernaut(ctx, cluster.KubernautOptions{Binary: kubernautBinary(ctx), Name: name, Args: append(base, args...)})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(proc.Stop)
+	return &chain{proc: proc, sender: scenario.Sender{URL: proc.GatewayURL, Token: proc.Token}}
+}
+
+// report adds the process' log tail to a failed spec.
+func (c *chain) report() {
+	if CurrentSpecReport().Failed() {
+		AddReportEntry("kubernaut log", c.proc.LogTail(80))
+	}
+}
+
+// fire delivers one notification of the alerts, as Alertmanager does, and returns the names
+// of the RemediationRequests the gateway derives for them.
+func (c *chain) fire(ctx context.Context, alerts ...gateway.WebhookAlert) []string {
+	GinkgoHelper()
+	Expect(c.sender.Deliver(ctx, scenario.Notification(alerts...))).To(Succeed())
+	var names []string
+	for _, a := range alerts {
+		names = append(names, gateway.RRName(a.Fingerprint, a.StartsAt))
+	}
+	return names
+}
+
+// remediation reads a RemediationRequest of the gateway's namespace.
+func remediation(ctx context.Context, name string) *kubernautv1.RemediationRequest {
+	GinkgoHelper()
+	rr := &kubernautv1.RemediationRequest{}
+	Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: name}, rr)).To(Succeed())
+	return rr
+}
+
+// reaches waits until the remediation is in phase and returns it.
+func reaches(ctx context.Context, name string, phase kubernautv1.RemediationPhase) *kubernautv1.RemediationRequest {
+	GinkgoHelper()
+	var rr kubernautv1.RemediationRequest
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: name}, &rr)).To(Succeed())
+		g.Expect(rr.Status.Phase).To(Equal(phase), "message: %s", rr.Status.Message)
+	}).WithContext(ctx).WithTimeout(90 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+	return &rr
+}
+
+// approvePlan approves the remediation's plan by its hash, as a person with kubectl annotate.
+func approvePlan(ctx context.Context, rrName string) *kubernautv1.WorkflowExecution {
+	GinkgoHelper()
+	we := &kubernautv1.WorkflowExecution{}
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rrName + "-we"}, we)).To(Succeed())
+		g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
+		g.Expect(we.Status.Plan).NotTo(BeNil())
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	before := we.DeepCopy()
+	we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
+	Expect(k8s.Patch(ctx, we, client.MergeFrom(before))).To(Succeed())
+	return we
+}
+
+// steps lists the KubernetesExecutions of a remediation's plan by name.
+func steps(ctx context.Context, rrName string) map[string]kubernautv1.KubernetesExecution {
+	GinkgoHelper()
+	var list kubernautv1.KubernetesExecutionList
+	Expect(k8s.List(ctx, &list, client.InNamespace(actionsNamespace))).To(Succeed())
+	out := map[string]kubernautv1.KubernetesExecution{}
+	for _, ke := range list.Items {
+		if name, ok := strings.CutPrefix(ke.Name, rrName+"-we-"); ok {
+			out[name] = ke
+		}
+	}
+	return out
+}
+
+func estate(ctx SpecContext, prefix, environment string) scenario.Estate {
+	GinkgoHelper()
+	e, err := scenario.NewEstate(ctx, k8s, prefix, environment, true)
+	Expect(err).NotTo(HaveOccurred())
+	return e
+}
+
+func must[T any](v T, err error) T {
+	GinkgoHelper()
+	Expect(err).NotTo(HaveOccurred())
+	return v
+}
+
+func deploymentIn(ctx context.Context, e scenario.Estate, name string) *appsv1.Deployment {
+	GinkgoHelper()
+	d := &appsv1.Deployment{}
+	Expect(k8s.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: name}, d)).To(Succeed())
+	return d
+}
+
+var _ = Describe("The whole chain through kubernaut's binary: five situations", Ordered, func() {
+	var c *chain
+	BeforeAll(func(ctx SpecContext) { c = startChain(ctx, "kubernaut-situations") }, NodeTimeout(3*time.Minute))
+	AfterEach(func() { c.report() })
+
+	It("rolls back a release that crash-loops, automatically in staging", func(ctx SpecContext) {
+		e := estate(ctx, "shop-staging-", "staging")
+		alert := must(e.CrashLoopAfterRollout(ctx, "cart"))
+		rr := c.fire(ctx, alert)[0]
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
+		Expect(got.Status.Actions).To(Equal([]kubernautv1.ActionName{kubernautv1.ActionRollbackDeployment}))
+		Expect(got.Status.ApprovalMode).To(Equal(kubernautv1.ApprovalAuto))
+		Expect(got.Status.RootCause).To(ContainSubstring("crashes on start"))
+		Expect(deploymentIn(ctx, e, "cart").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/cart:1.0"))
+		Expect(steps(ctx, rr)).To(HaveKey("rollback"))
+	})
+
+	It("raises the memory limit of an OOM-killed container", func(ctx SpecContext) {
+		e := estate(ctx, "orders-staging-", "staging")
+		rr := c.fire(ctx, must(e.OOMKilled(ctx, "orders")))[0]
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
+		Expect(got.Status.Actions).To(Equal([]kubernautv1.ActionName{kubernautv1.ActionIncreaseMemoryLimit}))
+		limit := deploymentIn(ctx, e, "orders").Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
+		Expect(limit.String()).To(Equal("192Mi"), "128Mi raised by 50 %")
+	})
+
+	It("raises the maximum of an HPA pinned at it, once a person approved the plan", func(ctx SpecContext) {
+		e := estate(ctx, "search-staging-", "staging")
+		rr := c.fire(ctx, must(e.HPAAtMax(ctx, "search")))[0]
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
+		Expect(got.Status.ApprovalMode).To(Equal(kubernautv1.ApprovalManual), "confidence 0.75 is below the automatic threshold")
+		approvePlan(ctx, rr)
+		reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
+		var hpa = hpaOf(e.Namespace, "search", 1, 0)
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(hpa), hpa)).To(Succeed())
+		Expect(hpa.Spec.MaxReplicas).To(Equal(int32(3)))
+	})
+
+	It("replaces a pod stuck not ready while its siblings are ready", func(ctx SpecContext) {
+		e := estate(ctx, "api-staging-", "staging")
+		alert := must(e.StuckPod(ctx, "api"))
+		rr := c.fire(ctx, alert)[0]
+		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
+		approvePlan(ctx, rr)
+		reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
+		var pod corev1.Pod
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: alert.Labels["pod"]}, &pod)
+		Expect(err == nil && pod.DeletionTimestamp == nil).To(BeFalse(), "the stuck pod is gone")
+		Expect(must(e.RolledOut(ctx, deploymentIn(ctx, e, "api")))).To(HaveLen(3), "its controller replaced it")
+	})
+
+	It("cordons and drains a NotReady node after a person approved it, respecting the PodDisruptionBudget", func(ctx SpecContext) {
+		node := cluster.KwokNode("chain-node")
+		Expect(k8s.Create(ctx, node)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, node))).To(Succeed()) })
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(node), node)).To(Succeed())
+			g.Expect(node.Status.Conditions).To(ContainElement(And(HaveField("Type", corev1.NodeReady), HaveField("Status", corev1.ConditionTrue))))
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		e := estate(ctx, "ledger-prod-", "production")
+		d := e.Deployment("ledger", 2, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+				PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 100, Preference: corev1.NodeSelectorTerm{
+					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{"chain-node"}}}}}}}}
+		})
+		pods := must(e.Run(ctx, d))
+		Expect(e.Guarded(ctx, "ledger")).To(Succeed())
+		on := 0
+		for _, p := range pods {
+			if p.Spec.NodeName == "chain-node" {
+				on++
+			}
+		}
+		Expect(on).To(BeNumerically(">", 0), "the scheduler put ledger's pods on the node")
+		rr := c.fire(ctx, must(scenario.NodeDown(ctx, k8s, "chain-node")))[0]
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
+		Expect(got.Status.Actions).To(Equal([]kubernautv1.ActionName{kubernautv1.ActionCordonNode, kubernautv1.ActionDrainNode}))
+		approvePlan(ctx, rr)
+		reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(node), node)).To(Succeed())
+		Expect(node.Spec.Unschedulable).To(BeTrue())
+		pods = must(e.RolledOut(ctx, d))
+		for _, p := range pods {
+			Expect(p.Spec.NodeName).NotTo(Equal("chain-node"))
+		}
+	})
+})
+
+var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", Ordered, func() {
+	var c *chain
+	BeforeAll(func(ctx SpecContext) { c = startChain(ctx, "kubernaut-failures") }, NodeTimeout(3*time.Minute))
+	AfterEach(func() { c.report() })
+
+	It("refuses a plan the safety policy denies, before anything changes", func(ctx SpecContext) {
+		e := estate(ctx, "gitops-staging-", "staging")
+		alert := must(e.CrashLoopAfterRollout(ctx, "web"))
+		d := deploymentIn(ctx, e, "web")
+		before := d.DeepCopy()
+		d.Labels = map[string]string{"argocd.argoproj.io/instance": "shop"}
+		Expect(k8s.Patch(ctx, d, client.MergeFrom(before))).To(Succeed())
+		rr := c.fire(ctx, alert)[0]
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseRejected)
+		Expect(got.Status.Message).To(ContainSubstring("managed by argocd (shop)"))
+		Expect(steps(ctx, rr)).To(BeEmpty(), "no step was created")
+		Expect(deploymentIn(ctx, e, "web").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/web:2.0"))
+	})
+
+	It("refuses a plan the API server's dry run refuses, before anything changes", func(ctx SpecContext) {
+		e := estate(ctx, "cve-staging-", "staging")
+		alert := must(e.CrashLoopAfterRollout(ctx, "pay"))
+		// The cluster's own admission refuses the image the rollback would bring back.
+		vap := bannedImage(e.Namespace, "shop/pay:1.0")
+		for _, o := range vap {
+			Expect(k8s.Create(ctx, o)).To(Succeed())
+			DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, o))).To(Succeed()) })
+		}
+		waitAdmissionRefuses(ctx, e, "pay", "shop/pay:1.0")
+		rr := c.fire(ctx, alert)[0]
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseRejected)
+		Expect(got.Status.Message).To(ContainSubstring("shop/pay:1.0 has a known vulnerability"))
+		Expect(steps(ctx, rr)).To(BeEmpty())
+		Expect(deploymentIn(ctx, e, "pay").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/pay:2.0"))
+	})
+
+	It("undoes a rollback whose verification fails", func(ctx SpecContext) {
+		e := estate(ctx, "verify-staging-", "staging")
+		// Revision 1 cannot run anywhere (no node matches it): rolling back to it never becomes
+		// healthy, and the short progress deadline says so.
+		d := e.Deployment("web", 1, func(d *appsv1.Deployment) {
+			d.Spec.ProgressDeadlineSeconds = ptr.To[int32](3)
+			d.Spec.Template.Spec.NodeSelector = map[string]string{"kubernaut.io/no-such-node": "true"}
+		})
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		Eventually(func() error {
+			get(ctx, d)
+			d.Spec.Template.Spec.NodeSelector = nil
+			d.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
+			return k8s.Update(ctx, d)
+		}).WithContext(ctx).Should(Succeed())
+		pods := must(e.RolledOut(ctx, d))
+		Expect(scenario.Crash(ctx, k8s, &pods[0], "Error", 1)).To(Succeed())
+		alert := scenario.Alert(map[string]string{"alertname": "KubePodCrashLooping", "severity": "critical", "namespace": e.Namespace, "pod": pods[0].Name}, nil, time.Now())
+		rr := c.fire(ctx, alert)[0]
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseFailed)
+		Expect(got.Status.Message).To(ContainSubstring("compensated"))
+		s := steps(ctx, rr)
+		Expect(s).To(HaveKey("rollback"))
+		Expect(s["rollback"].Status.Verification).To(HaveField("Result", "Failed"))
+		Expect(s).To(HaveKey("undo-rollback"))
+		Expect(s["undo-rollback"].Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded))
+		Expect(deploymentIn(ctx, e, "web").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/web:2.0"), "the rollback was undone")
+	})
+
+	It("times out a plan nobody approves, and executes nothing", func(ctx SpecContext) {
+		e := estate(ctx, "billing-prod-", "production")
+		rr := c.fire(ctx, must(e.CrashLoopAfterRollout(ctx, "billing")))[0]
+		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseTimedOut)
+		Expect(got.Status.Message).To(ContainSubstring("AwaitingApproval"))
+		Expect(steps(ctx, rr)).To(BeEmpty())
+		Expect(deploymentIn(ctx, e, "billing").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/billing:2.0"))
+	})
+
+	It("cancels a remediation whose alert resolves while its plan waits, and withdraws the plan", func(ctx SpecContext) {
+		e := estate(ctx, "checkout-prod-", "production")
+		alert := must(e.CrashLoopAfterRollout(ctx, "checkout"))
+		rr := c.fire(ctx, alert)[0]
+		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
+		c.fire(ctx, scenario.Resolved(alert, time.Now()))
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseCancelled)
+		Expect(got.Status.Message).To(ContainSubstring("the plan was withdrawn"))
+		Eventually(func() bool {
+			return k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rr + "-we"}, &kubernautv1.WorkflowExecution{}) != nil
+		}).WithContext(ctx).Should(BeTrue(), "the WorkflowExecution is deleted")
+		Expect(steps(ctx, rr)).To(BeEmpty())
+	})
+
+	It("executes nothing while the kill switch is on, not even a plan approved before", func(ctx SpecContext) {
+		e := estate(ctx, "kill-prod-", "production")
+		waiting := c.fire(ctx, must(e.CrashLoopAfterRollout(ctx, "a")))[0]
+		reaches(ctx, waiting, kubernautv1.RemediationPhaseAwaitingApproval)
+		setKillSwitch(ctx, "true")
+		DeferCleanup(func(ctx SpecContext) { setKillSwitch(ctx, "false") })
+		fresh := c.fire(ctx, must(e.CrashLoopAfterRollout(ctx, "b")))[0]
+		got := reaches(ctx, fresh, kubernautv1.RemediationPhaseSkipped)
+		Expect(meta.FindStatusCondition(got.Status.Conditions, kubernautv1.GuardsPassedCondition).Reason).To(Equal(kubernautv1.ReasonKillSwitchActive))
+		approvePlan(ctx, waiting)
+		got = reaches(ctx, waiting, kubernautv1.RemediationPhaseFailed)
+		s := steps(ctx, waiting)
+		Expect(s).To(HaveKey("rollback"))
+		Expect(meta.FindStatusCondition(s["rollback"].Status.Conditions, kubernautv1.ValidatedCondition)).To(HaveField("Reason", kubernautv1.ReasonKillSwitchActive))
+		for _, name := range []string{"a", "b"} {
+			Expect(deploymentIn(ctx, e, name).Spec.Template.Spec.Containers[0].Image).To(Equal("shop/"+name+":2.0"), "nothing changed")
+		}
+	})
+
+	It("remediates an alert storm on one Deployment once", func(ctx SpecContext) {
+		e := estate(ctx, "storm-staging-", "staging")
+		d := e.Deployment("feed", 12)
+		must(e.Run(ctx, d))
+		pods := must(e.Release(ctx, d, "shop/feed:2.0"))
+		var alerts []gateway.WebhookAlert
+		for i := range pods {
+			Expect(scenario.Crash(ctx, k8s, &pods[i], "Error", 1)).To(Succeed())
+			alerts = append(alerts, scenario.Alert(map[string]string{"alertname": "KubePodCrashLooping", "severity": "critical",
+				"namespace": e.Namespace, "pod": pods[i].Name, "container": "app"}, nil, time.Now()))
+		}
+		c.fire(ctx, alerts...) // one notification: Alertmanager groups them by alertname and namespace
+		var rrs kubernautv1.RemediationRequestList
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.List(ctx, &rrs, client.InNamespace(actionsNamespace), client.MatchingLabels{gateway.LabelTargetNamespace: e.Namespace})).To(Succeed())
+			g.Expect(rrs.Items).NotTo(BeEmpty())
+			for _, rr := range rrs.Items {
+				g.Expect(rr.Status.Phase.IsFinished()).To(BeTrue(), "%s is %s", rr.Name, rr.Status.Phase)
+			}
+		}).WithContext(ctx).WithTimeout(120 * time.Second).Should(Succeed())
+		var executed []string
+		for _, rr := range rrs.Items {
+			if _, ok := steps(ctx, rr.Name)["rollback"]; ok {
+				executed = append(executed, rr.Name)
+				Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseCompleted))
+			} else {
+				Expect(rr.Status.Phase).To(BeElementOf(kubernautv1.RemediationPhaseSkipped, kubernautv1.RemediationPhaseRejected, kubernautv1.RemediationPhaseCompleted),
+					"%s: %s", rr.Name, rr.Status.Message)
+			}
+		}
+		Expect(executed).To(HaveLen(1), "one remediation of %d acted", len(rrs.Items))
+		d = deploymentIn(ctx, e, "feed")
+		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("shop/feed:1.0"))
+		Expect(d.Annotations["deployment.kubernetes.io/revision"]).To(Equal("3"), "rolled back once: revision 1's template became revision 3")
+	})
+})
+
+// setKillSwitch writes the kill-switch ConfigMap.
+func setKillSwitch(ctx context.Context, value string) {
+	GinkgoHelper()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, Name: "kubernaut-config"}}
+	Eventually(func() error {
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)
+		if err != nil {
+			cm.Data = map[string]string{"killSwitch": value}
+			return k8s.Create(ctx, cm)
+		}
+		cm.Data = map[string]string{"killSwitch": value}
+		return k8s.Update(ctx, cm)
+	}).WithContext(ctx).Should(Succeed())
+}
+
+// holmesScript is what the HolmesGPT stand-in answers next: a status and, for 200, the
+// analysis text; the specs of one container run in order and set it.
+type holmesScript struct {
+	mu     sync.Mutex
+	status int
+	answer string
+}
+
+func (h *holmesScript) set(status int, answer string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.status, h.answer = status, answer
+}
+
+func (h *holmesScript) reply(int, string, map[string]any) (int, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.status != http.StatusOK {
+		return h.status, `{"detail":"upstream model unavailable"}`
+	}
+	body, _ := json.Marshal(map[string]any{"analysis": h.answer, "conversation_history": []any{},
+		"metadata": map[string]any{"usage": map[string]any{"total_tokens": 1234}}})
+	return http.StatusOK, string(body)
+}
+
+var _ = Describe("The whole chain through kubernaut's binary with HolmesGPT", Ordered, func() {
+	var c *chain
+	script := &holmesScript{status: http.StatusOK}
+	BeforeAll(func(ctx SpecContext) {
+		srv := (&holmes.Fake{T: GinkgoT(), Reply: script.reply}).Start()
+		c = startChain(ctx, "kubernaut-holmesgpt", "--analyzer=holmesgpt", "--holmesgpt-url="+srv.URL,
+			"--holmesgpt-attempts=1", "--holmesgpt-retry-delay=10ms", "--holmesgpt-breaker-threshold=100")
+	}, NodeTimeout(3*time.Minute))
+	AfterEach(func() { c.report() })
+
+	It("rejects a plan HolmesGPT is not confident in", func(ctx SpecContext) {
+		e := estate(ctx, "low-staging-", "staging")
+		script.set(http.StatusOK, fmt.Sprintf(`{"rootCause": {"summary": "maybe the network", "confidence": 0.4}, "steps": [
+			{"name": "restart", "action": "restart_deployment", "target": {"kind": "Deployment", "namespace": %q, "name": "cart"}}]}`, e.Namespace))
+		rr := c.fire(ctx, must(e.CrashLoopAfterRollout(ctx, "cart")))[0]
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseRejected)
+		Expect(got.Status.Message).To(ContainSubstring("confidence 0.40 is below 0.70"))
+		Expect(steps(ctx, rr)).To(BeEmpty())
+	})
+
+	It("undoes the completed steps when a later step fails, restoring the pre-state", func(ctx SpecContext) {
+		e := estate(ctx, "undo-staging-", "staging")
+		d := e.Deployment("web", 2)
+		must(e.Run(ctx, d))
+		pods := must(e.Release(ctx, d, "shop/web:2.0"))
+		Expect(scenario.Crash(ctx, k8s, &pods[0], "Error", 1)).To(Succeed())
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "web-settings"}, Data: map[string]string{"POOL": "10"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		script.set(http.StatusOK, fmt.Sprintf(`{"rootCause": {"summary": "the pool is too small for the new release", "confidence": 0.8}, "steps": [
+			{"name": "scale", "action": "scale_deployment", "target": {"kind": "Deployment", "namespace": %[1]q, "name": "web"}, "parameters": {"scaleDeployment": {"replicas": 3}}},
+			{"name": "pool", "action": "update_config", "dependsOn": ["scale"], "target": {"kind": "ConfigMap", "namespace": %[1]q, "name": "web-settings"}, "parameters": {"updateConfig": {"data": {"POOL": "20"}}}}]}`, e.Namespace))
+		alert := scenario.Alert(map[string]string{"alertname": "KubePodCrashLooping", "severity": "warning", "namespace": e.Namespace, "pod": pods[0].Name}, nil, time.Now())
+		rr := c.fire(ctx, alert)[0]
+		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
+		// While the plan waits for its approval, someone deletes the ConfigMap its second step
+		// changes: that step is refused when it runs, after the first one scaled.
+		Expect(k8s.Delete(ctx, cm)).To(Succeed())
+		approvePlan(ctx, rr)
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseFailed)
+		Expect(got.Status.Message).To(ContainSubstring("pool"))
+		s := steps(ctx, rr)
+		Expect(s["scale"].Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded))
+		Expect(s["pool"].Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(s["undo-scale"].Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded))
+		Expect(*deploymentIn(ctx, e, "web").Spec.Replicas).To(Equal(int32(2)), "the scale was undone")
+	})
+
+	It("falls back to the rules analyzer when HolmesGPT is down, and a person must approve", func(ctx SpecContext) {
+		script.set(http.StatusServiceUnavailable, "")
+		e := estate(ctx, "fallback-staging-", "staging")
+		rr := c.fire(ctx, must(e.CrashLoopAfterRollout(ctx, "cart")))[0]
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
+		Expect(got.Status.ApprovalMode).To(Equal(kubernautv1.ApprovalManual), "the rules alone would approve 0.92 automatically in staging")
+		var aia kubernautv1.AIAnalysis
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rr + "-aia"}, &aia)).To(Succeed())
+		Expect(aia.Status.Approval.Reasons).To(ContainElement(ContainSubstring("fallback")))
+		approvePlan(ctx, rr)
+		reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
+		Expect(deploymentIn(ctx, e, "cart").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/cart:1.0"))
+	})
+})
+
+// bannedImage is a ValidatingAdmissionPolicy and its binding that refuse Deployments of image
+// in namespace ns, as a cluster's own admission would for a vulnerable image.
+func bannedImage(ns, image string) []client.Object {
+	name := "banned-image-" + ns
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments"}},
+				}}}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: fmt.Sprintf("object.spec.template.spec.containers.all(c, c.image != %q)", image),
+				Message:    image + " has a known vulnerability (CVE-2026-0001)",
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}}},
+	}
+	return []client.Object{policy, binding}
+}
+
+// waitAdmissionRefuses waits until the API server's admission refuses the Deployment with
+// image (a new policy takes a moment to load).
+func waitAdmissionRefuses(ctx context.Context, e scenario.Estate, name, image string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		d := deploymentIn(ctx, e, name)
+		d.Spec.Template.Spec.Containers[0].Image = image
+		err := k8s.Update(ctx, d, client.DryRunAll)
+		g.Expect(err).To(HaveOccurred())
+		g.Expect(err.Error()).To(ContainSubstring("known vulnerability"))
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+}
