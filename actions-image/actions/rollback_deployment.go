@@ -10,6 +10,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -160,6 +161,14 @@ func (rollbackDeployment) Restored(ctx context.Context, env Env, step kubernautv
 	if !apiequality.Semantic.DeepEqual(withoutHash(&rs.Spec.Template), withoutHash(&d.Spec.Template)) {
 		return Check{Done: true, Message: fmt.Sprintf("%s does not run the template of ReplicaSet %s", t, pre.ReplicaSet)}, nil
 	}
-	return both(Check{Done: true, Passed: true, Message: fmt.Sprintf("%s runs the template of ReplicaSet %s again", t, pre.ReplicaSet)},
-		func() (Check, error) { return rolledOut(ctx, env, t) })
+	// The pre-state is what is restored, healthy or not. The undo of a rollback away from a
+	// crash-looping release brings the crashing template back, and a rollout between two
+	// unavailable ReplicaSets never converges (the Deployment controller scales neither down):
+	// restored means the Deployment runs that template again and its controller observed it.
+	replicas := ptr.Deref(d.Spec.Replicas, 1)
+	if d.Status.ObservedGeneration < d.Generation {
+		return Check{Message: fmt.Sprintf("%s: waiting for its controller to observe the template of ReplicaSet %s", t, pre.ReplicaSet)}, nil
+	}
+	return Check{Done: true, Passed: true, Message: fmt.Sprintf("%s runs the template of ReplicaSet %s again (%d of %d pods updated, %d available, %d in all)",
+		t, pre.ReplicaSet, d.Status.UpdatedReplicas, replicas, d.Status.AvailableReplicas, d.Status.Replicas)}, nil
 }

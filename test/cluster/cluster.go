@@ -25,6 +25,9 @@ const (
 	firstServiceIP = "10.0.0.1"
 	// KwokNodeAnnotation marks the nodes kwok manages.
 	KwokNodeAnnotation = "kwok.x-k8s.io/node"
+	// KubeletStoppedLabel on a kwok node stops kwok's node stages for it (its heartbeat and
+	// readiness), as if its kubelet had stopped; its pods still run.
+	KubeletStoppedLabel = "kwok.kubernaut.io/kubelet-stopped"
 )
 
 // Options choose what to start.
@@ -287,7 +290,14 @@ func writeKwokStages(binDir, dir string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("reading kwok stage %s: %w", f, err)
 		}
-		docs = append(docs, strings.TrimSpace(string(data)))
+		doc := strings.TrimSpace(string(data))
+		if strings.HasPrefix(filepath.Base(f), "node-") {
+			// A node whose kubelet a test stopped keeps the status the test wrote: kwok's node
+			// stages would otherwise mark it Ready again at once.
+			doc = strings.Replace(doc, "  selector:\n    matchExpressions:\n",
+				"  selector:\n    matchExpressions:\n    - key: '.metadata.labels[\""+KubeletStoppedLabel+"\"]'\n      operator: 'DoesNotExist'\n", 1)
+		}
+		docs = append(docs, doc)
 	}
 	out := filepath.Join(dir, "kwok-stages.yaml")
 	if err := os.WriteFile(out, []byte(strings.Join(docs, "\n---\n")+"\n"), 0o644); err != nil {

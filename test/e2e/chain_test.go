@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -42,13 +41,8 @@ var (
 func kubernautBinary(ctx context.Context) string {
 	GinkgoHelper()
 	binaryOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kubernaut-e2e-bin-")
-		if err != nil {
-			binaryErr = err
-			return
-		}
-		DeferCleanup(func() { _ = os.RemoveAll(dir) })
-		binaryPath, binaryErr = cluster.BuildKubernaut(ctx, dir)
+		// In the cluster's folder, which goes with the cluster at the end of the suite.
+		binaryPath, binaryErr = cluster.BuildKubernaut(ctx, env.Dir)
 	})
 	Expect(binaryErr).NotTo(HaveOccurred())
 	return binaryPath
@@ -74,7 +68,7 @@ func startChain(ctx SpecContext, name string, args ...string) *chain {
 
 // report adds the process' log tail to a failed spec.
 func (c *chain) report() {
-	if CurrentSpecReport().Failed() {
+	if c != nil && CurrentSpecReport().Failed() {
 		AddReportEntry("kubernaut log", c.proc.LogTail(80))
 	}
 }
@@ -113,15 +107,23 @@ func reaches(ctx context.Context, name string, phase kubernautv1.RemediationPhas
 // approvePlan approves the remediation's plan by its hash, as a person with kubectl annotate.
 func approvePlan(ctx context.Context, rrName string) *kubernautv1.WorkflowExecution {
 	GinkgoHelper()
+	we := planned(ctx, rrName)
+	before := we.DeepCopy()
+	we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
+	Expect(k8s.Patch(ctx, we, client.MergeFrom(before))).To(Succeed())
+	return we
+}
+
+// planned waits until the remediation's plan is planned (validated, dry-run) and waits at its
+// approval gate.
+func planned(ctx context.Context, rrName string) *kubernautv1.WorkflowExecution {
+	GinkgoHelper()
 	we := &kubernautv1.WorkflowExecution{}
 	Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rrName + "-we"}, we)).To(Succeed())
 		g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
 		g.Expect(we.Status.Plan).NotTo(BeNil())
 	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
-	before := we.DeepCopy()
-	we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
-	Expect(k8s.Patch(ctx, we, client.MergeFrom(before))).To(Succeed())
 	return we
 }
 
@@ -211,20 +213,12 @@ var _ = Describe("The whole chain through kubernaut's binary: five situations", 
 	})
 
 	It("cordons and drains a NotReady node after a person approved it, respecting the PodDisruptionBudget", func(ctx SpecContext) {
-		node := cluster.KwokNode("chain-node")
-		Expect(k8s.Create(ctx, node)).To(Succeed())
-		DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, node))).To(Succeed()) })
-		Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(node), node)).To(Succeed())
-			g.Expect(node.Status.Conditions).To(ContainElement(And(HaveField("Type", corev1.NodeReady), HaveField("Status", corev1.ConditionTrue))))
-		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 		e := estate(ctx, "ledger-prod-", "production")
-		d := e.Deployment("ledger", 2, func(d *appsv1.Deployment) {
-			d.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-				PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 100, Preference: corev1.NodeSelectorTerm{
-					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{"chain-node"}}}}}}}}
+		d := e.Deployment("ledger", 2)
+		pods := must(e.PodsOnNode(ctx, "chain-node", d))
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(client.IgnoreNotFound(k8s.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "chain-node"}}))).To(Succeed())
 		})
-		pods := must(e.Run(ctx, d))
 		Expect(e.Guarded(ctx, "ledger")).To(Succeed())
 		on := 0
 		for _, p := range pods {
@@ -232,13 +226,14 @@ var _ = Describe("The whole chain through kubernaut's binary: five situations", 
 				on++
 			}
 		}
-		Expect(on).To(BeNumerically(">", 0), "the scheduler put ledger's pods on the node")
+		Expect(on).To(Equal(2), "the scheduler put ledger's pods on the node")
 		rr := c.fire(ctx, must(scenario.NodeDown(ctx, k8s, "chain-node")))[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
 		Expect(got.Status.Actions).To(Equal([]kubernautv1.ActionName{kubernautv1.ActionCordonNode, kubernautv1.ActionDrainNode}))
 		approvePlan(ctx, rr)
 		reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(node), node)).To(Succeed())
+		var node corev1.Node
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: "chain-node"}, &node)).To(Succeed())
 		Expect(node.Spec.Unschedulable).To(BeTrue())
 		pods = must(e.RolledOut(ctx, d))
 		for _, p := range pods {
@@ -303,7 +298,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		alert := scenario.Alert(map[string]string{"alertname": "KubePodCrashLooping", "severity": "critical", "namespace": e.Namespace, "pod": pods[0].Name}, nil, time.Now())
 		rr := c.fire(ctx, alert)[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseFailed)
-		Expect(got.Status.Message).To(ContainSubstring("compensated"))
+		Expect(got.Status.Message).To(ContainSubstring("the completed steps were undone: undo-rollback Succeeded"))
 		s := steps(ctx, rr)
 		Expect(s).To(HaveKey("rollback"))
 		Expect(s["rollback"].Status.Verification).To(HaveField("Result", "Failed"))
@@ -385,7 +380,11 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 					"%s: %s", rr.Name, rr.Status.Message)
 			}
 		}
-		Expect(executed).To(HaveLen(1), "one remediation of %d acted", len(rrs.Items))
+		var outcomes []string
+		for _, rr := range rrs.Items {
+			outcomes = append(outcomes, fmt.Sprintf("%s %s: %s", rr.Name, rr.Status.Phase, rr.Status.Message))
+		}
+		Expect(executed).To(HaveLen(1), "one remediation of %d acted:\n%s", len(rrs.Items), strings.Join(outcomes, "\n"))
 		d = deploymentIn(ctx, e, "feed")
 		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("shop/feed:1.0"))
 		Expect(d.Annotations["deployment.kubernetes.io/revision"]).To(Equal("3"), "rolled back once: revision 1's template became revision 3")
@@ -454,18 +453,20 @@ var _ = Describe("The whole chain through kubernaut's binary with HolmesGPT", Or
 
 	It("undoes the completed steps when a later step fails, restoring the pre-state", func(ctx SpecContext) {
 		e := estate(ctx, "undo-staging-", "staging")
-		d := e.Deployment("web", 2)
-		must(e.Run(ctx, d))
-		pods := must(e.Release(ctx, d, "shop/web:2.0"))
-		Expect(scenario.Crash(ctx, k8s, &pods[0], "Error", 1)).To(Succeed())
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "web-settings"}, Data: map[string]string{"POOL": "10"}}
 		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		d := e.Deployment("web", 2, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "web-settings"}}}}
+		})
+		must(e.Run(ctx, d))
 		script.set(http.StatusOK, fmt.Sprintf(`{"rootCause": {"summary": "the pool is too small for the new release", "confidence": 0.8}, "steps": [
 			{"name": "scale", "action": "scale_deployment", "target": {"kind": "Deployment", "namespace": %[1]q, "name": "web"}, "parameters": {"scaleDeployment": {"replicas": 3}}},
 			{"name": "pool", "action": "update_config", "dependsOn": ["scale"], "target": {"kind": "ConfigMap", "namespace": %[1]q, "name": "web-settings"}, "parameters": {"updateConfig": {"data": {"POOL": "20"}}}}]}`, e.Namespace))
-		alert := scenario.Alert(map[string]string{"alertname": "KubePodCrashLooping", "severity": "warning", "namespace": e.Namespace, "pod": pods[0].Name}, nil, time.Now())
+		alert := scenario.Alert(map[string]string{"alertname": "CheckoutLatencyHigh", "severity": "warning", "namespace": e.Namespace, "deployment": "web"},
+			map[string]string{"summary": "p99 latency above 2 s"}, time.Now())
 		rr := c.fire(ctx, alert)[0]
-		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
+		planned(ctx, rr)
 		// While the plan waits for its approval, someone deletes the ConfigMap its second step
 		// changes: that step is refused when it runs, after the first one scaled.
 		Expect(k8s.Delete(ctx, cm)).To(Succeed())
@@ -535,3 +536,4 @@ func waitAdmissionRefuses(ctx context.Context, e scenario.Estate, name, image st
 		g.Expect(err.Error()).To(ContainSubstring("known vulnerability"))
 	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 }
+

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubernaut/kubernaut/gateway"
+	"github.com/kubernaut/kubernaut/test/cluster"
 )
 
 // OptInLabel opts a namespace or node in to remediation (remediationrequest.OptInLabel).
@@ -309,7 +310,8 @@ func (e Estate) Guarded(ctx context.Context, name string) error {
 
 // NodeDown writes a node's status as the node lifecycle controller does once its kubelet
 // stopped posting (Ready Unknown), opts the node in to remediation, and returns
-// KubeNodeNotReady. kwok's heartbeat picks only Ready nodes, so it leaves the node down.
+// KubeNodeNotReady. The node's cluster.KubeletStoppedLabel keeps kwok from marking it Ready
+// again (the local control plane's kwok honours it).
 func NodeDown(ctx context.Context, c client.Client, name string) (gateway.WebhookAlert, error) {
 	node := &corev1.Node{}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -320,6 +322,7 @@ func NodeDown(ctx context.Context, c client.Client, name string) (gateway.Webhoo
 			node.Labels = map[string]string{}
 		}
 		node.Labels[OptInLabel] = "true"
+		node.Labels[cluster.KubeletStoppedLabel] = "true"
 		return c.Update(ctx, node)
 	})
 	if err != nil {
@@ -345,4 +348,65 @@ func NodeDown(ctx context.Context, c client.Client, name string) (gateway.Webhoo
 		"condition": "Ready", "status": "unknown", "job": "kube-state-metrics", "service": "kube-state-metrics"},
 		map[string]string{"summary": "Node is not ready.", "description": fmt.Sprintf("%s has been unready for more than 15 minutes.", name),
 			"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubenodenotready"}, time.Now()), nil
+}
+
+// PodsOnNode creates kwok node name (Ready) and runs Deployment d with its pods on it: the
+// other nodes are cordoned while the pods are scheduled, and uncordoned after. d prefers the
+// node, so that pods evicted from it may run elsewhere. It returns the pods.
+func (e Estate) PodsOnNode(ctx context.Context, name string, d *appsv1.Deployment) ([]corev1.Pod, error) {
+	node := cluster.KwokNode(name)
+	if err := e.Client.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating node %s: %w", name, err)
+	}
+	err := e.wait(ctx, "node "+name+" Ready", func(ctx context.Context) (bool, error) {
+		if err := e.Client.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+			return false, err
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == corev1.ConditionTrue && !node.Spec.Unschedulable, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 100, Preference: corev1.NodeSelectorTerm{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{name}}}}}}}}
+	var nodes corev1.NodeList
+	if err := e.Client.List(ctx, &nodes); err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	var others []string
+	for _, n := range nodes.Items {
+		if n.Name != name && !n.Spec.Unschedulable {
+			others = append(others, n.Name)
+		}
+	}
+	setUnschedulable := func(on bool) error {
+		for _, n := range others {
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				var node corev1.Node
+				if err := e.Client.Get(ctx, client.ObjectKey{Name: n}, &node); err != nil {
+					return err
+				}
+				node.Spec.Unschedulable = on
+				return e.Client.Update(ctx, &node)
+			})
+			if err != nil {
+				return fmt.Errorf("setting node %s unschedulable=%t: %w", n, on, err)
+			}
+		}
+		return nil
+	}
+	if err := setUnschedulable(true); err != nil {
+		return nil, err
+	}
+	pods, err := e.Run(ctx, d)
+	if uerr := setUnschedulable(false); err == nil {
+		err = uerr
+	}
+	return pods, err
 }

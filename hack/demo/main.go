@@ -1,0 +1,236 @@
+// Command demo is the part of `make demo` that plays the world: a sample estate on the local
+// control plane, six situations made real (the kubelet's side written as a kubelet would: kwok
+// runs no containers), the Alertmanager notifications that report them posted to kubernaut's
+// gateway with its bearer token, each remediation followed live to its outcome, the one that
+// needs a person approved by its plan hash, and a summary table. hack/demo.sh runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
+	"github.com/kubernaut/kubernaut/gateway"
+	"github.com/kubernaut/kubernaut/test/cluster"
+	"github.com/kubernaut/kubernaut/test/scenario"
+)
+
+// situation is one failure of the demo and what the demo expects of it.
+type situation struct {
+	name   string
+	want   kubernautv1.RemediationPhase
+	make   func(ctx context.Context) (gateway.WebhookAlert, error)
+	rr     string
+	start  time.Time
+	end    time.Time
+	result *kubernautv1.RemediationRequest
+}
+
+func main() {
+	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "the local control plane's kubeconfig")
+	url := flag.String("gateway", "http://127.0.0.1:18090", "kubernaut's gateway")
+	token := flag.String("token", "", "the gateway's bearer token")
+	namespace := flag.String("namespace", "kubernaut-system", "the gateway's namespace (where the RemediationRequests are)")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := run(ctx, *kubeconfig, *url, *token, *namespace); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, kubeconfig, url, token, ns string) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme()})
+	if err != nil {
+		return err
+	}
+	staging, err := scenario.NewEstate(ctx, c, "shop-staging", "staging", false)
+	if err != nil {
+		return err
+	}
+	prod, err := scenario.NewEstate(ctx, c, "ledger-prod", "production", false)
+	if err != nil {
+		return err
+	}
+	situations := []*situation{
+		{name: "crash loop after a bad rollout", want: kubernautv1.RemediationPhaseCompleted,
+			make: func(ctx context.Context) (gateway.WebhookAlert, error) { return staging.CrashLoopAfterRollout(ctx, "cart") }},
+		{name: "OOMKilled container", want: kubernautv1.RemediationPhaseCompleted,
+			make: func(ctx context.Context) (gateway.WebhookAlert, error) { return staging.OOMKilled(ctx, "orders") }},
+		{name: "HPA at its maximum", want: kubernautv1.RemediationPhaseCompleted,
+			make: func(ctx context.Context) (gateway.WebhookAlert, error) { return staging.HPAAtMax(ctx, "search") }},
+		{name: "stuck pod", want: kubernautv1.RemediationPhaseCompleted,
+			make: func(ctx context.Context) (gateway.WebhookAlert, error) { return staging.StuckPod(ctx, "api") }},
+		{name: "NotReady node", want: kubernautv1.RemediationPhaseCompleted,
+			make: func(ctx context.Context) (gateway.WebhookAlert, error) {
+				if _, err := prod.PodsOnNode(ctx, "demo-node", prod.Deployment("ledger", 2)); err != nil {
+					return gateway.WebhookAlert{}, err
+				}
+				if err := prod.Guarded(ctx, "ledger"); err != nil {
+					return gateway.WebhookAlert{}, err
+				}
+				return scenario.NodeDown(ctx, c, "demo-node")
+			}},
+		{name: "crash loop, Argo CD-managed", want: kubernautv1.RemediationPhaseRejected,
+			make: func(ctx context.Context) (gateway.WebhookAlert, error) {
+				a, err := staging.CrashLoopAfterRollout(ctx, "payments")
+				if err != nil {
+					return a, err
+				}
+				d := &appsv1.Deployment{}
+				if err := c.Get(ctx, client.ObjectKey{Namespace: staging.Namespace, Name: "payments"}, d); err != nil {
+					return a, err
+				}
+				before := d.DeepCopy()
+				d.Labels = map[string]string{"argocd.argoproj.io/instance": "payments"}
+				return a, c.Patch(ctx, d, client.MergeFrom(before))
+			}},
+	}
+	sender := scenario.Sender{URL: url, Token: token}
+	fmt.Println("Making the situations real, then Alertmanager notifies kubernaut of each:")
+	for _, s := range situations {
+		alert, err := s.make(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if err := sender.Deliver(ctx, scenario.Notification(alert)); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		s.rr, s.start = gateway.RRName(alert.Fingerprint, alert.StartsAt), time.Now()
+		fmt.Printf("  POST /api/v1/signals/alertmanager  %-20s %-45s → %s\n", alert.Labels["alertname"], targetOf(alert), s.rr)
+	}
+	fmt.Println("\nFollowing every remediation (a line per phase change):")
+	last := map[string]kubernautv1.RemediationPhase{}
+	approved := map[string]bool{}
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 4*time.Minute, true, func(ctx context.Context) (bool, error) {
+		done := true
+		for _, s := range situations {
+			if s.result != nil && s.result.Status.Phase.IsFinished() {
+				continue
+			}
+			rr := &kubernautv1.RemediationRequest{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.rr}, rr); err != nil {
+				done = false
+				continue
+			}
+			s.result = rr
+			if p := rr.Status.Phase; p != last[s.rr] {
+				last[s.rr] = p
+				fmt.Printf("  %s  %-32s %-17s %s\n", time.Now().UTC().Format("15:04:05"), s.name, orPending(p), short(rr.Status.Message))
+			}
+			if rr.Status.Phase.IsFinished() {
+				s.end = time.Now()
+				continue
+			}
+			done = false
+			if rr.Status.Phase == kubernautv1.RemediationPhaseAwaitingApproval && !approved[s.rr] {
+				ok, err := approve(ctx, c, ns, s)
+				if err != nil {
+					return false, err
+				}
+				approved[s.rr] = ok
+			}
+		}
+		return done, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the remediations: %w", err)
+	}
+	fmt.Println("\nSummary:")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SIGNAL\tSITUATION\tROOT CAUSE\tACTIONS\tAPPROVAL\tOUTCOME\tTIME")
+	var wrong []string
+	for _, s := range situations {
+		rr := s.result
+		var actions []string
+		for _, a := range rr.Status.Actions {
+			actions = append(actions, string(a))
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", rr.Spec.Signal.Name, s.name, short(rr.Status.RootCause), orNone(strings.Join(actions, ", ")),
+			orNone(string(rr.Status.ApprovalMode)), rr.Status.Phase, s.end.Sub(s.start).Round(100*time.Millisecond))
+		if rr.Status.Phase != s.want {
+			wrong = append(wrong, fmt.Sprintf("%s ended %s (want %s): %s", s.name, rr.Status.Phase, s.want, rr.Status.Message))
+		}
+	}
+	_ = tw.Flush()
+	for _, s := range situations {
+		if s.want == kubernautv1.RemediationPhaseRejected {
+			fmt.Printf("\nRefused by the safety policy (%s): %s\n", s.name, s.result.Status.Message)
+		}
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("unexpected outcomes:\n  %s", strings.Join(wrong, "\n  "))
+	}
+	return nil
+}
+
+// approve approves a plan waiting at its gate by its hash, printing what a person would read
+// and type. It reports false while the plan is still being planned.
+func approve(ctx context.Context, c client.Client, ns string, s *situation) (bool, error) {
+	we := &kubernautv1.WorkflowExecution{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.rr + "-we"}, we); err != nil || we.Status.Phase != kubernautv1.WorkflowAwaitingApproval || we.Status.Plan == nil {
+		return false, nil
+	}
+	fmt.Printf("\n  ── %s waits for a person: %s\n", s.name, short(s.result.Status.Message))
+	for _, st := range we.Status.Plan.Steps {
+		fmt.Printf("       step %-8s %s %s (policy allowed: %t)\n", st.Name, st.Action, st.Target, st.Policy.Allowed)
+	}
+	fmt.Printf("       plan hash %s; approve with either of:\n", we.Status.Plan.Hash)
+	fmt.Printf("         kubectl annotate workflowexecution %s -n %s %s=%s\n", we.Name, ns, workflowexecution.ApproveAnnotation, we.Status.Plan.Hash)
+	fmt.Printf("         argo resume %s -n %s    (with the argo engine: make demo ARGO=1)\n", we.Name, ns)
+	fmt.Printf("       the demo approves it with the first.\n\n")
+	before := we.DeepCopy()
+	if we.Annotations == nil {
+		we.Annotations = map[string]string{}
+	}
+	we.Annotations[workflowexecution.ApproveAnnotation] = we.Status.Plan.Hash
+	if err := c.Patch(ctx, we, client.MergeFrom(before)); err != nil {
+		return false, fmt.Errorf("approving %s: %w", we.Name, err)
+	}
+	return true, nil
+}
+
+func targetOf(a gateway.WebhookAlert) string {
+	t, err := gateway.ExtractTarget(a.Labels)
+	if err != nil {
+		return "?"
+	}
+	return t.String()
+}
+
+func orPending(p kubernautv1.RemediationPhase) string {
+	if p == "" {
+		return "Pending"
+	}
+	return string(p)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func short(s string) string {
+	if len(s) > 90 {
+		return s[:87] + "..."
+	}
+	return s
+}
