@@ -70,7 +70,9 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 	}
 	situations := []*situation{
 		{name: "crash loop after a bad rollout", want: kubernautv1.RemediationPhaseCompleted,
-			make: func(ctx context.Context) (gateway.WebhookAlert, error) { return staging.CrashLoopAfterRollout(ctx, "cart") }},
+			make: func(ctx context.Context) (gateway.WebhookAlert, error) {
+				return staging.CrashLoopAfterRollout(ctx, "cart")
+			}},
 		{name: "OOMKilled container", want: kubernautv1.RemediationPhaseCompleted,
 			make: func(ctx context.Context) (gateway.WebhookAlert, error) { return staging.OOMKilled(ctx, "orders") }},
 		{name: "HPA at its maximum", want: kubernautv1.RemediationPhaseCompleted,

@@ -536,4 +536,3 @@ func waitAdmissionRefuses(ctx context.Context, e scenario.Estate, name, image st
 		g.Expect(err.Error()).To(ContainSubstring("known vulnerability"))
 	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 }
-
