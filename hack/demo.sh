@@ -59,7 +59,7 @@ kubectl get kubernaut -n kubernaut-system
 step "Six situations on a sample estate, from Alertmanager's notification to a verified outcome"
 # hack/demo plays the world (the estate, what a kubelet would write, Alertmanager) and approves
 # the plan that needs a person, by its hash; kubernaut does everything else.
-go run ./hack/demo --kubeconfig "$KUBECONFIG" --gateway "http://$GATEWAY_ADDR" --token "$TOKEN" || {
+KUBECONFIG="$KUBECONFIG" go run ./hack/demo --gateway "http://$GATEWAY_ADDR" --token "$TOKEN" || {
   echo; echo "the demo failed; kubernaut's log ends with:"; tail -40 "$log"; exit 1; }
 
 echo

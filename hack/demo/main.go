@@ -38,14 +38,14 @@ type situation struct {
 }
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "the local control plane's kubeconfig")
 	url := flag.String("gateway", "http://127.0.0.1:18090", "kubernaut's gateway")
 	token := flag.String("token", "", "the gateway's bearer token")
 	namespace := flag.String("namespace", "kubernaut-system", "the gateway's namespace (where the RemediationRequests are)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := run(ctx, *kubeconfig, *url, *token, *namespace); err != nil {
+	// The kubeconfig is $KUBECONFIG (controller-runtime owns the --kubeconfig flag).
+	if err := run(ctx, os.Getenv("KUBECONFIG"), *url, *token, *namespace); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
