@@ -58,7 +58,10 @@ type chain struct {
 // until the container's specs ended. On a failed spec the log's tail is reported.
 func startChain(ctx SpecContext, name string, args ...string) *chain {
 	GinkgoHelper()
-	base := []string{"--verify-interval=250ms", "--eviction-retry-delay=500ms", "--timeout-approval=20s",
+	// Without the learning loop (its own integration tests cover it): the failure specs make
+	// rollbacks fail on purpose, and the learned confidence of rollback_deployment would then
+	// drop for every later spec — below the rejection threshold, as one run showed.
+	base := []string{"--learning-window=0", "--verify-interval=250ms", "--eviction-retry-delay=500ms", "--timeout-approval=20s",
 		"--actions-namespace=" + actionsNamespace, "--gateway-namespace=" + actionsNamespace}
 	proc, err := env.StartKubernaut(ctx, cluster.KubernautOptions{Binary: kubernautBinary(ctx), Name: name, Args: append(base, args...)})
 	Expect(err).NotTo(HaveOccurred())
