@@ -17,6 +17,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,7 +32,6 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
-	"github.com/kubernaut/kubernaut/controllers/killswitch"
 	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
@@ -277,7 +277,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		Executors:      map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
 		Default:        kubernautv1.ExecutorName(o.execution.executor),
 		DryRunAll:      o.execution.dryRun,
-		KillSwitch:     &killswitch.Switch{Reader: mgr.GetAPIReader(), Namespace: o.orchestrator.KillSwitchNamespace, Name: o.orchestrator.KillSwitchName},
+		KillSwitch:     ptr.To(o.orchestrator.KillSwitch(mgr.GetAPIReader())),
 		VerifyInterval: o.execution.verifyInterval,
 		Events:         mgr.GetEventRecorder("kubernaut-kubernetesexecution"),
 		Metrics:        kubernetesexecution.NewMetrics(metrics.Registry),

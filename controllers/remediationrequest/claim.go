@@ -72,12 +72,11 @@ func (r *Reconciler) claimTarget(ctx context.Context, rr *kubernautv1.Remediatio
 	case err != nil:
 		return guardVerdict{}, fmt.Errorf("reading RemediationRequest %s, which claims %s: %w", holder, target, err)
 	case !other.Status.Phase.IsFinished():
-		return guardVerdict{reason: kubernautv1.ReasonAlreadyRemediating, blockedBy: holder,
-			message: fmt.Sprintf("RemediationRequest %s is already remediating %s", holder, target)}, nil
-	case ran(&other) && other.Spec.Signal.Name == rr.Spec.Signal.Name && other.Status.CompletedAt != nil && now.Sub(other.Status.CompletedAt.Time) < r.Config.Cooldown:
-		return guardVerdict{reason: kubernautv1.ReasonCoolingDown, blockedBy: holder,
-			message: fmt.Sprintf("%s was remediated for %s %s ago (RemediationRequest %s); cooldown is %s",
-				target, rr.Spec.Signal.Name, now.Sub(other.Status.CompletedAt.Time).Round(time.Second), holder, r.Config.Cooldown)}, nil
+		return alreadyRemediating(holder, target), nil
+	default:
+		if v, cooling := coolingDown(r.Config, target, rr, &other, now); cooling {
+			return v, nil
+		}
 	}
 	lease.Spec.HolderIdentity, lease.Spec.AcquireTime = ptr.To(rr.Name), &metav1.MicroTime{Time: now}
 	lease.OwnerReferences = []metav1.OwnerReference{owner}

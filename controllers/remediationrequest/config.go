@@ -7,6 +7,8 @@ package remediationrequest
 import (
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/killswitch"
 )
@@ -35,6 +37,12 @@ type Config struct {
 	KillSwitchNamespace, KillSwitchName string
 	// Retention is how long a finished RemediationRequest is kept.
 	Retention time.Duration
+}
+
+// KillSwitch is the kill switch the configuration names, read through reader (nil for its
+// name only).
+func (c Config) KillSwitch(reader client.Reader) killswitch.Switch {
+	return killswitch.Switch{Reader: reader, Namespace: c.KillSwitchNamespace, Name: c.KillSwitchName}
 }
 
 // DefaultConfig returns the defaults of the issue: processing 5 m, analysis 10 m, approval

@@ -38,7 +38,7 @@ func checkGuards(cfg Config, in guardInput) guardVerdict {
 	t := in.rr.Spec.Target
 	if in.killSwitch {
 		return guardVerdict{reason: kubernautv1.ReasonKillSwitchActive,
-			message: fmt.Sprintf("the kill switch (ConfigMap %s/%s, %s=true) stops new remediations", cfg.KillSwitchNamespace, cfg.KillSwitchName, KillSwitchKey)}
+			message: fmt.Sprintf("the kill switch (%s) stops new remediations", cfg.KillSwitch(nil))}
 	}
 	if !in.optedIn {
 		where := "namespace " + t.Namespace
@@ -53,18 +53,13 @@ func checkGuards(cfg Config, in guardInput) guardVerdict {
 		if other.Name == in.rr.Name || other.Status.Phase.IsFinished() || !olderThan(other, in.rr) {
 			continue
 		}
-		return guardVerdict{reason: kubernautv1.ReasonAlreadyRemediating, blockedBy: other.Name,
-			message: fmt.Sprintf("RemediationRequest %s is already remediating %s", other.Name, t)}
+		return alreadyRemediating(other.Name, t)
 	}
 	for i := range in.sameTarget {
-		other := &in.sameTarget[i]
-		if other.Name == in.rr.Name || !ran(other) || other.Spec.Signal.Name != in.rr.Spec.Signal.Name || other.Status.CompletedAt == nil {
-			continue
-		}
-		if since := in.now.Sub(other.Status.CompletedAt.Time); since < cfg.Cooldown {
-			return guardVerdict{reason: kubernautv1.ReasonCoolingDown, blockedBy: other.Name,
-				message: fmt.Sprintf("%s was remediated for %s %s ago (RemediationRequest %s); cooldown is %s",
-					t, in.rr.Spec.Signal.Name, since.Round(time.Second), other.Name, cfg.Cooldown)}
+		if other := &in.sameTarget[i]; other.Name != in.rr.Name {
+			if v, cooling := coolingDown(cfg, t, in.rr, other, in.now); cooling {
+				return v
+			}
 		}
 	}
 	if cfg.FailureLimit > 0 {
@@ -92,6 +87,27 @@ func checkGuards(cfg Config, in guardInput) guardVerdict {
 		}
 	}
 	return guardVerdict{}
+}
+
+// alreadyRemediating is the verdict on a remediation of t while holder remediates it.
+func alreadyRemediating(holder string, t kubernautv1.Target) guardVerdict {
+	return guardVerdict{reason: kubernautv1.ReasonAlreadyRemediating, blockedBy: holder,
+		message: fmt.Sprintf("RemediationRequest %s is already remediating %s", holder, t)}
+}
+
+// coolingDown reports whether other, a finished remediation of target t, holds rr back: it
+// ran for the same signal and finished less than the cooldown ago.
+func coolingDown(cfg Config, t kubernautv1.Target, rr, other *kubernautv1.RemediationRequest, now time.Time) (guardVerdict, bool) {
+	if !ran(other) || other.Spec.Signal.Name != rr.Spec.Signal.Name || other.Status.CompletedAt == nil {
+		return guardVerdict{}, false
+	}
+	since := now.Sub(other.Status.CompletedAt.Time)
+	if since >= cfg.Cooldown {
+		return guardVerdict{}, false
+	}
+	return guardVerdict{reason: kubernautv1.ReasonCoolingDown, blockedBy: other.Name,
+		message: fmt.Sprintf("%s was remediated for %s %s ago (RemediationRequest %s); cooldown is %s",
+			t, rr.Spec.Signal.Name, since.Round(time.Second), other.Name, cfg.Cooldown)}, true
 }
 
 // ran reports whether a remediation passed its guards (so it counts for cooldown and

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
-	"github.com/kubernaut/kubernaut/controllers/killswitch"
 )
 
 // Field indexes on RemediationRequests.
@@ -93,5 +92,5 @@ func (r *Reconciler) optedIn(ctx context.Context, t kubernautv1.Target) (bool, e
 
 // killSwitch reads the kill-switch ConfigMap; a missing ConfigMap means off.
 func (r *Reconciler) killSwitch(ctx context.Context) (bool, error) {
-	return killswitch.Switch{Reader: r.APIReader, Namespace: r.Config.KillSwitchNamespace, Name: r.Config.KillSwitchName}.On(ctx)
+	return r.Config.KillSwitch(r.APIReader).On(ctx)
 }

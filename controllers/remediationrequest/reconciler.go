@@ -133,7 +133,7 @@ func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationReq
 			return ctrl.Result{}, err
 		}
 		if on {
-			msg := fmt.Sprintf("the kill switch (ConfigMap %s/%s) stops new executions", r.Config.KillSwitchNamespace, r.Config.KillSwitchName)
+			msg := fmt.Sprintf("the kill switch (%s) stops new executions", r.Config.KillSwitch(nil))
 			setCondition(rr, kubernautv1.GuardsPassedCondition, metav1.ConditionFalse, kubernautv1.ReasonKillSwitchActive, msg)
 			end(rr, kubernautv1.ReasonSkipped, msg)
 			return ctrl.Result{}, nil
@@ -242,7 +242,8 @@ func (r *Reconciler) executed(rr *kubernautv1.RemediationRequest, we *kubernautv
 	}
 	switch we.Status.Phase {
 	case kubernautv1.WorkflowCompleted:
-		complete(rr, "remediated and verified: "+readyMessage(we.Status.Conditions))
+		// The WorkflowExecution's own message says it: "remediated and verified: <each step>".
+		complete(rr, readyMessage(we.Status.Conditions))
 	case kubernautv1.WorkflowFailed:
 		end(rr, kubernautv1.ReasonFailed, "the workflow failed: "+readyMessage(we.Status.Conditions))
 	case kubernautv1.WorkflowRejected:
