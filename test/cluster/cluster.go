@@ -294,8 +294,11 @@ func writeKwokStages(binDir, dir string) (string, error) {
 		if strings.HasPrefix(filepath.Base(f), "node-") {
 			// A node whose kubelet a test stopped keeps the status the test wrote: kwok's node
 			// stages would otherwise mark it Ready again at once.
-			doc = strings.Replace(doc, "  selector:\n    matchExpressions:\n",
-				"  selector:\n    matchExpressions:\n    - key: '.metadata.labels[\""+KubeletStoppedLabel+"\"]'\n      operator: 'DoesNotExist'\n", 1)
+			const at = "  selector:\n    matchExpressions:\n"
+			if !strings.Contains(doc, at) {
+				return "", fmt.Errorf("kwok stage %s has no selector.matchExpressions to add %s to: its format changed", f, KubeletStoppedLabel)
+			}
+			doc = strings.Replace(doc, at, at+"    - key: '.metadata.labels[\""+KubeletStoppedLabel+"\"]'\n      operator: 'DoesNotExist'\n", 1)
 		}
 		docs = append(docs, doc)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/test/scenario"
 )
 
 // step creates a KubernetesExecution for one action and waits until it ends.
@@ -104,31 +105,18 @@ func get(ctx SpecContext, obj client.Object) {
 
 func rolledOut(ctx SpecContext, d *appsv1.Deployment) {
 	GinkgoHelper()
-	Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
-		g.Expect(d.Status.ObservedGeneration).To(BeNumerically(">=", d.Generation))
-		g.Expect(d.Status.UpdatedReplicas).To(Equal(*d.Spec.Replicas))
-		g.Expect(d.Status.AvailableReplicas).To(Equal(*d.Spec.Replicas))
-		g.Expect(d.Status.Replicas).To(Equal(*d.Spec.Replicas))
-	}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
+	must(estateOf(d.Namespace).RolledOut(ctx, d))
 }
 
 // hpaOf is an HPA scaling Deployment name between min and max.
 func hpaOf(ns, name string, min, max int32) *autoscalingv2.HorizontalPodAutoscaler {
-	return &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To(min), MaxReplicas: max,
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name}}}
+	return estateOf(ns).HPA(name, min, max)
 }
 
 // release rolls a Deployment out to a new image (a new revision) and waits for the rollout.
 func release(ctx SpecContext, d *appsv1.Deployment, image string) {
 	GinkgoHelper()
-	Eventually(func() error {
-		get(ctx, d)
-		d.Spec.Template.Spec.Containers[0].Image = image
-		return k8s.Update(ctx, d)
-	}).WithContext(ctx).Should(Succeed())
-	rolledOut(ctx, d)
+	must(estateOf(d.Namespace).Release(ctx, d, image))
 }
 
 func condition(ke *kubernautv1.KubernetesExecution, typ string) *metav1.Condition {
@@ -413,10 +401,12 @@ var _ = Describe("The actions on the full control plane", func() {
 
 	It("drain_node waits on a PodDisruptionBudget that forbids the eviction, then fails with the reason; the undo uncordons", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "act-drain-")
-		nodeName := "kwok-node-0"
+		// A node of its own: what other specs leave running on the shared nodes (an Argo step's
+		// pod with its emptyDir, say) would make the drain refuse before it starts.
+		nodeName := "drain-node"
+		Expect(scenario.NewNode(ctx, k8s, nodeName)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
-			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}
-			Expect(k8s.Patch(ctx, node, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"unschedulable":false}}`)))).To(Succeed())
+			Expect(client.IgnoreNotFound(k8s.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}))).To(Succeed())
 		})
 		d := deployment(ns, "web", 1, func(d *appsv1.Deployment) { d.Spec.Template.Spec.NodeName = nodeName })
 		available(ctx, d)
@@ -430,7 +420,7 @@ var _ = Describe("The actions on the full control plane", func() {
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 		ke := step(ctx, ns, "drain", kubernautv1.ActionStep{Action: kubernautv1.ActionDrainNode, Target: kubernautv1.Target{Kind: "Node", Name: nodeName},
 			Parameters: &kubernautv1.ActionParameters{DrainNode: &kubernautv1.DrainNodeParameters{TimeoutSeconds: 10}}})
-		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionFailed))
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionFailed), "%v", ke.Status.Conditions)
 		Expect(condition(ke, kubernautv1.ExecutedCondition).Message).To(ContainSubstring("draining node " + nodeName))
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}
 		get(ctx, node)

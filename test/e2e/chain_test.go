@@ -2,17 +2,18 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/killswitch"
+	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	"github.com/kubernaut/kubernaut/gateway"
 	"github.com/kubernaut/kubernaut/test/cluster"
@@ -55,7 +58,7 @@ type chain struct {
 }
 
 // startChain starts `kubernaut local` with the flags every chain spec shares and extra ones,
-// until the container's specs ended. On a failed spec the log's tail is reported.
+// until the container's specs ended (its AfterEach calls report for a failed spec).
 func startChain(ctx SpecContext, name string, args ...string) *chain {
 	GinkgoHelper()
 	// Without the learning loop (its own integration tests cover it): the failure specs make
@@ -86,14 +89,6 @@ func (c *chain) fire(ctx context.Context, alerts ...gateway.WebhookAlert) []stri
 		names = append(names, gateway.RRName(a.Fingerprint, a.StartsAt))
 	}
 	return names
-}
-
-// remediation reads a RemediationRequest of the gateway's namespace.
-func remediation(ctx context.Context, name string) *kubernautv1.RemediationRequest {
-	GinkgoHelper()
-	rr := &kubernautv1.RemediationRequest{}
-	Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: name}, rr)).To(Succeed())
-	return rr
 }
 
 // reaches waits until the remediation is in phase and returns it.
@@ -144,9 +139,9 @@ func steps(ctx context.Context, rrName string) map[string]kubernautv1.Kubernetes
 	return out
 }
 
-func estate(ctx SpecContext, prefix, environment string) scenario.Estate {
+func newEstate(ctx SpecContext, prefix, environment string) scenario.Estate {
 	GinkgoHelper()
-	e, err := scenario.NewEstate(ctx, k8s, prefix, environment, true)
+	e, err := scenario.NewEstate(ctx, k8s, prefix, environment)
 	Expect(err).NotTo(HaveOccurred())
 	return e
 }
@@ -170,7 +165,7 @@ var _ = Describe("The whole chain through kubernaut's binary: five situations", 
 	AfterEach(func() { c.report() })
 
 	It("rolls back a release that crash-loops, automatically in staging", func(ctx SpecContext) {
-		e := estate(ctx, "shop-staging-", "staging")
+		e := newEstate(ctx, "shop-staging-", "staging")
 		alert := must(e.CrashLoopAfterRollout(ctx, "cart"))
 		rr := c.fire(ctx, alert)[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
@@ -182,7 +177,7 @@ var _ = Describe("The whole chain through kubernaut's binary: five situations", 
 	})
 
 	It("raises the memory limit of an OOM-killed container", func(ctx SpecContext) {
-		e := estate(ctx, "orders-staging-", "staging")
+		e := newEstate(ctx, "orders-staging-", "staging")
 		rr := c.fire(ctx, must(e.OOMKilled(ctx, "orders")))[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
 		Expect(got.Status.Actions).To(Equal([]kubernautv1.ActionName{kubernautv1.ActionIncreaseMemoryLimit}))
@@ -191,19 +186,19 @@ var _ = Describe("The whole chain through kubernaut's binary: five situations", 
 	})
 
 	It("raises the maximum of an HPA pinned at it, once a person approved the plan", func(ctx SpecContext) {
-		e := estate(ctx, "search-staging-", "staging")
+		e := newEstate(ctx, "search-staging-", "staging")
 		rr := c.fire(ctx, must(e.HPAAtMax(ctx, "search")))[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
 		Expect(got.Status.ApprovalMode).To(Equal(kubernautv1.ApprovalManual), "confidence 0.75 is below the automatic threshold")
 		approvePlan(ctx, rr)
 		reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
-		var hpa = hpaOf(e.Namespace, "search", 1, 0)
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(hpa), hpa)).To(Succeed())
+		var hpa autoscalingv2.HorizontalPodAutoscaler
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: "search"}, &hpa)).To(Succeed())
 		Expect(hpa.Spec.MaxReplicas).To(Equal(int32(3)))
 	})
 
 	It("replaces a pod stuck not ready while its siblings are ready", func(ctx SpecContext) {
-		e := estate(ctx, "api-staging-", "staging")
+		e := newEstate(ctx, "api-staging-", "staging")
 		alert := must(e.StuckPod(ctx, "api"))
 		rr := c.fire(ctx, alert)[0]
 		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
@@ -215,8 +210,8 @@ var _ = Describe("The whole chain through kubernaut's binary: five situations", 
 		Expect(must(e.RolledOut(ctx, deploymentIn(ctx, e, "api")))).To(HaveLen(3), "its controller replaced it")
 	})
 
-	It("cordons and drains a NotReady node after a person approved it, respecting the PodDisruptionBudget", func(ctx SpecContext) {
-		e := estate(ctx, "ledger-prod-", "production")
+	It("cordons and drains a NotReady node after a person approved it, evicting its pods through their PodDisruptionBudget", func(ctx SpecContext) {
+		e := newEstate(ctx, "ledger-prod-", "production")
 		d := e.Deployment("ledger", 2)
 		pods := must(e.PodsOnNode(ctx, "chain-node", d))
 		DeferCleanup(func(ctx SpecContext) {
@@ -235,6 +230,7 @@ var _ = Describe("The whole chain through kubernaut's binary: five situations", 
 		Expect(got.Status.Actions).To(Equal([]kubernautv1.ActionName{kubernautv1.ActionCordonNode, kubernautv1.ActionDrainNode}))
 		approvePlan(ctx, rr)
 		reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
+		Expect(steps(ctx, rr)["drain"].Status.Result.Message).To(ContainSubstring("2 pods evicted"), "evicted, not deleted")
 		var node corev1.Node
 		Expect(k8s.Get(ctx, client.ObjectKey{Name: "chain-node"}, &node)).To(Succeed())
 		Expect(node.Spec.Unschedulable).To(BeTrue())
@@ -251,7 +247,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 	AfterEach(func() { c.report() })
 
 	It("refuses a plan the safety policy denies, before anything changes", func(ctx SpecContext) {
-		e := estate(ctx, "gitops-staging-", "staging")
+		e := newEstate(ctx, "gitops-staging-", "staging")
 		alert := must(e.CrashLoopAfterRollout(ctx, "web"))
 		d := deploymentIn(ctx, e, "web")
 		before := d.DeepCopy()
@@ -265,7 +261,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 	})
 
 	It("refuses a plan the API server's dry run refuses, before anything changes", func(ctx SpecContext) {
-		e := estate(ctx, "cve-staging-", "staging")
+		e := newEstate(ctx, "cve-staging-", "staging")
 		alert := must(e.CrashLoopAfterRollout(ctx, "pay"))
 		// The cluster's own admission refuses the image the rollback would bring back.
 		vap := bannedImage(e.Namespace, "shop/pay:1.0")
@@ -282,21 +278,8 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 	})
 
 	It("undoes a rollback whose verification fails", func(ctx SpecContext) {
-		e := estate(ctx, "verify-staging-", "staging")
-		// Revision 1 cannot run anywhere (no node matches it): rolling back to it never becomes
-		// healthy, and the short progress deadline says so.
-		d := e.Deployment("web", 1, func(d *appsv1.Deployment) {
-			d.Spec.ProgressDeadlineSeconds = ptr.To[int32](3)
-			d.Spec.Template.Spec.NodeSelector = map[string]string{"kubernaut.io/no-such-node": "true"}
-		})
-		Expect(k8s.Create(ctx, d)).To(Succeed())
-		Eventually(func() error {
-			get(ctx, d)
-			d.Spec.Template.Spec.NodeSelector = nil
-			d.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
-			return k8s.Update(ctx, d)
-		}).WithContext(ctx).Should(Succeed())
-		pods := must(e.RolledOut(ctx, d))
+		e := newEstate(ctx, "verify-staging-", "staging")
+		pods := must(e.BrokenPreviousRevision(ctx, "web"))
 		Expect(scenario.Crash(ctx, k8s, &pods[0], "Error", 1)).To(Succeed())
 		alert := scenario.Alert(map[string]string{"alertname": "KubePodCrashLooping", "severity": "critical", "namespace": e.Namespace, "pod": pods[0].Name}, nil, time.Now())
 		rr := c.fire(ctx, alert)[0]
@@ -311,7 +294,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 	})
 
 	It("times out a plan nobody approves, and executes nothing", func(ctx SpecContext) {
-		e := estate(ctx, "billing-prod-", "production")
+		e := newEstate(ctx, "billing-prod-", "production")
 		rr := c.fire(ctx, must(e.CrashLoopAfterRollout(ctx, "billing")))[0]
 		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseTimedOut)
@@ -321,7 +304,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 	})
 
 	It("cancels a remediation whose alert resolves while its plan waits, and withdraws the plan", func(ctx SpecContext) {
-		e := estate(ctx, "checkout-prod-", "production")
+		e := newEstate(ctx, "checkout-prod-", "production")
 		alert := must(e.CrashLoopAfterRollout(ctx, "checkout"))
 		rr := c.fire(ctx, alert)[0]
 		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
@@ -335,7 +318,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 	})
 
 	It("executes nothing while the kill switch is on, not even a plan approved before", func(ctx SpecContext) {
-		e := estate(ctx, "kill-prod-", "production")
+		e := newEstate(ctx, "kill-prod-", "production")
 		waiting := c.fire(ctx, must(e.CrashLoopAfterRollout(ctx, "a")))[0]
 		reaches(ctx, waiting, kubernautv1.RemediationPhaseAwaitingApproval)
 		setKillSwitch(ctx, "true")
@@ -354,7 +337,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 	})
 
 	It("remediates an alert storm on one Deployment once", func(ctx SpecContext) {
-		e := estate(ctx, "storm-staging-", "staging")
+		e := newEstate(ctx, "storm-staging-", "staging")
 		d := e.Deployment("feed", 12)
 		must(e.Run(ctx, d))
 		pods := must(e.Release(ctx, d, "shop/feed:2.0"))
@@ -373,21 +356,27 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 				g.Expect(rr.Status.Phase.IsFinished()).To(BeTrue(), "%s is %s", rr.Name, rr.Status.Phase)
 			}
 		}).WithContext(ctx).WithTimeout(120 * time.Second).Should(Succeed())
-		var executed []string
-		for _, rr := range rrs.Items {
-			if _, ok := steps(ctx, rr.Name)["rollback"]; ok {
-				executed = append(executed, rr.Name)
-				Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseCompleted))
-			} else {
-				Expect(rr.Status.Phase).To(BeElementOf(kubernautv1.RemediationPhaseSkipped, kubernautv1.RemediationPhaseRejected, kubernautv1.RemediationPhaseCompleted),
-					"%s: %s", rr.Name, rr.Status.Message)
-			}
-		}
-		var outcomes []string
+		var executed, outcomes []string
 		for _, rr := range rrs.Items {
 			outcomes = append(outcomes, fmt.Sprintf("%s %s: %s", rr.Name, rr.Status.Phase, rr.Status.Message))
+			if _, ok := steps(ctx, rr.Name)["rollback"]; ok {
+				executed = append(executed, rr.Name)
+			}
 		}
-		Expect(executed).To(HaveLen(1), "one remediation of %d acted:\n%s", len(rrs.Items), strings.Join(outcomes, "\n"))
+		report := strings.Join(outcomes, "\n")
+		Expect(executed).To(HaveLen(1), "one remediation of %d acted:\n%s", len(rrs.Items), report)
+		for _, rr := range rrs.Items {
+			switch {
+			case rr.Name == executed[0]:
+				Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseCompleted), report)
+			case rr.Labels[gateway.LabelStorm] == "true":
+				// The storm's own remediation, about the namespace: nothing the rules can act on.
+				Expect(rr.Status.Actions).To(BeEmpty(), report)
+			default:
+				Expect(meta.FindStatusCondition(rr.Status.Conditions, kubernautv1.GuardsPassedCondition)).To(
+					HaveField("Reason", BeElementOf(kubernautv1.ReasonAlreadyRemediating, kubernautv1.ReasonCoolingDown)), report)
+			}
+		}
 		d = deploymentIn(ctx, e, "feed")
 		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("shop/feed:1.0"))
 		Expect(d.Annotations["deployment.kubernetes.io/revision"]).To(Equal("3"), "rolled back once: revision 1's template became revision 3")
@@ -397,56 +386,38 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 // setKillSwitch writes the kill-switch ConfigMap.
 func setKillSwitch(ctx context.Context, value string) {
 	GinkgoHelper()
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, Name: "kubernaut-config"}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, Name: remediationrequest.DefaultConfig().KillSwitchName}}
 	Eventually(func() error {
 		err := k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)
 		if err != nil {
-			cm.Data = map[string]string{"killSwitch": value}
+			cm.Data = map[string]string{killswitch.Key: value}
 			return k8s.Create(ctx, cm)
 		}
-		cm.Data = map[string]string{"killSwitch": value}
+		cm.Data = map[string]string{killswitch.Key: value}
 		return k8s.Update(ctx, cm)
 	}).WithContext(ctx).Should(Succeed())
 }
 
-// holmesScript is what the HolmesGPT stand-in answers next: a status and, for 200, the
-// analysis text; the specs of one container run in order and set it.
-type holmesScript struct {
-	mu     sync.Mutex
-	status int
-	answer string
-}
-
-func (h *holmesScript) set(status int, answer string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.status, h.answer = status, answer
-}
-
-func (h *holmesScript) reply(int, string, map[string]any) (int, string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.status != http.StatusOK {
-		return h.status, `{"detail":"upstream model unavailable"}`
-	}
-	body, _ := json.Marshal(map[string]any{"analysis": h.answer, "conversation_history": []any{},
-		"metadata": map[string]any{"usage": map[string]any{"total_tokens": 1234}}})
-	return http.StatusOK, string(body)
-}
-
 var _ = Describe("The whole chain through kubernaut's binary with HolmesGPT", Ordered, func() {
 	var c *chain
-	script := &holmesScript{status: http.StatusOK}
+	// The specs run in order and script what HolmesGPT answers next; down makes it answer 503.
+	var down atomic.Bool
+	fake := &holmes.Fake{T: GinkgoT(), Reply: func(int, string, map[string]any) (int, string) {
+		if down.Load() {
+			return http.StatusServiceUnavailable, `{"detail":"upstream model unavailable"}`
+		}
+		return 0, ""
+	}}
 	BeforeAll(func(ctx SpecContext) {
-		srv := (&holmes.Fake{T: GinkgoT(), Reply: script.reply}).Start()
+		srv := fake.Start()
 		c = startChain(ctx, "kubernaut-holmesgpt", "--analyzer=holmesgpt", "--holmesgpt-url="+srv.URL,
 			"--holmesgpt-attempts=1", "--holmesgpt-retry-delay=10ms", "--holmesgpt-breaker-threshold=100")
 	}, NodeTimeout(3*time.Minute))
 	AfterEach(func() { c.report() })
 
 	It("rejects a plan HolmesGPT is not confident in", func(ctx SpecContext) {
-		e := estate(ctx, "low-staging-", "staging")
-		script.set(http.StatusOK, fmt.Sprintf(`{"rootCause": {"summary": "maybe the network", "confidence": 0.4}, "steps": [
+		e := newEstate(ctx, "low-staging-", "staging")
+		fake.SetAnswer(fmt.Sprintf(`{"rootCause": {"summary": "maybe the network", "confidence": 0.4}, "steps": [
 			{"name": "restart", "action": "restart_deployment", "target": {"kind": "Deployment", "namespace": %q, "name": "cart"}}]}`, e.Namespace))
 		rr := c.fire(ctx, must(e.CrashLoopAfterRollout(ctx, "cart")))[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseRejected)
@@ -455,7 +426,7 @@ var _ = Describe("The whole chain through kubernaut's binary with HolmesGPT", Or
 	})
 
 	It("undoes the completed steps when a later step fails, restoring the pre-state", func(ctx SpecContext) {
-		e := estate(ctx, "undo-staging-", "staging")
+		e := newEstate(ctx, "undo-staging-", "staging")
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "web-settings"}, Data: map[string]string{"POOL": "10"}}
 		Expect(k8s.Create(ctx, cm)).To(Succeed())
 		d := e.Deployment("web", 2, func(d *appsv1.Deployment) {
@@ -463,7 +434,7 @@ var _ = Describe("The whole chain through kubernaut's binary with HolmesGPT", Or
 				LocalObjectReference: corev1.LocalObjectReference{Name: "web-settings"}}}}
 		})
 		must(e.Run(ctx, d))
-		script.set(http.StatusOK, fmt.Sprintf(`{"rootCause": {"summary": "the pool is too small for the new release", "confidence": 0.8}, "steps": [
+		fake.SetAnswer(fmt.Sprintf(`{"rootCause": {"summary": "the pool is too small for the new release", "confidence": 0.8}, "steps": [
 			{"name": "scale", "action": "scale_deployment", "target": {"kind": "Deployment", "namespace": %[1]q, "name": "web"}, "parameters": {"scaleDeployment": {"replicas": 3}}},
 			{"name": "pool", "action": "update_config", "dependsOn": ["scale"], "target": {"kind": "ConfigMap", "namespace": %[1]q, "name": "web-settings"}, "parameters": {"updateConfig": {"data": {"POOL": "20"}}}}]}`, e.Namespace))
 		alert := scenario.Alert(map[string]string{"alertname": "CheckoutLatencyHigh", "severity": "warning", "namespace": e.Namespace, "deployment": "web"},
@@ -484,8 +455,8 @@ var _ = Describe("The whole chain through kubernaut's binary with HolmesGPT", Or
 	})
 
 	It("falls back to the rules analyzer when HolmesGPT is down, and a person must approve", func(ctx SpecContext) {
-		script.set(http.StatusServiceUnavailable, "")
-		e := estate(ctx, "fallback-staging-", "staging")
+		down.Store(true)
+		e := newEstate(ctx, "fallback-staging-", "staging")
 		rr := c.fire(ctx, must(e.CrashLoopAfterRollout(ctx, "cart")))[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
 		Expect(got.Status.ApprovalMode).To(Equal(kubernautv1.ApprovalManual), "the rules alone would approve 0.92 automatically in staging")

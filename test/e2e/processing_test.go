@@ -30,6 +30,7 @@ import (
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/templates"
 	"github.com/kubernaut/kubernaut/test/gen"
+	"github.com/kubernaut/kubernaut/test/scenario"
 )
 
 // startControllers runs the orchestrator (cluster-wide) and the processing controller
@@ -83,58 +84,23 @@ func newNamespace(ctx SpecContext, prefix string) string {
 }
 
 func deployment(ns, name string, replicas int32, mods ...func(*appsv1.Deployment)) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/" + name + ":1.0"}}},
-			},
-		},
-	}
-	for _, m := range mods {
-		m(d)
-	}
-	return d
+	return scenario.Estate{Namespace: ns}.Deployment(name, replicas, mods...)
 }
+
+// estateOf is the estate of a namespace, on the suite's cluster.
+func estateOf(ns string) scenario.Estate { return scenario.Estate{Client: k8s, Namespace: ns} }
 
 // available creates a Deployment and waits until kube-controller-manager and kwok made it
 // Available; it returns its pods.
 func available(ctx SpecContext, d *appsv1.Deployment) []corev1.Pod {
 	GinkgoHelper()
-	Expect(k8s.Create(ctx, d)).To(Succeed())
-	var pods corev1.PodList
-	Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
-		g.Expect(d.Status.AvailableReplicas).To(Equal(*d.Spec.Replicas))
-		g.Expect(k8s.List(ctx, &pods, client.InNamespace(d.Namespace), client.MatchingLabels(d.Spec.Selector.MatchLabels))).To(Succeed())
-		g.Expect(pods.Items).To(HaveLen(int(*d.Spec.Replicas)))
-	}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
-	return pods.Items
+	return must(estateOf(d.Namespace).Run(ctx, d))
 }
 
 // crash writes a pod's status as a kubelet would for a container that keeps dying.
 func crash(ctx SpecContext, pod *corev1.Pod, lastReason string, exitCode int32) {
 	GinkgoHelper()
-	now := metav1.Now()
-	Eventually(func() error {
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
-			return err
-		}
-		// Running, so that kwok's pod-ready stage (it picks Pending pods) leaves it alone.
-		pod.Status.Phase = corev1.PodRunning
-		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", LastTransitionTime: now}}
-		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
-			Name: "app", Image: pod.Spec.Containers[0].Image, Ready: false, RestartCount: 6,
-			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 5m0s restarting failed container"}},
-			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				Reason: lastReason, ExitCode: exitCode, StartedAt: now, FinishedAt: now}},
-		}}
-		return k8s.Status().Update(ctx, pod)
-	}).WithContext(ctx).Should(Succeed())
+	Expect(scenario.Crash(ctx, k8s, pod, lastReason, exitCode)).To(Succeed())
 }
 
 // process creates a RemediationProcessing for target and waits for it to finish.

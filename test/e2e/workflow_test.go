@@ -3,11 +3,9 @@ package e2e
 import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -100,20 +98,8 @@ var _ = Describe("Plans run by the builtin engine on the full control plane", fu
 
 	It("undoes a step whose verification fails", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "wf-verify-")
-		// Revision 1 cannot run (no node matches its selector); revision 2 runs. Rolling back to
-		// revision 1 never becomes healthy, and the short progress deadline says so.
-		d := deployment(ns, "web", 1, func(d *appsv1.Deployment) {
-			d.Spec.ProgressDeadlineSeconds = ptr.To[int32](3)
-			d.Spec.Template.Spec.NodeSelector = map[string]string{"kubernaut.io/no-such-node": "true"}
-		})
-		Expect(k8s.Create(ctx, d)).To(Succeed())
-		Eventually(func() error {
-			get(ctx, d)
-			d.Spec.Template.Spec.NodeSelector = nil
-			d.Spec.Template.Spec.Containers[0].Image = "shop/web:2.0"
-			return k8s.Update(ctx, d)
-		}).WithContext(ctx).Should(Succeed())
-		rolledOut(ctx, d)
+		must(estateOf(ns).BrokenPreviousRevision(ctx, "web"))
+		d := deployment(ns, "web", 1)
 		rollback := kubernautv1.PlanStep{Name: "rollback", ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionRollbackDeployment, Target: target("Deployment", ns, "web")}}
 		we := plan(ctx, ns, "rr-verify-we", target("Deployment", ns, "web"), rollback)
 		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowFailed), "%v", we.Status.Conditions)

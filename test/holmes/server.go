@@ -39,6 +39,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.Calls = append(f.Calls, r.URL.Path)
 	f.Requests = append(f.Requests, body)
 	n := len(f.Calls)
+	answer := f.Answer
 	f.mu.Unlock()
 	if f.Reply != nil {
 		if code, b := f.Reply(n, r.URL.Path, body); code != 0 {
@@ -55,7 +56,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"analysis": f.Answer, "conversation_history": []any{},
+		_ = json.NewEncoder(w).Encode(map[string]any{"analysis": answer, "conversation_history": []any{},
 			"metadata": map[string]any{"usage": map[string]any{"total_tokens": 1234}}})
 	case r.URL.Path == "/api/investigate" && f.Legacy:
 		for _, k := range []string{"source", "title", "description", "subject", "context"} {
@@ -66,13 +67,20 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		sections := map[string]any{}
 		for k := range body["sections"].(map[string]any) {
-			sections[k] = f.Answer
+			sections[k] = answer
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"analysis": "## Root cause\n...", "sections": sections, "tool_calls": []any{}, "instructions": []any{}})
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"detail":"Not Found"}`)
 	}
+}
+
+// SetAnswer changes the analysis' text while the server runs.
+func (f *Fake) SetAnswer(answer string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Answer = answer
 }
 
 // Start serves on a loopback port until the test ends.

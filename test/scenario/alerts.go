@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/model"
-
 	"github.com/kubernaut/kubernaut/gateway"
 )
 
@@ -25,14 +23,10 @@ import (
 // webhook: its labels (alertname and severity among them), annotations and start; the
 // fingerprint is Alertmanager's (the hash of the label set).
 func Alert(labels, annotations map[string]string, startsAt time.Time) gateway.WebhookAlert {
-	ls := model.LabelSet{}
-	for k, v := range labels {
-		ls[model.LabelName(k)] = model.LabelValue(v)
-	}
 	return gateway.WebhookAlert{
 		Status: gateway.StatusFiring, Labels: maps.Clone(labels), Annotations: maps.Clone(annotations),
 		StartsAt: startsAt.UTC().Truncate(time.Second), GeneratorURL: "http://prometheus.monitoring:9090/graph?g0.expr=" + labels["alertname"],
-		Fingerprint: ls.Fingerprint().String(),
+		Fingerprint: gateway.Fingerprint(labels),
 	}
 }
 

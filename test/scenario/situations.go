@@ -35,15 +35,12 @@ type Estate struct {
 	Timeout time.Duration
 }
 
-// NewEstate creates a namespace opted in to remediation with its environment label
-// (production, staging, development) and returns its estate. With generate, name is a prefix.
-func NewEstate(ctx context.Context, c client.Client, name, environment string, generate bool) (Estate, error) {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{OptInLabel: "true", "environment": environment}}}
-	if generate {
-		ns.Name, ns.GenerateName = "", name
-	}
-	if err := c.Create(ctx, ns); err != nil && !(apierrors.IsAlreadyExists(err) && !generate) {
-		return Estate{}, fmt.Errorf("creating namespace %s: %w", name, err)
+// NewEstate creates a namespace named prefix plus a random suffix, opted in to remediation,
+// with its environment label (production, staging, development), and returns its estate.
+func NewEstate(ctx context.Context, c client.Client, prefix, environment string) (Estate, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix, Labels: map[string]string{OptInLabel: "true", "environment": environment}}}
+	if err := c.Create(ctx, ns); err != nil {
+		return Estate{}, fmt.Errorf("creating a namespace %s…: %w", prefix, err)
 	}
 	return Estate{Client: c, Namespace: ns.Name}, nil
 }
@@ -142,40 +139,41 @@ func ready(p *corev1.Pod) bool {
 
 // Release rolls the Deployment out to a new image (a new revision) and waits for its pods.
 func (e Estate) Release(ctx context.Context, d *appsv1.Deployment, image string) ([]corev1.Pod, error) {
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := e.Client.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
-			return err
-		}
-		d.Spec.Template.Spec.Containers[0].Image = image
-		return e.Client.Update(ctx, d)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("releasing %s to %s: %w", d.Name, image, err)
+	if err := update(ctx, e.Client, d, false, func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = image }); err != nil {
+		return nil, err
 	}
 	return e.RolledOut(ctx, d)
 }
 
-// writePodStatus writes a pod's status as its kubelet would, retrying on conflicts (kwok and
-// the controllers write pods too).
-func writePodStatus(ctx context.Context, c client.Client, pod *corev1.Pod, mutate func(*corev1.Pod)) error {
+// update reads obj again, changes it (its status with status) and writes it back, retrying on
+// conflicts: the controllers and kwok write the same objects. obj holds what was written.
+func update[T client.Object](ctx context.Context, c client.Client, obj T, status bool, mutate func(T)) error {
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
-		mutate(pod)
-		return c.Status().Update(ctx, pod)
+		mutate(obj)
+		if status {
+			return c.Status().Update(ctx, obj)
+		}
+		return c.Update(ctx, obj)
 	})
 	if err != nil {
-		return fmt.Errorf("writing the status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		return fmt.Errorf("updating %T %s (status %t): %w", obj, client.ObjectKeyFromObject(obj), status, err)
 	}
 	return nil
+}
+
+// updateNode is update for node name.
+func updateNode(ctx context.Context, c client.Client, name string, status bool, mutate func(*corev1.Node)) error {
+	return update(ctx, c, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, status, mutate)
 }
 
 // Crash writes the status of a pod whose container keeps dying: CrashLoopBackOff after six
 // restarts, last terminated with reason and exit code (Error 1, OOMKilled 137).
 func Crash(ctx context.Context, c client.Client, pod *corev1.Pod, reason string, exitCode int32) error {
 	now := metav1.Now()
-	return writePodStatus(ctx, c, pod, func(p *corev1.Pod) {
+	return update(ctx, c, pod, true, func(p *corev1.Pod) {
 		// Running, so that kwok's pod-ready stage (it picks Pending pods) leaves it alone.
 		p.Status.Phase = corev1.PodRunning
 		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", LastTransitionTime: now}}
@@ -191,7 +189,7 @@ func Crash(ctx context.Context, c client.Client, pod *corev1.Pod, reason string,
 // Wedge writes the status of a pod whose container runs but never passes its readiness probe.
 func Wedge(ctx context.Context, c client.Client, pod *corev1.Pod) error {
 	now := metav1.Now()
-	return writePodStatus(ctx, c, pod, func(p *corev1.Pod) {
+	return update(ctx, c, pod, true, func(p *corev1.Pod) {
 		p.Status.Phase = corev1.PodRunning
 		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady",
 			Message: "containers with unready status: [app]", LastTransitionTime: now}}
@@ -259,27 +257,49 @@ func (e Estate) HPAAtMax(ctx context.Context, name string) (gateway.WebhookAlert
 	if _, err := e.Run(ctx, e.Deployment(name, 2)); err != nil {
 		return gateway.WebhookAlert{}, err
 	}
-	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: name},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](1), MaxReplicas: 2,
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name}}}
+	hpa := e.HPA(name, 1, 2)
 	if err := e.Client.Create(ctx, hpa); err != nil {
 		return gateway.WebhookAlert{}, fmt.Errorf("creating HPA %s: %w", name, err)
 	}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := e.Client.Get(ctx, client.ObjectKeyFromObject(hpa), hpa); err != nil {
-			return err
-		}
+	err := update(ctx, e.Client, hpa, true, func(hpa *autoscalingv2.HorizontalPodAutoscaler) {
 		hpa.Status.CurrentReplicas, hpa.Status.DesiredReplicas = 2, 2
 		hpa.Status.Conditions = []autoscalingv2.HorizontalPodAutoscalerCondition{{Type: autoscalingv2.ScalingLimited, Status: corev1.ConditionTrue,
 			Reason: "TooManyReplicas", Message: "the desired replica count is more than the maximum replica count", LastTransitionTime: metav1.Now()}}
-		return e.Client.Status().Update(ctx, hpa)
 	})
 	if err != nil {
-		return gateway.WebhookAlert{}, fmt.Errorf("writing the status of HPA %s: %w", name, err)
+		return gateway.WebhookAlert{}, err
 	}
 	return Alert(e.labels("KubeHpaMaxedOut", "warning", "horizontalpodautoscaler", name),
 		map[string]string{"summary": "HPA is running at max replicas",
 			"description": fmt.Sprintf("HPA %s/%s has been running at max replicas for longer than 15 minutes.", e.Namespace, name)}, time.Now()), nil
+}
+
+// HPA is an HPA scaling Deployment name between min and max replicas.
+func (e Estate) HPA(name string, min, max int32) *autoscalingv2.HorizontalPodAutoscaler {
+	return &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: name},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To(min), MaxReplicas: max,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name}}}
+}
+
+// BrokenPreviousRevision runs Deployment name at revision 2 (shop/<name>:2.0) whose revision 1
+// can run on no node: rolling back never becomes healthy, and its 3-second progress deadline
+// says so. It returns revision 2's pods.
+func (e Estate) BrokenPreviousRevision(ctx context.Context, name string) ([]corev1.Pod, error) {
+	d := e.Deployment(name, 1, func(d *appsv1.Deployment) {
+		d.Spec.ProgressDeadlineSeconds = ptr.To[int32](3)
+		d.Spec.Template.Spec.NodeSelector = map[string]string{"kubernaut.io/no-such-node": "true"}
+	})
+	if err := e.Client.Create(ctx, d); err != nil {
+		return nil, fmt.Errorf("creating Deployment %s/%s: %w", d.Namespace, d.Name, err)
+	}
+	err := update(ctx, e.Client, d, false, func(d *appsv1.Deployment) {
+		d.Spec.Template.Spec.NodeSelector = nil
+		d.Spec.Template.Spec.Containers[0].Image = "shop/" + name + ":2.0"
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e.RolledOut(ctx, d)
 }
 
 // StuckPod runs Deployment name at 3 replicas, one of which then runs but never turns Ready,
@@ -313,36 +333,26 @@ func (e Estate) Guarded(ctx context.Context, name string) error {
 // KubeNodeNotReady. The node's cluster.KubeletStoppedLabel keeps kwok from marking it Ready
 // again (the local control plane's kwok honours it).
 func NodeDown(ctx context.Context, c client.Client, name string) (gateway.WebhookAlert, error) {
-	node := &corev1.Node{}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
-			return err
+	err := updateNode(ctx, c, name, false, func(n *corev1.Node) {
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
 		}
-		if node.Labels == nil {
-			node.Labels = map[string]string{}
-		}
-		node.Labels[OptInLabel] = "true"
-		node.Labels[cluster.KubeletStoppedLabel] = "true"
-		return c.Update(ctx, node)
+		n.Labels[OptInLabel] = "true"
+		n.Labels[cluster.KubeletStoppedLabel] = "true"
 	})
 	if err != nil {
-		return gateway.WebhookAlert{}, fmt.Errorf("labelling node %s: %w", name, err)
+		return gateway.WebhookAlert{}, err
 	}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
-			return err
-		}
-		now := metav1.Now()
-		for i, cond := range node.Status.Conditions {
+	err = updateNode(ctx, c, name, true, func(n *corev1.Node) {
+		for i, cond := range n.Status.Conditions {
 			if cond.Type == corev1.NodeReady {
-				node.Status.Conditions[i] = corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown",
-					Message: "Kubelet stopped posting node status.", LastHeartbeatTime: cond.LastHeartbeatTime, LastTransitionTime: now}
+				n.Status.Conditions[i] = corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown",
+					Message: "Kubelet stopped posting node status.", LastHeartbeatTime: cond.LastHeartbeatTime, LastTransitionTime: metav1.Now()}
 			}
 		}
-		return c.Status().Update(ctx, node)
 	})
 	if err != nil {
-		return gateway.WebhookAlert{}, fmt.Errorf("writing the status of node %s: %w", name, err)
+		return gateway.WebhookAlert{}, err
 	}
 	return Alert(map[string]string{"alertname": "KubeNodeNotReady", "severity": "warning", "node": name,
 		"condition": "Ready", "status": "unknown", "job": "kube-state-metrics", "service": "kube-state-metrics"},
@@ -350,26 +360,30 @@ func NodeDown(ctx context.Context, c client.Client, name string) (gateway.Webhoo
 			"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubenodenotready"}, time.Now()), nil
 }
 
-// PodsOnNode creates kwok node name (Ready) and runs Deployment d with its pods on it: the
-// other nodes are cordoned while the pods are scheduled, and uncordoned after. d prefers the
-// node, so that pods evicted from it may run elsewhere. It returns the pods.
-func (e Estate) PodsOnNode(ctx context.Context, name string, d *appsv1.Deployment) ([]corev1.Pod, error) {
+// NewNode creates kwok node name and waits until kwok made it Ready (60 s at most).
+func NewNode(ctx context.Context, c client.Client, name string) error {
 	node := cluster.KwokNode(name)
-	if err := e.Client.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("creating node %s: %w", name, err)
+	if err := c.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating node %s: %w", name, err)
 	}
-	err := e.wait(ctx, "node "+name+" Ready", func(ctx context.Context) (bool, error) {
-		if err := e.Client.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+	return Estate{Client: c}.wait(ctx, "node "+name+" Ready", func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
 			return false, err
 		}
-		for _, c := range node.Status.Conditions {
-			if c.Type == corev1.NodeReady {
-				return c.Status == corev1.ConditionTrue && !node.Spec.Unschedulable, nil
+		for _, cond := range node.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				return cond.Status == corev1.ConditionTrue && !node.Spec.Unschedulable, nil
 			}
 		}
 		return false, nil
 	})
-	if err != nil {
+}
+
+// PodsOnNode creates kwok node name (Ready) and runs Deployment d with its pods on it: the
+// other nodes are cordoned while the pods are scheduled, and uncordoned after. d prefers the
+// node, so that pods evicted from it may run elsewhere. It returns the pods.
+func (e Estate) PodsOnNode(ctx context.Context, name string, d *appsv1.Deployment) ([]corev1.Pod, error) {
+	if err := NewNode(ctx, e.Client, name); err != nil {
 		return nil, err
 	}
 	d.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
@@ -387,16 +401,8 @@ func (e Estate) PodsOnNode(ctx context.Context, name string, d *appsv1.Deploymen
 	}
 	setUnschedulable := func(on bool) error {
 		for _, n := range others {
-			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				var node corev1.Node
-				if err := e.Client.Get(ctx, client.ObjectKey{Name: n}, &node); err != nil {
-					return err
-				}
-				node.Spec.Unschedulable = on
-				return e.Client.Update(ctx, &node)
-			})
-			if err != nil {
-				return fmt.Errorf("setting node %s unschedulable=%t: %w", n, on, err)
+			if err := updateNode(ctx, e.Client, n, false, func(n *corev1.Node) { n.Spec.Unschedulable = on }); err != nil {
+				return err
 			}
 		}
 		return nil
