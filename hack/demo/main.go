@@ -60,14 +60,17 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 	if err != nil {
 		return err
 	}
-	staging, err := scenario.NewEstate(ctx, c, "shop-staging", "staging", false)
+	// Namespaces and the node with a suffix of their own: the demo may run again on a cluster
+	// kept from an earlier run (make demo KEEP=1).
+	staging, err := scenario.NewEstate(ctx, c, "shop-staging-", "staging")
 	if err != nil {
 		return err
 	}
-	prod, err := scenario.NewEstate(ctx, c, "ledger-prod", "production", false)
+	prod, err := scenario.NewEstate(ctx, c, "ledger-prod-", "production")
 	if err != nil {
 		return err
 	}
+	node := "demo-node-" + prod.Namespace[len("ledger-prod-"):]
 	situations := []*situation{
 		{name: "crash loop after a bad rollout", want: kubernautv1.RemediationPhaseCompleted,
 			make: func(ctx context.Context) (gateway.WebhookAlert, error) {
@@ -81,13 +84,13 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 			make: func(ctx context.Context) (gateway.WebhookAlert, error) { return staging.StuckPod(ctx, "api") }},
 		{name: "NotReady node", want: kubernautv1.RemediationPhaseCompleted,
 			make: func(ctx context.Context) (gateway.WebhookAlert, error) {
-				if _, err := prod.PodsOnNode(ctx, "demo-node", prod.Deployment("ledger", 2)); err != nil {
+				if _, err := prod.PodsOnNode(ctx, node, prod.Deployment("ledger", 2)); err != nil {
 					return gateway.WebhookAlert{}, err
 				}
 				if err := prod.Guarded(ctx, "ledger"); err != nil {
 					return gateway.WebhookAlert{}, err
 				}
-				return scenario.NodeDown(ctx, c, "demo-node")
+				return scenario.NodeDown(ctx, c, node)
 			}},
 		{name: "crash loop, Argo CD-managed", want: kubernautv1.RemediationPhaseRejected,
 			make: func(ctx context.Context) (gateway.WebhookAlert, error) {
@@ -189,7 +192,12 @@ func approve(ctx context.Context, c client.Client, ns string, s *situation) (boo
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.rr + "-we"}, we); err != nil || we.Status.Phase != kubernautv1.WorkflowAwaitingApproval || we.Status.Plan == nil {
 		return false, nil
 	}
-	fmt.Printf("\n  ── %s waits for a person: %s\n", s.name, short(s.result.Status.Message))
+	why := "the approval policy asks for a person"
+	aia := &kubernautv1.AIAnalysis{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.rr + "-aia"}, aia); err == nil && aia.Status.Approval != nil {
+		why = strings.Join(aia.Status.Approval.Reasons, "; ")
+	}
+	fmt.Printf("\n  ── %s waits for a person: %s\n", s.name, why)
 	for _, st := range we.Status.Plan.Steps {
 		fmt.Printf("       step %-8s %s %s (policy allowed: %t)\n", st.Name, st.Action, st.Target, st.Policy.Allowed)
 	}
