@@ -45,10 +45,15 @@ type Kubernaut struct {
 	GatewayURL string
 	// ProbeURL is the controllers' health endpoint's base URL.
 	ProbeURL string
+	// MetricsURL is the controllers' metrics endpoint's base URL.
+	MetricsURL string
 
-	c    *Cluster
-	name string
-	proc *process
+	c      *Cluster
+	name   string
+	bin    string
+	args   []string
+	proc   *process
+	starts int
 }
 
 // StartKubernaut starts `kubernaut local` and returns once its controllers and its gateway
@@ -61,26 +66,38 @@ func (c *Cluster) StartKubernaut(ctx context.Context, o KubernautOptions) (*Kube
 	if err != nil {
 		return nil, err
 	}
-	k := &Kubernaut{c: c, name: o.Name, Token: fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
-		ProbeURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), GatewayURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2])}
+	k := &Kubernaut{c: c, name: o.Name, bin: o.Binary, Token: fmt.Sprintf("e2e-%d", time.Now().UnixNano()),
+		MetricsURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		ProbeURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[1]), GatewayURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2])}
 	tokens := filepath.Join(c.Dir, o.Name+".tokens")
 	if err := os.WriteFile(tokens, []byte(k.Token+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("writing the gateway's token file: %w", err)
 	}
-	args := append([]string{"local", "--kubeconfig=" + c.Kubeconfig,
+	k.args = append([]string{"local", "--kubeconfig=" + c.Kubeconfig,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]),
 		fmt.Sprintf("--gateway-bind-address=127.0.0.1:%d", ports[2]), "--gateway-token-file=" + tokens}, o.Args...)
-	p, err := startProcess(c.Dir, o.Name, o.Binary, args...)
+	return k, k.start(ctx)
+}
+
+// start runs the process (again) with the same flags and ports and waits until it is ready.
+// Each start after the first logs to <name>.<n>.log.
+func (k *Kubernaut) start(ctx context.Context) error {
+	logName := k.name
+	if k.starts > 0 {
+		logName = fmt.Sprintf("%s.%d", k.name, k.starts)
+	}
+	k.starts++
+	p, err := startProcess(k.c.Dir, logName, k.bin, k.args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	k.proc = p
-	c.procs = append(c.procs, p)
+	k.c.procs = append(k.c.procs, p)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	hc := &http.Client{Timeout: 2 * time.Second}
-	return k, p.waitReady(ctx, func(ctx context.Context) error {
+	return p.waitReady(ctx, func(ctx context.Context) error {
 		if err := httpOK(ctx, hc, k.ProbeURL+"/readyz"); err != nil {
 			return err
 		}
@@ -94,5 +111,33 @@ func (k *Kubernaut) Stop() {
 	k.c.forget(k.proc)
 }
 
+// Kill ends the process at once (SIGKILL), as an OOM kill or a lost node does: nothing is
+// flushed and no lease is released.
+func (k *Kubernaut) Kill() { k.c.kill(k.proc) }
+
+// Restart starts the process again after Stop or Kill, with the same flags and ports.
+func (k *Kubernaut) Restart(ctx context.Context) error {
+	if !k.proc.exited() {
+		return fmt.Errorf("%s is still running", k.name)
+	}
+	return k.start(ctx)
+}
+
+// PID is the process ID of the running process.
+func (k *Kubernaut) PID() int { return k.proc.cmd.Process.Pid }
+
 // LogTail is the end of the process' log, for failure messages.
 func (k *Kubernaut) LogTail(lines int) string { return k.proc.logTail(lines) }
+
+// Usage is what the process has used so far, from /proc.
+type Usage struct {
+	// RSS is the resident memory now, in bytes (VmRSS).
+	RSS int64
+	// PeakRSS is the largest resident memory so far, in bytes (VmHWM).
+	PeakRSS int64
+	// CPU is the CPU time used, user and system.
+	CPU time.Duration
+}
+
+// Usage reads the process' memory and CPU time (Linux only).
+func (k *Kubernaut) Usage() (Usage, error) { return procUsage(k.PID()) }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -145,4 +146,46 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// procUsage reads /proc/<pid>/status (VmRSS, VmHWM) and /proc/<pid>/stat (utime, stime in
+// clock ticks of 1/100 s, as on every Linux Go supports).
+func procUsage(pid int) (Usage, error) {
+	var u Usage
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return u, fmt.Errorf("reading the status of process %d: %w", pid, err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			u.RSS = kb << 10
+		case "VmHWM:":
+			u.PeakRSS = kb << 10
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return u, fmt.Errorf("reading the CPU time of process %d: %w", pid, err)
+	}
+	// The command name (field 2) may hold spaces: count from the closing parenthesis.
+	rest := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(rest) < 13 {
+		return u, fmt.Errorf("process %d: short /proc stat %q", pid, stat)
+	}
+	utime, err1 := strconv.ParseInt(rest[11], 10, 64)
+	stime, err2 := strconv.ParseInt(rest[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return u, fmt.Errorf("process %d: unreadable CPU times in %q", pid, stat)
+	}
+	u.CPU = time.Duration(utime+stime) * 10 * time.Millisecond
+	return u, nil
 }

@@ -1,0 +1,158 @@
+package load
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
+	"github.com/kubernaut/kubernaut/test/cluster"
+	"github.com/kubernaut/kubernaut/test/scenario"
+)
+
+// TestChainLoad sends N distinct remediations at once through the gateway of `kubernaut
+// local` on a kwok cluster, for each N in $KUBERNAUT_LOAD_CHAIN (comma-separated, e.g.
+// "100,1000"; `make load`), and waits for all of them. Asserted: every alert became exactly
+// one remediation that finished exactly once, Completed, its one step run once (one write to
+// its Deployment, whose memory limit was raised once). Reported (never asserted): the chain's
+// own time per remediation (notification → finished, minus the step's action and health
+// check), p50/p95/p99; API writes per remediation from the API server's audit log; the
+// process' CPU time and peak RSS.
+func TestChainLoad(t *testing.T) {
+	spec := os.Getenv("KUBERNAUT_LOAD_CHAIN")
+	if spec == "" {
+		t.Skip("the chain's load test runs with KUBERNAUT_LOAD_CHAIN=100,1000 (make load)")
+	}
+	for _, f := range strings.Split(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			t.Fatalf("KUBERNAUT_LOAD_CHAIN=%q: %q is not a positive count", spec, f)
+		}
+		t.Run(strconv.Itoa(n), func(t *testing.T) { chainLoad(t, n) })
+	}
+}
+
+func chainLoad(t *testing.T, n int) {
+	w := startWorld(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	setup := time.Now()
+	sits := w.oomKilled(t, n)
+	t.Logf("%d OOM-killed Deployments ready in %s", n, time.Since(setup).Round(time.Second))
+
+	tr := track(t, w.c)
+	k, err := w.c.StartKubernaut(ctx, cluster.KubernautOptions{Binary: w.bin, Args: kubernautArgs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Stop()
+	idle, err := k.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := sample(k.Usage)
+	start := time.Now()
+	if err := fire(ctx, scenario.Sender{URL: k.GatewayURL, Token: k.Token}, sits, tr); err != nil {
+		t.Fatal(err)
+	}
+	sentIn := time.Since(start)
+	names := make([]string, n)
+	for i, s := range sits {
+		names[i] = s.rr
+	}
+	lastLog := time.Now()
+	err = wait.PollUntilContextCancel(ctx, time.Second, false, func(context.Context) (bool, error) {
+		if time.Since(lastLog) > 15*time.Second {
+			t.Logf("after %s: %s", time.Since(start).Round(time.Second), tr.phaseCounts(names))
+			lastLog = time.Now()
+		}
+		return tr.finishedCount(names) == n, nil
+	})
+	elapsed := time.Since(start)
+	peak := mem.Stop()
+	used, uerr := k.Usage()
+	if err != nil {
+		t.Fatalf("%d of %d remediations finished in %s: %v\n%s", tr.finishedCount(names), n, elapsed, err, k.LogTail(40))
+	}
+	if uerr != nil {
+		t.Fatal(uerr)
+	}
+	// Quiet for a moment, so the last writes (the cooldown's bookkeeping) are in the audit log.
+	time.Sleep(2 * time.Second)
+	wr, err := auditWrites(w.c.AuditLog(), "kubernaut/", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	outs := tr.outcomes(names)
+	var overhead, total, action []time.Duration
+	for _, s := range sits {
+		o := outs[s.rr]
+		if o.phase != kubernautv1.RemediationPhaseCompleted || o.finished != 1 || o.steps != 1 {
+			t.Errorf("remediation %s of %s: phase %s, finished %d times, %d steps; want Completed once with one step", s.rr, s.namespace, o.phase, o.finished, o.steps)
+		}
+		if got := wr.byTarget[s.namespace]; got != 1 {
+			t.Errorf("Deployment %s/app: %d writes by kubernaut, want 1 (the raised limit)", s.namespace, got)
+		}
+		overhead, total, action = append(overhead, o.overhead), append(total, o.total), append(action, o.action)
+	}
+	w.raisedOnce(t, sits)
+	var rrs kubernautv1.RemediationRequestList
+	if err := w.k8s.List(ctx, &rrs, client.InNamespace(systemNamespace)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rrs.Items) != n {
+		t.Errorf("%d RemediationRequests for %d alerts, want one each", len(rrs.Items), n)
+	}
+
+	p50, p95, p99, mx := quantiles(overhead)
+	t.Logf("RESULT chain n=%d: all finished in %s (notifications sent in %s), %.1f remediations/s", n, elapsed.Round(time.Millisecond), sentIn.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+	t.Logf("RESULT chain n=%d: overhead per remediation p50=%s p95=%s p99=%s max=%s", n, ms(p50), ms(p95), ms(p99), ms(mx))
+	a50, a95, _, _ := quantiles(action)
+	t50, t95, t99, _ := quantiles(total)
+	t.Logf("RESULT chain n=%d: notification→finished p50=%s p95=%s p99=%s; action+health check p50=%s p95=%s", n, ms(t50), ms(t95), ms(t99), ms(a50), ms(a95))
+	var phases []string
+	for _, p := range []kubernautv1.RemediationPhase{kubernautv1.RemediationPhasePending, kubernautv1.RemediationPhaseProcessing, kubernautv1.RemediationPhaseAnalyzing,
+		kubernautv1.RemediationPhaseExecuting, kubernautv1.RemediationPhaseVerifying, kubernautv1.RemediationPhaseCompleted} {
+		if d, ok := tr.phaseTimes(names)[p]; ok {
+			phases = append(phases, string(p)+" "+ms(d))
+		}
+	}
+	t.Logf("RESULT chain n=%d: mean time from the notification to each phase first seen: %s", n, strings.Join(phases, ", "))
+	t.Logf("RESULT chain n=%d: API requests per remediation %.1f = %.1f writes + %.1f dry runs + %.1f access reviews; writes: %s",
+		n, float64(wr.total)/float64(n), float64(wr.persisted)/float64(n), float64(wr.dryRun)/float64(n), float64(wr.reviews)/float64(n), perRemediation(wr.byKind, n))
+	cpu := used.CPU - idle.CPU
+	t.Logf("RESULT chain n=%d: kubernaut CPU %.1f s (%.0f ms per remediation, %.2f cores on average), RSS idle %s, peak %s",
+		n, cpu.Seconds(), float64(cpu.Milliseconds())/float64(n), cpu.Seconds()/elapsed.Seconds(), mib(idle.RSS), mib(peak))
+}
+
+// raisedOnce checks each Deployment's memory limit: 128Mi raised once by the rules' percentage
+// (192Mi by 50%; twice would be 288Mi).
+func (w *world) raisedOnce(t *testing.T, sits []situation) {
+	t.Helper()
+	from := resource.MustParse("128Mi")
+	want := from.Value() * int64(100+rules.New().MemoryIncreasePercent) / 100
+	for _, s := range sits {
+		d := &appsv1.Deployment{}
+		if err := w.k8s.Get(context.Background(), client.ObjectKey{Namespace: s.namespace, Name: "app"}, d); err != nil {
+			t.Fatal(err)
+		}
+		got := d.Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
+		if got.Value() != want {
+			t.Errorf("Deployment %s/app: memory limit %s, want %d bytes (one raise from %s)", s.namespace, got.String(), want, from.String())
+		}
+	}
+}
+
+// ms formats a duration in milliseconds.
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + " ms" }

@@ -1,0 +1,493 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/gateway"
+	"github.com/kubernaut/kubernaut/test/cluster"
+	"github.com/kubernaut/kubernaut/test/scenario"
+)
+
+// systemNamespace holds Kubernaut's RemediationRequests, their children and the actions'
+// ServiceAccounts.
+const systemNamespace = "kubernaut-system"
+
+// world is a full control plane (kwok nodes, every write audited) prepared as the manifests
+// prepare a cluster for Kubernaut, and Kubernaut's binary built from the working tree.
+type world struct {
+	c   *cluster.Cluster
+	k8s client.Client
+	bin string
+}
+
+// startWorld starts the world for one measurement; it stops with the test.
+func startWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	root, err := cluster.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Start(ctx, cluster.Options{Full: true, KwokNodes: 2, AuditWrites: true, StartTimeout: 2 * time.Minute,
+		CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	k8s, err := client.New(c.Config, client.Options{Scheme: cluster.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, obj := range catalog.RBAC(systemNamespace) {
+		if err := k8s.Create(ctx, obj.(client.Object)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin, err := cluster.BuildKubernaut(ctx, c.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{c: c, k8s: k8s, bin: bin}
+}
+
+// kubernautArgs are the flags of every measured Kubernaut: the rules analyzer, the builtin
+// engine and the in-process executor (the local mode's defaults), the gateway's per-source
+// limit opened up (one Alertmanager sends every notification here) and
+// $KUBERNAUT_LOAD_ARGS, to compare settings.
+func kubernautArgs(extra ...string) []string {
+	args := []string{"--gateway-rate-limit=100000", "--gateway-rate-burst=100000", "--zap-log-level=info"}
+	if env := os.Getenv("KUBERNAUT_LOAD_ARGS"); env != "" {
+		args = append(args, strings.Fields(env)...)
+	}
+	return append(args, extra...)
+}
+
+// situation is one OOM-killed Deployment in a namespace of its own, and its alert.
+type situation struct {
+	namespace string
+	alert     gateway.WebhookAlert
+	rr        string
+}
+
+// oomKilled prepares n OOM-killed Deployments, each in its own opted-in namespace (so that no
+// two alerts share a storm key, a target or a namespace's blast-radius limit), with workers
+// in parallel.
+func (w *world) oomKilled(t *testing.T, n int) []situation {
+	t.Helper()
+	ctx := context.Background()
+	out := make([]situation, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				e, err := scenario.NewEstate(ctx, w.k8s, "load-", "staging")
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				e.Timeout = 5 * time.Minute
+				a, err := e.OOMKilled(ctx, "app")
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				out[i] = situation{namespace: e.Namespace, alert: a, rr: gateway.RRName(a.Fingerprint, a.StartsAt)}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// fire sends each alert in a notification of its own, all at once (as many Alertmanager
+// groups fire together), and records when each was sent. Delivery retries 5xx and refused
+// connections as Alertmanager does.
+func fire(ctx context.Context, sender scenario.Sender, sits []situation, tr *tracker) error {
+	errs := make([]error, len(sits))
+	var wg sync.WaitGroup
+	for i, s := range sits {
+		wg.Go(func() {
+			tr.sent(s.rr)
+			errs[i] = sender.Deliver(ctx, scenario.Notification(s.alert))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("alert of %s: %w", sits[i].namespace, err)
+		}
+	}
+	return nil
+}
+
+// tracker watches the RemediationRequests and KubernetesExecutions and notes when each
+// phase was first seen, with the watch's own clock (status times have a second's resolution).
+type tracker struct {
+	mu       sync.Mutex
+	sentAt   map[string]time.Time
+	rrs      map[string]*rrTrace
+	kes      map[string]*keTrace
+	stopFunc context.CancelFunc
+}
+
+// rrTrace is what was seen of one RemediationRequest.
+type rrTrace struct {
+	phases   []kubernautv1.RemediationPhase
+	seen     map[kubernautv1.RemediationPhase]time.Time
+	finished int // times it was seen entering a finished phase from an unfinished one
+	last     kubernautv1.RemediationPhase
+}
+
+// keTrace is what was seen of one step.
+type keTrace struct {
+	rr        string
+	executing time.Time
+	done      time.Time
+	phase     kubernautv1.ExecutionPhase
+}
+
+// track starts watching; Stop ends it.
+func track(t *testing.T, c *cluster.Cluster) *tracker {
+	t.Helper()
+	tr := &tracker{sentAt: map[string]time.Time{}, rrs: map[string]*rrTrace{}, kes: map[string]*keTrace{}}
+	informers, err := cache.New(c.Config, cache.Options{Scheme: cluster.Scheme(), DefaultNamespaces: map[string]cache.Config{systemNamespace: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tr.stopFunc = cancel
+	t.Cleanup(cancel)
+	rrInf, err := informers.GetInformer(ctx, &kubernautv1.RemediationRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keInf, err := informers.GetInformer(ctx, &kubernautv1.KubernetesExecution{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onRR := func(obj any) {
+		if rr, ok := obj.(*kubernautv1.RemediationRequest); ok {
+			tr.rr(rr, time.Now())
+		}
+	}
+	onKE := func(obj any) {
+		if ke, ok := obj.(*kubernautv1.KubernetesExecution); ok {
+			tr.ke(ke, time.Now())
+		}
+	}
+	if _, err := rrInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: onRR, UpdateFunc: func(_, o any) { onRR(o) }}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: onKE, UpdateFunc: func(_, o any) { onKE(o) }}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = informers.Start(ctx) }()
+	if !informers.WaitForCacheSync(ctx) {
+		t.Fatal("the tracker's informers did not sync")
+	}
+	return tr
+}
+
+func (tr *tracker) sent(rr string) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if _, ok := tr.sentAt[rr]; !ok {
+		tr.sentAt[rr] = time.Now()
+	}
+}
+
+func (tr *tracker) rr(rr *kubernautv1.RemediationRequest, now time.Time) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	t := tr.rrs[rr.Name]
+	if t == nil {
+		t = &rrTrace{seen: map[kubernautv1.RemediationPhase]time.Time{}}
+		tr.rrs[rr.Name] = t
+	}
+	p := rr.Status.Phase
+	if p == "" {
+		p = kubernautv1.RemediationPhasePending
+	}
+	if p == t.last {
+		return
+	}
+	if p.IsFinished() && !t.last.IsFinished() {
+		t.finished++
+	}
+	t.last = p
+	t.phases = append(t.phases, p)
+	if _, ok := t.seen[p]; !ok {
+		t.seen[p] = now
+	}
+}
+
+func (tr *tracker) ke(ke *kubernautv1.KubernetesExecution, now time.Time) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	t := tr.kes[ke.Name]
+	if t == nil {
+		t = &keTrace{rr: ke.Labels["kubernaut.io/remediation"]}
+		tr.kes[ke.Name] = t
+	}
+	t.phase = ke.Status.Phase
+	switch ke.Status.Phase {
+	case kubernautv1.ExecutionExecuting, kubernautv1.ExecutionVerifying:
+		if t.executing.IsZero() {
+			t.executing = now
+		}
+	case kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected:
+		if t.done.IsZero() {
+			t.done = now
+		}
+	}
+}
+
+// finished counts the remediations seen finished.
+func (tr *tracker) finishedCount(names []string) int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for _, name := range names {
+		if t := tr.rrs[name]; t != nil && t.last.IsFinished() {
+			n++
+		}
+	}
+	return n
+}
+
+// phaseCounts says how many remediations are in each phase, for progress lines.
+func (tr *tracker) phaseCounts(names []string) string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	counts := map[string]int{}
+	for _, name := range names {
+		p := "not seen"
+		if t := tr.rrs[name]; t != nil {
+			p = string(t.last)
+		}
+		counts[p]++
+	}
+	return perRemediation(counts, 1)
+}
+
+// outcome is the measured end of one remediation.
+type outcome struct {
+	phase    kubernautv1.RemediationPhase
+	total    time.Duration // notification sent → seen finished
+	action   time.Duration // its steps, executing → seen done (action and its health check)
+	overhead time.Duration // total − action: the chain's own time (the rules analysis included)
+	finished int
+	steps    int
+}
+
+// outcomes returns each remediation's measured end, by name.
+func (tr *tracker) outcomes(names []string) map[string]outcome {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	out := map[string]outcome{}
+	for _, name := range names {
+		t := tr.rrs[name]
+		if t == nil {
+			out[name] = outcome{}
+			continue
+		}
+		o := outcome{phase: t.last, finished: t.finished}
+		if end, ok := t.seen[t.last]; ok && t.last.IsFinished() {
+			o.total = end.Sub(tr.sentAt[name])
+		}
+		for _, ke := range tr.kes {
+			if ke.rr != name {
+				continue
+			}
+			o.steps++
+			if !ke.executing.IsZero() && !ke.done.IsZero() {
+				o.action += ke.done.Sub(ke.executing)
+			}
+		}
+		o.overhead = o.total - o.action
+		out[name] = o
+	}
+	return out
+}
+
+// phaseTimes returns, per phase, the mean time from the notification to the phase first seen.
+func (tr *tracker) phaseTimes(names []string) map[kubernautv1.RemediationPhase]time.Duration {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	sum := map[kubernautv1.RemediationPhase]time.Duration{}
+	count := map[kubernautv1.RemediationPhase]int{}
+	for _, name := range names {
+		t := tr.rrs[name]
+		if t == nil {
+			continue
+		}
+		for p, at := range t.seen {
+			sum[p] += at.Sub(tr.sentAt[name])
+			count[p]++
+		}
+	}
+	for p := range sum {
+		sum[p] /= time.Duration(count[p])
+	}
+	return sum
+}
+
+// quantiles returns p50, p95, p99 and max of ds.
+func quantiles(ds []time.Duration) (p50, p95, p99, maxD time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(p float64) time.Duration { return s[int(float64(len(s)-1)*p)] }
+	return q(0.50), q(0.95), q(0.99), s[len(s)-1]
+}
+
+// writes is what the audit log says one client wrote.
+type writes struct {
+	total     int
+	persisted int            // writes that change stored state
+	dryRun    int            // dryRun=All requests (the plans' server-side dry runs)
+	reviews   int            // SubjectAccessReviews and TokenReviews: creates that store nothing
+	byKind    map[string]int // verb resource[/subresource] → count, persisted only
+	byTarget  map[string]int // namespace → persisted writes to apps/deployments
+}
+
+// auditWrites reads the audit log's write requests made by userAgent (a prefix) from since on.
+func auditWrites(path, userAgent string, since time.Time) (writes, error) {
+	w := writes{byKind: map[string]int{}, byTarget: map[string]int{}}
+	f, err := os.Open(path)
+	if err != nil {
+		return w, fmt.Errorf("opening the audit log: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var ev struct {
+			Verb       string    `json:"verb"`
+			UserAgent  string    `json:"userAgent"`
+			RequestURI string    `json:"requestURI"`
+			Received   time.Time `json:"requestReceivedTimestamp"`
+			ObjectRef  *struct {
+				Resource    string `json:"resource"`
+				Subresource string `json:"subresource"`
+				Namespace   string `json:"namespace"`
+				APIGroup    string `json:"apiGroup"`
+			} `json:"objectRef"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return w, fmt.Errorf("audit log line %q: %w", sc.Text(), err)
+		}
+		if !strings.HasPrefix(ev.UserAgent, userAgent) || ev.Received.Before(since) || ev.ObjectRef == nil {
+			continue
+		}
+		w.total++
+		res := ev.ObjectRef.Resource
+		if ev.ObjectRef.Subresource != "" {
+			res += "/" + ev.ObjectRef.Subresource
+		}
+		switch {
+		case strings.Contains(ev.RequestURI, "dryRun="):
+			w.dryRun++
+		case strings.HasSuffix(res, "reviews"):
+			w.reviews++
+		default:
+			w.persisted++
+			w.byKind[ev.Verb+" "+res]++
+			if ev.ObjectRef.APIGroup == "apps" && ev.ObjectRef.Resource == "deployments" && ev.ObjectRef.Subresource == "" {
+				w.byTarget[ev.ObjectRef.Namespace]++
+			}
+		}
+	}
+	return w, sc.Err()
+}
+
+// perRemediation formats counts divided by n, largest first.
+func perRemediation(m map[string]int, n int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, float64(m[k])/float64(n)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sampler samples a process' resident memory and CPU time until stopped.
+type sampler struct {
+	mu      sync.Mutex
+	peakRSS int64
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func sample(usage func() (cluster.Usage, error)) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if u, err := usage(); err == nil {
+				s.mu.Lock()
+				s.peakRSS = max(s.peakRSS, u.RSS, u.PeakRSS)
+				s.mu.Unlock()
+			}
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return s
+}
+
+// Stop ends the sampling and returns the largest resident memory seen.
+func (s *sampler) Stop() int64 {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peakRSS
+}
+
+// mib formats bytes in MiB.
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
