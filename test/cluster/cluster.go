@@ -407,3 +407,17 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 	defer cancel()
 	return c.runAPIServer(ctx)
 }
+
+// Usage returns what each running control-plane process has used so far, by name.
+func (c *Cluster) Usage() map[string]Usage {
+	out := map[string]Usage{}
+	for _, p := range c.procs {
+		if p.exited() {
+			continue
+		}
+		if u, err := procUsage(p.cmd.Process.Pid); err == nil {
+			out[p.name] = u
+		}
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -60,6 +61,7 @@ func chainLoad(t *testing.T, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	planeBefore := w.c.Usage()
 	mem := sample(k.Usage)
 	start := time.Now()
 	if err := fire(ctx, scenario.Sender{URL: k.GatewayURL, Token: k.Token}, sits, tr); err != nil {
@@ -81,11 +83,16 @@ func chainLoad(t *testing.T, n int) {
 	elapsed := time.Since(start)
 	peak := mem.Stop()
 	used, uerr := k.Usage()
+	planeAfter := w.c.Usage()
 	if err != nil {
 		t.Fatalf("%d of %d remediations finished in %s: %v\n%s", tr.finishedCount(names), n, elapsed, err, k.LogTail(40))
 	}
 	if uerr != nil {
 		t.Fatal(uerr)
+	}
+	queues, err := queueTimes(k.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
 	}
 	// Quiet for a moment, so the last writes (the cooldown's bookkeeping) are in the audit log.
 	time.Sleep(2 * time.Second)
@@ -131,6 +138,12 @@ func chainLoad(t *testing.T, n int) {
 	t.Logf("RESULT chain n=%d: mean time from the notification to each phase first seen: %s", n, strings.Join(phases, ", "))
 	t.Logf("RESULT chain n=%d: API requests per remediation %.1f = %.1f writes + %.1f dry runs + %.1f access reviews; writes: %s",
 		n, float64(wr.total)/float64(n), float64(wr.persisted)/float64(n), float64(wr.dryRun)/float64(n), float64(wr.reviews)/float64(n), perRemediation(wr.byKind, n))
+	t.Logf("RESULT chain n=%d: controllers: %s", n, queues)
+	var plane []string
+	for _, name := range []string{"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok"} {
+		plane = append(plane, fmt.Sprintf("%s %.1f s", name, (planeAfter[name].CPU - planeBefore[name].CPU).Seconds()))
+	}
+	t.Logf("RESULT chain n=%d: control plane CPU meanwhile: %s", n, strings.Join(plane, ", "))
 	cpu := used.CPU - idle.CPU
 	t.Logf("RESULT chain n=%d: kubernaut CPU %.1f s (%.0f ms per remediation, %.2f cores on average), RSS idle %s, peak %s",
 		n, cpu.Seconds(), float64(cpu.Milliseconds())/float64(n), cpu.Seconds()/elapsed.Seconds(), mib(idle.RSS), mib(peak))

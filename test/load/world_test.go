@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -47,7 +50,13 @@ func startWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cluster.Start(ctx, cluster.Options{Full: true, KwokNodes: 2, AuditWrites: true, StartTimeout: 2 * time.Minute,
+	// $KUBERNAUT_LOAD_DIR keeps each run's logs and audit log, in a folder per test.
+	dir := ""
+	if keep := os.Getenv("KUBERNAUT_LOAD_DIR"); keep != "" {
+		dir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "-"))
+		_ = os.RemoveAll(dir)
+	}
+	c, err := cluster.Start(ctx, cluster.Options{Full: true, KwokNodes: 2, AuditWrites: true, StartTimeout: 2 * time.Minute, Dir: dir,
 		CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases")}})
 	if err != nil {
 		t.Fatal(err)
@@ -491,3 +500,43 @@ func (s *sampler) Stop() int64 {
 
 // mib formats bytes in MiB.
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// queueTimes reads the controllers' workqueue histograms from the metrics endpoint: per
+// controller, the mean wait in the queue and the mean reconcile, with the reconcile count.
+func queueTimes(metricsURL string) (string, error) {
+	resp, err := http.Get(metricsURL + "/metrics")
+	if err != nil {
+		return "", fmt.Errorf("reading the metrics: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("parsing the metrics: %w", err)
+	}
+	mean := func(family, name string) (time.Duration, uint64) {
+		f := families[family]
+		if f == nil {
+			return 0, 0
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "name" && l.GetValue() == name {
+					h := m.GetHistogram()
+					if h.GetSampleCount() == 0 {
+						return 0, 0
+					}
+					return time.Duration(h.GetSampleSum() / float64(h.GetSampleCount()) * float64(time.Second)), h.GetSampleCount()
+				}
+			}
+		}
+		return 0, 0
+	}
+	var parts []string
+	for _, c := range []string{"remediationrequest", "remediationprocessing", "aianalysis", "workflowexecution", "kubernetesexecution"} {
+		wait, _ := mean("workqueue_queue_duration_seconds", c)
+		work, n := mean("workqueue_work_duration_seconds", c)
+		parts = append(parts, fmt.Sprintf("%s %d reconciles, queued %s, working %s", c, n, ms(wait), ms(work)))
+	}
+	return strings.Join(parts, "; "), nil
+}
