@@ -24,6 +24,15 @@ const (
 	WorkflowTimedOut         WorkflowPhase = WorkflowPhase(ReasonTimedOut)
 )
 
+// IsFinished reports whether the phase ends the WorkflowExecution.
+func (p WorkflowPhase) IsFinished() bool {
+	switch p {
+	case WorkflowCompleted, WorkflowFailed, WorkflowRejected, WorkflowTimedOut:
+		return true
+	}
+	return false
+}
+
 // EngineName names a workflow engine.
 // +kubebuilder:validation:Enum=argo;builtin
 type EngineName string

@@ -171,7 +171,9 @@ func (r *Reconciler) summarize(ke, before *kubernautv1.KubernetesExecution, now 
 		ke.Status.CompletedAt = &t
 		r.Metrics.finished(ke, now)
 	}
-	if ke.Status.Phase != before.Status.Phase && r.Events != nil {
+	// A step's event is its outcome (what it changed, or why not); the phases on the way are
+	// in its status, and each event is a write to the API server.
+	if ke.Status.Phase != before.Status.Phase && terminal(ke) && r.Events != nil {
 		kind := corev1.EventTypeNormal
 		if ke.Status.Phase == kubernautv1.ExecutionFailed || ke.Status.Phase == kubernautv1.ExecutionRejected {
 			kind = corev1.EventTypeWarning

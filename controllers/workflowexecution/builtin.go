@@ -252,7 +252,7 @@ func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Templ
 			return dagNode{}, fmt.Errorf("creating step %s: %w", ke.Name, err)
 		}
 		r.existing[ke.Name] = ke
-		return dagNode{phase: wfv1.NodeRunning, message: "created " + ke.Name}, nil
+		return runningNode(ke), nil
 	}
 	return conditions(resolved.Resource, obj)
 }
@@ -317,9 +317,16 @@ func conditions(res *wfv1.ResourceTemplate, obj *kubernautv1.KubernetesExecution
 	case state == ConditionFailed:
 		return dagNode{phase: wfv1.NodeFailed, message: msg + ": " + readyMessage(obj)}, nil
 	case state == ConditionPending:
-		return dagNode{phase: wfv1.NodeRunning, message: "phase " + string(obj.Status.Phase)}, nil
+		return runningNode(obj), nil
 	}
 	return dagNode{phase: wfv1.NodeSucceeded, message: readyMessage(obj)}, nil
+}
+
+// runningNode is a running step's node. Its message does not follow the step's own phases
+// (the KubernetesExecution shows them): each change would cost the WorkflowExecution a status
+// write, and Argo's resource nodes do not show them either.
+func runningNode(ke *kubernautv1.KubernetesExecution) dagNode {
+	return dagNode{phase: wfv1.NodeRunning, message: "running as KubernetesExecution " + ke.Name}
 }
 
 func readyMessage(ke *kubernautv1.KubernetesExecution) string {

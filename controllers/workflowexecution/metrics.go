@@ -38,8 +38,7 @@ func (m *Metrics) observe(we, before *kubernautv1.WorkflowExecution) {
 			m.waiting.Observe(a.DecidedAt.Sub(we.Status.Plan.ValidatedAt.Time).Seconds())
 		}
 	}
-	switch we.Status.Phase {
-	case kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected, kubernautv1.WorkflowTimedOut:
+	if we.Status.Phase.IsFinished() {
 		engine := string(we.Status.Engine)
 		m.finished.WithLabelValues(engine, string(we.Status.Phase)).Inc()
 		if we.Status.StartedAt != nil && we.Status.CompletedAt != nil {

@@ -87,8 +87,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, we); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	switch we.Status.Phase {
-	case kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected, kubernautv1.WorkflowTimedOut:
+	if we.Status.Phase.IsFinished() {
 		return ctrl.Result{}, nil
 	}
 	before := we.DeepCopy()
@@ -118,7 +117,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if we.Status.Phase == kubernautv1.WorkflowRejected || we.Status.Phase == kubernautv1.WorkflowFailed || we.Status.Phase == kubernautv1.WorkflowCompensating {
 			kind = corev1.EventTypeWarning
 		}
-		r.Events.Eventf(we, nil, kind, string(we.Status.Phase), "Plan", "%s", phaseNote(we))
+		// The RemediationRequest's events tell each phase; the plan's own are what a person
+		// acts on: its wait for an approval, its trouble and its end.
+		if kind == corev1.EventTypeWarning || we.Status.Phase == kubernautv1.WorkflowAwaitingApproval || we.Status.Phase.IsFinished() {
+			r.Events.Eventf(we, nil, kind, string(we.Status.Phase), "Plan", "%s", phaseNote(we))
+		}
 	}
 	if !equality.Semantic.DeepEqual(before.Status, we.Status) {
 		if perr := r.Client.Status().Patch(ctx, we, client.MergeFrom(before)); perr != nil {

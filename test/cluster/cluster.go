@@ -276,6 +276,12 @@ func (c *Cluster) startControllers(ctx context.Context, pki *pki, kcmPort, sched
 		"--config="+stages,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector="+KwokNodeAnnotation+"=fake",
+		// The nodes' health comes from their Leases, renewed by kwok as a kubelet renews
+		// them (the heartbeat stage writes the status only every ten minutes, as a kubelet
+		// with leases does). Without Leases kube-controller-manager marks the nodes Unknown
+		// 50 s after their last status, taints them unreachable and marks their pods not
+		// ready until kwok writes the status again.
+		"--node-lease-duration-seconds=40",
 		"--server-address=127.0.0.1:"+strconv.Itoa(kwokPort),
 		"--cidr=10.0.0.1/24", "--node-ip=10.0.0.1",
 	)
