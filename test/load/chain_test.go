@@ -141,7 +141,7 @@ func chainLoad(t *testing.T, n int) {
 	t.Logf("RESULT chain n=%d: controllers: %s", n, queues)
 	var plane []string
 	for _, name := range []string{"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok"} {
-		plane = append(plane, fmt.Sprintf("%s %.1f s", name, (planeAfter[name].CPU - planeBefore[name].CPU).Seconds()))
+		plane = append(plane, fmt.Sprintf("%s %.1f s", name, (planeAfter[name].CPU-planeBefore[name].CPU).Seconds()))
 	}
 	t.Logf("RESULT chain n=%d: control plane CPU meanwhile: %s", n, strings.Join(plane, ", "))
 	cpu := used.CPU - idle.CPU
