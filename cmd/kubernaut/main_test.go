@@ -28,6 +28,7 @@ func TestBadInvocations(t *testing.T) {
 		{"stray argument", []string{"controller", "extra"}, `kubernaut controller takes no arguments, got ["extra"]`},
 		{"bad duration", []string{"gateway", "--gateway-request-timeout", "soon"}, `invalid value "soon" for flag -gateway-request-timeout`},
 		{"non-positive timeout", []string{"local", "--gateway-request-timeout", "0s"}, "--gateway-request-timeout must be positive"},
+		{"leader lease shorter than its renewal", []string{"controller", "--leader-elect-lease-duration", "5s"}, "leader election needs 0 < --leader-elect-retry-period (2s) < --leader-elect-renew-deadline (10s) < --leader-elect-lease-duration (5s)"},
 		{"unknown analyzer", []string{"controller", "--analyzer", "oracle"}, `--analyzer "oracle": want rules or holmesgpt`},
 		{"holmesgpt without a URL", []string{"controller", "--analyzer", "holmesgpt"}, "--analyzer holmesgpt needs --holmesgpt-url"},
 		{"thresholds upside down", []string{"controller", "--auto-approve-threshold", "0.5", "--reject-threshold", "0.8"}, "thresholds must satisfy"},

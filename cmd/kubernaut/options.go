@@ -118,6 +118,9 @@ type managerOptions struct {
 	namespace             string
 	gracefulShutdownAfter time.Duration
 	concurrency           int
+	leaseDuration         time.Duration
+	renewDeadline         time.Duration
+	retryPeriod           time.Duration
 }
 
 // parseOptions reads the flags of one command.
@@ -140,6 +143,12 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			"elect a leader so that only one replica reconciles")
 		fs.StringVar(&o.manager.leaderElectionNS, "leader-election-namespace", "",
 			"namespace of the leader-election Lease (the pod's own namespace when empty)")
+		fs.DurationVar(&o.manager.leaseDuration, "leader-elect-lease-duration", 15*time.Second,
+			"how long a leader that stopped renewing (killed, partitioned) keeps the lease: the longest failover")
+		fs.DurationVar(&o.manager.renewDeadline, "leader-elect-renew-deadline", 10*time.Second,
+			"how long the leader keeps trying to renew before it gives up leading (and exits)")
+		fs.DurationVar(&o.manager.retryPeriod, "leader-elect-retry-period", 2*time.Second,
+			"how often the replicas try to acquire or renew the lease")
 		fs.StringVar(&o.manager.namespace, "namespace", "",
 			"namespace whose Kubernaut objects are reconciled (all namespaces when empty)")
 		fs.DurationVar(&o.manager.gracefulShutdownAfter, "graceful-shutdown-timeout", 30*time.Second,
@@ -268,6 +277,10 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			return nil, fmt.Errorf("--executor job needs --actions-image")
 		case a.maxSteps < 1 || a.maxSteps > 10:
 			return nil, fmt.Errorf("--max-plan-steps must be between 1 and 10, got %d", a.maxSteps)
+		}
+		if m := o.manager; m.retryPeriod <= 0 || m.retryPeriod >= m.renewDeadline || m.renewDeadline >= m.leaseDuration {
+			return nil, fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < --leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)",
+				m.retryPeriod, m.renewDeadline, m.leaseDuration)
 		}
 	}
 	if fs.NArg() > 0 {

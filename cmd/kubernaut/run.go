@@ -169,8 +169,15 @@ func newManager(cfg *rest.Config, o managerOptions) (ctrl.Manager, error) {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "kubernaut-controller.kubernaut.io",
 		LeaderElectionNamespace: o.leaderElectionNS,
-		GracefulShutdownTimeout: &o.gracefulShutdownAfter,
-		Controller:              config.Controller{MaxConcurrentReconciles: o.concurrency},
+		LeaseDuration:           &o.leaseDuration,
+		RenewDeadline:           &o.renewDeadline,
+		RetryPeriod:             &o.retryPeriod,
+		// A replica that stops (SIGTERM, a rolling update) hands the lease over at once instead
+		// of leaving the others to wait for it to expire. Safe because the process exits as
+		// soon as the manager has stopped (runProcess returns).
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &o.gracefulShutdownAfter,
+		Controller:                    config.Controller{MaxConcurrentReconciles: o.concurrency},
 	}
 	if o.namespace != "" {
 		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.namespace: {}}}

@@ -251,6 +251,9 @@ func (c *Cluster) startControllers(ctx context.Context, pki *pki, kcmPort, sched
 		"--use-service-account-credentials=true",
 		"--controllers=*",
 		"--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
+		// Its default of 20 requests/s would make rollouts of a few hundred Deployments
+		// crawl (as kwokctl does, the limits are lifted).
+		"--kube-api-qps=500", "--kube-api-burst=1000",
 		"--v=0",
 	)
 	if err != nil {

@@ -62,6 +62,10 @@ func chainLoad(t *testing.T, n int) {
 		t.Fatal(err)
 	}
 	planeBefore := w.c.Usage()
+	reqBefore, err := clientRequests(k.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mem := sample(k.Usage)
 	start := time.Now()
 	if err := fire(ctx, scenario.Sender{URL: k.GatewayURL, Token: k.Token}, sits, tr); err != nil {
@@ -89,6 +93,10 @@ func chainLoad(t *testing.T, n int) {
 	}
 	if uerr != nil {
 		t.Fatal(uerr)
+	}
+	reqAfter, err := clientRequests(k.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
 	}
 	queues, err := queueTimes(k.MetricsURL)
 	if err != nil {
@@ -139,6 +147,14 @@ func chainLoad(t *testing.T, n int) {
 	t.Logf("RESULT chain n=%d: API requests per remediation %.1f = %.1f writes + %.1f dry runs + %.1f access reviews; writes: %s",
 		n, float64(wr.total)/float64(n), float64(wr.persisted)/float64(n), float64(wr.dryRun)/float64(n), float64(wr.reviews)/float64(n), perRemediation(wr.byKind, n))
 	t.Logf("RESULT chain n=%d: controllers: %s", n, queues)
+	var reqs []string
+	reqTotal := 0.0
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		d := reqAfter[m] - reqBefore[m]
+		reqTotal += d
+		reqs = append(reqs, fmt.Sprintf("%s %.1f", m, d/float64(n)))
+	}
+	t.Logf("RESULT chain n=%d: kubernaut's client made %.1f requests per remediation (%s), %.0f/s on average", n, reqTotal/float64(n), strings.Join(reqs, ", "), reqTotal/elapsed.Seconds())
 	var plane []string
 	for _, name := range []string{"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok"} {
 		plane = append(plane, fmt.Sprintf("%s %.1f s", name, (planeAfter[name].CPU-planeBefore[name].CPU).Seconds()))

@@ -509,7 +509,7 @@ func queueTimes(metricsURL string) (string, error) {
 		return "", fmt.Errorf("reading the metrics: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
+	parser := newMetricsParser()
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
 		return "", fmt.Errorf("parsing the metrics: %w", err)
@@ -539,4 +539,33 @@ func queueTimes(metricsURL string) (string, error) {
 		parts = append(parts, fmt.Sprintf("%s %d reconciles, queued %s, working %s", c, n, ms(wait), ms(work)))
 	}
 	return strings.Join(parts, "; "), nil
+}
+
+// newMetricsParser parses Prometheus' text format.
+func newMetricsParser() expfmt.TextParser { return expfmt.NewTextParser(model.UTF8Validation) }
+
+// clientRequests reads client-go's rest_client_requests_total from the metrics endpoint, summed
+// by HTTP method: every request the process made, reads included.
+func clientRequests(metricsURL string) (map[string]float64, error) {
+	resp, err := http.Get(metricsURL + "/metrics")
+	if err != nil {
+		return nil, fmt.Errorf("reading the metrics: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	parser := newMetricsParser()
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the metrics: %w", err)
+	}
+	out := map[string]float64{}
+	if f := families["rest_client_requests_total"]; f != nil {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "method" {
+					out[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out, nil
 }
