@@ -186,3 +186,14 @@ demo: build ## The demo: an alert to a verified rollback (KEEP=1 leaves the cont
 bench-gateway: cluster-bin ## Gateway numbers against the local API server (docs/benchmarks.md).
 	KUBERNAUT_LOAD=1 go test ./test/load/ -count=1 -run '^$$' -bench BenchmarkDuplicatePath -benchtime 5s -cpu 1,2 -timeout 10m
 	KUBERNAUT_LOAD=1 go test ./test/load/ -count=1 -run TestGatewayLoad -v -timeout 10m | grep -E 'RESULT|FAIL|ok'
+
+# Concurrent remediations of `make load`, comma-separated.
+LOAD_N ?= 100,1000
+
+.PHONY: load
+load: cluster-bin ## The whole chain under load: $(LOAD_N) concurrent remediations through the gateway (docs/benchmarks.md).
+	KUBERNAUT_LOAD_CHAIN=$(LOAD_N) go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
+
+.PHONY: chaos
+chaos: cluster-bin ## Faults: kubernaut SIGKILLed in 200 remediations, the API server restarted, leader failover (docs/benchmarks.md).
+	KUBERNAUT_CHAOS=1 go test ./test/load/ -count=1 -run TestChaos -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'

@@ -153,8 +153,8 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			"namespace whose Kubernaut objects are reconciled (all namespaces when empty)")
 		fs.DurationVar(&o.manager.gracefulShutdownAfter, "graceful-shutdown-timeout", 30*time.Second,
 			"how long running reconciles may take to finish on shutdown")
-		fs.IntVar(&o.manager.concurrency, "concurrency", 8,
-			"objects each controller works on at once (an analysis may wait minutes for HolmesGPT)")
+		fs.IntVar(&o.manager.concurrency, "concurrency", 16,
+			"objects each controller works on at once: the reconciles mostly wait for the API server (enrichment reads, dry runs) or HolmesGPT (docs/benchmarks.md)")
 
 		o.orchestrator = remediationrequest.DefaultConfig()
 		oc := &o.orchestrator

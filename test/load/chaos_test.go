@@ -110,7 +110,7 @@ func (w *world) endedOnce(t *testing.T, tr *tracker, sits []situation, since tim
 // chaosKill kills Kubernaut at random moments while it remediates and starts it again.
 func chaosKill(t *testing.T) {
 	n := envInt(t, "KUBERNAUT_CHAOS_N", 200)
-	kills := envInt(t, "KUBERNAUT_CHAOS_KILLS", 8)
+	kills := envInt(t, "KUBERNAUT_CHAOS_KILLS", 12)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("KUBERNAUT_CHAOS_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -145,7 +145,8 @@ func chaosKill(t *testing.T) {
 			t.Logf("every remediation finished before kill %d", i+1)
 			break
 		}
-		time.Sleep(time.Duration(200+rng.IntN(2800)) * time.Millisecond)
+		// Every 0.5–6.5 s: the kills fall on every phase, verification included.
+		time.Sleep(time.Duration(500+rng.IntN(6000)) * time.Millisecond)
 		at := tr.phaseCounts(all)
 		k.Kill()
 		down := time.Duration(rng.IntN(1000)) * time.Millisecond
