@@ -211,7 +211,7 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.BoolVar(&ex.authorize, "authorize-actions", true,
 			"check with a SubjectAccessReview, before each step, that the action's own ServiceAccount may do it")
 		fs.StringVar(&ex.customScriptImages, "custom-script-images", "", "images custom_script may run, comma-separated (empty: custom_script is off)")
-		fs.DurationVar(&ex.verifyInterval, "verify-interval", 2*time.Second, "how often a step's health check looks again")
+		fs.DurationVar(&ex.verifyInterval, "verify-interval", 2*time.Second, "how often a step's health check looks again at first (then a quarter of the time waited, at most 8 intervals)")
 		fs.DurationVar(&ex.evictionRetry, "eviction-retry-delay", 5*time.Second, "drain_node: wait before retrying an eviction a PodDisruptionBudget refused")
 		fs.DurationVar(&o.processing.lookupTimeout, "enrichment-lookup-timeout", 5*time.Second, "time limit of each enrichment lookup")
 		fs.StringVar(&o.processing.policyNamespace, "policy-namespace", "kubernaut-system", "namespace of the policy ConfigMap")

@@ -55,6 +55,19 @@ func (r *Reconciler) interval() time.Duration {
 	return 2 * time.Second
 }
 
+// verifyAfter is when a health check that has not concluded looks again: every interval at
+// first, then a quarter of the time it has waited so far, at most eight intervals apart. A
+// quick rollout is seen within an interval; a thousand slow ones do not fill the queue with
+// checks every interval, ahead of the steps waiting to run (seen at 1,000 remediations at
+// once: docs/benchmarks.md). A healthy target is seen at most a quarter of the time already
+// waited (or eight intervals) after it became healthy.
+func (r *Reconciler) verifyAfter(since, now time.Time) time.Duration {
+	if since.IsZero() {
+		return r.interval()
+	}
+	return min(max(r.interval(), now.Sub(since)/4), 8*r.interval())
+}
+
 // execute is the Executing stage: the executor runs the action; a success moves on to
 // Verifying, a failure ends the step.
 func (r *Reconciler) execute(ctx context.Context, ke *kubernautv1.KubernetesExecution, now time.Time) (ctrl.Result, error) {
@@ -122,7 +135,7 @@ func (r *Reconciler) verify(ctx context.Context, ke *kubernautv1.KubernetesExecu
 		if c == nil || c.Message != check.Message {
 			set(ke, kubernautv1.VerifiedCondition, metav1.ConditionUnknown, kubernautv1.ReasonVerifying, check.Message)
 		}
-		return ctrl.Result{RequeueAfter: r.interval()}, nil
+		return ctrl.Result{RequeueAfter: r.verifyAfter(env.ChangedAt, now)}, nil
 	}
 	t := metav1.NewTime(now)
 	v := &kubernautv1.Verification{Result: "Passed", Message: kubernautv1.Truncate(check.Message, 1024), CheckedAt: &t}
@@ -145,7 +158,7 @@ func (r *Reconciler) verify(ctx context.Context, ke *kubernautv1.KubernetesExecu
 				// Alertmanager unreachable: keep verifying until it answers or the step times out.
 				set(ke, kubernautv1.VerifiedCondition, metav1.ConditionUnknown, kubernautv1.ReasonVerifying, check.Message+"; "+err.Error())
 				ke.Status.Verification = nil
-				return ctrl.Result{RequeueAfter: r.interval()}, nil
+				return ctrl.Result{RequeueAfter: r.verifyAfter(env.ChangedAt, now)}, nil
 			}
 			if firing {
 				msg := fmt.Sprintf("%s; waiting for alert %s (fingerprint %s) to resolve in Alertmanager", check.Message, name, fp)
@@ -153,7 +166,7 @@ func (r *Reconciler) verify(ctx context.Context, ke *kubernautv1.KubernetesExecu
 					set(ke, kubernautv1.VerifiedCondition, metav1.ConditionUnknown, kubernautv1.ReasonVerifying, msg)
 				}
 				ke.Status.Verification = nil
-				return ctrl.Result{RequeueAfter: r.interval()}, nil
+				return ctrl.Result{RequeueAfter: r.verifyAfter(env.ChangedAt, now)}, nil
 			}
 			check.Message += fmt.Sprintf("; alert %s is resolved in Alertmanager", name)
 			v.Message = kubernautv1.Truncate(check.Message, 1024)

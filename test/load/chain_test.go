@@ -12,12 +12,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
-	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/scenario"
 )
 
@@ -48,15 +46,8 @@ func chainLoad(t *testing.T, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	setup := time.Now()
-	sits := w.oomKilled(t, n)
+	sits, tr, k := w.remediate(ctx, t, n)
 	t.Logf("%d OOM-killed Deployments ready in %s", n, time.Since(setup).Round(time.Second))
-
-	tr := track(t, w.c)
-	k, err := w.c.StartKubernaut(ctx, cluster.KubernautOptions{Binary: w.bin, Args: kubernautArgs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Stop()
 	idle, err := k.Usage()
 	if err != nil {
 		t.Fatal(err)
@@ -72,28 +63,15 @@ func chainLoad(t *testing.T, n int) {
 		t.Fatal(err)
 	}
 	sentIn := time.Since(start)
-	names := make([]string, n)
-	for i, s := range sits {
-		names[i] = s.rr
-	}
-	lastLog := time.Now()
-	err = wait.PollUntilContextCancel(ctx, time.Second, false, func(context.Context) (bool, error) {
-		if time.Since(lastLog) > 15*time.Second {
-			t.Logf("after %s: %s", time.Since(start).Round(time.Second), tr.phaseCounts(names))
-			lastLog = time.Now()
-		}
-		return tr.finishedCount(names) == n, nil
-	})
+	all := names(sits)
+	waitFinished(ctx, t, tr, all, func() string { return k.LogTail(40) })
 	elapsed := time.Since(start)
 	peak := mem.Stop()
-	used, uerr := k.Usage()
-	planeAfter := w.c.Usage()
+	used, err := k.Usage()
 	if err != nil {
-		t.Fatalf("%d of %d remediations finished in %s: %v\n%s", tr.finishedCount(names), n, elapsed, err, k.LogTail(40))
+		t.Fatal(err)
 	}
-	if uerr != nil {
-		t.Fatal(uerr)
-	}
+	planeAfter := w.c.Usage()
 	reqAfter, err := clientRequests(k.MetricsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -102,34 +80,14 @@ func chainLoad(t *testing.T, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Quiet for a moment, so the last writes (the cooldown's bookkeeping) are in the audit log.
-	time.Sleep(2 * time.Second)
-	wr, err := auditWrites(w.c.AuditLog(), "kubernaut/", start)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wr := w.endedOnce(t, tr, sits, start)
 
-	outs := tr.outcomes(names)
+	outs := tr.outcomes(all)
 	var overhead, total, action []time.Duration
 	for _, s := range sits {
 		o := outs[s.rr]
-		if o.phase != kubernautv1.RemediationPhaseCompleted || o.finished != 1 || o.steps != 1 {
-			t.Errorf("remediation %s of %s: phase %s, finished %d times, %d steps; want Completed once with one step", s.rr, s.namespace, o.phase, o.finished, o.steps)
-		}
-		if got := wr.byTarget[s.namespace]; got != 1 {
-			t.Errorf("Deployment %s/app: %d writes by kubernaut, want 1 (the raised limit)", s.namespace, got)
-		}
 		overhead, total, action = append(overhead, o.overhead), append(total, o.total), append(action, o.action)
 	}
-	w.raisedOnce(t, sits)
-	var rrs kubernautv1.RemediationRequestList
-	if err := w.k8s.List(ctx, &rrs, client.InNamespace(systemNamespace)); err != nil {
-		t.Fatal(err)
-	}
-	if len(rrs.Items) != n {
-		t.Errorf("%d RemediationRequests for %d alerts, want one each", len(rrs.Items), n)
-	}
-
 	p50, p95, p99, mx := quantiles(overhead)
 	t.Logf("RESULT chain n=%d: all finished in %s (notifications sent in %s), %.1f remediations/s", n, elapsed.Round(time.Millisecond), sentIn.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	t.Logf("RESULT chain n=%d: overhead per remediation p50=%s p95=%s p99=%s max=%s", n, ms(p50), ms(p95), ms(p99), ms(mx))
@@ -139,7 +97,7 @@ func chainLoad(t *testing.T, n int) {
 	var phases []string
 	for _, p := range []kubernautv1.RemediationPhase{kubernautv1.RemediationPhasePending, kubernautv1.RemediationPhaseProcessing, kubernautv1.RemediationPhaseAnalyzing,
 		kubernautv1.RemediationPhaseExecuting, kubernautv1.RemediationPhaseVerifying, kubernautv1.RemediationPhaseCompleted} {
-		if d, ok := tr.phaseTimes(names)[p]; ok {
+		if d, ok := tr.phaseTimes(all)[p]; ok {
 			phases = append(phases, string(p)+" "+ms(d))
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -91,6 +92,78 @@ func kubernautArgs(extra ...string) []string {
 		args = append(args, strings.Fields(env)...)
 	}
 	return append(args, extra...)
+}
+
+// remediate prepares n OOM-killed Deployments, starts the tracker and then Kubernaut, which
+// stops with the test.
+func (w *world) remediate(ctx context.Context, t *testing.T, n int) ([]situation, *tracker, *cluster.Kubernaut) {
+	t.Helper()
+	sits := w.oomKilled(t, n)
+	tr := track(t, w.c)
+	k, err := w.c.StartKubernaut(ctx, cluster.KubernautOptions{Binary: w.bin, Args: kubernautArgs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Stop)
+	return sits, tr, k
+}
+
+// names returns the remediations' names.
+func names(sits []situation) []string {
+	out := make([]string, len(sits))
+	for i, s := range sits {
+		out[i] = s.rr
+	}
+	return out
+}
+
+// waitFinished waits until every remediation was seen finished.
+func waitFinished(ctx context.Context, t *testing.T, tr *tracker, all []string, logs func() string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	last := time.Now()
+	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(context.Context) (bool, error) {
+		if time.Since(last) > 15*time.Second {
+			t.Logf("after %s: %s", time.Since(start).Round(time.Second), tr.phaseCounts(all))
+			last = time.Now()
+		}
+		return tr.finishedCount(all) == len(all), nil
+	})
+	if err != nil {
+		t.Fatalf("%d of %d remediations finished: %v (%s)\n%s", tr.finishedCount(all), len(all), err, tr.phaseCounts(all), logs())
+	}
+	return time.Since(start)
+}
+
+// endedOnce checks what the world shows after a run, and returns Kubernaut's writes from since: one RemediationRequest per alert,
+// each seen finishing once and Completed, its one step run once, and each Deployment written
+// once by Kubernaut (its memory limit raised once).
+func (w *world) endedOnce(t *testing.T, tr *tracker, sits []situation, since time.Time) writes {
+	t.Helper()
+	time.Sleep(2 * time.Second) // the last writes reach the audit log
+	wr, err := auditWrites(w.c.AuditLog(), "kubernaut/", since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := tr.outcomes(names(sits))
+	for _, s := range sits {
+		o := outs[s.rr]
+		if o.phase != kubernautv1.RemediationPhaseCompleted || o.finished != 1 || o.steps != 1 {
+			t.Errorf("remediation %s of %s: phase %s, finished %d times, %d steps; want Completed once with one step", s.rr, s.namespace, o.phase, o.finished, o.steps)
+		}
+		if got := wr.byTarget[s.namespace]; got != 1 {
+			t.Errorf("Deployment %s/app: %d writes by kubernaut, want 1 (the raised limit)", s.namespace, got)
+		}
+	}
+	w.raisedOnce(t, sits)
+	var rrs kubernautv1.RemediationRequestList
+	if err := w.k8s.List(context.Background(), &rrs, client.InNamespace(systemNamespace)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rrs.Items) != len(sits) {
+		t.Errorf("%d RemediationRequests for %d alerts, want one each", len(rrs.Items), len(sits))
+	}
+	return wr
 }
 
 // situation is one OOM-killed Deployment in a namespace of its own, and its alert.
