@@ -86,7 +86,7 @@ func runProcess(ctx context.Context, o *options) error {
 
 	var runs []runnable
 	if o.runController {
-		mgr, err := newManager(cfg, o.manager)
+		mgr, err := newManager(cfg, o.manager, o.execution.engine == string(kubernautv1.EngineArgo))
 		if err != nil {
 			return err
 		}
@@ -161,7 +161,7 @@ func newGateway(ctx context.Context, cfg *rest.Config, o gatewayOptions, tokens 
 
 // newManager builds the controller manager with its health, readiness and metrics endpoints.
 // The controllers of the chain register on it.
-func newManager(cfg *rest.Config, o managerOptions) (ctrl.Manager, error) {
+func newManager(cfg *rest.Config, o managerOptions, argo bool) (ctrl.Manager, error) {
 	opts := ctrl.Options{
 		Scheme:                  newScheme(),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
@@ -185,10 +185,10 @@ func newManager(cfg *rest.Config, o managerOptions) (ctrl.Manager, error) {
 	keep := func(obj any) (any, error) { return obj, nil }
 	opts.Cache = cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject: map[client.Object]cache.ByObject{
-			&kubernautv1.WorkflowExecution{}: {Transform: keep},
-			&wfv1.Workflow{}:                 {Transform: keep},
-		},
+		ByObject:         map[client.Object]cache.ByObject{&kubernautv1.WorkflowExecution{}: {Transform: keep}},
+	}
+	if argo { // only with Argo's CRDs installed
+		opts.Cache.ByObject[&wfv1.Workflow{}] = cache.ByObject{Transform: keep}
 	}
 	if o.namespace != "" {
 		opts.Cache.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}

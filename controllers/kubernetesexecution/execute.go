@@ -3,10 +3,12 @@ package kubernetesexecution
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
@@ -53,6 +55,39 @@ func (r *Reconciler) interval() time.Duration {
 		return r.VerifyInterval
 	}
 	return 2 * time.Second
+}
+
+// progressWrites throttles the progress messages of verifying steps: a rollout's message
+// changes several times a second ("0 of 1 updated replicas are available…", "1 old replicas
+// are pending termination…"), and each write also triggers the step's next reconcile at once.
+// A step writes its progress at most once per verify interval; its outcome is always written.
+type progressWrites struct {
+	mu sync.Mutex
+	at map[types.UID]time.Time
+}
+
+// due reports whether a step may write its progress now, and notes it if so.
+func (p *progressWrites) due(uid types.UID, now time.Time, every time.Duration) bool {
+	if p == nil {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if last, ok := p.at[uid]; ok && now.Sub(last) < every {
+		return false
+	}
+	p.at[uid] = now
+	return true
+}
+
+// forget drops a finished step.
+func (p *progressWrites) forget(uid types.UID) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.at, uid)
 }
 
 // verifyAfter is when a health check that has not concluded looks again: every interval at
@@ -132,7 +167,7 @@ func (r *Reconciler) verify(ctx context.Context, ke *kubernautv1.KubernetesExecu
 	}
 	if !check.Done {
 		c := meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.VerifiedCondition)
-		if c == nil || c.Message != check.Message {
+		if (c == nil || c.Message != check.Message) && r.progress.due(ke.UID, now, r.interval()) {
 			set(ke, kubernautv1.VerifiedCondition, metav1.ConditionUnknown, kubernautv1.ReasonVerifying, check.Message)
 		}
 		return ctrl.Result{RequeueAfter: r.verifyAfter(env.ChangedAt, now)}, nil

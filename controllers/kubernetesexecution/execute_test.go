@@ -3,6 +3,8 @@ package kubernetesexecution
 import (
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestVerifyAfter(t *testing.T) {
@@ -24,5 +26,34 @@ func TestVerifyAfter(t *testing.T) {
 	}
 	if got := r.verifyAfter(time.Time{}, start); got != 2*time.Second {
 		t.Errorf("without a start: %s, want the interval", got)
+	}
+}
+
+func TestProgressWrites(t *testing.T) {
+	p := &progressWrites{at: map[types.UID]time.Time{}}
+	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	every := 2 * time.Second
+	for _, tc := range []struct {
+		uid  types.UID
+		at   time.Duration
+		want bool
+	}{
+		{"a", 0, true},
+		{"a", 500 * time.Millisecond, false},
+		{"b", 500 * time.Millisecond, true},
+		{"a", 1999 * time.Millisecond, false},
+		{"a", 2 * time.Second, true},
+	} {
+		if got := p.due(tc.uid, start.Add(tc.at), every); got != tc.want {
+			t.Errorf("step %s at +%s: due %v, want %v", tc.uid, tc.at, got, tc.want)
+		}
+	}
+	p.forget("a")
+	if !p.due("a", start.Add(2100*time.Millisecond), every) {
+		t.Error("a forgotten step writes at once")
+	}
+	var none *progressWrites
+	if !none.due("a", start, every) {
+		t.Error("without a throttle every change is written")
 	}
 }

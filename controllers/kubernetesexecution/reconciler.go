@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -47,6 +48,9 @@ type Reconciler struct {
 	// KillSwitch, when set and on, rejects every step not yet validated (execution and undo
 	// alike): once an operator pulls it, Kubernaut changes nothing more.
 	KillSwitch *killswitch.Switch
+	// progress remembers when each verifying step last wrote its progress (set up by
+	// SetupWithManager; nil writes every change).
+	progress *progressWrites
 	// DryRunAll makes every step a dry run (the global dry-run mode).
 	DryRunAll bool
 	// VerifyInterval is how often verification looks again.
@@ -61,6 +65,9 @@ type Reconciler struct {
 
 // SetupWithManager watches KubernetesExecutions.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.progress == nil {
+		r.progress = &progressWrites{at: map[types.UID]time.Time{}}
+	}
 	return ctrl.NewControllerManagedBy(mgr).Named("kubernetesexecution").For(&kubernautv1.KubernetesExecution{}).Complete(r)
 }
 
@@ -170,6 +177,7 @@ func (r *Reconciler) summarize(ke, before *kubernautv1.KubernetesExecution, now 
 		t := metav1.NewTime(now)
 		ke.Status.CompletedAt = &t
 		r.Metrics.finished(ke, now)
+		r.progress.forget(ke.UID)
 	}
 	// A step's event is its outcome (what it changed, or why not); the phases on the way are
 	// in its status, and each event is a write to the API server.

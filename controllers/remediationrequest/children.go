@@ -91,7 +91,7 @@ func ensureChild[T client.Object](ctx context.Context, r *Reconciler, rr *kubern
 	}
 	switch err := r.Client.Create(ctx, want); {
 	case err == nil:
-		r.event(rr, "Normal", "ChildCreated", fmt.Sprintf("created %s %s", kindOf(want), key.Name))
+		// No event: the phase change it starts has one, and the child's name is in the status.
 		return want, nil
 	case apierrors.IsAlreadyExists(err):
 		// The cache has not seen it yet: read it from the API server.
