@@ -38,8 +38,10 @@ func GatherSafetyContext(ctx context.Context, c client.Reader, we *kubernautv1.W
 	}
 	// Plans on the same object: WorkflowExecutions carry the resolved workload as their target,
 	// while the alerts behind them may name different pods of it.
+	// Selected by the target's label: reading every plan of the namespace for each step made
+	// 1,000 remediations at once quadratic (docs/benchmarks.md).
 	var list kubernautv1.WorkflowExecutionList
-	if err := c.List(ctx, &list, client.InNamespace(we.Namespace)); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(we.Namespace), client.MatchingLabels{kubernautv1.LabelTargetHash: we.Spec.Target.Hash()}); err != nil {
 		return sc, fmt.Errorf("counting recent remediations: %w", err)
 	}
 	since := now.Add(-time.Hour)

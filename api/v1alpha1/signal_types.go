@@ -1,6 +1,9 @@
 package v1alpha1
 
 import (
+	"fmt"
+	"hash/fnv"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -141,6 +144,19 @@ func (t Target) String() string {
 		return string(t.Kind) + "/" + t.Name
 	}
 	return string(t.Kind) + "/" + t.Namespace + "/" + t.Name
+}
+
+// LabelTargetHash labels a WorkflowExecution with its target's Hash, so that the plans of one
+// target are found with a label selector instead of by reading every plan.
+const LabelTargetHash = "kubernaut.io/target-hash"
+
+// Hash is a short stable name of the target: FNV-64a of String, 16 hex digits, fit for a
+// label value or a resource name. Different targets may share one (rarely): compare the
+// targets themselves after selecting by it.
+func (t Target) Hash() string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(t.String()))
+	return fmt.Sprintf("%016x", h.Sum64())
 }
 
 // MemberTarget is one alert folded into a storm remediation: the target it was about and

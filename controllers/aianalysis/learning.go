@@ -34,7 +34,9 @@ func (l *Learner) Adjust(ctx context.Context, aia *kubernautv1.AIAnalysis, confi
 		return nil, confidence, nil
 	}
 	var list kubernautv1.RemediationRequestList
-	if err := l.Reader.List(ctx, &list, client.InNamespace(aia.Namespace)); err != nil {
+	// Read only: the cache's objects themselves, not a copy of each (a copy of every finished
+	// remediation per analysis made 1,000 at once quadratic).
+	if err := l.Reader.List(ctx, &list, client.InNamespace(aia.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, confidence, fmt.Errorf("listing past remediations: %w", err)
 	}
 	signalType := aia.Spec.Classification.SignalType

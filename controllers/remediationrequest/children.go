@@ -51,8 +51,10 @@ func newAnalysis(rr *kubernautv1.RemediationRequest, rp *kubernautv1.Remediation
 // blast-radius target is the workload the processing resolved, else the alert's target.
 func newWorkflow(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis) *kubernautv1.WorkflowExecution {
 	target := blastRadius(rr, aia)
+	meta := childMeta(rr, workflowName(rr))
+	meta.Labels[kubernautv1.LabelTargetHash] = target.Hash()
 	return &kubernautv1.WorkflowExecution{
-		ObjectMeta: childMeta(rr, workflowName(rr)),
+		ObjectMeta: meta,
 		Spec: kubernautv1.WorkflowExecutionSpec{
 			RemediationRequestRef: kubernautv1.LocalReference{Name: rr.Name},
 			AIAnalysisRef:         kubernautv1.LocalReference{Name: aia.Name},

@@ -3,7 +3,6 @@ package remediationrequest
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -28,11 +27,7 @@ func blastRadius(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis
 }
 
 // claimName is the name of the Lease that claims a target: one per target, whoever asks.
-func claimName(t kubernautv1.Target) string {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(t.String()))
-	return fmt.Sprintf("kubernaut-target-%016x", h.Sum64())
-}
+func claimName(t kubernautv1.Target) string { return "kubernaut-target-" + t.Hash() }
 
 // claimTarget takes the claim on the plan's target for rr before its plan is handed over for
 // execution. The guards compare alert targets; alerts about different pods of one Deployment
