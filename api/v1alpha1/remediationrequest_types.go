@@ -178,6 +178,9 @@ func (rr *RemediationRequest) DerivePhase() RemediationPhase {
 		{GuardsPassedCondition, string(RemediationPhasePending)},
 		{ProcessedCondition, string(RemediationPhaseProcessing)},
 		{AnalyzedCondition, string(RemediationPhaseAnalyzing)},
+		// The plan's validation and dry run (the WorkflowExecution's Validated): still part of
+		// working out what to do, so that AwaitingApproval means a plan waits for a decision.
+		{ValidatedCondition, string(RemediationPhaseAnalyzing)},
 		{ApprovedCondition, string(RemediationPhaseAwaitingApproval)},
 		{ExecutedCondition, string(RemediationPhaseExecuting)},
 		{VerifiedCondition, string(RemediationPhaseVerifying)},

@@ -166,6 +166,16 @@ func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationReq
 	return r.executed(rr, we, now), nil
 }
 
+// planning reports whether a WorkflowExecution is still being planned (compiled, validated,
+// dry-run): not yet waiting for an approval nor running.
+func planning(we *kubernautv1.WorkflowExecution) bool {
+	switch we.Status.Phase {
+	case "", kubernautv1.WorkflowPending, kubernautv1.WorkflowPlanning, kubernautv1.WorkflowValidating:
+		return true
+	}
+	return false
+}
+
 // notStarted reports whether a WorkflowExecution has not begun executing: it is being planned
 // or waits for its approval.
 func notStarted(we *kubernautv1.WorkflowExecution) bool {
@@ -231,6 +241,14 @@ func (r *Reconciler) analyzed(rr *kubernautv1.RemediationRequest, aia *kubernaut
 
 // executed mirrors the WorkflowExecution's approval, execution and verification.
 func (r *Reconciler) executed(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExecution, now time.Time) ctrl.Result {
+	switch c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ValidatedCondition); {
+	case planning(we):
+		setCondition(rr, kubernautv1.ValidatedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "planning: the plan's validation and dry run")
+	case c != nil:
+		setCondition(rr, kubernautv1.ValidatedCondition, c.Status, c.Reason, c.Message)
+	default:
+		setCondition(rr, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonPlanValid, "the plan was validated")
+	}
 	for _, t := range []string{kubernautv1.ApprovedCondition, kubernautv1.ExecutedCondition, kubernautv1.VerifiedCondition} {
 		if c := meta.FindStatusCondition(we.Status.Conditions, t); c != nil {
 			setCondition(rr, t, c.Status, c.Reason, c.Message)
@@ -251,8 +269,8 @@ func (r *Reconciler) executed(rr *kubernautv1.RemediationRequest, we *kubernautv
 	case kubernautv1.WorkflowTimedOut:
 		end(rr, kubernautv1.ReasonTimedOut, "the workflow timed out: "+readyMessage(we.Status.Conditions))
 	default:
-		if meta.FindStatusCondition(rr.Status.Conditions, kubernautv1.ApprovedCondition) == nil {
-			setCondition(rr, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "planning")
+		if meta.FindStatusCondition(rr.Status.Conditions, kubernautv1.ApprovedCondition) == nil && !planning(we) {
+			setCondition(rr, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "waiting for the plan's approval")
 		}
 		return r.timeout(rr, now)
 	}

@@ -132,6 +132,13 @@ func WorkflowExecution(namespace, name string, mods ...func(*kubernautv1.Workflo
 			m(o)
 		}
 	}
+	// As the orchestrator labels its plans (after mods: the label follows the target).
+	if o.Labels == nil {
+		o.Labels = map[string]string{}
+	}
+	if _, set := o.Labels[kubernautv1.LabelTargetHash]; !set {
+		o.Labels[kubernautv1.LabelTargetHash] = o.Spec.Target.Hash()
+	}
 	return o
 }
 

@@ -171,6 +171,13 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 		Expect(we.Spec.Steps).To(HaveLen(1))
 		Expect(we.Spec.ApprovalMode).To(Equal(kubernautv1.ApprovalManual))
 		Expect(we.Spec.Target.Kind).To(Equal(kubernautv1.TargetKindDeployment), "the mutex is taken on the workload")
+		Expect(we.Labels).To(HaveKeyWithValue(kubernautv1.LabelTargetHash, we.Spec.Target.Hash()), "the safety policy finds a target's plans by it")
+		Eventually(func(g Gomega) {
+			r := o.get(ctx, "rr-happy")
+			g.Expect(r.Status.WorkflowExecutionRef).NotTo(BeNil())
+			g.Expect(r.Status.Phase).To(Equal(kubernautv1.RemediationPhaseAnalyzing), "a plan being planned waits for no approval yet")
+			g.Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.ValidatedCondition)).To(HaveField("Status", metav1.ConditionUnknown))
+		}).WithContext(ctx).Should(Succeed())
 
 		setWorkflow(ctx, o.ns, "rr-happy", kubernautv1.WorkflowAwaitingApproval,
 			metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionUnknown, Reason: kubernautv1.ReasonAwaitingApproval, Message: "waiting for plan hash abc"})
@@ -366,6 +373,7 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 		Entry("approval", kubernautv1.RemediationPhaseAwaitingApproval, func(ctx SpecContext, o *orchestrated, n string) {
 			completeProcessing(ctx, o.ns, n)
 			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalManual, rollback(o.target))
+			setWorkflow(ctx, o.ns, n, kubernautv1.WorkflowAwaitingApproval, metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionUnknown, Reason: kubernautv1.ReasonAwaitingApproval, Message: "waiting for plan hash abc"})
 		}),
 		Entry("execution", kubernautv1.RemediationPhaseExecuting, func(ctx SpecContext, o *orchestrated, n string) {
 			completeProcessing(ctx, o.ns, n)
