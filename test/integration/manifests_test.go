@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,6 +66,51 @@ var _ = Describe("The base manifests", func() {
 		Expect(out).To(ContainSubstring("clusterrole.rbac.authorization.k8s.io/kubernaut-controller-read created (server dry run)"))
 		Expect(out).To(ContainSubstring("networkpolicy.networking.k8s.io/default-deny created (server dry run)"))
 	})
+
+	DescribeTable("overlays render with the kustomize API and apply to the API server (server-side dry run)",
+		func(ctx SpecContext, overlay string, controllerReplicas, gatewayReplicas int64, want []string) {
+			dir := filepath.Join(root, "manifests", "overlays", overlay)
+			deployments := map[string]appsv1.Deployment{}
+			for _, o := range kustomize(dir) {
+				if o.GetKind() != "Deployment" {
+					continue
+				}
+				var d appsv1.Deployment
+				Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d)).To(Succeed())
+				deployments[d.Name] = d
+			}
+			ctrl, gw := deployments["kubernaut-controller"], deployments["kubernaut-gateway"]
+			Expect(int64(*ctrl.Spec.Replicas)).To(Equal(controllerReplicas))
+			Expect(int64(*gw.Spec.Replicas)).To(Equal(gatewayReplicas))
+			Expect(ctrl.Spec.Template.Spec.Containers[0].Args).To(ContainElements(want))
+			Expect(ctrl.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--leader-elect=true"), "the base's leader election stays")
+			if overlay != "development" {
+				Expect(ctrl.Spec.Template.Spec.Containers[0].Image).To(Equal("registry.example.com/platform/kubernaut:v0.1.0"))
+				Expect(gw.Spec.Template.Spec.Containers[0].Image).To(Equal("registry.example.com/platform/kubernaut:v0.1.0"))
+			}
+			for _, d := range deployments {
+				var limit bool
+				for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+					limit = limit || e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil
+				}
+				Expect(limit).To(BeTrue(), "%s: GOMEMLIMIT from the container's memory limit", d.Name)
+			}
+
+			err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubernaut-system"}})
+			Expect(client.IgnoreAlreadyExists(err)).To(Succeed())
+			out := kubectl(ctx, "apply", "-k", dir, "--dry-run=server")
+			Expect(out).To(ContainSubstring("deployment.apps/kubernaut-controller created (server dry run)"))
+			Expect(out).To(ContainSubstring("deployment.apps/kubernaut-gateway created (server dry run)"))
+		},
+		Entry("development: one of each, builtin engine, in-process executor, dry run", "development", int64(1), int64(1),
+			[]string{"--engine=builtin", "--executor=inprocess", "--dry-run", "--zap-log-level=debug"}),
+		Entry("staging: HolmesGPT, the job executor", "staging", int64(2), int64(2),
+			[]string{"--engine=builtin", "--executor=job", "--analyzer=holmesgpt", "--holmesgpt-url=http://holmesgpt.holmes.svc",
+				"--actions-image=registry.example.com/platform/kubernaut-actions:v0.1.0"}),
+		Entry("production: Argo, the job executor, HolmesGPT", "production", int64(2), int64(3),
+			[]string{"--engine=argo", "--executor=job", "--analyzer=holmesgpt", "--holmesgpt-url=http://holmesgpt.holmes.svc",
+				"--argo-ui-url=https://argo.example.com", "--auto-approve-threshold=0.9"}),
+	)
 
 	It("grant least privilege: no wildcard, no escalation, no Secrets, no exec but clear_cache's own", func() {
 		var rules []rbacv1.PolicyRule
