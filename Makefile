@@ -197,3 +197,16 @@ load: cluster-bin ## The whole chain under load: $(LOAD_N) concurrent remediatio
 .PHONY: chaos
 chaos: cluster-bin ## Faults: kubernaut SIGKILLed in 200 remediations, the API server restarted, leader failover (docs/benchmarks.md).
 	KUBERNAUT_CHAOS=1 go test ./test/load/ -count=1 -run TestChaos -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
+
+##@ Images
+
+IMAGE_TAG ?= dev
+
+.PHONY: images
+images: ## Build kubernaut's and the actions' images as OCI archives in bin/images, without a Docker daemon.
+	@mkdir -p $(BIN)/images
+	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w" -o $(BIN)/images/kubernaut ./cmd/kubernaut
+	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w" -o $(BIN)/images/kubernaut-actions ./actions-image
+	go run ./hack/image/build --binary $(BIN)/images/kubernaut --name /kubernaut --ref kubernaut:$(IMAGE_TAG) --version $(IMAGE_TAG) --out $(BIN)/images/kubernaut.oci.tar
+	go run ./hack/image/build --binary $(BIN)/images/kubernaut-actions --name /kubernaut-actions --ref kubernaut-actions:$(IMAGE_TAG) --version $(IMAGE_TAG) --out $(BIN)/images/kubernaut-actions.oci.tar
+	@echo "push with: skopeo copy oci-archive:$(BIN)/images/kubernaut.oci.tar docker://<registry>/kubernaut:$(IMAGE_TAG)"
