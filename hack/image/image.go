@@ -56,7 +56,7 @@ func Build(s Spec) (v1.Image, error) {
 		return nil, fmt.Errorf("image: %s is not an ELF binary (build it with GOOS=linux CGO_ENABLED=0)", s.Binary)
 	}
 	files := map[string]file{
-		s.Name:       {data: bin, mode: 0o755},
+		s.Name:        {data: bin, mode: 0o755},
 		"/etc/passwd": {data: fmt.Appendf(nil, "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", NonRoot, NonRoot), mode: 0o644},
 		"/etc/group":  {data: fmt.Appendf(nil, "root:x:0:\nnonroot:x:%d:\n", NonRoot), mode: 0o644},
 	}

@@ -188,4 +188,3 @@ func TestBadImageInput(t *testing.T) {
 		})
 	}
 }
-
