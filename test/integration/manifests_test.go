@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
@@ -54,7 +56,29 @@ var _ = Describe("The base manifests", func() {
 		}
 		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 5))
 		Expect(kinds).To(HaveKeyWithValue("Deployment", 2))
-		Expect(kinds).To(HaveKeyWithValue("NetworkPolicy", 5))
+		Expect(kinds).To(HaveKeyWithValue("NetworkPolicy", 7))
+	})
+
+	It("let the steps' pods (action Jobs, Argo's step pods) reach the API server past the default deny", func() {
+		egress := map[string]bool{}
+		for _, o := range kustomize(filepath.Join(root, "manifests", "base")) {
+			if o.GetKind() != "NetworkPolicy" {
+				continue
+			}
+			var np networkingv1.NetworkPolicy
+			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &np)).To(Succeed())
+			for _, e := range np.Spec.PodSelector.MatchExpressions {
+				for _, rule := range np.Spec.Egress {
+					for _, p := range rule.Ports {
+						if e.Operator == metav1.LabelSelectorOpExists && p.Port != nil && p.Port.IntValue() == 443 {
+							egress[e.Key] = true
+						}
+					}
+				}
+			}
+		}
+		Expect(egress).To(HaveKey(kubernetesexecution.LabelAction), "the job executor's Jobs carry it")
+		Expect(egress).To(HaveKey("workflows.argoproj.io/workflow"), "Argo labels its step pods with it")
 	})
 
 	It("apply to the API server (server-side dry run)", func(ctx SpecContext) {
