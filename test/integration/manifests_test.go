@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
-	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 )
 
 // kustomize renders a kustomization with the kustomize API (what Argo CD and Flux use).
