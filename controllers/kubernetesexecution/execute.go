@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -63,31 +64,31 @@ func (r *Reconciler) interval() time.Duration {
 // A step writes its progress at most once per verify interval; its outcome is always written.
 type progressWrites struct {
 	mu sync.Mutex
-	at map[types.UID]time.Time
+	at map[types.NamespacedName]time.Time
 }
 
 // due reports whether a step may write its progress now, and notes it if so.
-func (p *progressWrites) due(uid types.UID, now time.Time, every time.Duration) bool {
+func (p *progressWrites) due(step types.NamespacedName, now time.Time, every time.Duration) bool {
 	if p == nil {
 		return true
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if last, ok := p.at[uid]; ok && now.Sub(last) < every {
+	if last, ok := p.at[step]; ok && now.Sub(last) < every {
 		return false
 	}
-	p.at[uid] = now
+	p.at[step] = now
 	return true
 }
 
-// forget drops a finished step.
-func (p *progressWrites) forget(uid types.UID) {
+// forget drops a step that finished or is gone.
+func (p *progressWrites) forget(step types.NamespacedName) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.at, uid)
+	delete(p.at, step)
 }
 
 // verifyAfter is when a health check that has not concluded looks again: every interval at
@@ -167,7 +168,7 @@ func (r *Reconciler) verify(ctx context.Context, ke *kubernautv1.KubernetesExecu
 	}
 	if !check.Done {
 		c := meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.VerifiedCondition)
-		if (c == nil || c.Message != check.Message) && r.progress.due(ke.UID, now, r.interval()) {
+		if (c == nil || c.Message != check.Message) && r.progress.due(client.ObjectKeyFromObject(ke), now, r.interval()) {
 			set(ke, kubernautv1.VerifiedCondition, metav1.ConditionUnknown, kubernautv1.ReasonVerifying, check.Message)
 		}
 		return ctrl.Result{RequeueAfter: r.verifyAfter(env.ChangedAt, now)}, nil

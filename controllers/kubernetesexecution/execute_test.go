@@ -30,11 +30,11 @@ func TestVerifyAfter(t *testing.T) {
 }
 
 func TestProgressWrites(t *testing.T) {
-	p := &progressWrites{at: map[types.UID]time.Time{}}
+	p := &progressWrites{at: map[types.NamespacedName]time.Time{}}
 	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	every := 2 * time.Second
 	for _, tc := range []struct {
-		uid  types.UID
+		step string
 		at   time.Duration
 		want bool
 	}{
@@ -44,16 +44,17 @@ func TestProgressWrites(t *testing.T) {
 		{"a", 1999 * time.Millisecond, false},
 		{"a", 2 * time.Second, true},
 	} {
-		if got := p.due(tc.uid, start.Add(tc.at), every); got != tc.want {
-			t.Errorf("step %s at +%s: due %v, want %v", tc.uid, tc.at, got, tc.want)
+		if got := p.due(types.NamespacedName{Namespace: "kubernaut-system", Name: tc.step}, start.Add(tc.at), every); got != tc.want {
+			t.Errorf("step %s at +%s: due %v, want %v", tc.step, tc.at, got, tc.want)
 		}
 	}
-	p.forget("a")
-	if !p.due("a", start.Add(2100*time.Millisecond), every) {
+	a := types.NamespacedName{Namespace: "kubernaut-system", Name: "a"}
+	p.forget(a)
+	if !p.due(a, start.Add(2100*time.Millisecond), every) {
 		t.Error("a forgotten step writes at once")
 	}
 	var none *progressWrites
-	if !none.due("a", start, every) {
+	if !none.due(a, start, every) {
 		t.Error("without a throttle every change is written")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -66,7 +67,7 @@ type Reconciler struct {
 // SetupWithManager watches KubernetesExecutions.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.progress == nil {
-		r.progress = &progressWrites{at: map[types.UID]time.Time{}}
+		r.progress = &progressWrites{at: map[types.NamespacedName]time.Time{}}
 	}
 	return ctrl.NewControllerManagedBy(mgr).Named("kubernetesexecution").For(&kubernautv1.KubernetesExecution{}).Complete(r)
 }
@@ -100,6 +101,9 @@ func terminal(ke *kubernautv1.KubernetesExecution) bool {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ke := &kubernautv1.KubernetesExecution{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ke); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.progress.forget(req.NamespacedName) // deleted while verifying (with its remediation)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if terminal(ke) {
@@ -177,7 +181,7 @@ func (r *Reconciler) summarize(ke, before *kubernautv1.KubernetesExecution, now 
 		t := metav1.NewTime(now)
 		ke.Status.CompletedAt = &t
 		r.Metrics.finished(ke, now)
-		r.progress.forget(ke.UID)
+		r.progress.forget(client.ObjectKeyFromObject(ke))
 	}
 	// A step's event is its outcome (what it changed, or why not); the phases on the way are
 	// in its status, and each event is a write to the API server.

@@ -37,6 +37,20 @@ func claimName(t kubernautv1.Target) string { return "kubernaut-target-" + t.Has
 // remediating — and, once the holder finished, one for the same signal within the cooldown is
 // skipped as cooling down. The Lease is owned by its holder, so it goes with it.
 func (r *Reconciler) claimTarget(ctx context.Context, rr *kubernautv1.RemediationRequest, target kubernautv1.Target, now time.Time) (guardVerdict, error) {
+	// Two remediations of one target race for its claim (an alert storm): the loser of a create
+	// or an update reads the claim again once and learns who holds it, instead of failing the
+	// reconcile.
+	for attempt := 0; ; attempt++ {
+		v, err := r.tryClaim(ctx, rr, target, now)
+		if attempt == 0 && (apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err)) {
+			continue
+		}
+		return v, err
+	}
+}
+
+// tryClaim is one attempt of claimTarget.
+func (r *Reconciler) tryClaim(ctx context.Context, rr *kubernautv1.RemediationRequest, target kubernautv1.Target, now time.Time) (guardVerdict, error) {
 	key := client.ObjectKey{Namespace: rr.Namespace, Name: claimName(target)}
 	owner := metav1.OwnerReference{APIVersion: kubernautv1.GroupVersion.String(), Kind: "RemediationRequest", Name: rr.Name, UID: rr.UID}
 	var lease coordinationv1.Lease
@@ -48,7 +62,6 @@ func (r *Reconciler) claimTarget(ctx context.Context, rr *kubernautv1.Remediatio
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(rr.Name), AcquireTime: &metav1.MicroTime{Time: now}},
 		}
 		if err := r.Client.Create(ctx, &lease); err != nil {
-			// Another remediation created it first: the next reconcile reads who holds it.
 			return guardVerdict{}, fmt.Errorf("claiming %s (Lease %s): %w", target, key.Name, err)
 		}
 		return guardVerdict{}, nil

@@ -179,11 +179,8 @@ func planning(we *kubernautv1.WorkflowExecution) bool {
 // notStarted reports whether a WorkflowExecution has not begun executing: it is being planned
 // or waits for its approval.
 func notStarted(we *kubernautv1.WorkflowExecution) bool {
-	switch we.Status.Phase {
-	case "", kubernautv1.WorkflowPending, kubernautv1.WorkflowPlanning, kubernautv1.WorkflowValidating, kubernautv1.WorkflowAwaitingApproval:
-		return !meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition)
-	}
-	return false
+	return (planning(we) || we.Status.Phase == kubernautv1.WorkflowAwaitingApproval) &&
+		!meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition)
 }
 
 // analyzed reads the analysis; it reports whether the remediation waits or ended there.
