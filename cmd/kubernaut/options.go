@@ -11,6 +11,7 @@ import (
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
+	"github.com/kubernaut/kubernaut/controllers/killswitch"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	"github.com/kubernaut/kubernaut/gateway"
@@ -179,7 +180,7 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.DurationVar(&oc.FailureBlock, "failure-block", oc.FailureBlock, "how long an alert stays blocked after --failure-limit failures")
 		fs.StringVar(&oc.KillSwitchNamespace, "kill-switch-namespace", oc.KillSwitchNamespace, "namespace of the kill-switch ConfigMap")
 		fs.StringVar(&oc.KillSwitchName, "kill-switch-configmap", oc.KillSwitchName,
-			"ConfigMap whose key "+remediationrequest.KillSwitchKey+"=\"true\" stops new remediations and executions")
+			"ConfigMap whose key "+killswitch.Key+"=\"true\" stops new remediations and executions")
 		fs.DurationVar(&oc.Retention, "retention", oc.Retention, "how long finished RemediationRequests are kept")
 		fs.StringVar(&o.analysis.analyzer, "analyzer", "rules", "analyzer of new analyses: rules (built in) or holmesgpt (the rules answer when it fails)")
 		fs.StringVar(&o.analysis.holmes.URL, "holmesgpt-url", "", "HolmesGPT's base URL (required with --analyzer holmesgpt)")

@@ -16,10 +16,6 @@ import (
 // OptInLabel marks a namespace (or a Node) whose objects Kubernaut may remediate.
 const OptInLabel = "kubernaut.io/remediate"
 
-// KillSwitchKey is the key of the kill-switch ConfigMap that, set to "true", stops new
-// remediations and executions.
-const KillSwitchKey = killswitch.Key
-
 // Config tunes the orchestrator; cmd/kubernaut fills it from flags.
 type Config struct {
 	// Timeouts bounds each phase; a phase absent here has no timeout.

@@ -32,8 +32,6 @@ type Spec struct {
 	Binary string
 	// Name is the binary's path in the image, e.g. /kubernaut.
 	Name string
-	// Ref names the image in the archive's index (org.opencontainers.image.ref.name).
-	Ref string
 	// Labels are the image's OCI labels.
 	Labels map[string]string
 	// Platform is the binary's platform (linux/amd64 when empty).

@@ -65,10 +65,10 @@ func untar(t *testing.T, archive string) string {
 
 // An image built without a daemon is an OCI archive whose image runs the binary as the
 // non-root user, and the same binary gives the same digest.
-func TestActionsImage(t *testing.T) {
-	bin := buildStatic(t)
-	img, err := Build(Spec{Binary: bin, Name: "/kubernaut-actions", Ref: "kubernaut-actions:test",
-		Labels: map[string]string{"org.opencontainers.image.source": "https://github.com/kubernaut/kubernaut"}})
+func TestImageArchive(t *testing.T) {
+	spec := Spec{Binary: buildStatic(t), Name: "/kubernaut-actions",
+		Labels: map[string]string{"org.opencontainers.image.source": "https://github.com/kubernaut/kubernaut"}}
+	img, err := Build(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +152,7 @@ func TestActionsImage(t *testing.T) {
 	}
 
 	// Reproducible: the same binary, the same digest.
-	again, err := Build(Spec{Binary: bin, Name: "/kubernaut-actions", Ref: "kubernaut-actions:test",
-		Labels: map[string]string{"org.opencontainers.image.source": "https://github.com/kubernaut/kubernaut"}})
+	again, err := Build(spec)
 	if err != nil {
 		t.Fatal(err)
 	}

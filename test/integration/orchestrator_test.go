@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/killswitch"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/test/gen"
 )
@@ -341,7 +342,7 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 
 			Expect(k8s.Create(ctx, &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Namespace: o.ns, Name: o.cfg.KillSwitchName},
-				Data:       map[string]string{remediationrequest.KillSwitchKey: "true"},
+				Data:       map[string]string{killswitch.Key: "true"},
 			})).To(Succeed())
 			o.rr(ctx, "rr-new", func(r *kubernautv1.RemediationRequest) {
 				r.Spec.Target.Name = "another-pod"

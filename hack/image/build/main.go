@@ -25,7 +25,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "build: --binary, --name, --ref and --out are required")
 		os.Exit(2)
 	}
-	img, err := image.Build(image.Spec{Binary: *binary, Name: *name, Ref: *ref,
+	img, err := image.Build(image.Spec{Binary: *binary, Name: *name,
 		Platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
 		Labels:   map[string]string{"org.opencontainers.image.source": *source, "org.opencontainers.image.version": *version}})
 	if err == nil {
