@@ -159,6 +159,20 @@ func deploymentIn(ctx context.Context, e scenario.Estate, name string) *appsv1.D
 	return d
 }
 
+// imageOf is the image Deployment name of the estate runs.
+func imageOf(ctx context.Context, e scenario.Estate, name string) string {
+	GinkgoHelper()
+	return deploymentIn(ctx, e, name).Spec.Template.Spec.Containers[0].Image
+}
+
+// nothingRan checks that remediation rr ran no step and Deployment name still runs the
+// crashing release 2.0 the situation made.
+func nothingRan(ctx context.Context, rr string, e scenario.Estate, name string) {
+	GinkgoHelper()
+	Expect(steps(ctx, rr)).To(BeEmpty())
+	Expect(imageOf(ctx, e, name)).To(Equal("shop/"+name+":2.0"), "nothing changed")
+}
+
 var _ = Describe("The whole chain through kubernaut's binary: five situations", Ordered, func() {
 	var c *chain
 	BeforeAll(func(ctx SpecContext) { c = startChain(ctx, "kubernaut-situations") }, NodeTimeout(3*time.Minute))
@@ -172,7 +186,7 @@ var _ = Describe("The whole chain through kubernaut's binary: five situations", 
 		Expect(got.Status.Actions).To(Equal([]kubernautv1.ActionName{kubernautv1.ActionRollbackDeployment}))
 		Expect(got.Status.ApprovalMode).To(Equal(kubernautv1.ApprovalAuto))
 		Expect(got.Status.RootCause).To(ContainSubstring("crashes on start"))
-		Expect(deploymentIn(ctx, e, "cart").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/cart:1.0"))
+		Expect(imageOf(ctx, e, "cart")).To(Equal("shop/cart:1.0"))
 		Expect(steps(ctx, rr)).To(HaveKey("rollback"))
 	})
 
@@ -257,7 +271,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseRejected)
 		Expect(got.Status.Message).To(ContainSubstring("managed by argocd (shop)"))
 		Expect(steps(ctx, rr)).To(BeEmpty(), "no step was created")
-		Expect(deploymentIn(ctx, e, "web").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/web:2.0"))
+		Expect(imageOf(ctx, e, "web")).To(Equal("shop/web:2.0"))
 	})
 
 	It("refuses a plan the API server's dry run refuses, before anything changes", func(ctx SpecContext) {
@@ -273,16 +287,13 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		rr := c.fire(ctx, alert)[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseRejected)
 		Expect(got.Status.Message).To(ContainSubstring("shop/pay:1.0 has a known vulnerability"))
-		Expect(steps(ctx, rr)).To(BeEmpty())
-		Expect(deploymentIn(ctx, e, "pay").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/pay:2.0"))
+		nothingRan(ctx, rr, e, "pay")
 	})
 
 	It("undoes a rollback whose verification fails", func(ctx SpecContext) {
 		e := newEstate(ctx, "verify-staging-", "staging")
 		pods := must(e.BrokenPreviousRevision(ctx, "web"))
-		Expect(scenario.Crash(ctx, k8s, &pods[0], "Error", 1)).To(Succeed())
-		alert := scenario.Alert(map[string]string{"alertname": "KubePodCrashLooping", "severity": "critical", "namespace": e.Namespace, "pod": pods[0].Name}, nil, time.Now())
-		rr := c.fire(ctx, alert)[0]
+		rr := c.fire(ctx, must(e.CrashLooping(ctx, &pods[0], "critical", "Error", 1)))[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseFailed)
 		Expect(got.Status.Message).To(ContainSubstring("the completed steps were undone: undo-rollback Succeeded"))
 		s := steps(ctx, rr)
@@ -290,7 +301,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		Expect(s["rollback"].Status.Verification).To(HaveField("Result", "Failed"))
 		Expect(s).To(HaveKey("undo-rollback"))
 		Expect(s["undo-rollback"].Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded))
-		Expect(deploymentIn(ctx, e, "web").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/web:2.0"), "the rollback was undone")
+		Expect(imageOf(ctx, e, "web")).To(Equal("shop/web:2.0"), "the rollback was undone")
 	})
 
 	It("times out a plan nobody approves, and executes nothing", func(ctx SpecContext) {
@@ -299,8 +310,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseTimedOut)
 		Expect(got.Status.Message).To(ContainSubstring("AwaitingApproval"))
-		Expect(steps(ctx, rr)).To(BeEmpty())
-		Expect(deploymentIn(ctx, e, "billing").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/billing:2.0"))
+		nothingRan(ctx, rr, e, "billing")
 	})
 
 	It("cancels a remediation whose alert resolves while its plan waits, and withdraws the plan", func(ctx SpecContext) {
@@ -314,7 +324,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		Eventually(func() bool {
 			return k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rr + "-we"}, &kubernautv1.WorkflowExecution{}) != nil
 		}).WithContext(ctx).Should(BeTrue(), "the WorkflowExecution is deleted")
-		Expect(steps(ctx, rr)).To(BeEmpty())
+		nothingRan(ctx, rr, e, "checkout")
 	})
 
 	It("executes nothing while the kill switch is on, not even a plan approved before", func(ctx SpecContext) {
@@ -332,7 +342,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		Expect(s).To(HaveKey("rollback"))
 		Expect(meta.FindStatusCondition(s["rollback"].Status.Conditions, kubernautv1.ValidatedCondition)).To(HaveField("Reason", kubernautv1.ReasonKillSwitchActive))
 		for _, name := range []string{"a", "b"} {
-			Expect(deploymentIn(ctx, e, name).Spec.Template.Spec.Containers[0].Image).To(Equal("shop/"+name+":2.0"), "nothing changed")
+			Expect(imageOf(ctx, e, name)).To(Equal("shop/"+name+":2.0"), "nothing changed")
 		}
 	})
 
@@ -343,9 +353,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		pods := must(e.Release(ctx, d, "shop/feed:2.0"))
 		var alerts []gateway.WebhookAlert
 		for i := range pods {
-			Expect(scenario.Crash(ctx, k8s, &pods[i], "Error", 1)).To(Succeed())
-			alerts = append(alerts, scenario.Alert(map[string]string{"alertname": "KubePodCrashLooping", "severity": "critical",
-				"namespace": e.Namespace, "pod": pods[i].Name, "container": "app"}, nil, time.Now()))
+			alerts = append(alerts, must(e.CrashLooping(ctx, &pods[i], "critical", "Error", 1)))
 		}
 		c.fire(ctx, alerts...) // one notification: Alertmanager groups them by alertname and namespace
 		var rrs kubernautv1.RemediationRequestList
@@ -422,7 +430,7 @@ var _ = Describe("The whole chain through kubernaut's binary with HolmesGPT", Or
 		rr := c.fire(ctx, must(e.CrashLoopAfterRollout(ctx, "cart")))[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseRejected)
 		Expect(got.Status.Message).To(ContainSubstring("confidence 0.40 is below 0.70"))
-		Expect(steps(ctx, rr)).To(BeEmpty())
+		nothingRan(ctx, rr, e, "cart")
 	})
 
 	It("undoes the completed steps when a later step fails, restoring the pre-state", func(ctx SpecContext) {
@@ -465,7 +473,7 @@ var _ = Describe("The whole chain through kubernaut's binary with HolmesGPT", Or
 		Expect(aia.Status.Approval.Reasons).To(ContainElement(ContainSubstring("fallback")))
 		approvePlan(ctx, rr)
 		reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
-		Expect(deploymentIn(ctx, e, "cart").Spec.Template.Spec.Containers[0].Image).To(Equal("shop/cart:1.0"))
+		Expect(imageOf(ctx, e, "cart")).To(Equal("shop/cart:1.0"))
 	})
 })
 

@@ -13,11 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	"github.com/kubernaut/kubernaut/templates"
@@ -70,21 +67,13 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 // actionsNamespace holds the actions' ServiceAccounts.
 const actionsNamespace = "kubernaut-system"
 
-// runManager runs a controller manager (cluster-wide cache, no metrics server) with the
-// controllers setup registers, until the spec ends; ctx ends with it.
+// runManager runs a controller manager (cluster-wide cache) with the controllers setup
+// registers, until the spec ends; ctx ends with it.
 func runManager(setup func(ctx context.Context, mgr ctrl.Manager) error) {
 	GinkgoHelper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+	stop, err := cluster.RunManager(env.Config, ctrl.Options{Scheme: k8s.Scheme()}, setup)
 	Expect(err).NotTo(HaveOccurred())
-	runCtx, cancel := context.WithCancel(context.Background())
-	Expect(setup(runCtx, mgr)).To(Succeed())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	DeferCleanup(func() {
-		cancel()
-		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
-	})
+	DeferCleanup(func() { Expect(stop()).To(Succeed()) })
 }
 
 // healthy fails the spec when a control-plane process died.

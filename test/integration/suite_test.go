@@ -15,12 +15,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kubernaut/kubernaut/templates"
 	"github.com/kubernaut/kubernaut/test/cluster"
@@ -71,19 +68,7 @@ func newNamespace(ctx SpecContext) string {
 // configuration); controller names may repeat across them.
 func runManager(ns string, setup func(ctx context.Context, mgr ctrl.Manager) error) {
 	GinkgoHelper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     cluster.Scheme(),
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	stop, err := cluster.RunManager(cfg, ctrl.Options{Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}}, setup)
 	Expect(err).NotTo(HaveOccurred())
-	runCtx, cancel := context.WithCancel(context.Background())
-	Expect(setup(runCtx, mgr)).To(Succeed())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	DeferCleanup(func() {
-		cancel()
-		Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
-	})
+	DeferCleanup(func() { Expect(stop()).To(Succeed()) })
 }

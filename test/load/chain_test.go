@@ -48,15 +48,7 @@ func chainLoad(t *testing.T, n int) {
 	setup := time.Now()
 	sits, tr, k := w.remediate(ctx, t, n)
 	t.Logf("%d OOM-killed Deployments ready in %s", n, time.Since(setup).Round(time.Second))
-	idle, err := k.Usage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	planeBefore := w.c.Usage()
-	reqBefore, err := clientRequests(k.MetricsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := w.usage(t, k)
 	mem := sample(k.Usage)
 	start := time.Now()
 	if err := fire(ctx, scenario.Sender{URL: k.GatewayURL, Token: k.Token}, sits, tr); err != nil {
@@ -67,19 +59,7 @@ func chainLoad(t *testing.T, n int) {
 	waitFinished(ctx, t, tr, all, func() string { return k.LogTail(40) })
 	elapsed := time.Since(start)
 	peak := mem.Stop()
-	used, err := k.Usage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	planeAfter := w.c.Usage()
-	reqAfter, err := clientRequests(k.MetricsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queues, err := queueTimes(k.MetricsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := w.usage(t, k)
 	wr := w.endedOnce(t, tr, sits, start)
 
 	outs := tr.outcomes(all)
@@ -95,32 +75,33 @@ func chainLoad(t *testing.T, n int) {
 	t50, t95, t99, _ := quantiles(total)
 	t.Logf("RESULT chain n=%d: notification→finished p50=%s p95=%s p99=%s; action+health check p50=%s p95=%s", n, ms(t50), ms(t95), ms(t99), ms(a50), ms(a95))
 	var phases []string
+	reached := tr.phaseTimes(all)
 	for _, p := range []kubernautv1.RemediationPhase{kubernautv1.RemediationPhasePending, kubernautv1.RemediationPhaseProcessing, kubernautv1.RemediationPhaseAnalyzing,
 		kubernautv1.RemediationPhaseExecuting, kubernautv1.RemediationPhaseVerifying, kubernautv1.RemediationPhaseCompleted} {
-		if d, ok := tr.phaseTimes(all)[p]; ok {
+		if d, ok := reached[p]; ok {
 			phases = append(phases, string(p)+" "+ms(d))
 		}
 	}
 	t.Logf("RESULT chain n=%d: mean time from the notification to each phase first seen: %s", n, strings.Join(phases, ", "))
 	t.Logf("RESULT chain n=%d: API requests per remediation %.1f = %.1f writes + %.1f dry runs + %.1f access reviews; writes: %s",
 		n, float64(wr.total)/float64(n), float64(wr.persisted)/float64(n), float64(wr.dryRun)/float64(n), float64(wr.reviews)/float64(n), perRemediation(wr.byKind, n))
-	t.Logf("RESULT chain n=%d: controllers: %s", n, queues)
+	t.Logf("RESULT chain n=%d: controllers: %s", n, after.metrics.queueTimes())
 	var reqs []string
 	reqTotal := 0.0
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
-		d := reqAfter[m] - reqBefore[m]
+		d := after.requests[m] - before.requests[m]
 		reqTotal += d
 		reqs = append(reqs, fmt.Sprintf("%s %.1f", m, d/float64(n)))
 	}
 	t.Logf("RESULT chain n=%d: kubernaut's client made %.1f requests per remediation (%s), %.0f/s on average", n, reqTotal/float64(n), strings.Join(reqs, ", "), reqTotal/elapsed.Seconds())
 	var plane []string
 	for _, name := range []string{"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok"} {
-		plane = append(plane, fmt.Sprintf("%s %.1f s", name, (planeAfter[name].CPU-planeBefore[name].CPU).Seconds()))
+		plane = append(plane, fmt.Sprintf("%s %.1f s", name, (after.plane[name].CPU-before.plane[name].CPU).Seconds()))
 	}
 	t.Logf("RESULT chain n=%d: control plane CPU meanwhile: %s", n, strings.Join(plane, ", "))
-	cpu := used.CPU - idle.CPU
+	cpu := after.kubernaut.CPU - before.kubernaut.CPU
 	t.Logf("RESULT chain n=%d: kubernaut CPU %.1f s (%.0f ms per remediation, %.2f cores on average), RSS idle %s, peak %s",
-		n, cpu.Seconds(), float64(cpu.Milliseconds())/float64(n), cpu.Seconds()/elapsed.Seconds(), mib(idle.RSS), mib(peak))
+		n, cpu.Seconds(), float64(cpu.Milliseconds())/float64(n), cpu.Seconds()/elapsed.Seconds(), mib(before.kubernaut.RSS), mib(peak))
 }
 
 // raisedOnce checks each Deployment's memory limit: 128Mi raised once by the rules' percentage

@@ -252,25 +252,6 @@ func waitLeader(ctx context.Context, t *testing.T, k *cluster.Kubernaut) {
 
 // leads reads controller-runtime's leader_election_master_status gauge of the replica.
 func leads(k *cluster.Kubernaut) bool {
-	hc := &http.Client{Timeout: time.Second}
-	resp, err := hc.Get(k.MetricsURL + "/metrics")
-	if err != nil {
-		return false
-	}
-	defer func() { _ = resp.Body.Close() }()
-	parser := newMetricsParser()
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return false
-	}
-	f := families["leader_election_master_status"]
-	if f == nil {
-		return false
-	}
-	for _, m := range f.GetMetric() {
-		if m.GetGauge().GetValue() == 1 {
-			return true
-		}
-	}
-	return false
+	m, err := scrape(k.MetricsURL)
+	return err == nil && m.sum("leader_election_master_status", "")[""] >= 1
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
@@ -238,16 +239,14 @@ func fire(ctx context.Context, sender scenario.Sender, sits []situation, tr *tra
 // tracker watches the RemediationRequests and KubernetesExecutions and notes when each
 // phase was first seen, with the watch's own clock (status times have a second's resolution).
 type tracker struct {
-	mu       sync.Mutex
-	sentAt   map[string]time.Time
-	rrs      map[string]*rrTrace
-	kes      map[string]*keTrace
-	stopFunc context.CancelFunc
+	mu     sync.Mutex
+	sentAt map[string]time.Time
+	rrs    map[string]*rrTrace
+	kes    map[string]*keTrace
 }
 
 // rrTrace is what was seen of one RemediationRequest.
 type rrTrace struct {
-	phases   []kubernautv1.RemediationPhase
 	seen     map[kubernautv1.RemediationPhase]time.Time
 	finished int // times it was seen entering a finished phase from an unfinished one
 	last     kubernautv1.RemediationPhase
@@ -270,7 +269,6 @@ func track(t *testing.T, c *cluster.Cluster) *tracker {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tr.stopFunc = cancel
 	t.Cleanup(cancel)
 	rrInf, err := informers.GetInformer(ctx, &kubernautv1.RemediationRequest{})
 	if err != nil {
@@ -330,7 +328,6 @@ func (tr *tracker) rr(rr *kubernautv1.RemediationRequest, now time.Time) {
 		t.finished++
 	}
 	t.last = p
-	t.phases = append(t.phases, p)
 	if _, ok := t.seen[p]; !ok {
 		t.seen[p] = now
 	}
@@ -574,71 +571,87 @@ func (s *sampler) Stop() int64 {
 // mib formats bytes in MiB.
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
-// queueTimes reads the controllers' workqueue histograms from the metrics endpoint: per
-// controller, the mean wait in the queue and the mean reconcile, with the reconcile count.
-func queueTimes(metricsURL string) (string, error) {
-	resp, err := http.Get(metricsURL + "/metrics")
-	if err != nil {
-		return "", fmt.Errorf("reading the metrics: %w", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	parser := newMetricsParser()
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return "", fmt.Errorf("parsing the metrics: %w", err)
-	}
-	mean := func(family, name string) (time.Duration, uint64) {
-		f := families[family]
-		if f == nil {
-			return 0, 0
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "name" && l.GetValue() == name {
-					h := m.GetHistogram()
-					if h.GetSampleCount() == 0 {
-						return 0, 0
-					}
-					return time.Duration(h.GetSampleSum() / float64(h.GetSampleCount()) * float64(time.Second)), h.GetSampleCount()
-				}
-			}
-		}
-		return 0, 0
-	}
-	var parts []string
-	for _, c := range []string{"remediationrequest", "remediationprocessing", "aianalysis", "workflowexecution", "kubernetesexecution"} {
-		wait, _ := mean("workqueue_queue_duration_seconds", c)
-		work, n := mean("workqueue_work_duration_seconds", c)
-		parts = append(parts, fmt.Sprintf("%s %d reconciles, queued %s, working %s", c, n, ms(wait), ms(work)))
-	}
-	return strings.Join(parts, "; "), nil
-}
+// metrics is one scrape of a process' /metrics.
+type metrics map[string]*dto.MetricFamily
 
-// newMetricsParser parses Prometheus' text format.
-func newMetricsParser() expfmt.TextParser { return expfmt.NewTextParser(model.UTF8Validation) }
-
-// clientRequests reads client-go's rest_client_requests_total from the metrics endpoint, summed
-// by HTTP method: every request the process made, reads included.
-func clientRequests(metricsURL string) (map[string]float64, error) {
-	resp, err := http.Get(metricsURL + "/metrics")
+// scrape reads the metrics endpoint at base.
+func scrape(base string) (metrics, error) {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get(base + "/metrics")
 	if err != nil {
 		return nil, fmt.Errorf("reading the metrics: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	parser := newMetricsParser()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("parsing the metrics: %w", err)
+		return nil, fmt.Errorf("parsing the metrics of %s: %w", base, err)
 	}
+	return families, nil
+}
+
+// sum adds up the counters and gauges of family by the value of label ("" sums them all).
+func (m metrics) sum(family, label string) map[string]float64 {
 	out := map[string]float64{}
-	if f := families["rest_client_requests_total"]; f != nil {
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "method" {
-					out[l.GetValue()] += m.GetCounter().GetValue()
+	for _, s := range m[family].GetMetric() {
+		key := ""
+		for _, l := range s.GetLabel() {
+			if l.GetName() == label {
+				key = l.GetValue()
+			}
+		}
+		out[key] += s.GetCounter().GetValue() + s.GetGauge().GetValue()
+	}
+	return out
+}
+
+// mean is the mean and the count of family's histogram whose label name is value.
+func (m metrics) mean(family, value string) (time.Duration, uint64) {
+	for _, s := range m[family].GetMetric() {
+		for _, l := range s.GetLabel() {
+			if l.GetName() == "name" && l.GetValue() == value {
+				h := s.GetHistogram()
+				if h.GetSampleCount() == 0 {
+					return 0, 0
 				}
+				return time.Duration(h.GetSampleSum() / float64(h.GetSampleCount()) * float64(time.Second)), h.GetSampleCount()
 			}
 		}
 	}
-	return out, nil
+	return 0, 0
+}
+
+// queueTimes is, per controller, its reconciles and their mean wait in the queue and mean
+// time, from the workqueue histograms.
+func (m metrics) queueTimes() string {
+	var parts []string
+	for _, c := range []string{"remediationrequest", "remediationprocessing", "aianalysis", "workflowexecution", "kubernetesexecution"} {
+		wait, _ := m.mean("workqueue_queue_duration_seconds", c)
+		work, n := m.mean("workqueue_work_duration_seconds", c)
+		parts = append(parts, fmt.Sprintf("%s %d reconciles, queued %s, working %s", c, n, ms(wait), ms(work)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// usage is what Kubernaut and the control plane had used at one moment: Kubernaut's CPU and
+// memory, its client's requests by method, the control plane's processes, and the scrape.
+type usage struct {
+	kubernaut cluster.Usage
+	requests  map[string]float64
+	plane     map[string]cluster.Usage
+	metrics   metrics
+}
+
+// usage takes the measurement now.
+func (w *world) usage(t *testing.T, k *cluster.Kubernaut) usage {
+	t.Helper()
+	u, err := k.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := scrape(k.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return usage{kubernaut: u, requests: m.sum("rest_client_requests_total", "method"), plane: w.c.Usage(), metrics: m}
 }

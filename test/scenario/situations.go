@@ -221,12 +221,18 @@ func (e Estate) CrashLoopAfterRollout(ctx context.Context, name string) (gateway
 	if err != nil {
 		return gateway.WebhookAlert{}, err
 	}
-	if err := Crash(ctx, e.Client, &pods[0], "Error", 1); err != nil {
+	return e.CrashLooping(ctx, &pods[0], "critical", "Error", 1)
+}
+
+// CrashLooping makes pod's container "app" crash-loop (its last exit: reason, exitCode) and
+// returns kube-prometheus' KubePodCrashLooping for it.
+func (e Estate) CrashLooping(ctx context.Context, pod *corev1.Pod, severity, reason string, exitCode int32) (gateway.WebhookAlert, error) {
+	if err := Crash(ctx, e.Client, pod, reason, exitCode); err != nil {
 		return gateway.WebhookAlert{}, err
 	}
-	return Alert(e.labels("KubePodCrashLooping", "critical", "pod", pods[0].Name, "container", "app", "reason", "CrashLoopBackOff"),
+	return Alert(e.labels("KubePodCrashLooping", severity, "pod", pod.Name, "container", "app", "reason", "CrashLoopBackOff"),
 		map[string]string{"summary": "Pod is crash looping.",
-			"description": fmt.Sprintf("Pod %s/%s (app) is in waiting state (reason: \"CrashLoopBackOff\").", e.Namespace, pods[0].Name),
+			"description": fmt.Sprintf("Pod %s/%s (app) is in waiting state (reason: \"CrashLoopBackOff\").", e.Namespace, pod.Name),
 			"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping"}, time.Now()), nil
 }
 
@@ -243,12 +249,7 @@ func (e Estate) OOMKilled(ctx context.Context, name string) (gateway.WebhookAler
 	if err != nil {
 		return gateway.WebhookAlert{}, err
 	}
-	if err := Crash(ctx, e.Client, &pods[0], "OOMKilled", 137); err != nil {
-		return gateway.WebhookAlert{}, err
-	}
-	return Alert(e.labels("KubePodCrashLooping", "warning", "pod", pods[0].Name, "container", "app", "reason", "CrashLoopBackOff"),
-		map[string]string{"summary": "Pod is crash looping.",
-			"description": fmt.Sprintf("Pod %s/%s (app) is in waiting state (reason: \"CrashLoopBackOff\").", e.Namespace, pods[0].Name)}, time.Now()), nil
+	return e.CrashLooping(ctx, &pods[0], "warning", "OOMKilled", 137)
 }
 
 // HPAAtMax runs Deployment name at 2 replicas under an HPA (1–2) that wants more, and returns
