@@ -77,13 +77,12 @@ func (r *Result) add(o Outcome, name string) {
 // whole payload, and what was written is recognised as a duplicate); 400 when some alerts
 // can never be accepted (the others are recorded and counted in the result).
 func (s *Server) handleAlertmanager(c *gin.Context) {
-	start := time.Now()
 	outcome := "ok"
-	defer func() { s.metrics.observeRequest(outcome, time.Since(start)) }()
+	defer func() { c.Set(outcomeKey, outcome) }()
 
 	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mt != "application/json" {
 		outcome = "unsupported-media-type"
-		s.metrics.reject("unsupported-media-type")
+		s.metrics.reject(outcome)
 		writeProblem(c, Problem{Type: ProblemUnsupported, Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
 			Detail: fmt.Sprintf("Content-Type %q: want application/json", c.GetHeader("Content-Type"))})
 		return
@@ -94,7 +93,7 @@ func (s *Server) handleAlertmanager(c *gin.Context) {
 	switch {
 	case errors.As(err, &tooLarge):
 		outcome = "too-large"
-		s.metrics.reject("too-large")
+		s.metrics.reject(outcome)
 		writeProblem(c, Problem{Type: ProblemTooLarge, Title: "Payload too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxBodyBytes)})
 		return
@@ -108,7 +107,7 @@ func (s *Server) handleAlertmanager(c *gin.Context) {
 		return
 	case err != nil:
 		outcome = "read-error"
-		s.metrics.reject("read-error")
+		s.metrics.reject(outcome)
 		writeProblem(c, Problem{Type: ProblemInvalid, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
 		return
 	}

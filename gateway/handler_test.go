@@ -263,3 +263,67 @@ func TestBoundAnnotations(t *testing.T) {
 		}
 	}
 }
+
+// requestCounts reads the request histogram's counts by outcome and code from the server's
+// registry, as a scrape would.
+func requestCounts(t *testing.T, s *Server) map[string]uint64 {
+	t.Helper()
+	mfs, err := s.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "kubernaut_gateway_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			got[l["outcome"]+" "+l["code"]] += m.GetHistogram().GetSampleCount()
+		}
+	}
+	return got
+}
+
+func TestWebhookRequestsAreCountedByOutcomeAndCode(t *testing.T) {
+	fail := false
+	mem := &memRecorder{err: func(Signal) error {
+		if fail {
+			return apierrors.NewServiceUnavailable("etcd is down")
+		}
+		return nil
+	}}
+	s := newTestServer(t, DefaultConfig(), mem)
+	body := mustRead(t, "crashloop.json")
+	post(s, body)
+	post(s, body, func(r *http.Request) { r.Header.Set("Authorization", "Bearer wrong") })
+	post(s, body, func(r *http.Request) { r.Header.Del("Authorization") })
+	post(s, []byte(`{"version":"4"`))
+	fail = true
+	post(s, body)
+	post(s, body)
+
+	want := map[string]uint64{"ok 200": 1, "unauthenticated 401": 2, "invalid 400": 1, "unavailable 503": 2}
+	got := requestCounts(t, s)
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("requests %q: got %d, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("unexpected series: %v", got)
+	}
+}
+
+func TestWebhookPanicIsCountedAs500(t *testing.T) {
+	s := newTestServer(t, DefaultConfig(), &memRecorder{err: func(Signal) error { panic("recorder bug") }})
+	if rec := post(s, mustRead(t, "crashloop.json")); rec.Code != http.StatusInternalServerError {
+		t.Fatalf("a panic must answer 500 (gin's recovery), got %d", rec.Code)
+	}
+	if got := requestCounts(t, s); got["panic 500"] != 1 {
+		t.Fatalf("the panic must be counted as 500: %v", got)
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,9 +30,9 @@ func newMetrics(reg prometheus.Registerer, pending func() float64) *metrics {
 		}, []string{"reason"}),
 		requests: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kubernaut_gateway_request_duration_seconds",
-			Help:    "Time to answer a webhook delivery, by outcome.",
+			Help:    "Time to answer a webhook delivery, by outcome and HTTP status code.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"outcome"}),
+		}, []string{"outcome", "code"}),
 		pending: f.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kubernaut_gateway_pending_duplicates",
 			Help: "Re-deliveries counted in memory and not yet written to their RemediationRequest.",
@@ -49,6 +50,6 @@ func (m *metrics) signal(outcome string) {
 
 func (m *metrics) reject(reason string) { m.rejected.WithLabelValues(reason).Inc() }
 
-func (m *metrics) observeRequest(outcome string, d time.Duration) {
-	m.requests.WithLabelValues(outcome).Observe(d.Seconds())
+func (m *metrics) observeRequest(outcome string, code int, d time.Duration) {
+	m.requests.WithLabelValues(outcome, strconv.Itoa(code)).Observe(d.Seconds())
 }

@@ -11,11 +11,43 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// outcomeKey is the gin context key under which a webhook delivery's outcome is kept for
+// its request metric.
+const outcomeKey = "kubernaut.outcome"
+
+// reject counts a request refused before its alerts were looked at, and names its outcome.
+func (s *Server) reject(c *gin.Context, reason string) {
+	s.metrics.reject(reason)
+	c.Set(outcomeKey, reason)
+}
+
+// observe times every webhook delivery and counts it by outcome and HTTP status code,
+// including the ones the rate limit or the authentication refused and the ones that panicked
+// (counted as 500 before gin's recovery answers them).
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	defer func() {
+		code, outcome := c.Writer.Status(), c.GetString(outcomeKey)
+		p := recover()
+		if p != nil {
+			code, outcome = http.StatusInternalServerError, "panic"
+		}
+		if outcome == "" {
+			outcome = "unknown"
+		}
+		s.metrics.observeRequest(outcome, code, time.Since(start))
+		if p != nil {
+			panic(p)
+		}
+	}()
+	c.Next()
+}
+
 // authenticate checks the bearer token before anything reads the body.
 func (s *Server) authenticate(c *gin.Context) {
 	token, ok := bearerToken(c.GetHeader("Authorization"))
 	if !ok {
-		s.metrics.reject("unauthenticated")
+		s.reject(c, "unauthenticated")
 		c.Header("WWW-Authenticate", `Bearer realm="kubernaut"`)
 		writeProblem(c, Problem{Type: ProblemUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized,
 			Detail: "an Authorization: Bearer <token> header is required"})
@@ -27,17 +59,17 @@ func (s *Server) authenticate(c *gin.Context) {
 		c.Set("identity", id)
 		c.Next()
 	case errors.Is(err, ErrForbidden):
-		s.metrics.reject("forbidden")
+		s.reject(c, "forbidden")
 		writeProblem(c, Problem{Type: ProblemForbidden, Title: "Forbidden", Status: http.StatusForbidden,
 			Detail: "the token's identity may not deliver signals"})
 	case errors.Is(err, ErrUnauthenticated):
-		s.metrics.reject("unauthenticated")
+		s.reject(c, "unauthenticated")
 		c.Header("WWW-Authenticate", `Bearer realm="kubernaut", error="invalid_token"`)
 		writeProblem(c, Problem{Type: ProblemUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized,
 			Detail: "the bearer token is not valid"})
 	default:
 		// The authenticator itself failed (TokenReview unreachable): retryable.
-		s.metrics.reject("auth-unavailable")
+		s.reject(c, "auth-unavailable")
 		writeUnavailable(c, ProblemUnavailable, "Cannot authenticate now", err.Error(), s.cfg.RetryAfter, nil)
 	}
 }
@@ -108,7 +140,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 		src = c.Request.RemoteAddr
 	}
 	if wait := s.limiter.reserve(src, time.Now()); wait > 0 {
-		s.metrics.reject("rate-limited")
+		s.reject(c, "rate-limited")
 		writeUnavailable(c, ProblemRateLimited, "Too many requests from this source",
 			"the per-source rate limit is exceeded; retry later", wait, nil)
 		return

@@ -103,7 +103,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 	s.engine.GET("/healthz", s.healthz)
 	s.engine.GET("/readyz", s.readyz)
 	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
-	chain := []gin.HandlerFunc{}
+	chain := []gin.HandlerFunc{s.observe}
 	if cfg.RatePerSecond > 0 {
 		s.limiter = newSourceLimiter(cfg.RatePerSecond, max(cfg.RateBurst, 1), 10000)
 		chain = append(chain, s.rateLimit)

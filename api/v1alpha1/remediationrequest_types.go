@@ -24,6 +24,14 @@ const (
 	RemediationPhaseCancelled        RemediationPhase = RemediationPhase(ReasonCancelled)
 )
 
+// RemediationPhases are every phase, in the order a remediation goes through them (the
+// outcomes last).
+var RemediationPhases = []RemediationPhase{
+	RemediationPhasePending, RemediationPhaseProcessing, RemediationPhaseAnalyzing, RemediationPhaseAwaitingApproval,
+	RemediationPhaseExecuting, RemediationPhaseVerifying, RemediationPhaseCompleted, RemediationPhaseFailed,
+	RemediationPhaseRejected, RemediationPhaseSkipped, RemediationPhaseTimedOut, RemediationPhaseCancelled,
+}
+
 // IsFinished reports whether the phase ends the remediation.
 func (p RemediationPhase) IsFinished() bool {
 	return p == RemediationPhaseCompleted || IsTerminalReason(string(p))

@@ -213,6 +213,19 @@ func newManager(cfg *rest.Config, o managerOptions, argo bool) (ctrl.Manager, er
 	return mgr, nil
 }
 
+// leading reports whether the manager holds the leader lease (always, without leader
+// election: its Elected channel is then closed at start).
+func leading(mgr ctrl.Manager) func() bool {
+	return func() bool {
+		select {
+		case <-mgr.Elected():
+			return true
+		default:
+			return false
+		}
+	}
+}
+
 // setupControllers registers the controllers of the chain on the manager.
 func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	rr := &remediationrequest.Reconciler{
@@ -224,6 +237,9 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	}
 	if err := rr.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the RemediationRequest controller: %w", err)
+	}
+	if err := metrics.Registry.Register(remediationrequest.NewInventory(mgr.GetClient(), leading(mgr))); err != nil {
+		return fmt.Errorf("registering the remediation inventory: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
@@ -247,6 +263,9 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 			return fmt.Errorf("setting up the HolmesGPT client: %w", err)
 		}
 		analyzers[kubernautv1.AnalyzerHolmesGPT] = hc
+		if err := metrics.Registry.Register(hc.BreakerGauge()); err != nil {
+			return fmt.Errorf("registering the HolmesGPT breaker gauge: %w", err)
+		}
 	}
 	aia := &aianalysis.Reconciler{
 		Client:    mgr.GetClient(),

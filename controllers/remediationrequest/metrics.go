@@ -14,6 +14,7 @@ type Metrics struct {
 	phaseEntered *prometheus.CounterVec
 	outcomes     *prometheus.CounterVec
 	phaseTime    *prometheus.HistogramVec
+	duration     *prometheus.HistogramVec
 }
 
 // NewMetrics registers the orchestrator's collectors on reg.
@@ -33,6 +34,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time RemediationRequests spent in each phase.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
 		}, []string{"phase"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kubernaut_remediation_duration_seconds",
+			Help:    "Time from a RemediationRequest's creation (the alert's arrival) to its outcome, by outcome.",
+			Buckets: []float64{1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200},
+		}, []string{"outcome"}),
 	}
 }
 
@@ -42,9 +48,10 @@ func (m *Metrics) entered(p kubernautv1.RemediationPhase) {
 	}
 }
 
-func (m *Metrics) finished(p kubernautv1.RemediationPhase) {
+func (m *Metrics) finished(p kubernautv1.RemediationPhase, took time.Duration) {
 	if m != nil {
 		m.outcomes.WithLabelValues(string(p)).Inc()
+		m.duration.WithLabelValues(string(p)).Observe(took.Seconds())
 	}
 }
 

@@ -321,7 +321,7 @@ func (r *Reconciler) summarize(rr, before *kubernautv1.RemediationRequest, now t
 	if phase.IsFinished() && rr.Status.CompletedAt == nil {
 		t := metav1.NewTime(now)
 		rr.Status.CompletedAt = &t
-		r.Metrics.finished(phase)
+		r.Metrics.finished(phase, now.Sub(rr.CreationTimestamp.Time))
 	}
 	rr.Status.ObservedGeneration = rr.Generation
 }

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 )
@@ -212,6 +214,20 @@ func retryable(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// BreakerGauge is a gauge read at each scrape, 1 while the circuit breaker refuses calls
+// (every analysis goes to the rules, which never auto-approve) and 0 otherwise.
+func (c *Client) BreakerGauge() prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kubernaut_holmesgpt_breaker_open",
+		Help: "1 while the HolmesGPT circuit breaker is open and analyses go to the rules, 0 otherwise.",
+	}, func() float64 {
+		if _, open := c.breakerOpen(); open {
+			return 1
+		}
+		return 0
+	})
 }
 
 // breakerOpen reports whether calls are refused, and until when.

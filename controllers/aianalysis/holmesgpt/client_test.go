@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -155,7 +157,11 @@ func TestMalformedAnswers(t *testing.T) {
 func TestBreakerOpensAfterRepeatedFailures(t *testing.T) {
 	f := &holmes.Fake{T: t, Reply: func(int, string, map[string]any) (int, string) { return http.StatusInternalServerError, "boom" }}
 	c := newClient(t, f.Start().URL, func(c *Config) { c.Attempts = 1 })
+	gauge := c.BreakerGauge()
 	for range 3 {
+		if v := testutil.ToFloat64(gauge); v != 0 {
+			t.Fatalf("breaker gauge %v before the threshold, want 0", v)
+		}
 		if _, err := c.Analyze(context.Background(), analysis()); err == nil || errors.Is(err, ErrBreakerOpen) {
 			t.Fatalf("want the server's error, got %v", err)
 		}
@@ -167,7 +173,13 @@ func TestBreakerOpensAfterRepeatedFailures(t *testing.T) {
 	if len(f.Calls) != calls {
 		t.Fatal("an open breaker must not call the server")
 	}
+	if v := testutil.ToFloat64(gauge); v != 1 {
+		t.Fatalf("breaker gauge %v while open, want 1", v)
+	}
 	c.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if v := testutil.ToFloat64(gauge); v != 0 {
+		t.Fatalf("breaker gauge %v after the cooldown, want 0", v)
+	}
 	f.Reply = nil
 	f.Answer = goodAnswer
 	if _, err := c.Analyze(context.Background(), analysis()); err != nil {
