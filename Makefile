@@ -102,14 +102,15 @@ $(CONTROLLER_GEN):
 ##@ Generate
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate deepcopy, the CRDs (manifests/crd/bases), the Argo templates (templates/) and docs/configuration.md.
+generate: $(CONTROLLER_GEN) ## Generate deepcopy, the CRDs (manifests/crd/bases), the Argo templates (templates/), the Grafana dashboards and docs/configuration.md.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=manifests/crd/bases
 	go run ./templates/gen templates
 	go run ./actions-image/catalog/gen manifests/base/actions-rbac.yaml
+	go run ./hack/dashboards manifests/monitoring/dashboards
 	go test ./cmd/kubernaut -count=1 -run '^TestConfigurationReference$$' -args -update
 
-GENERATED := api manifests/crd templates manifests/base/actions-rbac.yaml docs/configuration.md
+GENERATED := api manifests/crd templates manifests/base/actions-rbac.yaml manifests/monitoring/dashboards docs/configuration.md
 
 .PHONY: verify
 verify: generate ## Regenerate everything and fail if anything changed; gofmt and go vet.

@@ -2,14 +2,16 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -92,6 +94,45 @@ func ArgoCRDs() (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, "manifests", "base", "crds", "minimal"), nil
+}
+
+// PrometheusOperatorVersion is the Prometheus Operator release whose CRDs (ServiceMonitor,
+// PrometheusRule) the tests install to apply manifests/monitoring.
+const PrometheusOperatorVersion = "v0.89.0"
+
+// PrometheusOperatorCRDs downloads the Prometheus Operator's module (it is not a dependency:
+// only its CRD files are used) and copies the ServiceMonitor and PrometheusRule CRDs into a
+// folder under dir, which it returns for Options.CRDDirs.
+func PrometheusOperatorCRDs(dir string) (string, error) {
+	module := "github.com/prometheus-operator/prometheus-operator@" + PrometheusOperatorVersion
+	cmd := exec.Command("go", "mod", "download", "-json", module)
+	cmd.Dir = dir // outside the module: nothing is added to go.mod or go.sum
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s%s", err, ee.Stderr, out)
+		}
+		return "", fmt.Errorf("downloading %s: %w", module, err)
+	}
+	var info struct{ Dir string }
+	if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
+		return "", fmt.Errorf("downloading %s: no folder in %q: %v", module, out, err)
+	}
+	crds := filepath.Join(dir, "prometheus-operator-crds")
+	if err := os.MkdirAll(crds, 0o755); err != nil {
+		return "", err
+	}
+	for _, name := range []string{"monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_prometheusrules.yaml"} {
+		data, err := os.ReadFile(filepath.Join(info.Dir, "example", "prometheus-operator-crd", name))
+		if err != nil {
+			return "", fmt.Errorf("reading the Prometheus Operator's CRD: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(crds, name), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return crds, nil
 }
 
 // checkBinDir checks that dir holds the named binaries.

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,6 +45,74 @@ func kustomize(dir string) []*unstructured.Unstructured {
 		}
 	}
 	return objs
+}
+
+// monitoringOf reports whether the rendered objects carry the monitoring component, and checks
+// it when they do: each ServiceMonitor selects a Service of the same namespace by its labels
+// and scrapes a port that Service names; the dashboards' ConfigMap has Grafana's sidecar label
+// and three dashboards that parse as JSON with a uid and panels.
+func monitoringOf(objs []*unstructured.Unstructured) bool {
+	GinkgoHelper()
+	var services []corev1.Service
+	var monitors []*unstructured.Unstructured
+	var dashboards *corev1.ConfigMap
+	rules := 0
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Service":
+			var svc corev1.Service
+			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &svc)).To(Succeed())
+			services = append(services, svc)
+		case "ServiceMonitor":
+			monitors = append(monitors, o)
+		case "PrometheusRule":
+			rules++
+			Expect(o.GetNamespace()).To(Equal("kubernaut-system"))
+		case "ConfigMap":
+			if o.GetName() == "kubernaut-dashboards" {
+				dashboards = &corev1.ConfigMap{}
+				Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, dashboards)).To(Succeed())
+			}
+		}
+	}
+	if len(monitors) == 0 && rules == 0 && dashboards == nil {
+		return false
+	}
+	Expect(monitors).To(HaveLen(2))
+	Expect(rules).To(Equal(1))
+	for _, m := range monitors {
+		selector, _, _ := unstructured.NestedStringMap(m.Object, "spec", "selector", "matchLabels")
+		endpoints, _, _ := unstructured.NestedSlice(m.Object, "spec", "endpoints")
+		Expect(endpoints).To(HaveLen(1), m.GetName())
+		port := endpoints[0].(map[string]any)["port"]
+		matched := 0
+		for _, svc := range services {
+			if svc.Namespace != m.GetNamespace() || !labels.SelectorFromSet(selector).Matches(labels.Set(svc.Labels)) {
+				continue
+			}
+			matched++
+			var names []string
+			for _, p := range svc.Spec.Ports {
+				names = append(names, p.Name)
+			}
+			Expect(names).To(ContainElement(port), "ServiceMonitor %s scrapes port %v of Service %s", m.GetName(), port, svc.Name)
+		}
+		Expect(matched).To(Equal(1), "ServiceMonitor %s must select exactly one Service", m.GetName())
+	}
+	Expect(dashboards).NotTo(BeNil())
+	Expect(dashboards.Namespace).To(Equal("kubernaut-system"))
+	Expect(dashboards.Labels).To(HaveKeyWithValue("grafana_dashboard", "1"))
+	Expect(dashboards.Data).To(HaveLen(3))
+	for key, body := range dashboards.Data {
+		var d struct {
+			UID    string           `json:"uid"`
+			Panels []map[string]any `json:"panels"`
+		}
+		Expect(json.Unmarshal([]byte(body), &d)).To(Succeed(), key)
+		Expect(d.UID + ".json").To(Equal(key))
+		Expect(d.Panels).NotTo(BeEmpty(), key)
+	}
+	return true
 }
 
 var _ = Describe("The base manifests", func() {
@@ -92,10 +162,12 @@ var _ = Describe("The base manifests", func() {
 	})
 
 	DescribeTable("overlays render with the kustomize API and apply to the API server (server-side dry run)",
-		func(ctx SpecContext, overlay string, controllerReplicas, gatewayReplicas int64, want []string) {
+		func(ctx SpecContext, overlay string, controllerReplicas, gatewayReplicas int64, monitored bool, want []string) {
 			dir := filepath.Join(root, "manifests", "overlays", overlay)
 			deployments := map[string]appsv1.Deployment{}
-			for _, o := range kustomize(dir) {
+			objs := kustomize(dir)
+			Expect(monitoringOf(objs)).To(Equal(monitored), "the monitoring component")
+			for _, o := range objs {
 				if o.GetKind() != "Deployment" {
 					continue
 				}
@@ -125,13 +197,19 @@ var _ = Describe("The base manifests", func() {
 			out := kubectl(ctx, "apply", "-k", dir, "--dry-run=server")
 			Expect(out).To(ContainSubstring("deployment.apps/kubernaut-controller created (server dry run)"))
 			Expect(out).To(ContainSubstring("deployment.apps/kubernaut-gateway created (server dry run)"))
+			if monitored {
+				Expect(out).To(ContainSubstring("servicemonitor.monitoring.coreos.com/kubernaut-controller created (server dry run)"))
+				Expect(out).To(ContainSubstring("servicemonitor.monitoring.coreos.com/kubernaut-gateway created (server dry run)"))
+				Expect(out).To(ContainSubstring("prometheusrule.monitoring.coreos.com/kubernaut created (server dry run)"))
+				Expect(out).To(ContainSubstring("configmap/kubernaut-dashboards created (server dry run)"))
+			}
 		},
-		Entry("development: one of each, builtin engine, in-process executor, dry run", "development", int64(1), int64(1),
+		Entry("development: one of each, builtin engine, in-process executor, dry run", "development", int64(1), int64(1), false,
 			[]string{"--engine=builtin", "--executor=inprocess", "--dry-run", "--zap-log-level=debug"}),
-		Entry("staging: HolmesGPT, the job executor", "staging", int64(2), int64(2),
+		Entry("staging: HolmesGPT, the job executor, monitoring", "staging", int64(2), int64(2), true,
 			[]string{"--engine=builtin", "--executor=job", "--analyzer=holmesgpt", "--holmesgpt-url=http://holmesgpt.holmes.svc",
 				"--actions-image=registry.example.com/platform/kubernaut-actions:v0.1.0"}),
-		Entry("production: Argo, the job executor, HolmesGPT", "production", int64(2), int64(3),
+		Entry("production: Argo, the job executor, HolmesGPT, monitoring", "production", int64(2), int64(3), true,
 			[]string{"--engine=argo", "--executor=job", "--analyzer=holmesgpt", "--holmesgpt-url=http://holmesgpt.holmes.svc",
 				"--argo-ui-url=https://argo.example.com", "--auto-approve-threshold=0.9"}),
 	)

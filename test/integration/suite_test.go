@@ -41,7 +41,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	argoCRDs, err := cluster.ArgoCRDs()
 	Expect(err).NotTo(HaveOccurred())
-	env, err = cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases"), argoCRDs}})
+	monitoringCRDs, err := cluster.PrometheusOperatorCRDs(GinkgoT().TempDir())
+	Expect(err).NotTo(HaveOccurred())
+	env, err = cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases"), argoCRDs, monitoringCRDs}})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
 	cfg = env.Config
