@@ -171,7 +171,7 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			{"timeout-verification", kubernautv1.RemediationPhaseVerifying},
 		} {
 			fs.Var(&durationInMap{m: oc.Timeouts, key: t.phase}, t.flag,
-				fmt.Sprintf("how long a remediation may stay in phase %s (default %s)", t.phase, oc.Timeouts[t.phase]))
+				fmt.Sprintf("how long a remediation may stay in phase %s", t.phase)) // the flag package prints the default
 		}
 		fs.BoolVar(&oc.ClusterWide, "cluster-wide", false,
 			"remediate every namespace and node, not only those labelled "+remediationrequest.OptInLabel+"=true")
