@@ -31,6 +31,11 @@ type Argo struct {
 	Reader client.Reader
 	// UIBaseURL is the Argo server's base URL for the links in status (none when empty).
 	UIBaseURL string
+	// Reference runs each plan by reference, as Argo's controller requires with
+	// `templateReferencing: Strict` or `Secure`: the compiled spec becomes a WorkflowTemplate
+	// named after the WorkflowExecution (owned by it, never changed once created: it is the
+	// approved plan), and the Workflow only names it in spec.workflowTemplateRef.
+	Reference bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -66,6 +71,12 @@ func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf
 		}
 		create := wf.DeepCopy()
 		create.Status = wfv1.WorkflowStatus{}
+		if a.Reference {
+			if err := a.ensureTemplate(ctx, we, wf); err != nil {
+				return nil, err
+			}
+			create.Spec = wfv1.WorkflowSpec{WorkflowTemplateRef: &wfv1.WorkflowTemplateRef{Name: wf.Name}}
+		}
 		if err := controllerutil.SetControllerReference(we, create, a.Client.Scheme()); err != nil {
 			return nil, fmt.Errorf("owning Workflow %s: %w", wf.Name, err)
 		}
@@ -82,10 +93,37 @@ func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf
 	if err != nil {
 		return nil, fmt.Errorf("reading Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
 	}
-	if h, want := got.Annotations["kubernaut.io/plan-hash"], wf.Annotations["kubernaut.io/plan-hash"]; h != want || !metav1.IsControlledBy(got, we) {
+	if h, want := got.Annotations[planHashAnnotation], wf.Annotations[planHashAnnotation]; h != want || !metav1.IsControlledBy(got, we) {
 		return nil, failPlan("Workflow %s/%s is not this plan's (it runs plan %q, owned by %v): delete it to run plan %s", got.Namespace, got.Name, h, got.OwnerReferences, want)
 	}
 	return got, packer.DecompressWorkflow(got)
+}
+
+// ensureTemplate creates the WorkflowTemplate a referencing Workflow runs: the compiled spec,
+// owned by the WorkflowExecution, with the plan hash; one left by another plan is refused.
+func (a *Argo) ensureTemplate(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) error {
+	tmpl := &wfv1.WorkflowTemplate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: wf.Namespace, Name: wf.Name, Labels: wf.Labels, Annotations: wf.Annotations},
+		Spec:       *wf.Spec.DeepCopy(),
+	}
+	if err := controllerutil.SetControllerReference(we, tmpl, a.Client.Scheme()); err != nil {
+		return fmt.Errorf("owning WorkflowTemplate %s: %w", wf.Name, err)
+	}
+	err := a.Client.Create(ctx, tmpl, client.FieldOwner(FieldManager))
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating WorkflowTemplate %s/%s: %w", wf.Namespace, wf.Name, err)
+	}
+	got := &wfv1.WorkflowTemplate{}
+	if err := a.Reader.Get(ctx, client.ObjectKeyFromObject(tmpl), got); err != nil {
+		return fmt.Errorf("reading WorkflowTemplate %s/%s: %w", wf.Namespace, wf.Name, err)
+	}
+	if h, want := got.Annotations[planHashAnnotation], wf.Annotations[planHashAnnotation]; h != want || !metav1.IsControlledBy(got, we) {
+		return failPlan("WorkflowTemplate %s/%s is not this plan's (it holds plan %q, owned by %v): delete it to run plan %s", got.Namespace, got.Name, h, got.OwnerReferences, want)
+	}
+	return nil
 }
 
 func taskNode(wf *wfv1.Workflow, boundary, task string) *wfv1.NodeStatus {

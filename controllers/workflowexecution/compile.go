@@ -48,6 +48,10 @@ const (
 	LabelTargetName        = "kubernaut.io/target-name"
 )
 
+// planHashAnnotation carries the hash of the plan a compiled Workflow (or, by reference, its
+// WorkflowTemplate) runs; a Workflow of another plan is never adopted.
+const planHashAnnotation = "kubernaut.io/plan-hash"
+
 // Task names the compiler adds beside the plan's steps.
 const (
 	approveTask  = "approve"
@@ -144,7 +148,7 @@ func build(we *kubernautv1.WorkflowExecution, planHash string, opts CompileOptio
 				LabelRemediation: we.Spec.RemediationRequestRef.Name, LabelWorkflowExecution: we.Name,
 				LabelAlertName: we.Spec.AlertName, LabelTargetKind: string(t.Kind), LabelTargetNamespace: t.Namespace, LabelTargetName: t.Name,
 			}),
-			Annotations: map[string]string{"kubernaut.io/plan-hash": planHash, "workflows.argoproj.io/description": fmt.Sprintf("Kubernaut remediation of %s for %s", t, we.Spec.AlertName)},
+			Annotations: map[string]string{planHashAnnotation: planHash, "workflows.argoproj.io/description": fmt.Sprintf("Kubernaut remediation of %s for %s", t, we.Spec.AlertName)},
 		},
 		Spec: wfv1.WorkflowSpec{
 			Entrypoint:         entrypoint,

@@ -18,6 +18,7 @@ import (
 type ArgoController struct {
 	c         *Cluster
 	namespace string
+	extra     string
 	proc      *process
 	starts    int
 }
@@ -26,11 +27,17 @@ type ArgoController struct {
 // ConfigMap (no artifact repository; the executor image is never pulled: kwok runs no
 // containers) and quick requeues. Argo's CRDs must be installed (Options.CRDDirs).
 func (c *Cluster) StartArgo(ctx context.Context, namespace string) (*ArgoController, error) {
+	return c.StartArgoWithConfig(ctx, namespace, "")
+}
+
+// StartArgoWithConfig is StartArgo with more of Argo's controller configuration (YAML keys of
+// its ConfigMap's "config", e.g. workflowRestrictions).
+func (c *Cluster) StartArgoWithConfig(ctx context.Context, namespace, extra string) (*ArgoController, error) {
 	bin := c.bin("workflow-controller")
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("Argo's workflow-controller is not built (run 'make argo-bin'): %w", err)
 	}
-	a := &ArgoController{c: c, namespace: namespace}
+	a := &ArgoController{c: c, namespace: namespace, extra: extra}
 	return a, a.Start(ctx)
 }
 
@@ -45,7 +52,7 @@ func (a *ArgoController) configure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	config := fmt.Sprintf("executor:\n  imagePullPolicy: IfNotPresent\nmetricsConfig:\n  enabled: true\n  secure: false\n  port: %d\ntelemetryConfig:\n  enabled: true\n  secure: false\n  port: %d\n", ports[0], ports[1])
+	config := fmt.Sprintf("executor:\n  imagePullPolicy: IfNotPresent\nmetricsConfig:\n  enabled: true\n  secure: false\n  port: %d\ntelemetryConfig:\n  enabled: true\n  secure: false\n  port: %d\n", ports[0], ports[1]) + a.extra
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: a.namespace, Name: "workflow-controller-configmap"}, Data: map[string]string{"config": config}}
 	if err := k.Create(ctx, cm); apierrors.IsAlreadyExists(err) {
 		err = k.Update(ctx, cm)

@@ -38,11 +38,18 @@ type argoWorld struct {
 
 func startArgoWorld(ctx SpecContext, prefix string, namespaceSemaphore string) *argoWorld {
 	GinkgoHelper()
+	return startArgoWorldWith(ctx, prefix, namespaceSemaphore, "", false)
+}
+
+// startArgoWorldWith is startArgoWorld with more of Argo's controller configuration and the
+// argo engine running plans by reference (WorkflowTemplate + workflowTemplateRef) or inline.
+func startArgoWorldWith(ctx SpecContext, prefix string, namespaceSemaphore, argoConfig string, reference bool) *argoWorld {
+	GinkgoHelper()
 	ns := newNamespace(ctx, prefix)
 	Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-workflow"}})).To(Succeed())
 	Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"},
 		Data: map[string]string{"cluster": "20", "namespace." + ns: namespaceSemaphore}})).To(Succeed())
-	ac, err := env.StartArgo(ctx, ns)
+	ac, err := env.StartArgoWithConfig(ctx, ns, argoConfig)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
 		if CurrentSpecReport().Failed() {
@@ -76,7 +83,7 @@ func startArgoWorld(ctx SpecContext, prefix string, namespaceSemaphore string) *
 		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Safety: safety,
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 10 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{
-				kubernautv1.EngineArgo:    &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
+				kubernautv1.EngineArgo:    &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Reference: reference},
 				kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}},
 			DefaultEngine: kubernautv1.EngineArgo, WatchWorkflows: true}
 		Expect(we.SetupWithManager(mgr)).To(Succeed())
@@ -152,6 +159,66 @@ var _ = Describe("Argo's real workflow-controller runs the compiled plans", func
 		builtin := waitEnd(ctx, runPlan(ctx, w.ns, "rr-builtin-we", kubernautv1.EngineBuiltin, kubernautv1.ApprovalAuto, t,
 			configStep("config", w.ns, map[string]string{"POOL": "30"}), scaleStep("scale", w.ns, "web", 3, "config")))
 		Expect(outcome(builtin)).To(Equal(outcome(argo)))
+	})
+})
+
+var _ = Describe("Argo's real workflow-controller with templateReferencing: Secure", func() {
+	BeforeEach(func() { DeferCleanup(healthy) })
+
+	It("runs plans by reference (gate, approval and compensation included) and refuses inline Workflows", func(ctx SpecContext) {
+		w := startArgoWorldWith(ctx, "argo-secure-", "2", "workflowRestrictions:\n  templateReferencing: Secure\n", true)
+		available(ctx, deployment(w.ns, "web", 2))
+		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "settings"}, Data: map[string]string{"POOL": "10"}})).To(Succeed())
+		t := target("Deployment", w.ns, "web")
+
+		// A manual plan: Argo holds it at the gate, the annotation approves, the controller resumes.
+		we := runPlan(ctx, w.ns, "rr-secure-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 3))
+		atGate(ctx, w.ns, "rr-secure-we")
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
+			g.Expect(we.Status.Plan).NotTo(BeNil())
+			g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
+		}).WithContext(ctx).Should(Succeed())
+		before := we.DeepCopy()
+		we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
+		Expect(k8s.Patch(ctx, we, client.MergeFrom(before), client.FieldOwner("kubectl-annotate"))).To(Succeed())
+		we = waitEnd(ctx, we)
+		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%v", we.Status.Conditions)
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "web"}}
+		get(ctx, d)
+		Expect(*d.Spec.Replicas).To(Equal(int32(3)))
+
+		wf := &wfv1.Workflow{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-secure-we"}, wf)).To(Succeed())
+		Expect(wf.Spec).To(Equal(wfv1.WorkflowSpec{WorkflowTemplateRef: &wfv1.WorkflowTemplateRef{Name: "rr-secure-we"}}), "the Workflow only references its plan")
+		Expect(wf.Status.StoredWorkflowSpec).NotTo(BeNil(), "Argo ran the referenced template's spec")
+		tmpl := &wfv1.WorkflowTemplate{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-secure-we"}, tmpl)).To(Succeed())
+		Expect(metav1.IsControlledBy(tmpl, we)).To(BeTrue(), "the plan's WorkflowTemplate goes with its WorkflowExecution")
+		Expect(tmpl.Annotations).To(HaveKeyWithValue("kubernaut.io/plan-hash", we.Status.Plan.Hash))
+
+		// A failing step (an HPA owns the replica count, as in the undo spec above): the exit
+		// hook's compensation runs by reference too.
+		Expect(k8s.Create(ctx, hpaOf(w.ns, "web", 2, 5))).To(Succeed())
+		failed := waitEnd(ctx, runPlan(ctx, w.ns, "rr-secure-undo-we", kubernautv1.EngineArgo, kubernautv1.ApprovalAuto, t,
+			configStep("pool", w.ns, map[string]string{"POOL": "20"}),
+			scaleStep("scale", w.ns, "web", 4, "pool")))
+		Expect(failed.Status.Phase).To(Equal(kubernautv1.WorkflowFailed), "%v", failed.Status.Conditions)
+		Expect(outcome(failed)).To(Equal([]string{"Failed", "pool=Succeeded", "scale=Failed", "undo-scale=Succeeded", "undo-pool=Succeeded"}))
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "settings"}}
+		get(ctx, cm)
+		Expect(cm.Data).To(Equal(map[string]string{"POOL": "10"}), "the change undone")
+
+		// The restriction is in force: an inline Workflow (what the engine creates without
+		// --argo-workflow-template-ref) ends in Error at once.
+		inline := &wfv1.Workflow{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "inline"},
+			Spec: wfv1.WorkflowSpec{Entrypoint: "wait", Templates: []wfv1.Template{{Name: "wait", Suspend: &wfv1.SuspendTemplate{}}}}}
+		Expect(k8s.Create(ctx, inline)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(inline), inline)).To(Succeed())
+			g.Expect(inline.Status.Phase).To(Equal(wfv1.WorkflowError))
+			g.Expect(inline.Status.Message).To(ContainSubstring("workflowTemplateRef"))
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 	})
 })
 

@@ -23,6 +23,12 @@ import (
 
 func startArgoEngine(ns string) {
 	GinkgoHelper()
+	startArgoEngineWith(ns, false)
+}
+
+// startArgoEngineWith runs the argo engine inline or by reference (--argo-workflow-template-ref).
+func startArgoEngineWith(ns string, reference bool) {
+	GinkgoHelper()
 	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
 		set, err := templates.Embedded()
 		if err != nil {
@@ -32,7 +38,7 @@ func startArgoEngine(ns string) {
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
 			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{
-				kubernautv1.EngineArgo: &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), UIBaseURL: "https://argo.example.com/"}},
+				kubernautv1.EngineArgo: &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), UIBaseURL: "https://argo.example.com/", Reference: reference}},
 			DefaultEngine: kubernautv1.EngineArgo, WatchWorkflows: true}
 		return r.SetupWithManager(mgr)
 	})
@@ -191,6 +197,23 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(
 			ContainSubstring(`ClusterWorkflowTemplate kubernaut-compensate has kubernaut.io/template-version="0", this controller needs "1"`))
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-old-we"}, &wfv1.Workflow{})).NotTo(Succeed(), "no Workflow was created")
+	})
+
+	It("by reference, refuses a WorkflowTemplate of another plan left under the plan's name, and creates no Workflow", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startArgoEngineWith(ns, true)
+		stale := &wfv1.WorkflowTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-ref-we", Annotations: map[string]string{"kubernaut.io/plan-hash": "0123abcd"}},
+			Spec: wfv1.WorkflowSpec{Entrypoint: "x", Templates: []wfv1.Template{{Name: "x", Suspend: &wfv1.SuspendTemplate{}}}}}
+		Expect(k8s.Create(ctx, stale)).To(Succeed())
+		w := gen.WorkflowExecution(ns, "rr-ref-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(
+			ContainSubstring(`WorkflowTemplate ` + ns + `/rr-ref-we is not this plan's (it holds plan "0123abcd"`))
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-ref-we"}, &wfv1.Workflow{})).NotTo(Succeed(), "no Workflow was created")
+		got := &wfv1.WorkflowTemplate{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(stale), got)).To(Succeed())
+		Expect(got.Spec.Entrypoint).To(Equal("x"), "the other plan's template is left as it was")
 	})
 
 	It("mirrors compressed nodes, a failed step and the exit hook's compensation", func(ctx SpecContext) {

@@ -211,7 +211,7 @@ var _ = Describe("The base manifests", func() {
 				"--actions-image=registry.example.com/platform/kubernaut-actions:v0.1.0"}),
 		Entry("production: Argo, the job executor, HolmesGPT, monitoring", "production", int64(2), int64(3), true,
 			[]string{"--engine=argo", "--executor=job", "--analyzer=holmesgpt", "--holmesgpt-url=http://holmesgpt.holmes.svc",
-				"--argo-ui-url=https://argo.example.com", "--auto-approve-threshold=0.9"}),
+				"--argo-ui-url=https://argo.example.com", "--argo-workflow-template-ref", "--auto-approve-threshold=0.9"}),
 	)
 
 	It("grant least privilege: no wildcard, no escalation, no Secrets, no exec but clear_cache's own", func() {
