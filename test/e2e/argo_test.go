@@ -174,14 +174,7 @@ var _ = Describe("Argo's real workflow-controller with templateReferencing: Secu
 		// A manual plan: Argo holds it at the gate, the annotation approves, the controller resumes.
 		we := runPlan(ctx, w.ns, "rr-secure-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 3))
 		atGate(ctx, w.ns, "rr-secure-we")
-		Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
-			g.Expect(we.Status.Plan).NotTo(BeNil())
-			g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
-		}).WithContext(ctx).Should(Succeed())
-		before := we.DeepCopy()
-		we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
-		Expect(k8s.Patch(ctx, we, client.MergeFrom(before), client.FieldOwner("kubectl-annotate"))).To(Succeed())
+		approveByAnnotation(ctx, we)
 		we = waitEnd(ctx, we)
 		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%v", we.Status.Conditions)
 		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "web"}}
@@ -221,6 +214,20 @@ var _ = Describe("Argo's real workflow-controller with templateReferencing: Secu
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 	})
 })
+
+// approveByAnnotation waits until the plan awaits approval and approves its hash as
+// `kubectl annotate` would.
+func approveByAnnotation(ctx SpecContext, we *kubernautv1.WorkflowExecution) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
+		g.Expect(we.Status.Plan).NotTo(BeNil())
+		g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
+	}).WithContext(ctx).Should(Succeed())
+	before := we.DeepCopy()
+	we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
+	Expect(k8s.Patch(ctx, we, client.MergeFrom(before), client.FieldOwner("kubectl-annotate"))).To(Succeed())
+}
 
 // atGate waits until Argo's controller holds the Workflow at its approval gate (the suspend
 // node Running, the blast-radius locks taken).
@@ -285,14 +292,7 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		Expect(we.Status.Approval.DecidedBy).To(HavePrefix("argo resume"))
 
 		other := runPlan(ctx, w.ns, "rr-annotate-we", kubernautv1.EngineArgo, kubernautv1.ApprovalManual, t, scaleStep("scale", w.ns, "web", 1))
-		Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(other), other)).To(Succeed())
-			g.Expect(other.Status.Plan).NotTo(BeNil())
-			g.Expect(other.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
-		}).WithContext(ctx).Should(Succeed())
-		before := other.DeepCopy()
-		other.Annotations = map[string]string{workflowexecution.ApproveAnnotation: other.Status.Plan.Hash}
-		Expect(k8s.Patch(ctx, other, client.MergeFrom(before), client.FieldOwner("kubectl-annotate"))).To(Succeed())
+		approveByAnnotation(ctx, other)
 		other = waitEnd(ctx, other)
 		Expect(other.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%v", other.Status.Conditions)
 		wf := &wfv1.Workflow{}
