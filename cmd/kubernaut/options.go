@@ -200,7 +200,7 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.DurationVar(&o.workflow.ActiveDeadline, "workflow-deadline", 30*time.Minute, "activeDeadlineSeconds of a Workflow")
 		fs.DurationVar(&o.workflow.TTLAfterCompletion, "workflow-ttl", 24*time.Hour, "how long a finished Workflow is kept")
 		fs.StringVar(&o.workflow.SemaphoreConfigMap, "semaphore-configmap", "kubernaut-semaphores",
-			"Argo semaphore ConfigMap (keys cluster and namespace.<ns>) bounding concurrent remediations")
+			"Argo semaphore ConfigMap (keys cluster, namespace.<ns>, namespace.default for namespaces without their own) bounding concurrent remediations")
 		ex := &o.execution
 		fs.StringVar(&ex.engine, "engine", "builtin", "engine of approved plans: builtin (in-process, no Argo needed) or argo (an Argo Workflow; needs Argo's CRDs and controller)")
 		fs.StringVar(&ex.executor, "executor", "inprocess", "executor of the steps: inprocess (the action code in this process) or job (a Job per step, the action's own ServiceAccount)")

@@ -3,6 +3,7 @@ package workflowexecution
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/workflow/packer"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -69,6 +71,9 @@ func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf
 		if err := a.checkTemplates(ctx); err != nil {
 			return nil, err
 		}
+		if err := a.ensureSemaphores(ctx, wf); err != nil {
+			return nil, err
+		}
 		create := wf.DeepCopy()
 		create.Status = wfv1.WorkflowStatus{}
 		if a.Reference {
@@ -97,6 +102,62 @@ func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf
 		return nil, failPlan("Workflow %s/%s is not this plan's (it runs plan %q, owned by %v): delete it to run plan %s", got.Namespace, got.Name, h, got.OwnerReferences, want)
 	}
 	return got, packer.DecompressWorkflow(got)
+}
+
+// DefaultNamespaceSemaphoreKey is the key of the semaphore ConfigMap whose value bounds the
+// concurrent remediations of a namespace that has no key of its own; without it, 2.
+const DefaultNamespaceSemaphoreKey = "namespace.default"
+
+// defaultNamespaceLimit bounds a namespace's concurrent remediations when the ConfigMap sets
+// no namespace.default.
+const defaultNamespaceLimit = "2"
+
+// ensureSemaphores makes sure every semaphore key the Workflow names exists before Argo sees
+// it: Argo fails a Workflow whose semaphore key is missing ("failed to initialize semaphore"),
+// so a namespace without its own key gets one, with the value of namespace.default. Keys
+// people set are never changed; a missing ConfigMap or "cluster" key fails the plan, naming it.
+func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
+	if wf.Spec.Synchronization == nil {
+		return nil
+	}
+	for _, ref := range wf.Spec.Synchronization.Semaphores {
+		if ref.ConfigMapKeyRef == nil {
+			continue
+		}
+		name, key := ref.ConfigMapKeyRef.Name, ref.ConfigMapKeyRef.Key
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cm := &corev1.ConfigMap{}
+			if err := a.Reader.Get(ctx, client.ObjectKey{Namespace: wf.Namespace, Name: name}, cm); err != nil {
+				if apierrors.IsNotFound(err) {
+					return failPlan("semaphore ConfigMap %s/%s does not exist (--semaphore-configmap; the base manifests create it with keys cluster and %s)", wf.Namespace, name, DefaultNamespaceSemaphoreKey)
+				}
+				return fmt.Errorf("reading semaphore ConfigMap %s/%s: %w", wf.Namespace, name, err)
+			}
+			if _, ok := cm.Data[key]; ok {
+				return nil
+			}
+			if !strings.HasPrefix(key, "namespace.") {
+				return failPlan("semaphore ConfigMap %s/%s has no key %q: set it to the number of remediations that may run at once", wf.Namespace, name, key)
+			}
+			limit := defaultNamespaceLimit
+			if v, ok := cm.Data[DefaultNamespaceSemaphoreKey]; ok {
+				limit = v
+			}
+			if cm.Data == nil {
+				cm.Data = map[string]string{}
+			}
+			cm.Data[key] = limit
+			return a.Client.Update(ctx, cm, client.FieldOwner(FieldManager))
+		})
+		if err != nil {
+			var fp planFailure
+			if errors.As(err, &fp) {
+				return err
+			}
+			return fmt.Errorf("adding semaphore key %s to ConfigMap %s/%s: %w", key, wf.Namespace, name, err)
+		}
+	}
+	return nil
 }
 
 // ensureTemplate creates the WorkflowTemplate a referencing Workflow runs: the compiled spec,

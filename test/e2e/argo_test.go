@@ -47,8 +47,11 @@ func startArgoWorldWith(ctx SpecContext, prefix string, namespaceSemaphore, argo
 	GinkgoHelper()
 	ns := newNamespace(ctx, prefix)
 	Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-workflow"}})).To(Succeed())
-	Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"},
-		Data: map[string]string{"cluster": "20", "namespace." + ns: namespaceSemaphore}})).To(Succeed())
+	semaphores := map[string]string{"cluster": "20", workflowexecution.DefaultNamespaceSemaphoreKey: "2"}
+	if namespaceSemaphore != "" { // else the controller adds the namespace's key from namespace.default
+		semaphores["namespace."+ns] = namespaceSemaphore
+	}
+	Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"}, Data: semaphores})).To(Succeed())
 	ac, err := env.StartArgoWithConfig(ctx, ns, argoConfig)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
@@ -166,7 +169,9 @@ var _ = Describe("Argo's real workflow-controller with templateReferencing: Secu
 	BeforeEach(func() { DeferCleanup(healthy) })
 
 	It("runs plans by reference (gate, approval and compensation included) and refuses inline Workflows", func(ctx SpecContext) {
-		w := startArgoWorldWith(ctx, "argo-secure-", "2", "workflowRestrictions:\n  templateReferencing: Secure\n", true)
+		// No key for the namespace in the semaphore ConfigMap: Argo would fail the Workflow
+		// ("failed to initialize semaphore"); the controller adds it from namespace.default.
+		w := startArgoWorldWith(ctx, "argo-secure-", "", "workflowRestrictions:\n  templateReferencing: Secure\n", true)
 		available(ctx, deployment(w.ns, "web", 2))
 		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "settings"}, Data: map[string]string{"POOL": "10"}})).To(Succeed())
 		t := target("Deployment", w.ns, "web")
@@ -189,6 +194,9 @@ var _ = Describe("Argo's real workflow-controller with templateReferencing: Secu
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-secure-we"}, tmpl)).To(Succeed())
 		Expect(metav1.IsControlledBy(tmpl, we)).To(BeTrue(), "the plan's WorkflowTemplate goes with its WorkflowExecution")
 		Expect(tmpl.Annotations).To(HaveKeyWithValue("kubernaut.io/plan-hash", we.Status.Plan.Hash))
+		sem := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "kubernaut-semaphores"}}
+		get(ctx, sem)
+		Expect(sem.Data).To(HaveKeyWithValue("namespace."+w.ns, "2"), "the namespace's semaphore key, from namespace.default")
 
 		// A failing step (an HPA owns the replica count, as in the undo spec above): the exit
 		// hook's compensation runs by reference too.

@@ -9,6 +9,7 @@ import (
 	"github.com/argoproj/argo-workflows/v3/util/file"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,9 +27,12 @@ func startArgoEngine(ns string) {
 	startArgoEngineWith(ns, false)
 }
 
-// startArgoEngineWith runs the argo engine inline or by reference (--argo-workflow-template-ref).
+// startArgoEngineWith runs the argo engine inline or by reference (--argo-workflow-template-ref),
+// with the semaphore ConfigMap of the base manifests (no key for the namespace yet).
 func startArgoEngineWith(ns string, reference bool) {
 	GinkgoHelper()
+	Expect(k8s.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"},
+		Data: map[string]string{"cluster": "10", workflowexecution.DefaultNamespaceSemaphoreKey: "3"}})).To(Succeed())
 	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
 		set, err := templates.Embedded()
 		if err != nil {
@@ -215,6 +219,53 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(stale), got)).To(Succeed())
 		Expect(got.Spec.Entrypoint).To(Equal("x"), "the other plan's template is left as it was")
 	})
+
+	It("adds the target namespace's missing semaphore key from namespace.default before Argo sees the Workflow, and never changes a key that is set", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startArgoEngine(ns)
+		w := gen.WorkflowExecution(ns, "rr-sem-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalManual })
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		wf := workflow(ctx, ns, "rr-sem-we")
+		var keys []string
+		for _, s := range wf.Spec.Synchronization.Semaphores {
+			keys = append(keys, s.ConfigMapKeyRef.Key)
+		}
+		Expect(keys).To(ConsistOf("cluster", "namespace."+w.Spec.Target.Namespace))
+		cm := &corev1.ConfigMap{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "kubernaut-semaphores"}, cm)).To(Succeed())
+		Expect(cm.Data).To(Equal(map[string]string{"cluster": "10", workflowexecution.DefaultNamespaceSemaphoreKey: "3", "namespace." + w.Spec.Target.Namespace: "3"}))
+
+		// A limit someone set stays as it is.
+		cm.Data["namespace."+w.Spec.Target.Namespace] = "1"
+		Expect(k8s.Update(ctx, cm)).To(Succeed())
+		other := gen.WorkflowExecution(ns, "rr-sem2-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalManual })
+		Expect(k8s.Create(ctx, other)).To(Succeed())
+		workflow(ctx, ns, "rr-sem2-we")
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		Expect(cm.Data["namespace."+w.Spec.Target.Namespace]).To(Equal("1"))
+	})
+
+	DescribeTable("fails the plan, naming what to fix, when the semaphore ConfigMap cannot bound it",
+		func(ctx SpecContext, data map[string]string, want string) {
+			ns := newNamespace(ctx)
+			startArgoEngine(ns)
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"}}
+			if data == nil {
+				Expect(k8s.Delete(ctx, cm)).To(Succeed())
+			} else {
+				Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+				cm.Data = data
+				Expect(k8s.Update(ctx, cm)).To(Succeed())
+			}
+			w := gen.WorkflowExecution(ns, "rr-nosem-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+			Expect(k8s.Create(ctx, w)).To(Succeed())
+			w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
+			Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(ContainSubstring(want))
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-nosem-we"}, &wfv1.Workflow{})).NotTo(Succeed(), "no Workflow was created")
+		},
+		Entry("no ConfigMap", nil, "/kubernaut-semaphores does not exist (--semaphore-configmap"),
+		Entry("no cluster key", map[string]string{"namespace.default": "2"}, `has no key "cluster"`),
+	)
 
 	It("mirrors compressed nodes, a failed step and the exit hook's compensation", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
