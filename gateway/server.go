@@ -22,6 +22,9 @@ import (
 type Config struct {
 	// Addr is the listen address, e.g. ":8080".
 	Addr string
+	// MetricsAddr, when set, is where /metrics is served instead of Addr: a NetworkPolicy can
+	// then let only Alertmanager reach the webhooks and only Prometheus the metrics.
+	MetricsAddr string
 	// ReadHeaderTimeout bounds reading a request's headers.
 	ReadHeaderTimeout time.Duration
 	// RequestTimeout bounds a whole request (reading the body included).
@@ -102,7 +105,9 @@ func NewServer(cfg Config, deps Deps) *Server {
 	})
 	s.engine.GET("/healthz", s.healthz)
 	s.engine.GET("/readyz", s.readyz)
-	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	if cfg.MetricsAddr == "" {
+		s.engine.GET("/metrics", gin.WrapH(s.MetricsHandler()))
+	}
 	chain := []gin.HandlerFunc{s.observe}
 	if cfg.RatePerSecond > 0 {
 		s.limiter = newSourceLimiter(cfg.RatePerSecond, max(cfg.RateBurst, 1), 10000)
@@ -119,6 +124,11 @@ func (s *Server) FlushErrors() { s.metrics.flushErrs.Inc() }
 // Registry is the server's metrics registry, for the gateway's own collectors.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
+// MetricsHandler serves the server's registry in Prometheus' exposition format.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})
+}
+
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.engine }
 
@@ -134,8 +144,8 @@ func (s *Server) readyz(c *gin.Context) {
 	c.String(http.StatusOK, "ok")
 }
 
-// Run serves on ln (or on cfg.Addr when ln is nil) until ctx ends, then shuts down
-// gracefully.
+// Run serves on ln (or on cfg.Addr when ln is nil), and /metrics on cfg.MetricsAddr when
+// set, until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if ln == nil {
 		var err error
@@ -147,28 +157,51 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if s.cfg.RequestTimeout > 0 {
 		handler = http.TimeoutHandler(handler, s.cfg.RequestTimeout, "request timed out")
 	}
-	srv := &http.Server{
+	servers := []*http.Server{{
 		Handler:           handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.RequestTimeout,
 		WriteTimeout:      s.cfg.RequestTimeout + time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+	}}
+	listeners := []net.Listener{ln}
+	if s.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("gateway metrics listening on %s: %w", s.cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", s.MetricsHandler())
+		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: s.cfg.MaxHeaderBytes})
+		listeners = append(listeners, mln)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	var failed error
 	select {
 	case err := <-errc:
-		return fmt.Errorf("gateway server: %w", err)
+		failed = fmt.Errorf("gateway server: %w", err)
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("gateway shutdown: %w", err)
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdown); err != nil && failed == nil {
+			failed = fmt.Errorf("gateway shutdown: %w", err)
+		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("gateway server: %w", err)
+	if failed != nil {
+		return failed
+	}
+	for range servers {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("gateway server: %w", err)
+		}
 	}
 	return nil
 }

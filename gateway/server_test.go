@@ -89,3 +89,74 @@ func TestRunReportsABusyAddress(t *testing.T) {
 		t.Fatalf("want an error naming the busy address, got %v", err)
 	}
 }
+
+// freeAddr is a loopback address nothing listens on (a port the kernel just handed out).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// With a metrics address, /metrics is served there and not beside the webhooks, so that a
+// NetworkPolicy can keep Prometheus off the webhook port and Alertmanager off the metrics.
+func TestMetricsOnTheirOwnAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := freeAddr(t)
+	s := NewServer(Config{MetricsAddr: metricsAddr, RequestTimeout: time.Second, ShutdownTimeout: time.Second},
+		Deps{Ready: func(context.Context) error { return nil }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+
+	if code, _ := get(t, s.Handler(), "/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics on the webhook port: %d, want 404", code)
+	}
+	var resp *http.Response
+	for range 50 { // the metrics listener opens in Run
+		if resp, err = http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "kubernaut_gateway_pending_duplicates") {
+		t.Errorf("metrics address: %d, body starts %.200q", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run returned %v after cancellation, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancellation")
+	}
+	if _, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+		t.Error("the metrics listener is still open after Run returned")
+	}
+}
+
+func TestRunReportsABusyMetricsAddress(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = busy.Close() }()
+	s := NewServer(Config{Addr: freeAddr(t), MetricsAddr: busy.Addr().String(), ShutdownTimeout: time.Second}, Deps{Ready: func(context.Context) error { return nil }})
+	err = s.Run(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "gateway metrics listening on "+busy.Addr().String()) {
+		t.Fatalf("want an error naming the busy metrics address, got %v", err)
+	}
+}

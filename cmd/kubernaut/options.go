@@ -226,7 +226,9 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		o.gateway.server = gateway.DefaultConfig()
 		srv, rec := &o.gateway.server, &o.gateway.recorder
 		fs.StringVar(&srv.Addr, "gateway-bind-address", srv.Addr,
-			"address of the gateway (webhooks, /healthz, /readyz, /metrics)")
+			"address of the gateway (webhooks, /healthz, /readyz, and /metrics unless --gateway-metrics-bind-address)")
+		fs.StringVar(&srv.MetricsAddr, "gateway-metrics-bind-address", srv.MetricsAddr,
+			"address of the gateway's /metrics apart from the webhooks (so a NetworkPolicy can tell Prometheus from Alertmanager); empty: beside the webhooks")
 		fs.DurationVar(&srv.ReadHeaderTimeout, "gateway-read-header-timeout", srv.ReadHeaderTimeout,
 			"how long a client may take to send the request headers")
 		fs.DurationVar(&srv.RequestTimeout, "gateway-request-timeout", srv.RequestTimeout,

@@ -154,7 +154,7 @@ func newGateway(ctx context.Context, cfg *rest.Config, o gatewayOptions, tokens 
 		return nil, err
 	}
 	return []runnable{func(ctx context.Context) error {
-		log.Info("starting the gateway", "address", o.server.Addr, "namespace", o.recorder.Namespace)
+		log.Info("starting the gateway", "address", o.server.Addr, "metricsAddress", o.server.MetricsAddr, "namespace", o.recorder.Namespace)
 		return gw.Run(ctx, nil)
 	}}, nil
 }

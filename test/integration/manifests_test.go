@@ -151,6 +151,33 @@ var _ = Describe("The base manifests", func() {
 		Expect(egress).To(HaveKey("workflows.argoproj.io/workflow"), "Argo labels its step pods with it")
 	})
 
+	It("let only Alertmanager reach the webhooks and only Prometheus the metrics", func() {
+		// who may reach each port of each component, as "namespace/pod-name-label"
+		peers := map[string][]string{}
+		for _, o := range kustomize(filepath.Join(root, "manifests", "base")) {
+			if o.GetKind() != "NetworkPolicy" {
+				continue
+			}
+			var np networkingv1.NetworkPolicy
+			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &np)).To(Succeed())
+			for _, rule := range np.Spec.Ingress {
+				for _, p := range rule.Ports {
+					key := np.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] + ":" + p.Port.String()
+					for _, from := range rule.From {
+						Expect(from.NamespaceSelector).NotTo(BeNil(), "%s: a peer without a namespace selector", np.Name)
+						Expect(from.PodSelector).NotTo(BeNil(), "%s: a whole namespace may reach %s", np.Name, key)
+						peers[key] = append(peers[key], from.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]+"/"+from.PodSelector.MatchLabels["app.kubernetes.io/name"])
+					}
+				}
+			}
+		}
+		Expect(peers).To(Equal(map[string][]string{
+			"kubernaut-gateway:8090":    {"monitoring/alertmanager"},
+			"kubernaut-gateway:8091":    {"monitoring/prometheus"},
+			"kubernaut-controller:8080": {"monitoring/prometheus"},
+		}))
+	})
+
 	It("apply to the API server (server-side dry run)", func(ctx SpecContext) {
 		// A dry run creates nothing, so the namespace the other objects go to must exist.
 		err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubernaut-system"}})
