@@ -433,6 +433,55 @@ var _ = Describe("The actions on the full control plane", func() {
 		get(ctx, node)
 		Expect(node.Spec.Unschedulable).To(BeFalse())
 	})
+
+	It("drain_node on a NotReady node does not wait for pods no kubelet will ever finish, past their grace period", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-drain-dead-")
+		// A node no kwok manages: nothing acts as its kubelet, as on a node that died. Its pods
+		// stay Terminating once evicted.
+		nodeName := "dead-node"
+		dead := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{"kubernetes.io/hostname": nodeName}}}
+		Expect(k8s.Create(ctx, dead)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(client.IgnoreNotFound(k8s.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}))).To(Succeed())
+		})
+		room := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("10")}
+		Eventually(func() error { // the node controller writes the new node too
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(dead), dead); err != nil {
+				return err
+			}
+			dead.Status.Capacity, dead.Status.Allocatable = room, room
+			dead.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown",
+				Message: "Kubelet stopped posting node status.", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+			return k8s.Status().Update(ctx, dead)
+		}).WithContext(ctx).Should(Succeed())
+		// The scheduler puts the pod there (it tolerates the node's not-ready taints, not the
+		// cordon), so that its replacement, once the node is cordoned, has nowhere to go.
+		d := deployment(ns, "web", 1, func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": nodeName}
+			d.Spec.Template.Spec.Tolerations = []corev1.Toleration{
+				{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists},
+				{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists}}
+			d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To(int64(2))
+		})
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		var pods corev1.PodList
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.List(ctx, &pods, client.InNamespace(ns))).To(Succeed())
+			g.Expect(pods.Items).To(HaveLen(1))
+			g.Expect(pods.Items[0].Spec.NodeName).To(Equal(nodeName))
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		stuck := pods.Items[0].Name
+
+		ke := step(ctx, ns, "drain", kubernautv1.ActionStep{Action: kubernautv1.ActionDrainNode, Target: kubernautv1.Target{Kind: "Node", Name: nodeName},
+			Parameters: &kubernautv1.ActionParameters{DrainNode: &kubernautv1.DrainNodeParameters{TimeoutSeconds: 30}}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", ke.Status.Conditions)
+		Expect(condition(ke, kubernautv1.ExecutedCondition).Message).To(ContainSubstring("the node is not ready"))
+		get(ctx, dead)
+		Expect(dead.Spec.Unschedulable).To(BeTrue())
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: stuck}}
+		get(ctx, pod)
+		Expect(pod.DeletionTimestamp).NotTo(BeNil(), "evicted, and left Terminating: no kubelet confirms it")
+	})
 })
 
 var _ = Describe("An action executed again from the same pre-state (a crash after the mutation, before the status)", func() {
