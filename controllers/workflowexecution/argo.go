@@ -98,8 +98,8 @@ func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf
 	if err != nil {
 		return nil, fmt.Errorf("reading Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
 	}
-	if h, want := got.Annotations[planHashAnnotation], wf.Annotations[planHashAnnotation]; h != want || !metav1.IsControlledBy(got, we) {
-		return nil, failPlan("Workflow %s/%s is not this plan's (it runs plan %q, owned by %v): delete it to run plan %s", got.Namespace, got.Name, h, got.OwnerReferences, want)
+	if err := samePlan("Workflow", got, we, wf.Annotations[planHashAnnotation]); err != nil {
+		return nil, err
 	}
 	return got, packer.DecompressWorkflow(got)
 }
@@ -181,8 +181,15 @@ func (a *Argo) ensureTemplate(ctx context.Context, we *kubernautv1.WorkflowExecu
 	if err := a.Reader.Get(ctx, client.ObjectKeyFromObject(tmpl), got); err != nil {
 		return fmt.Errorf("reading WorkflowTemplate %s/%s: %w", wf.Namespace, wf.Name, err)
 	}
-	if h, want := got.Annotations[planHashAnnotation], wf.Annotations[planHashAnnotation]; h != want || !metav1.IsControlledBy(got, we) {
-		return failPlan("WorkflowTemplate %s/%s is not this plan's (it holds plan %q, owned by %v): delete it to run plan %s", got.Namespace, got.Name, h, got.OwnerReferences, want)
+	return samePlan("WorkflowTemplate", got, we, wf.Annotations[planHashAnnotation])
+}
+
+// samePlan refuses an object found under the plan's name that another plan (or owner) left:
+// it is never adopted, and the plan fails saying what to delete.
+func samePlan(kind string, got metav1.Object, we *kubernautv1.WorkflowExecution, want string) error {
+	if h := got.GetAnnotations()[planHashAnnotation]; h != want || !metav1.IsControlledBy(got, we) {
+		return failPlan("%s %s/%s is not this plan's (it carries plan %q, owned by %v): delete it to run plan %s",
+			kind, got.GetNamespace(), got.GetName(), h, got.GetOwnerReferences(), want)
 	}
 	return nil
 }

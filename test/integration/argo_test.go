@@ -213,7 +213,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
 		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(
-			ContainSubstring(`WorkflowTemplate ` + ns + `/rr-ref-we is not this plan's (it holds plan "0123abcd"`))
+			ContainSubstring(`WorkflowTemplate ` + ns + `/rr-ref-we is not this plan's (it carries plan "0123abcd"`))
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-ref-we"}, &wfv1.Workflow{})).NotTo(Succeed(), "no Workflow was created")
 		got := &wfv1.WorkflowTemplate{}
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(stale), got)).To(Succeed())
