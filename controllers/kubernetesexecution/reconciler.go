@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/freshness"
 	"github.com/kubernaut/kubernaut/controllers/killswitch"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 )
@@ -62,12 +63,23 @@ type Reconciler struct {
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// written keeps a reconcile from starting on a cached step older than this controller's
+	// last status write (it would validate, dry-run or write again what it just did).
+	written *freshness.Tracker
 }
+
+// staleRetry is when a reconcile that found its step older in the cache than its own last
+// write looks again, should the watch event of that write not wake it first.
+const staleRetry = time.Second
 
 // SetupWithManager watches KubernetesExecutions.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.progress == nil {
 		r.progress = &progressWrites{at: map[types.NamespacedName]time.Time{}}
+	}
+	if r.written == nil {
+		r.written = &freshness.Tracker{}
 	}
 	return ctrl.NewControllerManagedBy(mgr).Named("kubernetesexecution").For(&kubernautv1.KubernetesExecution{}).Complete(r)
 }
@@ -103,10 +115,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, ke); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.progress.forget(req.NamespacedName) // deleted while verifying (with its remediation)
+			r.written.Forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.written.Stale(ke) {
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	if terminal(ke) {
+		r.written.Forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	before := ke.DeepCopy()
@@ -126,6 +143,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if perr := r.Client.Status().Patch(ctx, ke, client.MergeFrom(before)); perr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching the status of KubernetesExecution %s: %w", req, perr))
 		}
+		r.written.Wrote(ke)
 	}
 	return res, err
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/freshness"
 )
 
 // Field indexes on RemediationRequests.
@@ -24,6 +25,9 @@ const (
 // SetupWithManager registers the indexes and watches: RemediationRequests (their spec
 // changes: a resolution), and the children they own.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if r.written == nil {
+		r.written = &freshness.Tracker{}
+	}
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &kubernautv1.RemediationRequest{}, indexTarget, func(o client.Object) []string {
 		return []string{o.(*kubernautv1.RemediationRequest).Spec.Target.String()}

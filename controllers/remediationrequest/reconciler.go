@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/freshness"
 )
 
 // Reconciler drives RemediationRequests.
@@ -33,7 +34,15 @@ type Reconciler struct {
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// written keeps a reconcile from starting on a cached object older than this
+	// controller's last status write (it would write the same status and events again).
+	written *freshness.Tracker
 }
+
+// staleRetry is when a reconcile that found its object older in the cache than its own last
+// write looks again, should the watch event of that write not wake it first.
+const staleRetry = time.Second
 
 func (r *Reconciler) now() time.Time {
 	if r.Now != nil {
@@ -46,13 +55,21 @@ func (r *Reconciler) now() time.Time {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rr := &kubernautv1.RemediationRequest{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rr); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.written.Stale(rr) {
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	if rr.DeletionTimestamp != nil {
+		r.written.Forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	now := r.now()
 	if rr.Status.Phase.IsFinished() {
+		r.written.Forget(req.NamespacedName)
 		return r.retain(ctx, rr, now)
 	}
 	before := rr.DeepCopy()
@@ -62,6 +79,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if perr := r.Client.Status().Patch(ctx, rr, client.MergeFrom(before)); perr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching the status of RemediationRequest %s: %w", req, perr))
 		}
+		r.written.Wrote(rr)
 	}
 	if err == nil && rr.Status.Phase.IsFinished() {
 		return ctrl.Result{RequeueAfter: r.Config.Retention}, nil

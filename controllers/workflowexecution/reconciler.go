@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -18,6 +19,7 @@ import (
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/freshness"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/templates"
 )
@@ -56,11 +58,22 @@ type Reconciler struct {
 	WatchWorkflows bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// written keeps a reconcile from starting on a cached plan older than this controller's
+	// last status write (it would plan, dry-run or write again what it just did).
+	written *freshness.Tracker
 }
+
+// staleRetry is when a reconcile that found its plan older in the cache than its own last
+// write looks again, should the watch event of that write not wake it first.
+const staleRetry = time.Second
 
 // SetupWithManager watches WorkflowExecutions (their annotations included: approvals), the
 // KubernetesExecutions the builtin engine creates and, with the argo engine, Workflows.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.written == nil {
+		r.written = &freshness.Tracker{}
+	}
 	b := ctrl.NewControllerManagedBy(mgr).Named("workflowexecution").For(&kubernautv1.WorkflowExecution{}).
 		Owns(&kubernautv1.KubernetesExecution{})
 	if r.WatchWorkflows {
@@ -85,9 +98,16 @@ func set(we *kubernautv1.WorkflowExecution, typ string, status metav1.ConditionS
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	we := &kubernautv1.WorkflowExecution{}
 	if err := r.Client.Get(ctx, req.NamespacedName, we); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.written.Stale(we) {
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	if we.Status.Phase.IsFinished() {
+		r.written.Forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	before := we.DeepCopy()
@@ -127,6 +147,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if perr := r.Client.Status().Patch(ctx, we, client.MergeFrom(before)); perr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching the status of WorkflowExecution %s: %w", req, perr))
 		}
+		r.written.Wrote(we)
 	}
 	return res, err
 }
