@@ -60,7 +60,7 @@ func chainLoad(t *testing.T, n int) {
 	elapsed := time.Since(start)
 	peak := mem.Stop()
 	after := w.usage(t, k)
-	wr := w.endedOnce(t, tr, sits, start)
+	wr := w.endedOnce(t, tr, sits, start, false)
 
 	outs := tr.outcomes(all)
 	var overhead, total, action []time.Duration
@@ -105,7 +105,7 @@ func chainLoad(t *testing.T, n int) {
 }
 
 // raisedOnce checks each Deployment's memory limit: 128Mi raised once by the rules' percentage
-// (192Mi by 50%; twice would be 288Mi).
+// (192Mi by 50%; twice would be 288Mi), and that its spec changed once (generation + 1).
 func (w *world) raisedOnce(t *testing.T, sits []situation) {
 	t.Helper()
 	from := resource.MustParse("128Mi")
@@ -118,6 +118,9 @@ func (w *world) raisedOnce(t *testing.T, sits []situation) {
 		got := d.Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
 		if got.Value() != want {
 			t.Errorf("Deployment %s/app: memory limit %s, want %d bytes (one raise from %s)", s.namespace, got.String(), want, from.String())
+		}
+		if d.Generation != s.generation+1 {
+			t.Errorf("Deployment %s/app: generation %d, want %d (one change of its spec from %d)", s.namespace, d.Generation, s.generation+1, s.generation)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -137,9 +138,13 @@ func waitFinished(ctx context.Context, t *testing.T, tr *tracker, all []string, 
 }
 
 // endedOnce checks what the world shows after a run, and returns Kubernaut's writes from since: one RemediationRequest per alert,
-// each seen finishing once and Completed, its one step run once, and each Deployment written
-// once by Kubernaut (its memory limit raised once).
-func (w *world) endedOnce(t *testing.T, tr *tracker, sits []situation, since time.Time) writes {
+// each seen finishing once and Completed, its one step run once, and each Deployment changed
+// once (its memory limit raised once, its generation one more) by one write request. With
+// killed (Kubernaut was SIGKILLed during the run) a Deployment may have had the same write
+// twice — a patch in flight when the process died lands after its successor read the
+// Deployment and sent the same patch, computed from the same recorded pre-state — so there the
+// requests are reported and the change itself is what must have happened once.
+func (w *world) endedOnce(t *testing.T, tr *tracker, sits []situation, since time.Time, killed bool) writes {
 	t.Helper()
 	time.Sleep(2 * time.Second) // the last writes reach the audit log
 	wr, err := auditWrites(w.c.AuditLog(), "kubernaut/", since)
@@ -152,7 +157,11 @@ func (w *world) endedOnce(t *testing.T, tr *tracker, sits []situation, since tim
 		if o.phase != kubernautv1.RemediationPhaseCompleted || o.finished != 1 || o.steps != 1 {
 			t.Errorf("remediation %s of %s: phase %s, finished %d times, %d steps; want Completed once with one step", s.rr, s.namespace, o.phase, o.finished, o.steps)
 		}
-		if got := wr.byTarget[s.namespace]; got != 1 {
+		switch got := wr.byTarget[s.namespace]; {
+		case got == 1:
+		case killed && got > 1:
+			t.Logf("Deployment %s/app: %d write requests by kubernaut for its one change (a request in flight at a SIGKILL, sent again by the restarted process)", s.namespace, got)
+		default:
 			t.Errorf("Deployment %s/app: %d writes by kubernaut, want 1 (the raised limit)", s.namespace, got)
 		}
 	}
@@ -172,6 +181,9 @@ type situation struct {
 	namespace string
 	alert     gateway.WebhookAlert
 	rr        string
+	// generation is the Deployment's metadata.generation before the remediation: one change
+	// of its spec makes it one more.
+	generation int64
 }
 
 // oomKilled prepares n OOM-killed Deployments, each in its own opted-in namespace (so that no
@@ -198,7 +210,12 @@ func (w *world) oomKilled(t *testing.T, n int) []situation {
 					errs[i] = err
 					continue
 				}
-				out[i] = situation{namespace: e.Namespace, alert: a, rr: gateway.RRName(a.Fingerprint, a.StartsAt)}
+				d := &appsv1.Deployment{}
+				if err := w.k8s.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: "app"}, d); err != nil {
+					errs[i] = err
+					continue
+				}
+				out[i] = situation{namespace: e.Namespace, alert: a, rr: gateway.RRName(a.Fingerprint, a.StartsAt), generation: d.Generation}
 			}
 		})
 	}
