@@ -48,20 +48,35 @@ type Policy struct {
 // version ("embedded" or "configmap <ns>/<name>@<resourceVersion>"). A ConfigMap that does
 // not compile is an error: it is never silently replaced by the embedded policy.
 func (p *Policy) Prepared(ctx context.Context) (rego.PreparedEvalQuery, string, error) {
+	pq, version, _, err := p.PreparedWithConfig(ctx)
+	return pq, version, err
+}
+
+// PreparedWithConfig is Prepared that also returns the ConfigMap's data as read for this
+// evaluation (nil when there is none), for the settings a policy's caller keeps beside it.
+func (p *Policy) PreparedWithConfig(ctx context.Context) (rego.PreparedEvalQuery, string, *corev1.ConfigMap, error) {
 	src, version := "", "embedded"
+	var found *corev1.ConfigMap
 	if p.Reader != nil && p.ConfigMap != "" {
 		var cm corev1.ConfigMap
 		err := p.Reader.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: p.ConfigMap}, &cm)
 		switch {
 		case apierrors.IsNotFound(err):
 		case err != nil:
-			return rego.PreparedEvalQuery{}, "", fmt.Errorf("reading policy override %s/%s: %w", p.Namespace, p.ConfigMap, err)
+			return rego.PreparedEvalQuery{}, "", nil, fmt.Errorf("reading policy override %s/%s: %w", p.Namespace, p.ConfigMap, err)
 		default:
+			found = &cm
 			if s, ok := cm.Data[p.File]; ok {
 				src, version = s, fmt.Sprintf("configmap %s/%s@%s", p.Namespace, p.ConfigMap, cm.ResourceVersion)
 			}
 		}
 	}
+	pq, version, err := p.prepare(ctx, src, version)
+	return pq, version, found, err
+}
+
+// prepare compiles src (the embedded policy when empty) unless version is the one prepared.
+func (p *Policy) prepare(ctx context.Context, src, version string) (rego.PreparedEvalQuery, string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.version == version {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/rego"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
@@ -29,11 +32,53 @@ func NewApprover(reader client.Reader, namespace, name string, auto, manual floa
 	}}
 }
 
-// Decide returns the approval decision for a validated plan.
+// The policy ConfigMap's keys that override the confidence thresholds the flags set
+// (--auto-approve-threshold, --reject-threshold), re-read at every decision.
+const (
+	AutoApproveThresholdKey = "autoApproveThreshold"
+	RejectThresholdKey      = "rejectThreshold"
+)
+
+// thresholds returns the confidence thresholds of this decision: the flags', or the policy
+// ConfigMap's keys when set. A key that is not a number in [0, 1], or an auto-approval
+// threshold below the rejection threshold, fails the decision (it never falls back to the
+// flags silently: someone meant to change them).
+func (a *Approver) thresholds(cm *corev1.ConfigMap) (auto, reject float64, version string, err error) {
+	auto, reject = a.AutoThreshold, a.ManualThreshold
+	if cm == nil {
+		return auto, reject, "", nil
+	}
+	for key, into := range map[string]*float64{AutoApproveThresholdKey: &auto, RejectThresholdKey: &reject} {
+		raw, ok := cm.Data[key]
+		if !ok {
+			continue
+		}
+		v, perr := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+		if perr != nil || v < 0 || v > 1 {
+			return 0, 0, "", fmt.Errorf("ConfigMap %s/%s key %s: %q is not a confidence between 0 and 1", cm.Namespace, cm.Name, key, raw)
+		}
+		*into = v
+		version = fmt.Sprintf("thresholds configmap %s/%s@%s", cm.Namespace, cm.Name, cm.ResourceVersion)
+	}
+	if auto < reject {
+		return 0, 0, "", fmt.Errorf("ConfigMap %s/%s: %s %.2f is below %s %.2f", cm.Namespace, cm.Name, AutoApproveThresholdKey, auto, RejectThresholdKey, reject)
+	}
+	return auto, reject, version, nil
+}
+
+// Decide returns the approval decision for a validated plan, and the versions of the policy
+// and thresholds it used.
 func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, confidence float64, fallback bool) (*kubernautv1.ApprovalDecision, string, error) {
-	pq, version, err := a.Policy.Prepared(ctx)
+	pq, version, cm, err := a.Policy.PreparedWithConfig(ctx)
 	if err != nil {
 		return nil, "", err
+	}
+	auto, reject, tv, err := a.thresholds(cm)
+	if err != nil {
+		return nil, version, err
+	}
+	if tv != "" {
+		version += ", " + tv
 	}
 	var steps []map[string]any
 	for _, s := range aia.Status.Recommendation.Steps {
@@ -56,7 +101,7 @@ func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, conf
 	in := map[string]any{
 		"confidence": confidence, "fallback": fallback, "environment": env, "severity": severity,
 		"failedDetections": failed, "steps": steps,
-		"thresholds": map[string]any{"auto": a.AutoThreshold, "manual": a.ManualThreshold},
+		"thresholds": map[string]any{"auto": auto, "manual": reject},
 	}
 	rs, err := pq.Eval(ctx, rego.EvalInput(in))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -115,6 +116,34 @@ var _ = Describe("The AIAnalysis controller", func() {
 		a := waitAnalysis(ctx, newAnalysis(ctx, ns, "staging"))
 		Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalAuto), "%v", a.Status.Approval.Reasons)
 	})
+
+	It("takes the confidence thresholds of the policy ConfigMap at each decision", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startAnalysis(ctx, ns, rules.New())
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-policies"},
+			Data: map[string]string{aianalysis.AutoApproveThresholdKey: "0.99"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		a := waitAnalysis(ctx, newAnalysis(ctx, ns, "staging"))
+		Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalManual), "the flags' 0.9 would auto-approve it: %v", a.Status.Approval.Reasons)
+		Expect(a.Status.Approval.Reasons).To(ContainElement(ContainSubstring("below 0.99 for automatic approval")))
+		decided := meta.FindStatusCondition(a.Status.Conditions, kubernautv1.ApprovalDecidedCondition)
+		Expect(decided.Message).To(ContainSubstring("thresholds configmap "+ns+"/kubernaut-policies@"), "the decision names the thresholds' version")
+	})
+
+	DescribeTable("fails the analysis, naming the key, when a threshold in the policy ConfigMap is not valid",
+		func(ctx SpecContext, data map[string]string, want string) {
+			ns := newNamespace(ctx)
+			startAnalysis(ctx, ns, rules.New())
+			Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-policies"}, Data: data})).To(Succeed())
+			a := waitAnalysis(ctx, newAnalysis(ctx, ns, "staging"))
+			Expect(a.Status.Phase).To(Equal(kubernautv1.AnalysisFailed))
+			Expect(a.Status.Approval).To(BeNil(), "no decision, so no auto-approval")
+			Expect(meta.FindStatusCondition(a.Status.Conditions, kubernautv1.ReadyCondition).Message).To(ContainSubstring(want))
+		},
+		Entry("not a number", map[string]string{aianalysis.AutoApproveThresholdKey: "high"}, `key autoApproveThreshold: "high" is not a confidence between 0 and 1`),
+		Entry("above 1", map[string]string{aianalysis.RejectThresholdKey: "1.5"}, `key rejectThreshold: "1.5" is not a confidence between 0 and 1`),
+		Entry("auto below reject", map[string]string{aianalysis.AutoApproveThresholdKey: "0.5", aianalysis.RejectThresholdKey: "0.6"}, "autoApproveThreshold 0.50 is below rejectThreshold 0.60"),
+	)
 
 	It("lowers its confidence when the same action kept failing for the same signal type", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
