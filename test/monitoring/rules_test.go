@@ -2,6 +2,7 @@ package monitoring
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/prometheus/model/labels"
@@ -281,4 +285,58 @@ func TestCheckExprCatchesMistakes(t *testing.T) {
 	if p := checkExpr(cat, "test", `sum by (outcome) (rate(kubernaut_remediations_total{job="x",outcome="Failed"}[5m]))`); len(p) > 0 {
 		t.Errorf("a good expression was refused: %v", p)
 	}
+}
+
+// Each dashboard decodes strictly into Grafana's own dashboard schema (the Foundation SDK's
+// types, panel options by panel type: an unknown or mistyped field fails) and passes its
+// validation — what Grafana's import needs of the JSON; a broken copy is refused, so the check
+// can fail. (The queries' own fields are not checked strictly by the SDK; their PromQL is, above.)
+func TestDashboardsFollowGrafanasSchema(t *testing.T) {
+	plugins.RegisterDefaultPlugins() // panel options and queries decode by panel and datasource type
+	files, err := filepath.Glob(filepath.Join(monitoringDir, "dashboards", "*.json"))
+	if err != nil || len(files) != 3 {
+		t.Fatalf("dashboards: %v %v, want three", files, err)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d dashboard.Dashboard
+		if err := sdkError(d.UnmarshalJSONStrict(raw)); err != nil {
+			t.Errorf("%s: not Grafana's dashboard schema: %v", f, err)
+			continue
+		}
+		if err := sdkError(d.Validate()); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	for what, edit := range map[string][2]string{
+		"a mistyped dashboard field":           {`"graphTooltip": 1`, `"graphTooltip": "crosshair"`},
+		"an unknown option of a panel's legend": {`"displayMode": "list"`, `"displayMode": "list", "placementt": "bottom"`},
+	} {
+		broken := strings.Replace(string(mustReadDashboard(t, files[0])), edit[0], edit[1], 1)
+		var d dashboard.Dashboard
+		if err := sdkError(d.UnmarshalJSONStrict([]byte(broken))); err == nil {
+			t.Errorf("%s decoded without error: the check above cannot fail", what)
+		}
+	}
+}
+
+// sdkError turns the SDK's empty error list (a typed nil it returns for success) into nil.
+func sdkError(err error) error {
+	var be cog.BuildErrors
+	if errors.As(err, &be) && len(be) == 0 {
+		return nil
+	}
+	return err
+}
+
+func mustReadDashboard(t *testing.T, path string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
