@@ -312,7 +312,7 @@ func TestDashboardsFollowGrafanasSchema(t *testing.T) {
 		}
 	}
 	for what, edit := range map[string][2]string{
-		"a mistyped dashboard field":           {`"graphTooltip": 1`, `"graphTooltip": "crosshair"`},
+		"a mistyped dashboard field":            {`"graphTooltip": 1`, `"graphTooltip": "crosshair"`},
 		"an unknown option of a panel's legend": {`"displayMode": "list"`, `"displayMode": "list", "placementt": "bottom"`},
 	} {
 		broken := strings.Replace(string(mustReadDashboard(t, files[0])), edit[0], edit[1], 1)
