@@ -68,22 +68,24 @@ func TestLocalServesHealthReadinessAndMetrics(t *testing.T) {
 	if err := os.WriteFile(tokens, []byte("# rotated monthly\nsecret-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addrs := freeAddrs(t, 3)
+	addrs := freeAddrs(t, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"local", "--kubeconfig", kubeconfig,
 			"--metrics-bind-address", addrs[0], "--health-probe-bind-address", addrs[1],
-			"--gateway-bind-address", addrs[2], "--gateway-token-file", tokens}, io.Discard, io.Discard)
+			"--gateway-bind-address", addrs[2], "--gateway-metrics-bind-address", addrs[3], "--gateway-token-file", tokens}, io.Discard, io.Discard)
 	}()
 
 	for _, u := range []struct{ url, body string }{
 		{"http://" + addrs[1] + "/healthz", "ok"},
 		{"http://" + addrs[1] + "/readyz", "ok"},
 		{"http://" + addrs[0] + "/metrics", "controller_runtime_"},
+		// The inventory (registered as the process registers it, reporting while it leads).
+		{"http://" + addrs[0] + "/metrics", `kubernaut_remediations{phase="AwaitingApproval"} 0`},
 		{"http://" + addrs[2] + "/healthz", "ok"},
 		{"http://" + addrs[2] + "/readyz", "ok"},
-		{"http://" + addrs[2] + "/metrics", "go_goroutines"},
+		{"http://" + addrs[3] + "/metrics", "kubernaut_gateway_pending_duplicates"},
 	} {
 		if err := poll(ctx, u.url, u.body); err != nil {
 			cancel()
@@ -94,6 +96,12 @@ func TestLocalServesHealthReadinessAndMetrics(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+
+	if resp, err := http.Get("http://" + addrs[2] + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the gateway's /metrics beside its webhooks with --gateway-metrics-bind-address: %v %v, want 404", resp, err)
+	} else {
+		_ = resp.Body.Close()
 	}
 
 	cancel()
