@@ -297,7 +297,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	we := &workflowexecution.Reconciler{
 		Client: mgr.GetClient(), Templates: set, Compile: o.workflow, Safety: safety, Actions: &env,
 		Events:        mgr.GetEventRecorder("kubernaut-workflowexecution"),
-		Engines:       map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}},
+		Engines:       map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set, Reader: mgr.GetAPIReader()}},
 		DefaultEngine: kubernautv1.EngineName(o.execution.engine),
 		Metrics:       workflowexecution.NewMetrics(metrics.Registry),
 	}

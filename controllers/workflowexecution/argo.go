@@ -129,7 +129,7 @@ func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
 			cm := &corev1.ConfigMap{}
 			if err := a.Reader.Get(ctx, client.ObjectKey{Namespace: wf.Namespace, Name: name}, cm); err != nil {
 				if apierrors.IsNotFound(err) {
-					return failPlan("semaphore ConfigMap %s/%s does not exist (--semaphore-configmap; the base manifests create it with keys cluster and %s)", wf.Namespace, name, DefaultNamespaceSemaphoreKey)
+					return failPlan("semaphore ConfigMap %s/%s does not exist (--semaphore-configmap; an empty one turns the limits off; the base manifests create it with keys cluster and %s)", wf.Namespace, name, DefaultNamespaceSemaphoreKey)
 				}
 				return fmt.Errorf("reading semaphore ConfigMap %s/%s: %w", wf.Namespace, name, err)
 			}

@@ -32,10 +32,40 @@ type Builtin struct {
 	Client client.Client
 	// Templates resolve templateRefs.
 	Templates templateresolution.ClusterWorkflowTemplateGetter
+	// Reader reads the semaphore ConfigMap from the API server; Client when nil.
+	Reader client.Reader
+
+	// sem holds plans back while the semaphores they name are full, as Argo's controller does.
+	sem semaphores
 }
 
-// Advance creates the steps that are due and reports every node.
+func (b *Builtin) reader() client.Reader {
+	if b.Reader != nil {
+		return b.Reader
+	}
+	return b.Client
+}
+
+// Advance creates the steps that are due and reports every node. A plan that has not started
+// waits while a semaphore it names is full.
 func (b *Builtin) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (Progress, error) {
+	if we.Status.StartedAt == nil {
+		ok, why, err := b.sem.acquire(ctx, b.Client, b.reader(), we, wf)
+		if err != nil {
+			return Progress{}, err
+		}
+		if !ok {
+			return Progress{Main: wfv1.NodePending, Waiting: why}, nil
+		}
+	}
+	p, err := b.advance(ctx, we, wf)
+	if err == nil && p.Main.Completed() && (p.Exit == "" || p.Exit.Completed()) {
+		b.sem.release(we)
+	}
+	return p, err
+}
+
+func (b *Builtin) advance(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (Progress, error) {
 	var list kubernautv1.KubernetesExecutionList
 	if err := b.Client.List(ctx, &list, client.InNamespace(we.Namespace), client.MatchingLabels{LabelWorkflowExecution: we.Name}); err != nil {
 		return Progress{}, fmt.Errorf("listing the steps of %s: %w", we.Name, err)

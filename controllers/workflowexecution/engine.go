@@ -26,6 +26,8 @@ type Progress struct {
 	// Failures name every failed or errored node with its message, the plan's and the exit
 	// hook's.
 	Failures []string
+	// Waiting says why a plan that has not started waits (a full semaphore); "" when it runs.
+	Waiting string
 }
 
 // Engine runs a compiled Workflow.

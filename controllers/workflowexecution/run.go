@@ -17,6 +17,9 @@ import (
 // resync is how often a running plan is looked at even when nothing it watches changed.
 const resync = 15 * time.Second
 
+// semaphoreRetry is how often a plan waiting for a semaphore slot looks again.
+const semaphoreRetry = 2 * time.Second
+
 // engine returns the engine of a plan and its name.
 func (r *Reconciler) engine(we *kubernautv1.WorkflowExecution) (kubernautv1.EngineName, Engine) {
 	name := we.Spec.Engine
@@ -80,6 +83,10 @@ func (r *Reconciler) run(ctx context.Context, we *kubernautv1.WorkflowExecution)
 	p, err := engine.Advance(ctx, we, wf)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if p.Waiting != "" { // not started: no startedAt, so that it holds no slot
+		set(we, kubernautv1.ExecutedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, p.Waiting)
+		return ctrl.Result{RequeueAfter: semaphoreRetry}, nil
 	}
 	now := metav1.NewTime(r.now())
 	if we.Status.StartedAt == nil {

@@ -37,6 +37,32 @@ func startWorkflowController(ctx SpecContext, ns string) {
 	})
 }
 
+// startWorkflowControllerWithSemaphores runs the builtin engine with the semaphore ConfigMap
+// (no KubernetesExecution controller: a started plan's steps stay Pending, so it holds its slot).
+func startWorkflowControllerWithSemaphores(ns string, data map[string]string) {
+	GinkgoHelper()
+	Expect(k8s.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"}, Data: data})).To(Succeed())
+	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
+		set, err := templates.Embedded()
+		if err != nil {
+			return err
+		}
+		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
+			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
+			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
+			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set, Reader: mgr.GetAPIReader()}}}
+		return r.SetupWithManager(mgr)
+	})
+}
+
+// stepsOf lists the KubernetesExecutions the builtin engine created for a plan.
+func stepsOf(ctx SpecContext, w *kubernautv1.WorkflowExecution) []kubernautv1.KubernetesExecution {
+	GinkgoHelper()
+	var list kubernautv1.KubernetesExecutionList
+	Expect(k8s.List(ctx, &list, client.InNamespace(w.Namespace), client.MatchingLabels{workflowexecution.LabelWorkflowExecution: w.Name})).To(Succeed())
+	return list.Items
+}
+
 // startWorkflowControllerWithDryRun also dry-runs each step at planning.
 func startWorkflowControllerWithDryRun(ns string) {
 	GinkgoHelper()
@@ -189,6 +215,49 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		var steps kubernautv1.KubernetesExecutionList
 		Expect(k8s.List(ctx, &steps, client.InNamespace(ns))).To(Succeed())
 		Expect(steps.Items).To(BeEmpty())
+	})
+
+	It("holds a plan back while its namespace's semaphore is full, as Argo's controller would, and starts it once a slot is free", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		first := gen.WorkflowExecution(ns, "rr-first-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		startWorkflowControllerWithSemaphores(ns, map[string]string{"cluster": "10", "namespace." + first.Spec.Target.Namespace: "1"})
+		Expect(k8s.Create(ctx, first)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(first), first)).To(Succeed())
+			g.Expect(first.Status.StartedAt).NotTo(BeNil())
+			g.Expect(stepsOf(ctx, first)).NotTo(BeEmpty())
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+
+		second := gen.WorkflowExecution(ns, "rr-second-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		Expect(k8s.Create(ctx, second)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(second), second)).To(Succeed())
+			c := meta.FindStatusCondition(second.Status.Conditions, kubernautv1.ExecutedCondition)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Message).To(Equal("waiting for a slot: 1 of 1 plans run in namespace " + second.Spec.Target.Namespace +
+				" (kubernaut-semaphores namespace." + second.Spec.Target.Namespace + ")"))
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		Consistently(func(g Gomega) {
+			g.Expect(stepsOf(ctx, second)).To(BeEmpty(), "nothing of the second plan runs while the first holds the slot")
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(second), second)).To(Succeed())
+			g.Expect(second.Status.StartedAt).To(BeNil())
+		}).WithContext(ctx).WithTimeout(4 * time.Second).Should(Succeed())
+
+		Expect(k8s.Delete(ctx, first)).To(Succeed()) // its slot frees
+		Eventually(func(g Gomega) {
+			g.Expect(stepsOf(ctx, second)).NotTo(BeEmpty())
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	})
+
+	It("fails a plan whose semaphore limit is not a count, naming the key", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startWorkflowControllerWithSemaphores(ns, map[string]string{"cluster": "10", workflowexecution.DefaultNamespaceSemaphoreKey: "many"})
+		w := gen.WorkflowExecution(ns, "rr-bad-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(
+			ContainSubstring(`key namespace.default: "many" is not a count of at least 1`))
+		Expect(stepsOf(ctx, w)).To(BeEmpty())
 	})
 
 	It("rejects a plan a person rejects", func(ctx SpecContext) {

@@ -72,6 +72,12 @@ func startWorld(t *testing.T) *world {
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}}); err != nil {
 		t.Fatal(err)
 	}
+	// The blast-radius limits, wide enough that the load measures the chain, not a queue: every
+	// remediation of a run targets a namespace of its own.
+	if err := k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "kubernaut-semaphores"},
+		Data: map[string]string{"cluster": "5000", "namespace.default": "2"}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, obj := range catalog.RBAC(systemNamespace) {
 		if err := k8s.Create(ctx, obj.(client.Object)); err != nil {
 			t.Fatal(err)
