@@ -3,7 +3,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,6 +60,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	for _, obj := range catalog.RBAC(actionsNamespace) {
 		Expect(k8s.Create(ctx, obj.(client.Object))).To(Succeed())
 	}
+	// The blast-radius semaphores, as manifests/base/configmaps.yaml installs them (the kill
+	// switch and policy ConfigMaps are the specs' own).
+	Expect(k8s.Create(ctx, baseConfigMap(filepath.Join(root, "manifests", "base", "configmaps.yaml"), "kubernaut-semaphores"))).To(Succeed())
 	// The ClusterWorkflowTemplates, as Argo CD or Flux syncs templates/.
 	set, err := templates.Embedded()
 	Expect(err).NotTo(HaveOccurred())
@@ -63,6 +70,24 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		Expect(k8s.Create(ctx, t.DeepCopy())).To(Succeed())
 	}
 }, NodeTimeout(2*time.Minute))
+
+// baseConfigMap reads one ConfigMap of a manifests file, in actionsNamespace.
+func baseConfigMap(path, name string) *corev1.ConfigMap {
+	GinkgoHelper()
+	raw, err := os.ReadFile(path)
+	Expect(err).NotTo(HaveOccurred())
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		var cm corev1.ConfigMap
+		if err := dec.Decode(&cm); err != nil {
+			Fail(fmt.Sprintf("no ConfigMap %s in %s: %v", name, path, err))
+		}
+		if cm.Kind == "ConfigMap" && cm.Name == name {
+			cm.Namespace = actionsNamespace
+			return &cm
+		}
+	}
+}
 
 // actionsNamespace holds the actions' ServiceAccounts.
 const actionsNamespace = "kubernaut-system"
