@@ -43,6 +43,34 @@ func (s *semaphores) acquire(ctx context.Context, c client.Client, reader client
 	}
 	key := client.ObjectKeyFromObject(we)
 	s.mu.Lock()
+	_, holds := s.started[key]
+	s.mu.Unlock()
+	if holds {
+		return true, "", nil
+	}
+	// The limits are read before the count is locked: the API server's answer must not hold up
+	// every other plan's count.
+	limits := make([]int, len(wf.Spec.Synchronization.Semaphores))
+	configMaps := map[string]*corev1.ConfigMap{}
+	for i, ref := range wf.Spec.Synchronization.Semaphores {
+		if ref.ConfigMapKeyRef == nil {
+			continue
+		}
+		cm, ok := configMaps[ref.ConfigMapKeyRef.Name]
+		if !ok {
+			var err error
+			if cm, err = semaphoreConfigMap(ctx, reader, wf.Namespace, ref.ConfigMapKeyRef.Name); err != nil {
+				return false, "", err
+			}
+			configMaps[ref.ConfigMapKeyRef.Name] = cm
+		}
+		limit, err := semaphoreLimit(cm, ref.ConfigMapKeyRef.Key)
+		if err != nil {
+			return false, "", err
+		}
+		limits[i] = limit
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.started[key]; ok {
 		return true, "", nil
@@ -71,14 +99,11 @@ func (s *semaphores) acquire(ctx context.Context, c client.Client, reader client
 		holders[k] = ns
 	}
 	ns := semaphoreNamespace(we)
-	for _, ref := range wf.Spec.Synchronization.Semaphores {
+	for i, ref := range wf.Spec.Synchronization.Semaphores {
 		if ref.ConfigMapKeyRef == nil {
 			continue
 		}
-		limit, err := semaphoreLimit(ctx, reader, wf.Namespace, ref.ConfigMapKeyRef.Name, ref.ConfigMapKeyRef.Key)
-		if err != nil {
-			return false, "", err
-		}
+		limit := limits[i]
 		held := 0
 		for _, hns := range holders {
 			if ref.ConfigMapKeyRef.Key == "cluster" || "namespace."+hns == ref.ConfigMapKeyRef.Key {
@@ -107,18 +132,24 @@ func (s *semaphores) release(we *kubernautv1.WorkflowExecution) {
 	delete(s.started, client.ObjectKeyFromObject(we))
 }
 
-// semaphoreLimit reads one semaphore's limit from its ConfigMap: the key's value, for a
-// namespace without a key of its own namespace.default's (2 when unset). A missing ConfigMap,
-// a missing cluster key or a value that is not a count fails the plan, naming it (as Argo's
-// controller fails the Workflow).
-func semaphoreLimit(ctx context.Context, reader client.Reader, namespace, name, key string) (int, error) {
+// semaphoreConfigMap reads a semaphore ConfigMap; a missing one fails the plan, naming it (as
+// Argo's controller fails the Workflow).
+func semaphoreConfigMap(ctx context.Context, reader client.Reader, namespace, name string) (*corev1.ConfigMap, error) {
 	cm := &corev1.ConfigMap{}
 	if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cm); err != nil {
 		if apierrors.IsNotFound(err) {
-			return 0, failPlan("semaphore ConfigMap %s/%s does not exist (--semaphore-configmap; an empty one turns the limits off; the base manifests create it with keys cluster and %s)", namespace, name, DefaultNamespaceSemaphoreKey)
+			return nil, failPlan("semaphore ConfigMap %s/%s does not exist (--semaphore-configmap; an empty one turns the limits off; the base manifests create it with keys cluster and %s)", namespace, name, DefaultNamespaceSemaphoreKey)
 		}
-		return 0, fmt.Errorf("reading semaphore ConfigMap %s/%s: %w", namespace, name, err)
+		return nil, fmt.Errorf("reading semaphore ConfigMap %s/%s: %w", namespace, name, err)
 	}
+	return cm, nil
+}
+
+// semaphoreLimit is one semaphore's limit: the key's value, for a namespace without a key of
+// its own namespace.default's (2 when unset). A missing cluster key or a value that is not a
+// count fails the plan, naming it.
+func semaphoreLimit(cm *corev1.ConfigMap, key string) (int, error) {
+	namespace, name := cm.Namespace, cm.Name
 	raw, ok := cm.Data[key]
 	switch {
 	case ok:
