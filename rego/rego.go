@@ -52,7 +52,7 @@ func (p *Policy) Prepared(ctx context.Context) (rego.PreparedEvalQuery, string, 
 	return pq, version, err
 }
 
-// PreparedWithConfig is Prepared that also returns the ConfigMap's data as read for this
+// PreparedWithConfig is Prepared that also returns the policy ConfigMap as read for this
 // evaluation (nil when there is none), for the settings a policy's caller keeps beside it.
 func (p *Policy) PreparedWithConfig(ctx context.Context) (rego.PreparedEvalQuery, string, *corev1.ConfigMap, error) {
 	src, version := "", "embedded"

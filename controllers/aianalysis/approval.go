@@ -48,7 +48,11 @@ func (a *Approver) thresholds(cm *corev1.ConfigMap) (auto, reject float64, versi
 	if cm == nil {
 		return auto, reject, "", nil
 	}
-	for key, into := range map[string]*float64{AutoApproveThresholdKey: &auto, RejectThresholdKey: &reject} {
+	for _, t := range []struct {
+		key  string
+		into *float64
+	}{{AutoApproveThresholdKey, &auto}, {RejectThresholdKey, &reject}} {
+		key, into := t.key, t.into
 		raw, ok := cm.Data[key]
 		if !ok {
 			continue

@@ -8,10 +8,15 @@ package freshness
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
+
+// Retry is when a reconcile that found its object stale looks again, should the watch event of
+// the controller's own write not wake it first.
+const Retry = time.Second
 
 // Tracker remembers, per object, the resourceVersion of the controller's last write. Its zero
 // value is ready to use, a nil Tracker tracks nothing (nothing is ever stale); it is safe for
@@ -63,14 +68,4 @@ func (t *Tracker) Forget(key types.NamespacedName) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.last, key)
-}
-
-// Len is how many objects are tracked.
-func (t *Tracker) Len() int {
-	if t == nil {
-		return 0
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.last)
 }

@@ -31,8 +31,8 @@ func TestTracker(t *testing.T) {
 		t.Error("an unparseable write must not erase the last one")
 	}
 	tr.Forget(client.ObjectKeyFromObject(obj("a", "")))
-	if tr.Stale(obj("a", "9")) || tr.Len() != 0 {
-		t.Errorf("forgotten: stale %v, %d tracked", tr.Stale(obj("a", "9")), tr.Len())
+	if tr.Stale(obj("a", "9")) {
+		t.Error("a forgotten object is not stale")
 	}
 }
 
@@ -40,7 +40,7 @@ func TestNilTrackerTracksNothing(t *testing.T) {
 	var tr *Tracker
 	tr.Wrote(obj("a", "10"))
 	tr.Forget(client.ObjectKeyFromObject(obj("a", "")))
-	if tr.Stale(obj("a", "1")) || tr.Len() != 0 {
+	if tr.Stale(obj("a", "1")) {
 		t.Error("a nil tracker must never report stale")
 	}
 }

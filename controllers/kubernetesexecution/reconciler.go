@@ -69,10 +69,6 @@ type Reconciler struct {
 	written *freshness.Tracker
 }
 
-// staleRetry is when a reconcile that found its step older in the cache than its own last
-// write looks again, should the watch event of that write not wake it first.
-const staleRetry = time.Second
-
 // SetupWithManager watches KubernetesExecutions.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.progress == nil {
@@ -120,7 +116,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.written.Stale(ke) {
-		return ctrl.Result{RequeueAfter: staleRetry}, nil
+		return ctrl.Result{RequeueAfter: freshness.Retry}, nil
 	}
 	if terminal(ke) {
 		r.written.Forget(req.NamespacedName)

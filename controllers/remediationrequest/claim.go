@@ -40,13 +40,11 @@ func (r *Reconciler) claimTarget(ctx context.Context, rr *kubernautv1.Remediatio
 	// Two remediations of one target race for its claim (an alert storm): the loser of a create
 	// or an update reads the claim again once and learns who holds it, instead of failing the
 	// reconcile.
-	for attempt := 0; ; attempt++ {
-		v, err := r.tryClaim(ctx, rr, target, now)
-		if attempt == 0 && (apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err)) {
-			continue
-		}
-		return v, err
+	v, err := r.tryClaim(ctx, rr, target, now)
+	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
+		return r.tryClaim(ctx, rr, target, now)
 	}
+	return v, err
 }
 
 // tryClaim is one attempt of claimTarget.

@@ -40,10 +40,6 @@ type Reconciler struct {
 	written *freshness.Tracker
 }
 
-// staleRetry is when a reconcile that found its object older in the cache than its own last
-// write looks again, should the watch event of that write not wake it first.
-const staleRetry = time.Second
-
 func (r *Reconciler) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
@@ -61,7 +57,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.written.Stale(rr) {
-		return ctrl.Result{RequeueAfter: staleRetry}, nil
+		return ctrl.Result{RequeueAfter: freshness.Retry}, nil
 	}
 	if rr.DeletionTimestamp != nil {
 		r.written.Forget(req.NamespacedName)

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/workflow/packer"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -104,18 +104,11 @@ func (a *Argo) ensure(ctx context.Context, we *kubernautv1.WorkflowExecution, wf
 	return got, packer.DecompressWorkflow(got)
 }
 
-// DefaultNamespaceSemaphoreKey is the key of the semaphore ConfigMap whose value bounds the
-// concurrent remediations of a namespace that has no key of its own; without it, 2.
-const DefaultNamespaceSemaphoreKey = "namespace.default"
-
-// defaultNamespaceLimit bounds a namespace's concurrent remediations when the ConfigMap sets
-// no namespace.default.
-const defaultNamespaceLimit = "2"
-
 // ensureSemaphores makes sure every semaphore key the Workflow names exists before Argo sees
 // it: Argo fails a Workflow whose semaphore key is missing ("failed to initialize semaphore"),
-// so a namespace without its own key gets one, with the value of namespace.default. Keys
-// people set are never changed; a missing ConfigMap or "cluster" key fails the plan, naming it.
+// so a namespace without its own key gets one, with the limit namespace.default gives it. Keys
+// people set are never changed; what semaphoreLimit refuses (no ConfigMap, no cluster key, a
+// limit that is not a count) fails the plan, naming it, before Argo could fail it obscurely.
 func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
 	if wf.Spec.Synchronization == nil {
 		return nil
@@ -126,27 +119,21 @@ func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
 		}
 		name, key := ref.ConfigMapKeyRef.Name, ref.ConfigMapKeyRef.Key
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cm := &corev1.ConfigMap{}
-			if err := a.Reader.Get(ctx, client.ObjectKey{Namespace: wf.Namespace, Name: name}, cm); err != nil {
-				if apierrors.IsNotFound(err) {
-					return failPlan("semaphore ConfigMap %s/%s does not exist (--semaphore-configmap; an empty one turns the limits off; the base manifests create it with keys cluster and %s)", wf.Namespace, name, DefaultNamespaceSemaphoreKey)
-				}
-				return fmt.Errorf("reading semaphore ConfigMap %s/%s: %w", wf.Namespace, name, err)
+			cm, err := semaphoreConfigMap(ctx, a.Reader, wf.Namespace, name)
+			if err != nil {
+				return err
+			}
+			limit, err := semaphoreLimit(cm, key)
+			if err != nil {
+				return err
 			}
 			if _, ok := cm.Data[key]; ok {
 				return nil
 			}
-			if !strings.HasPrefix(key, "namespace.") {
-				return failPlan("semaphore ConfigMap %s/%s has no key %q: set it to the number of remediations that may run at once", wf.Namespace, name, key)
-			}
-			limit := defaultNamespaceLimit
-			if v, ok := cm.Data[DefaultNamespaceSemaphoreKey]; ok {
-				limit = v
-			}
 			if cm.Data == nil {
 				cm.Data = map[string]string{}
 			}
-			cm.Data[key] = limit
+			cm.Data[key] = strconv.Itoa(limit)
 			return a.Client.Update(ctx, cm, client.FieldOwner(FieldManager))
 		})
 		if err != nil {

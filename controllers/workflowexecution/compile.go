@@ -168,13 +168,9 @@ func build(we *kubernautv1.WorkflowExecution, planHash string, opts CompileOptio
 		},
 	}
 	if opts.SemaphoreConfigMap != "" {
-		ns := t.Namespace
-		if ns == "" {
-			ns = "cluster-scoped"
-		}
 		wf.Spec.Synchronization.Semaphores = []*wfv1.SemaphoreRef{
-			{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: opts.SemaphoreConfigMap}, Key: "cluster"}},
-			{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: opts.SemaphoreConfigMap}, Key: "namespace." + ns}},
+			{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: opts.SemaphoreConfigMap}, Key: clusterSemaphoreKey}},
+			{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: opts.SemaphoreConfigMap}, Key: namespaceSemaphoreKey(t)}},
 		}
 	}
 	if opts.ActiveDeadline > 0 {

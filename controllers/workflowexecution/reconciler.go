@@ -64,10 +64,6 @@ type Reconciler struct {
 	written *freshness.Tracker
 }
 
-// staleRetry is when a reconcile that found its plan older in the cache than its own last
-// write looks again, should the watch event of that write not wake it first.
-const staleRetry = time.Second
-
 // SetupWithManager watches WorkflowExecutions (their annotations included: approvals), the
 // KubernetesExecutions the builtin engine creates and, with the argo engine, Workflows.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -104,7 +100,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.written.Stale(we) {
-		return ctrl.Result{RequeueAfter: staleRetry}, nil
+		return ctrl.Result{RequeueAfter: freshness.Retry}, nil
 	}
 	if we.Status.Phase.IsFinished() {
 		r.written.Forget(req.NamespacedName)

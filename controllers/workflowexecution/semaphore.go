@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -24,15 +25,64 @@ import (
 // leader reconciles, so counting in one process is exact.
 type semaphores struct {
 	mu      sync.Mutex
-	started map[types.NamespacedName]string // plan → its target namespace, until it ends
+	started map[types.NamespacedName]string // plan → its namespace semaphore key, until it ends
+
+	// read keeps the semaphore ConfigMaps for limitsFresh: every waiting plan looks again every
+	// semaphoreRetry, and they need not each ask the API server (a limit changed is seen within
+	// limitsFresh).
+	readMu sync.Mutex
+	read   map[types.NamespacedName]readConfigMap
 }
 
-// semaphoreNamespace is the namespace.<ns> key's ns of a plan's target.
-func semaphoreNamespace(we *kubernautv1.WorkflowExecution) string {
-	if we.Spec.Target.Namespace == "" {
-		return "cluster-scoped"
+// readConfigMap is a semaphore ConfigMap as read, and when.
+type readConfigMap struct {
+	cm *corev1.ConfigMap
+	at time.Time
+}
+
+// limitsFresh is how long a semaphore ConfigMap read serves the plans that wait.
+const limitsFresh = 2 * time.Second
+
+// configMap returns the semaphore ConfigMap, read again once the last read is limitsFresh old.
+func (s *semaphores) configMap(ctx context.Context, reader client.Reader, namespace, name string) (*corev1.ConfigMap, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	now := time.Now()
+	s.readMu.Lock()
+	r, ok := s.read[key]
+	s.readMu.Unlock()
+	if ok && now.Sub(r.at) < limitsFresh {
+		return r.cm, nil
 	}
-	return we.Spec.Target.Namespace
+	cm, err := semaphoreConfigMap(ctx, reader, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if s.read == nil {
+		s.read = map[types.NamespacedName]readConfigMap{}
+	}
+	s.read[key] = readConfigMap{cm: cm, at: now}
+	return cm, nil
+}
+
+// The semaphore ConfigMap's keys: every running plan counts against clusterSemaphoreKey, a
+// plan against namespace.<its target's namespace> (namespace.cluster-scoped for nodes), and a
+// namespace without a key of its own takes DefaultNamespaceSemaphoreKey's limit, or
+// defaultNamespaceLimit without it.
+const (
+	clusterSemaphoreKey          = "cluster"
+	namespaceSemaphorePrefix     = "namespace."
+	DefaultNamespaceSemaphoreKey = namespaceSemaphorePrefix + "default"
+	defaultNamespaceLimit        = 2
+)
+
+// namespaceSemaphoreKey is the namespace semaphore a plan on t counts against.
+func namespaceSemaphoreKey(t kubernautv1.Target) string {
+	if t.Namespace == "" {
+		return namespaceSemaphorePrefix + "cluster-scoped"
+	}
+	return namespaceSemaphorePrefix + t.Namespace
 }
 
 // acquire reports whether the plan may start now, and if not, which limit holds it back. A
@@ -51,18 +101,13 @@ func (s *semaphores) acquire(ctx context.Context, c client.Client, reader client
 	// The limits are read before the count is locked: the API server's answer must not hold up
 	// every other plan's count.
 	limits := make([]int, len(wf.Spec.Synchronization.Semaphores))
-	configMaps := map[string]*corev1.ConfigMap{}
 	for i, ref := range wf.Spec.Synchronization.Semaphores {
 		if ref.ConfigMapKeyRef == nil {
 			continue
 		}
-		cm, ok := configMaps[ref.ConfigMapKeyRef.Name]
-		if !ok {
-			var err error
-			if cm, err = semaphoreConfigMap(ctx, reader, wf.Namespace, ref.ConfigMapKeyRef.Name); err != nil {
-				return false, "", err
-			}
-			configMaps[ref.ConfigMapKeyRef.Name] = cm
+		cm, err := s.configMap(ctx, reader, wf.Namespace, ref.ConfigMapKeyRef.Name)
+		if err != nil {
+			return false, "", err
 		}
 		limit, err := semaphoreLimit(cm, ref.ConfigMapKeyRef.Key)
 		if err != nil {
@@ -88,40 +133,38 @@ func (s *semaphores) acquire(ctx context.Context, c client.Client, reader client
 		}
 		open[client.ObjectKeyFromObject(p)] = true
 		if p.Status.Engine == kubernautv1.EngineBuiltin && p.Status.StartedAt != nil && p.Name != we.Name {
-			holders[client.ObjectKeyFromObject(p)] = semaphoreNamespace(p)
+			holders[client.ObjectKeyFromObject(p)] = namespaceSemaphoreKey(p.Spec.Target)
 		}
 	}
-	for k, ns := range s.started {
+	for k, nsKey := range s.started {
 		if !open[k] { // deleted or finished without this process seeing its end
 			delete(s.started, k)
 			continue
 		}
-		holders[k] = ns
+		holders[k] = nsKey
 	}
-	ns := semaphoreNamespace(we)
 	for i, ref := range wf.Spec.Synchronization.Semaphores {
 		if ref.ConfigMapKeyRef == nil {
 			continue
 		}
-		limit := limits[i]
 		held := 0
-		for _, hns := range holders {
-			if ref.ConfigMapKeyRef.Key == "cluster" || "namespace."+hns == ref.ConfigMapKeyRef.Key {
+		for _, nsKey := range holders {
+			if ref.ConfigMapKeyRef.Key == clusterSemaphoreKey || nsKey == ref.ConfigMapKeyRef.Key {
 				held++
 			}
 		}
-		if held >= limit {
+		if held >= limits[i] {
 			what := "the cluster"
-			if ref.ConfigMapKeyRef.Key != "cluster" {
-				what = "namespace " + ns
+			if ref.ConfigMapKeyRef.Key != clusterSemaphoreKey {
+				what = "namespace " + strings.TrimPrefix(ref.ConfigMapKeyRef.Key, namespaceSemaphorePrefix)
 			}
-			return false, fmt.Sprintf("waiting for a slot: %d of %d plans run in %s (%s %s)", held, limit, what, ref.ConfigMapKeyRef.Name, ref.ConfigMapKeyRef.Key), nil
+			return false, fmt.Sprintf("waiting for a slot: %d of %d plans run in %s (%s %s)", held, limits[i], what, ref.ConfigMapKeyRef.Name, ref.ConfigMapKeyRef.Key), nil
 		}
 	}
 	if s.started == nil {
 		s.started = map[types.NamespacedName]string{}
 	}
-	s.started[key] = ns
+	s.started[key] = namespaceSemaphoreKey(we.Spec.Target)
 	return true, "", nil
 }
 
@@ -146,20 +189,21 @@ func semaphoreConfigMap(ctx context.Context, reader client.Reader, namespace, na
 }
 
 // semaphoreLimit is one semaphore's limit: the key's value, for a namespace without a key of
-// its own namespace.default's (2 when unset). A missing cluster key or a value that is not a
-// count fails the plan, naming it.
+// its own namespace.default's (defaultNamespaceLimit when unset). A missing cluster key or a
+// value that is not a count fails the plan, naming it.
 func semaphoreLimit(cm *corev1.ConfigMap, key string) (int, error) {
 	namespace, name := cm.Namespace, cm.Name
 	raw, ok := cm.Data[key]
 	switch {
 	case ok:
-	case !strings.HasPrefix(key, "namespace."):
+	case !strings.HasPrefix(key, namespaceSemaphorePrefix):
 		return 0, failPlan("semaphore ConfigMap %s/%s has no key %q: set it to the number of remediations that may run at once", namespace, name, key)
 	default:
-		raw, key = defaultNamespaceLimit, DefaultNamespaceSemaphoreKey
-		if v, ok := cm.Data[DefaultNamespaceSemaphoreKey]; ok {
-			raw = v
+		raw, ok = cm.Data[DefaultNamespaceSemaphoreKey]
+		if !ok {
+			return defaultNamespaceLimit, nil
 		}
+		key = DefaultNamespaceSemaphoreKey
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(raw))
 	if err != nil || n < 1 {
