@@ -66,15 +66,7 @@ func TestRunShutsDownWhenTheContextEnds(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(body) != "ok" {
 		t.Fatalf("healthz over TCP: %d %q", resp.StatusCode, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run returned %v after cancellation, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancellation")
-	}
+	stopRun(t, cancel, done)
 }
 
 func TestRunReportsABusyAddress(t *testing.T) {
@@ -87,6 +79,20 @@ func TestRunReportsABusyAddress(t *testing.T) {
 	err = s.Run(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "gateway listening on "+ln.Addr().String()) {
 		t.Fatalf("want an error naming the busy address, got %v", err)
+	}
+}
+
+// stopRun cancels a running server and checks that Run returns nil, soon.
+func stopRun(t *testing.T, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run returned %v after cancellation, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancellation")
 	}
 }
 
@@ -134,15 +140,7 @@ func TestMetricsOnTheirOwnAddress(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "kubernaut_gateway_pending_duplicates") {
 		t.Errorf("metrics address: %d, body starts %.200q", resp.StatusCode, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run returned %v after cancellation, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancellation")
-	}
+	stopRun(t, cancel, done)
 	if _, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
 		t.Error("the metrics listener is still open after Run returned")
 	}

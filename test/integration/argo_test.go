@@ -81,6 +81,15 @@ func playArgo(ctx SpecContext, ns, name, manager string, change func(*wfv1.Workf
 	}).WithContext(ctx).Should(Succeed())
 }
 
+// failsBeforeWorkflow waits for a plan to fail with a message naming want, and checks that
+// no Workflow was created for it.
+func failsBeforeWorkflow(ctx SpecContext, w *kubernautv1.WorkflowExecution, want string) {
+	GinkgoHelper()
+	w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
+	Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(ContainSubstring(want))
+	Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), &wfv1.Workflow{})).NotTo(Succeed(), "no Workflow was created")
+}
+
 func workflow(ctx SpecContext, ns, name string) *wfv1.Workflow {
 	GinkgoHelper()
 	wf := &wfv1.Workflow{}
@@ -197,10 +206,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		})
 		w := gen.WorkflowExecution(ns, "rr-old-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
 		Expect(k8s.Create(ctx, w)).To(Succeed())
-		w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
-		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(
-			ContainSubstring(`ClusterWorkflowTemplate kubernaut-compensate has kubernaut.io/template-version="0", this controller needs "1"`))
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-old-we"}, &wfv1.Workflow{})).NotTo(Succeed(), "no Workflow was created")
+		failsBeforeWorkflow(ctx, w, `ClusterWorkflowTemplate kubernaut-compensate has kubernaut.io/template-version="0", this controller needs "1"`)
 	})
 
 	It("by reference, refuses a WorkflowTemplate of another plan left under the plan's name, and creates no Workflow", func(ctx SpecContext) {
@@ -211,10 +217,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		Expect(k8s.Create(ctx, stale)).To(Succeed())
 		w := gen.WorkflowExecution(ns, "rr-ref-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
 		Expect(k8s.Create(ctx, w)).To(Succeed())
-		w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
-		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(
-			ContainSubstring(`WorkflowTemplate ` + ns + `/rr-ref-we is not this plan's (it carries plan "0123abcd"`))
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-ref-we"}, &wfv1.Workflow{})).NotTo(Succeed(), "no Workflow was created")
+		failsBeforeWorkflow(ctx, w, `WorkflowTemplate `+ns+`/rr-ref-we is not this plan's (it carries plan "0123abcd"`)
 		got := &wfv1.WorkflowTemplate{}
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(stale), got)).To(Succeed())
 		Expect(got.Spec.Entrypoint).To(Equal("x"), "the other plan's template is left as it was")
@@ -259,12 +262,12 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 			}
 			w := gen.WorkflowExecution(ns, "rr-nosem-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
 			Expect(k8s.Create(ctx, w)).To(Succeed())
-			w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
-			Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(ContainSubstring(want))
-			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-nosem-we"}, &wfv1.Workflow{})).NotTo(Succeed(), "no Workflow was created")
+			failsBeforeWorkflow(ctx, w, want)
 		},
 		Entry("no ConfigMap", nil, "/kubernaut-semaphores does not exist (--semaphore-configmap"),
 		Entry("no cluster key", map[string]string{"namespace.default": "2"}, `has no key "cluster"`),
+		Entry("a default that is not a count (it would have been copied for Argo to choke on)", map[string]string{"cluster": "10", "namespace.default": "many"},
+			`key namespace.default: "many" is not a count of at least 1`),
 	)
 
 	It("mirrors compressed nodes, a failed step and the exit hook's compensation", func(ctx SpecContext) {

@@ -22,35 +22,38 @@ import (
 	"github.com/kubernaut/kubernaut/test/gen"
 )
 
-func startWorkflowController(ctx SpecContext, ns string) {
-	GinkgoHelper()
-	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
-		set, err := templates.Embedded()
-		if err != nil {
-			return err
-		}
-		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
-			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute},
-			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
-			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
-		return r.SetupWithManager(mgr)
-	})
+// builtinWorld is what a spec's WorkflowExecution controller (builtin engine, no
+// KubernetesExecution controller: a started plan's steps stay Pending) runs with.
+type builtinWorld struct {
+	// dryRun dry-runs each step at planning, for the diff in the plan.
+	dryRun bool
+	// semaphores, when set, is the semaphore ConfigMap's data (created before the controller).
+	semaphores map[string]string
 }
 
-// startWorkflowControllerWithSemaphores runs the builtin engine with the semaphore ConfigMap
-// (no KubernetesExecution controller: a started plan's steps stay Pending, so it holds its slot).
-func startWorkflowControllerWithSemaphores(ns string, data map[string]string) {
+// startWorkflows runs the WorkflowExecution controller for one namespace.
+func startWorkflows(ns string, w builtinWorld) {
 	GinkgoHelper()
-	Expect(k8s.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"}, Data: data})).To(Succeed())
+	compile := workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute}
+	if w.semaphores != nil {
+		compile.SemaphoreConfigMap = "kubernaut-semaphores"
+		Expect(k8s.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: compile.SemaphoreConfigMap}, Data: w.semaphores})).To(Succeed())
+	}
 	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
 		set, err := templates.Embedded()
 		if err != nil {
 			return err
 		}
-		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
-			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
+		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Compile: compile,
 			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set, Reader: mgr.GetAPIReader()}}}
+		if w.dryRun {
+			cs, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			r.Actions = &actions.Env{Client: k8s, Kube: cs, Log: GinkgoLogr}
+		}
 		return r.SetupWithManager(mgr)
 	})
 }
@@ -61,27 +64,6 @@ func stepsOf(ctx SpecContext, w *kubernautv1.WorkflowExecution) []kubernautv1.Ku
 	var list kubernautv1.KubernetesExecutionList
 	Expect(k8s.List(ctx, &list, client.InNamespace(w.Namespace), client.MatchingLabels{workflowexecution.LabelWorkflowExecution: w.Name})).To(Succeed())
 	return list.Items
-}
-
-// startWorkflowControllerWithDryRun also dry-runs each step at planning.
-func startWorkflowControllerWithDryRun(ns string) {
-	GinkgoHelper()
-	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
-		set, err := templates.Embedded()
-		if err != nil {
-			return err
-		}
-		cs, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return err
-		}
-		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
-			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute},
-			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
-			Actions: &actions.Env{Client: k8s, Kube: cs, Log: GinkgoLogr},
-			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
-		return r.SetupWithManager(mgr)
-	})
 }
 
 func waitWE(ctx SpecContext, w *kubernautv1.WorkflowExecution, phase kubernautv1.WorkflowPhase) *kubernautv1.WorkflowExecution {
@@ -106,7 +88,7 @@ func annotate(ctx SpecContext, w *kubernautv1.WorkflowExecution, key, value stri
 var _ = Describe("The WorkflowExecution controller", func() {
 	It("plans a Manual plan, refuses an approval of another plan, and records the approval of this one", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		startWorkflowController(ctx, ns)
+		startWorkflows(ns, builtinWorld{})
 		w := gen.WorkflowExecution(ns, "rr-1-we")
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
@@ -147,7 +129,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 
 	It("approves an Auto plan by policy", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		startWorkflowController(ctx, ns)
+		startWorkflows(ns, builtinWorld{})
 		w := gen.WorkflowExecution(ns, "rr-2-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
@@ -156,7 +138,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 
 	It("rejects a plan the safety policy refuses, before anything runs", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		startWorkflowController(ctx, ns)
+		startWorkflows(ns, builtinWorld{})
 		w := gen.WorkflowExecution(ns, "rr-3-we", func(w *kubernautv1.WorkflowExecution) {
 			w.Spec.ApprovalMode = kubernautv1.ApprovalAuto
 			w.Spec.Steps[0].Target.Namespace = "kube-system"
@@ -173,7 +155,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		for _, name := range []string{"rr-a-we", "rr-b-we", "rr-c-we"} {
 			Expect(k8s.Create(ctx, gen.WorkflowExecution(ns, name))).To(Succeed())
 		}
-		startWorkflowController(ctx, ns)
+		startWorkflows(ns, builtinWorld{})
 		w := gen.WorkflowExecution(ns, "rr-d-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowRejected)
@@ -182,7 +164,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 
 	It("dry-runs every step at planning: the diff is in the plan, and a refused dry run rejects the plan before anything runs", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		startWorkflowControllerWithDryRun(ns)
+		startWorkflows(ns, builtinWorld{dryRun: true})
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "debug"}}
 		Expect(k8s.Create(ctx, cm)).To(Succeed())
 		config := kubernautv1.PlanStep{Name: "config", ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig,
@@ -220,7 +202,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 	It("holds a plan back while its namespace's semaphore is full, as Argo's controller would, and starts it once a slot is free", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		first := gen.WorkflowExecution(ns, "rr-first-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
-		startWorkflowControllerWithSemaphores(ns, map[string]string{"cluster": "10", "namespace." + first.Spec.Target.Namespace: "1"})
+		startWorkflows(ns, builtinWorld{semaphores: map[string]string{"cluster": "10", "namespace." + first.Spec.Target.Namespace: "1"}})
 		Expect(k8s.Create(ctx, first)).To(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(first), first)).To(Succeed())
@@ -251,7 +233,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 
 	It("fails a plan whose semaphore limit is not a count, naming the key", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		startWorkflowControllerWithSemaphores(ns, map[string]string{"cluster": "10", workflowexecution.DefaultNamespaceSemaphoreKey: "many"})
+		startWorkflows(ns, builtinWorld{semaphores: map[string]string{"cluster": "10", workflowexecution.DefaultNamespaceSemaphoreKey: "many"}})
 		w := gen.WorkflowExecution(ns, "rr-bad-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
@@ -262,7 +244,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 
 	It("rejects a plan a person rejects", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		startWorkflowController(ctx, ns)
+		startWorkflows(ns, builtinWorld{})
 		w := gen.WorkflowExecution(ns, "rr-4-we")
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
