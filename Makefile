@@ -196,6 +196,10 @@ LOAD_N ?= 100,1000
 load: cluster-bin ## The whole chain under load: $(LOAD_N) concurrent remediations through the gateway (docs/benchmarks.md).
 	KUBERNAUT_LOAD_CHAIN=$(LOAD_N) go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
 
+.PHONY: load-floor
+load-floor: cluster-bin ## make load with 100, then this API server's capacity for status writes with Kubernaut stopped (docs/benchmarks.md).
+	KUBERNAUT_LOAD_FLOOR=1 KUBERNAUT_LOAD_CHAIN=100 go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
+
 .PHONY: chaos
 chaos: cluster-bin ## Faults: kubernaut SIGKILLed in 200 remediations, the API server restarted, leader failover (docs/benchmarks.md).
 	KUBERNAUT_CHAOS=1 go test ./test/load/ -count=1 -run TestChaos -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
