@@ -90,7 +90,9 @@ type AuthorizationResult struct {
 	// Allowed is true when every verb the action needs is allowed.
 	Allowed bool `json:"allowed"`
 
-	// Denied lists the verbs and resources refused, as "verb group/resource".
+	// Denied lists the permissions refused, as "verb resource[.group][/subresource][ in
+	// namespace]" (e.g. "patch deployments.apps/scale in shop"; no namespace for a cluster-wide
+	// one).
 	// +optional
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=253

@@ -4,12 +4,19 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
+
+// maxDenied is how many refused permissions the status lists (the AuthorizationResult's bound).
+const maxDenied = 16
+
+// reviewsInFlight bounds the SubjectAccessReviews one step sends at once.
+const reviewsInFlight = 8
 
 // Authorizer asks the API server, with one SubjectAccessReview per permission, whether the
 // action's own ServiceAccount may do what the action needs on the step's target.
@@ -20,36 +27,67 @@ type Authorizer struct {
 	Namespace string
 }
 
-// Authorize returns the review of every permission the action needs.
+// Authorize returns the review of every permission the action needs. The reviews run
+// concurrently (each is a round trip that stores nothing); the refused permissions are listed
+// in the action's order.
 func (a *Authorizer) Authorize(ctx context.Context, action catalog.Action, t kubernautv1.Target) (*kubernautv1.AuthorizationResult, error) {
 	sa := catalog.ServiceAccountName(action.Name)
 	res := &kubernautv1.AuthorizationResult{ServiceAccount: a.Namespace + "/" + sa, Allowed: true}
-	for _, p := range action.Permissions() {
-		attrs := &authorizationv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource}
-		if !p.AllNamespaces && !t.Kind.IsClusterScoped() {
-			attrs.Namespace = t.Namespace
+	perms := action.Permissions()
+	allowed := make([]bool, len(perms))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(reviewsInFlight)
+	for i, p := range perms {
+		g.Go(func() error {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:               "system:serviceaccount:" + a.Namespace + ":" + sa,
+				Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + a.Namespace, "system:authenticated"},
+				ResourceAttributes: attributes(p, t),
+			}}
+			if err := a.Client.Create(gctx, sar); err != nil {
+				return fmt.Errorf("asking whether %s may %s: %w", res.ServiceAccount, permission(p, t), err)
+			}
+			allowed[i] = sar.Status.Allowed
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, p := range perms {
+		if allowed[i] {
+			continue
 		}
-		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User:               "system:serviceaccount:" + a.Namespace + ":" + sa,
-			Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + a.Namespace, "system:authenticated"},
-			ResourceAttributes: attrs,
-		}}
-		if err := a.Client.Create(ctx, sar); err != nil {
-			return nil, fmt.Errorf("asking whether %s may %s %s: %w", res.ServiceAccount, p.Verb, p.Resource, err)
-		}
-		if !sar.Status.Allowed {
-			res.Allowed = false
-			what := p.Verb + " " + p.Group + "/" + p.Resource
-			if p.Subresource != "" {
-				what += "/" + p.Subresource
-			}
-			if attrs.Namespace != "" {
-				what += " in " + attrs.Namespace
-			}
-			if len(res.Denied) < 16 {
-				res.Denied = append(res.Denied, kubernautv1.Truncate(what, 253))
-			}
+		res.Allowed = false
+		if len(res.Denied) < maxDenied {
+			res.Denied = append(res.Denied, kubernautv1.Truncate(permission(p, t), 253))
 		}
 	}
 	return res, nil
+}
+
+// attributes is what a permission asks of the step's target: in its namespace, unless the
+// permission is cluster-wide or the target is cluster-scoped.
+func attributes(p catalog.Permission, t kubernautv1.Target) *authorizationv1.ResourceAttributes {
+	attrs := &authorizationv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource}
+	if !p.AllNamespaces && !t.Kind.IsClusterScoped() {
+		attrs.Namespace = t.Namespace
+	}
+	return attrs
+}
+
+// permission names a permission as "verb resource[.group][/subresource][ in namespace]": "patch
+// deployments.apps/scale in shop", "get configmaps in shop", "delete pods" (cluster-wide).
+func permission(p catalog.Permission, t kubernautv1.Target) string {
+	what := p.Verb + " " + p.Resource
+	if p.Group != "" {
+		what += "." + p.Group
+	}
+	if p.Subresource != "" {
+		what += "/" + p.Subresource
+	}
+	if ns := attributes(p, t).Namespace; ns != "" {
+		what += " in " + ns
+	}
+	return what
 }

@@ -10,17 +10,21 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
+	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/test/scenario"
 )
@@ -53,6 +57,36 @@ func succeeded(ctx SpecContext, ns, name string, a kubernautv1.ActionStep) *kube
 	Expect(ke.Status.Authorization.Allowed).To(BeTrue())
 	Expect(ke.Status.DryRun.Result).To(Equal("Succeeded"))
 	return ke
+}
+
+// narrowRole replaces the rules of an action's ClusterRole until the spec ends, and waits until
+// the API server's authorizer refuses the action's ServiceAccount what probe asks (RBAC reads
+// roles through an informer); the cleanup restores the rules and waits until it is allowed again.
+func narrowRole(ctx SpecContext, sa string, rules []rbacv1.PolicyRule, probe authorizationv1.ResourceAttributes) {
+	GinkgoHelper()
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: sa}}
+	get(ctx, role)
+	orig := role.Rules
+	role.Rules = rules
+	Expect(k8s.Update(ctx, role)).To(Succeed())
+	allowed := func(ctx context.Context) (bool, error) {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: "system:serviceaccount:" + actionsNamespace + ":" + sa, ResourceAttributes: &probe,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + actionsNamespace, "system:authenticated"}}}
+		err := k8s.Create(ctx, sar)
+		return sar.Status.Allowed, err
+	}
+	Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeFalse())
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(role), role); err != nil {
+				return err
+			}
+			role.Rules = orig
+			return k8s.Update(ctx, role)
+		})).To(Succeed())
+		Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeTrue())
+	})
 }
 
 // undo compensates a finished step and waits until its pre-state is back.
@@ -355,6 +389,27 @@ var _ = Describe("The actions on the full control plane", func() {
 		Expect(ke.Status.DryRun).To(BeNil(), "refused before the dry run")
 		get(ctx, d)
 		Expect(*d.Spec.Replicas).To(Equal(int32(2)))
+	})
+
+	It("a step whose action's ServiceAccount lacks a permission is rejected as Unauthorized, naming it, before any mutation", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-rbac-")
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"LOG_LEVEL": "debug"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		// The operator narrowed update_config's role: it may still read ConfigMaps, not patch them.
+		sa := catalog.ServiceAccountName(kubernautv1.ActionUpdateConfig)
+		narrowRole(ctx, sa, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}},
+			authorizationv1.ResourceAttributes{Namespace: ns, Verb: "patch", Resource: "configmaps"})
+
+		ke := step(ctx, ns, "config", kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig, Target: target("ConfigMap", ns, "settings"),
+			Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"LOG_LEVEL": "info"}}}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition)).To(And(HaveField("Reason", kubernautv1.ReasonUnauthorized),
+			HaveField("Message", "ServiceAccount "+actionsNamespace+"/"+sa+" may not: patch configmaps in "+ns)))
+		Expect(ke.Status.Authorization).To(Equal(&kubernautv1.AuthorizationResult{ServiceAccount: actionsNamespace + "/" + sa, Denied: []string{"patch configmaps in " + ns}}))
+		Expect(ke.Status.DryRun).To(BeNil(), "refused before the dry run")
+		Expect(ke.Status.PreState).To(BeNil(), "refused before anything could change")
+		get(ctx, cm)
+		Expect(cm.Data["LOG_LEVEL"]).To(Equal("debug"))
 	})
 
 	It("a dry run validates and records the diff, and mutates nothing", func(ctx SpecContext) {

@@ -1,0 +1,31 @@
+package kubernetesexecution
+
+import (
+	"testing"
+
+	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
+
+func TestPermissionNames(t *testing.T) {
+	web := kubernautv1.Target{Kind: "Deployment", Namespace: "shop", Name: "web"}
+	node := kubernautv1.Target{Kind: "Node", Name: "worker-1"}
+	for _, tc := range []struct {
+		p    catalog.Permission
+		t    kubernautv1.Target
+		want string
+	}{
+		{catalog.Permission{Verb: "patch", Resource: "configmaps"}, web, "patch configmaps in shop"},
+		{catalog.Permission{Verb: "patch", Group: "apps", Resource: "deployments", Subresource: "scale"}, web, "patch deployments.apps/scale in shop"},
+		{catalog.Permission{Verb: "create", Resource: "pods", Subresource: "eviction", AllNamespaces: true}, node, "create pods/eviction"},
+		{catalog.Permission{Verb: "list", Resource: "pods", AllNamespaces: true}, web, "list pods"},
+		{catalog.Permission{Verb: "patch", Resource: "nodes"}, node, "patch nodes"},
+	} {
+		if got := permission(tc.p, tc.t); got != tc.want {
+			t.Errorf("permission(%+v, %s) = %q, want %q", tc.p, tc.t, got, tc.want)
+		}
+		if ns := attributes(tc.p, tc.t).Namespace; (ns != "") != (tc.t.Namespace != "" && !tc.p.AllNamespaces) {
+			t.Errorf("attributes(%+v, %s) asks in namespace %q", tc.p, tc.t, ns)
+		}
+	}
+}
