@@ -24,12 +24,13 @@ import (
 
 func startArgoEngine(ns string) {
 	GinkgoHelper()
-	startArgoEngineWith(ns, false)
+	startArgoEngineWith(ns, false, nil)
 }
 
 // startArgoEngineWith runs the argo engine inline or by reference (--argo-workflow-template-ref),
-// with the semaphore ConfigMap of the base manifests (no key for the namespace yet).
-func startArgoEngineWith(ns string, reference bool) {
+// with the semaphore ConfigMap of the base manifests (no key for the namespace yet), on the
+// clock now (time.Now when nil).
+func startArgoEngineWith(ns string, reference bool, now func() time.Time) {
 	GinkgoHelper()
 	Expect(k8s.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"},
 		Data: map[string]string{"cluster": "10", workflowexecution.DefaultNamespaceSemaphoreKey: "3"}})).To(Succeed())
@@ -42,7 +43,7 @@ func startArgoEngineWith(ns string, reference bool) {
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
 			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{
-				kubernautv1.EngineArgo: &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), UIBaseURL: "https://argo.example.com/", Reference: reference}},
+				kubernautv1.EngineArgo: &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), UIBaseURL: "https://argo.example.com/", Reference: reference, Now: now}},
 			DefaultEngine: kubernautv1.EngineArgo, WatchWorkflows: true}
 		return r.SetupWithManager(mgr)
 	})
@@ -211,7 +212,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 
 	It("by reference, refuses a WorkflowTemplate of another plan left under the plan's name, and creates no Workflow", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		startArgoEngineWith(ns, true)
+		startArgoEngineWith(ns, true, nil)
 		stale := &wfv1.WorkflowTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-ref-we", Annotations: map[string]string{"kubernaut.io/plan-hash": "0123abcd"}},
 			Spec: wfv1.WorkflowSpec{Entrypoint: "x", Templates: []wfv1.Template{{Name: "x", Suspend: &wfv1.SuspendTemplate{}}}}}
 		Expect(k8s.Create(ctx, stale)).To(Succeed())
@@ -221,6 +222,61 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		got := &wfv1.WorkflowTemplate{}
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(stale), got)).To(Succeed())
 		Expect(got.Spec.Entrypoint).To(Equal("x"), "the other plan's template is left as it was")
+	})
+
+	It("by reference, creates again a Workflow Argo failed before its cache had the plan's WorkflowTemplate, and only while the template is new", func(ctx SpecContext) {
+		// What Argo's controller does when its informer has not seen the template yet
+		// (argoproj/argo-workflows#14615): the Workflow ends in Error at once, no node run.
+		unseen := func(wf *wfv1.Workflow) {
+			wf.Status.Phase = wfv1.WorkflowError
+			wf.Status.Message = `workflowtemplates.argoproj.io "` + wf.Name + `" not found`
+			wf.Status.FinishedAt = metav1.Now()
+			wf.Labels["workflows.argoproj.io/completed"] = "true"
+		}
+		ns := newNamespace(ctx)
+		startArgoEngineWith(ns, true, nil)
+		w := gen.WorkflowExecution(ns, "rr-unseen-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		first := workflow(ctx, ns, w.Name)
+		playArgo(ctx, ns, w.Name, "workflow-controller", unseen)
+		again := &wfv1.Workflow{}
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(first), again)).To(Succeed())
+			g.Expect(again.UID).NotTo(Equal(first.UID), "created again")
+		}).WithContext(ctx).Should(Succeed())
+		Expect(again.Spec).To(Equal(wfv1.WorkflowSpec{WorkflowTemplateRef: &wfv1.WorkflowTemplateRef{Name: w.Name}}))
+		Expect(again.Status.Phase).To(BeEmpty(), "a new Workflow, for Argo to run from the start")
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
+			g.Expect(w.Status.WorkflowRef).NotTo(BeNil())
+			g.Expect(w.Status.WorkflowRef.UID).To(Equal(string(again.UID)))
+		}).WithContext(ctx).Should(Succeed())
+		Expect(w.Status.Phase).To(Equal(kubernautv1.WorkflowRunning), "%v", w.Status.Conditions)
+
+		// An Error Argo gives for another reason is the plan's failure: nothing is created again.
+		playArgo(ctx, ns, w.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			unseen(wf)
+			wf.Status.Message = "invalid spec: templates.main sorting failed"
+		})
+		w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ExecutedCondition).Message).To(ContainSubstring("the Workflow error: invalid spec"))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(first), again)).To(Succeed())
+		Expect(again.Status.Phase).To(Equal(wfv1.WorkflowError))
+
+		// A template Argo still does not see a minute after it was created is not a cache's lag:
+		// the plan fails, saying what to check, and the Workflow is not created again.
+		late := newNamespace(ctx)
+		startArgoEngineWith(late, true, func() time.Time { return time.Now().Add(2 * time.Minute) })
+		w2 := gen.WorkflowExecution(late, "rr-never-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		Expect(k8s.Create(ctx, w2)).To(Succeed())
+		never := workflow(ctx, late, w2.Name)
+		playArgo(ctx, late, w2.Name, "workflow-controller", unseen)
+		w2 = waitWE(ctx, w2, kubernautv1.WorkflowFailed)
+		Expect(meta.FindStatusCondition(w2.Status.Conditions, kubernautv1.ReadyCondition).Message).To(And(
+			ContainSubstring("still does not see WorkflowTemplate "+late+"/rr-never-we"),
+			ContainSubstring("may its ServiceAccount list and watch workflowtemplates in "+late)))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(never), again)).To(Succeed())
+		Expect(again.UID).To(Equal(never.UID))
 	})
 
 	It("adds the target namespace's missing semaphore key from namespace.default before Argo sees the Workflow, and never changes a key that is set", func(ctx SpecContext) {
