@@ -32,6 +32,10 @@ var (
 
 func TestIntegration(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// An Eventually given the spec's context would wait for what it expects until go test's
+	// own timeout; a failing spec waits at most a minute, then says what it saw.
+	SetDefaultEventuallyTimeout(time.Minute)
+	EnforceDefaultTimeoutsWhenUsingContexts()
 	RunSpecs(t, "Integration suite")
 }
 
