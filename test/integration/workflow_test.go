@@ -150,6 +150,26 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ApprovedCondition)).To(BeNil(), "a refused plan is never approved")
 	})
 
+	It("rejects a plan whose steps depend on each other in a cycle, naming it, and runs nothing", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startWorkflows(ns, builtinWorld{})
+		w := gen.WorkflowExecution(ns, "rr-cycle-we", func(w *kubernautv1.WorkflowExecution) {
+			w.Spec.ApprovalMode = kubernautv1.ApprovalAuto
+			a, b := gen.RollbackStep(), gen.RollbackStep()
+			a.Name, a.DependsOn = "a", []string{"b"}
+			b.Name, b.DependsOn = "b", []string{"a"}
+			w.Spec.Steps = []kubernautv1.PlanStep{a, b}
+		})
+		Expect(k8s.Create(ctx, w)).To(Succeed(), "the CRD admits it: every dependency names a step of the plan")
+		w = waitWE(ctx, w, kubernautv1.WorkflowRejected)
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.CompiledCondition)).To(And(HaveField("Status", metav1.ConditionFalse),
+			HaveField("Reason", kubernautv1.ReasonWorkflowInvalid), HaveField("Message", ContainSubstring("cycle: a → b → a"))))
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ApprovedCondition)).To(BeNil(), "a plan that cannot compile is never approved")
+		var steps kubernautv1.KubernetesExecutionList
+		Expect(k8s.List(ctx, &steps, client.InNamespace(ns))).To(Succeed())
+		Expect(steps.Items).To(BeEmpty(), "nothing ran")
+	})
+
 	It("refuses a target remediated too often in the last hour (the safety policy's rate limit)", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		for _, name := range []string{"rr-a-we", "rr-b-we", "rr-c-we"} {
