@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -57,20 +58,36 @@ func startArgoWorldWith(ctx SpecContext, prefix string, namespaceSemaphore, argo
 	DeferCleanup(func() {
 		if CurrentSpecReport().Failed() {
 			if log, err := os.ReadFile(ac.Log()); err == nil {
-				AddReportEntry("workflow-controller log", string(log[max(0, len(log)-6000):]))
+				AddReportEntry("workflow-controller log", string(log[max(0, len(log)-30000):]))
 			}
 			var pods corev1.PodList
 			var results wfv1.WorkflowTaskResultList
+			var wfs wfv1.WorkflowList
 			_ = k8s.List(context.Background(), &pods, client.InNamespace(ns))
 			_ = k8s.List(context.Background(), &results, client.InNamespace(ns))
+			_ = k8s.List(context.Background(), &wfs, client.InNamespace(ns))
 			var lines []string
+			// The Workflows as the API server has them: what Argo's log says it saw is compared with this.
+			for _, wf := range wfs.Items {
+				var nodes []string
+				for _, n := range wf.Status.Nodes {
+					nodes = append(nodes, fmt.Sprintf("%s=%s", n.Name, n.Phase))
+				}
+				sort.Strings(nodes)
+				var managers []string
+				for _, m := range wf.ManagedFields {
+					managers = append(managers, fmt.Sprintf("%s %s %s", m.Manager, m.Operation, m.Time))
+				}
+				lines = append(lines, fmt.Sprintf("workflow %s uid %s rv %s phase %s message %q nodes [%s] managers [%s]", wf.Name, wf.UID, wf.ResourceVersion,
+					wf.Status.Phase, wf.Status.Message, strings.Join(nodes, " "), strings.Join(managers, "; ")))
+			}
 			for _, p := range pods.Items {
 				lines = append(lines, fmt.Sprintf("pod %s phase %s rv %s", p.Name, p.Status.Phase, p.ResourceVersion))
 			}
 			for _, r := range results.Items {
 				lines = append(lines, fmt.Sprintf("taskresult %s phase %s labels %v", r.Name, r.Phase, r.Labels))
 			}
-			AddReportEntry("pods and task results", strings.Join(lines, "\n"))
+			AddReportEntry("workflows, pods and task results", strings.Join(lines, "\n"))
 		}
 		ac.Kill()
 	})
