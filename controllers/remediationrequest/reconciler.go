@@ -66,6 +66,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	now := r.now()
 	if rr.Status.Phase.IsFinished() {
 		r.written.Forget(req.NamespacedName)
+		if err := r.withdraw(ctx, rr); err != nil {
+			return ctrl.Result{}, err
+		}
 		return r.retain(ctx, rr, now)
 	}
 	before := rr.DeepCopy()
@@ -78,9 +81,42 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.written.Wrote(rr)
 	}
 	if err == nil && rr.Status.Phase.IsFinished() {
+		if err := r.withdraw(ctx, rr); err != nil {
+			return ctrl.Result{}, err
+		}
 		return ctrl.Result{RequeueAfter: r.Config.Retention}, nil
 	}
 	return res, err
+}
+
+// withdraw deletes the plan of a finished remediation that has not started (being planned or
+// waiting for its approval): once the remediation timed out, failed or was cancelled, nobody
+// can approve its plan any more, and the target's claim is free for the next remediation.
+// The delete is conditional on the version read, so a plan approved meanwhile is not
+// withdrawn (it is running, and reports its outcome as any other).
+func (r *Reconciler) withdraw(ctx context.Context, rr *kubernautv1.RemediationRequest) error {
+	if rr.Status.WorkflowExecutionRef == nil {
+		return nil
+	}
+	we := &kubernautv1.WorkflowExecution{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: rr.Namespace, Name: rr.Status.WorkflowExecutionRef.Name}, we)
+	if apierrors.IsNotFound(err) || (err == nil && (!metav1.IsControlledBy(we, rr) || !notStarted(we) || we.DeletionTimestamp != nil)) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading WorkflowExecution %s of finished RemediationRequest %s: %w", rr.Status.WorkflowExecutionRef.Name, rr.Name, err)
+	}
+	err = r.Client.Delete(ctx, we, client.Preconditions{UID: &we.UID, ResourceVersion: &we.ResourceVersion})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case apierrors.IsConflict(err):
+		return fmt.Errorf("withdrawing WorkflowExecution %s: it changed meanwhile, looking again: %w", we.Name, err)
+	case err != nil:
+		return fmt.Errorf("withdrawing WorkflowExecution %s of finished RemediationRequest %s: %w", we.Name, rr.Name, err)
+	}
+	r.event(rr, corev1.EventTypeNormal, "PlanWithdrawn", fmt.Sprintf("WorkflowExecution %s had not started when the remediation ended (%s): withdrawn, it can no longer be approved", we.Name, rr.Status.Phase))
+	return nil
 }
 
 // advance runs the stages in order until one waits or ends the remediation.

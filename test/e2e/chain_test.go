@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -310,6 +311,9 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseTimedOut)
 		Expect(got.Status.Message).To(ContainSubstring("AwaitingApproval"))
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rr + "-we"}, &kubernautv1.WorkflowExecution{}))
+		}).WithContext(ctx).Should(BeTrue(), "the plan is withdrawn: nobody can approve it after its remediation timed out")
 		nothingRan(ctx, rr, e, "billing")
 	})
 

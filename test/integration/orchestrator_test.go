@@ -359,35 +359,43 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 		})
 	})
 
-	DescribeTable("times out a phase, naming it",
-		func(ctx SpecContext, phase kubernautv1.RemediationPhase, drive func(SpecContext, *orchestrated, string)) {
+	DescribeTable("times out a phase, naming it; withdraws a plan that has not started, leaves a running one to report",
+		func(ctx SpecContext, phase kubernautv1.RemediationPhase, drive func(SpecContext, *orchestrated, string), planRuns bool) {
 			o := startOrchestrator(ctx, func(c *remediationrequest.Config) { c.Timeouts[phase] = 2 * time.Second })
 			o.rr(ctx, "rr-slow")
 			drive(ctx, o, "rr-slow")
 			r := o.waitPhase(ctx, "rr-slow", kubernautv1.RemediationPhaseTimedOut)
 			Expect(r.Status.Message).To(Equal(fmt.Sprintf("phase %s exceeded its timeout of 2s", phase)))
+			plan := client.ObjectKey{Namespace: o.ns, Name: "rr-slow-we"}
+			if planRuns {
+				Consistently(func() error { return k8s.Get(ctx, plan, &kubernautv1.WorkflowExecution{}) }).WithContext(ctx).WithTimeout(2*time.Second).Should(Succeed(),
+					"an approved plan runs to its own end (its steps may be changing the target)")
+				return
+			}
+			// Nobody can approve the plan of a remediation that ended, and its target is free.
+			Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, plan, &kubernautv1.WorkflowExecution{})) }).WithContext(ctx).Should(BeTrue(), "withdrawn")
 		},
-		Entry("processing", kubernautv1.RemediationPhaseProcessing, func(SpecContext, *orchestrated, string) {}),
+		Entry("processing", kubernautv1.RemediationPhaseProcessing, func(SpecContext, *orchestrated, string) {}, false),
 		Entry("analysis", kubernautv1.RemediationPhaseAnalyzing, func(ctx SpecContext, o *orchestrated, n string) {
 			completeProcessing(ctx, o.ns, n)
-		}),
+		}, false),
 		Entry("approval", kubernautv1.RemediationPhaseAwaitingApproval, func(ctx SpecContext, o *orchestrated, n string) {
 			completeProcessing(ctx, o.ns, n)
 			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalManual, rollback(o.target))
 			setWorkflow(ctx, o.ns, n, kubernautv1.WorkflowAwaitingApproval, metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionUnknown, Reason: kubernautv1.ReasonAwaitingApproval, Message: "waiting for plan hash abc"})
-		}),
+		}, false),
 		Entry("execution", kubernautv1.RemediationPhaseExecuting, func(ctx SpecContext, o *orchestrated, n string) {
 			completeProcessing(ctx, o.ns, n)
 			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalAuto, rollback(o.target))
 			setWorkflow(ctx, o.ns, n, kubernautv1.WorkflowRunning, metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"})
-		}),
+		}, true),
 		Entry("verification", kubernautv1.RemediationPhaseVerifying, func(ctx SpecContext, o *orchestrated, n string) {
 			completeProcessing(ctx, o.ns, n)
 			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalAuto, rollback(o.target))
 			setWorkflow(ctx, o.ns, n, kubernautv1.WorkflowVerifying,
 				metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"},
 				metav1.Condition{Type: kubernautv1.ExecutedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonStepsSucceeded, Message: "done"})
-		}),
+		}, true),
 	)
 
 	It("cancels a remediation whose alert resolved before execution, and keeps verifying one that executes", func(ctx SpecContext) {
