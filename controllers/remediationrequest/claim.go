@@ -80,6 +80,9 @@ func (r *Reconciler) tryClaim(ctx context.Context, rr *kubernautv1.RemediationRe
 	case !other.Status.Phase.IsFinished():
 		return alreadyRemediating(holder, target), nil
 	default:
+		if v, running, err := r.planRuns(ctx, &other, target); err != nil || running {
+			return v, err
+		}
 		if v, cooling := coolingDown(r.Config, target, rr, &other, now); cooling {
 			return v, nil
 		}
@@ -90,4 +93,27 @@ func (r *Reconciler) tryClaim(ctx context.Context, rr *kubernautv1.RemediationRe
 		return guardVerdict{}, fmt.Errorf("taking over the claim on %s (Lease %s) from %s: %w", target, key.Name, holder, err)
 	}
 	return guardVerdict{}, nil
+}
+
+// planRuns reports whether the plan of other, a finished remediation that claims target, still
+// runs: a remediation that timed out while executing leaves its plan to its own end (its steps
+// may be changing the target, its exit hook undoing them), and the claim holds until then. A
+// plan that never started is being withdrawn and holds nothing.
+func (r *Reconciler) planRuns(ctx context.Context, other *kubernautv1.RemediationRequest, target kubernautv1.Target) (guardVerdict, bool, error) {
+	ref := other.Status.WorkflowExecutionRef
+	if ref == nil {
+		return guardVerdict{}, false, nil
+	}
+	we := &kubernautv1.WorkflowExecution{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: other.Namespace, Name: ref.Name}, we)
+	switch {
+	case apierrors.IsNotFound(err):
+		return guardVerdict{}, false, nil
+	case err != nil:
+		return guardVerdict{}, false, fmt.Errorf("reading WorkflowExecution %s of RemediationRequest %s, which claims %s: %w", ref.Name, other.Name, target, err)
+	case we.Status.Phase.IsFinished() || notStarted(we):
+		return guardVerdict{}, false, nil
+	}
+	return guardVerdict{reason: kubernautv1.ReasonAlreadyRemediating, blockedBy: other.Name,
+		message: fmt.Sprintf("RemediationRequest %s ended %s, but its plan %s still runs on %s", other.Name, other.Status.Phase, ref.Name, target)}, true, nil
 }

@@ -306,6 +306,37 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 			Expect(lease.OwnerReferences).To(ConsistOf(HaveField("Name", "rr-other-signal")))
 		})
 
+		It("keeps a target claimed while the plan of a remediation that timed out executing still runs", func(ctx SpecContext) {
+			o := startOrchestrator(ctx, func(c *remediationrequest.Config) {
+				c.Cooldown = 0
+				c.Timeouts[kubernautv1.RemediationPhaseExecuting] = 2 * time.Second
+			})
+			o.rr(ctx, "rr-slow")
+			completeProcessing(ctx, o.ns, "rr-slow")
+			completeAnalysis(ctx, o.ns, "rr-slow", kubernautv1.ApprovalAuto, rollback(o.target))
+			setWorkflow(ctx, o.ns, "rr-slow", kubernautv1.WorkflowRunning,
+				metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"})
+			o.waitPhase(ctx, "rr-slow", kubernautv1.RemediationPhaseTimedOut)
+
+			o.rr(ctx, "rr-next", func(r *kubernautv1.RemediationRequest) { r.Spec.Signal.Fingerprint = "0000000000000002" })
+			completeProcessing(ctx, o.ns, "rr-next")
+			completeAnalysis(ctx, o.ns, "rr-next", kubernautv1.ApprovalAuto, rollback(o.target))
+			r := o.waitPhase(ctx, "rr-next", kubernautv1.RemediationPhaseSkipped)
+			Expect(meta.FindStatusCondition(r.Status.Conditions, kubernautv1.GuardsPassedCondition).Reason).To(Equal(kubernautv1.ReasonAlreadyRemediating))
+			Expect(r.Status.BlockedBy).To(Equal(&kubernautv1.LocalReference{Name: "rr-slow"}))
+			Expect(r.Status.Message).To(ContainSubstring("RemediationRequest rr-slow ended TimedOut, but its plan rr-slow-we still runs on"))
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: "rr-next-we"}, &kubernautv1.WorkflowExecution{})).
+				To(Satisfy(apierrors.IsNotFound), "no second plan while the first runs")
+
+			// Once the plan ends (its exit hook undid it, say), the target is free again.
+			setWorkflow(ctx, o.ns, "rr-slow", kubernautv1.WorkflowFailed,
+				metav1.Condition{Type: kubernautv1.ReadyCondition, Status: metav1.ConditionFalse, Reason: kubernautv1.ReasonFailed, Message: "deadline; undone"})
+			o.rr(ctx, "rr-after", func(r *kubernautv1.RemediationRequest) { r.Spec.Signal.Fingerprint = "0000000000000003" })
+			completeProcessing(ctx, o.ns, "rr-after")
+			completeAnalysis(ctx, o.ns, "rr-after", kubernautv1.ApprovalAuto, rollback(o.target))
+			child(ctx, o.ns, "rr-after-we", &kubernautv1.WorkflowExecution{})
+		})
+
 		It("holds back a remediation of a target remediated for the same signal within the cooldown", func(ctx SpecContext) {
 			o := startOrchestrator(ctx, nil)
 			o.rr(ctx, "rr-done")
