@@ -137,6 +137,9 @@ const (
 	ReasonLowConfidence = "LowConfidence"
 	// ReasonApprovalDenied: a person or the approval policy refused the plan.
 	ReasonApprovalDenied = "ApprovalDenied"
+	// ReasonRemediationEnded: the remediation that owns the plan ended (timed out, failed,
+	// cancelled) before the plan was approved; it can no longer be approved.
+	ReasonRemediationEnded = "RemediationEnded"
 
 	// ReasonWorkflowCompiled: the plan compiled into a Workflow that Argo's validator accepts.
 	ReasonWorkflowCompiled = "WorkflowCompiled"

@@ -92,8 +92,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // withdraw deletes the plan of a finished remediation that has not started (being planned or
 // waiting for its approval): once the remediation timed out, failed or was cancelled, nobody
 // can approve its plan any more, and the target's claim is free for the next remediation.
-// The delete is conditional on the version read, so a plan approved meanwhile is not
-// withdrawn (it is running, and reports its outcome as any other).
+// The delete is conditional on the version read (a plan changed meanwhile is looked at
+// again); an approval that lands before the delete is refused by the WorkflowExecution
+// controller (RemediationEnded), so it does not start the plan either.
 func (r *Reconciler) withdraw(ctx context.Context, rr *kubernautv1.RemediationRequest) error {
 	if rr.Status.WorkflowExecutionRef == nil {
 		return nil

@@ -112,8 +112,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ValidatedCondition) {
 		var resumedBy string
 		resumedBy, err = r.gate(ctx, we)
+		var ended string
 		if err == nil {
-			r.approve(we, resumedBy)
+			ended, err = r.remediationEnded(ctx, we)
+		}
+		if err == nil {
+			if ended != "" {
+				r.refuseLate(we, ended)
+			} else {
+				r.approve(we, resumedBy)
+			}
 			err = r.rejected(ctx, we)
 		}
 	}
@@ -221,6 +229,39 @@ func (r *Reconciler) plan(ctx context.Context, we *kubernautv1.WorkflowExecution
 	}
 	set(we, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonPlanValid, fmt.Sprintf("the safety policy and the API server's dry run allow all %d steps", len(plan.Steps)))
 	return nil
+}
+
+// remediationEnded describes the RemediationRequest that owns a plan not approved yet when
+// it has ended ("RemediationRequest rr-1 ended TimedOut"), else "": a remediation that gave up
+// withdraws its plan, and an approval arriving before the withdrawal must not start it. A
+// plan without such an owner (created by hand, or in tests) is not affected.
+func (r *Reconciler) remediationEnded(ctx context.Context, we *kubernautv1.WorkflowExecution) (string, error) {
+	owner := metav1.GetControllerOf(we)
+	if meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) || owner == nil ||
+		owner.Kind != "RemediationRequest" || owner.APIVersion != kubernautv1.GroupVersion.String() {
+		return "", nil
+	}
+	rr := &kubernautv1.RemediationRequest{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: we.Namespace, Name: owner.Name}, rr)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", nil // deleted: its plan goes with it
+	case err != nil:
+		return "", fmt.Errorf("reading RemediationRequest %s, which owns WorkflowExecution %s: %w", owner.Name, we.Name, err)
+	case rr.UID != owner.UID || !rr.Status.Phase.IsFinished():
+		return "", nil
+	}
+	return fmt.Sprintf("RemediationRequest %s ended %s", rr.Name, rr.Status.Phase), nil
+}
+
+// refuseLate refuses the approval of a plan whose remediation ended (see remediationEnded).
+func (r *Reconciler) refuseLate(we *kubernautv1.WorkflowExecution, ended string) {
+	now := metav1.NewTime(r.now())
+	msg := ended + " before the plan was approved: the plan is withdrawn and can no longer be approved"
+	we.Status.Approval = &kubernautv1.Approval{Mode: we.Spec.ApprovalMode, Decision: "Denied", DecidedBy: "kubernaut", DecidedAt: &now,
+		PlanHash: we.Status.Plan.Hash, Reasons: []string{kubernautv1.Truncate(msg, 512)}}
+	set(we, kubernautv1.ApprovedCondition, metav1.ConditionFalse, kubernautv1.ReasonRemediationEnded, msg)
+	set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
 }
 
 // approve records the approval: the policy's for Auto; for Manual, a person's annotation naming

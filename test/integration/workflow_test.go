@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -260,6 +261,34 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(
 			ContainSubstring(`key namespace.default: "many" is not a count of at least 1`))
 		Expect(stepsOf(ctx, w)).To(BeEmpty())
+	})
+
+	It("refuses to approve a plan whose remediation ended first, and runs nothing; a live remediation's plan waits as usual", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startWorkflows(ns, builtinWorld{})
+		owned := func(rrName string, phase kubernautv1.RemediationPhase) *kubernautv1.WorkflowExecution {
+			rr := gen.RemediationRequest(ns, rrName)
+			Expect(k8s.Create(ctx, rr)).To(Succeed())
+			before := rr.DeepCopy()
+			rr.Status.Phase = phase
+			Expect(k8s.Status().Patch(ctx, rr, client.MergeFrom(before))).To(Succeed())
+			w := gen.WorkflowExecution(ns, rrName+"-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.RemediationRequestRef.Name = rrName })
+			Expect(controllerutil.SetControllerReference(rr, w, k8s.Scheme())).To(Succeed())
+			Expect(k8s.Create(ctx, w)).To(Succeed())
+			return w
+		}
+		// The remediation timed out waiting, and the plan's withdrawal has not landed yet.
+		late := waitWE(ctx, owned("rr-gave-up", kubernautv1.RemediationPhaseTimedOut), kubernautv1.WorkflowRejected)
+		Expect(meta.FindStatusCondition(late.Status.Conditions, kubernautv1.ApprovedCondition)).To(And(
+			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", kubernautv1.ReasonRemediationEnded),
+			HaveField("Message", "RemediationRequest rr-gave-up ended TimedOut before the plan was approved: the plan is withdrawn and can no longer be approved")))
+		Expect(late.Status.Approval).To(And(HaveField("Decision", "Denied"), HaveField("DecidedBy", "kubernaut")))
+		var steps kubernautv1.KubernetesExecutionList
+		Expect(k8s.List(ctx, &steps, client.InNamespace(ns))).To(Succeed())
+		Expect(steps.Items).To(BeEmpty(), "nothing ran")
+
+		live := waitWE(ctx, owned("rr-waiting", kubernautv1.RemediationPhaseAwaitingApproval), kubernautv1.WorkflowAwaitingApproval)
+		Expect(meta.FindStatusCondition(live.Status.Conditions, kubernautv1.ApprovedCondition)).NotTo(HaveField("Reason", kubernautv1.ReasonRemediationEnded))
 	})
 
 	It("rejects a plan a person rejects", func(ctx SpecContext) {
