@@ -107,16 +107,22 @@ func (r *Reconciler) withdraw(ctx context.Context, rr *kubernautv1.RemediationRe
 	if err != nil {
 		return fmt.Errorf("reading WorkflowExecution %s of finished RemediationRequest %s: %w", rr.Status.WorkflowExecutionRef.Name, rr.Name, err)
 	}
-	err = r.Client.Delete(ctx, we, client.Preconditions{UID: &we.UID, ResourceVersion: &we.ResourceVersion})
+	return r.withdrawPlan(ctx, rr, we, "the remediation ended "+string(rr.Status.Phase))
+}
+
+// withdrawPlan deletes a plan that has not started, on the version read (a plan changed
+// meanwhile is looked at again), and records why on the RemediationRequest.
+func (r *Reconciler) withdrawPlan(ctx context.Context, rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExecution, why string) error {
+	err := r.Client.Delete(ctx, we, client.Preconditions{UID: &we.UID, ResourceVersion: &we.ResourceVersion})
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil
 	case apierrors.IsConflict(err):
 		return fmt.Errorf("withdrawing WorkflowExecution %s: it changed meanwhile, looking again: %w", we.Name, err)
 	case err != nil:
-		return fmt.Errorf("withdrawing WorkflowExecution %s of finished RemediationRequest %s: %w", we.Name, rr.Name, err)
+		return fmt.Errorf("withdrawing WorkflowExecution %s of RemediationRequest %s: %w", we.Name, rr.Name, err)
 	}
-	r.event(rr, corev1.EventTypeNormal, "PlanWithdrawn", fmt.Sprintf("WorkflowExecution %s had not started when the remediation ended (%s): withdrawn, it can no longer be approved", we.Name, rr.Status.Phase))
+	r.event(rr, corev1.EventTypeNormal, "PlanWithdrawn", fmt.Sprintf("WorkflowExecution %s had not started when %s: withdrawn, it can no longer be approved", we.Name, why))
 	return nil
 }
 
@@ -207,11 +213,11 @@ func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationReq
 	rr.Status.WorkflowExecutionRef = &kubernautv1.LocalReference{Name: we.Name}
 	if rr.Spec.ResolvedAt != nil && notStarted(we) {
 		// Resolved while the plan waits (for its approval, say): nothing may start now.
-		if err := r.Client.Delete(ctx, we); client.IgnoreNotFound(err) != nil {
-			return ctrl.Result{}, fmt.Errorf("deleting WorkflowExecution %s of a cancelled remediation: %w", we.Name, err)
+		msg := fmt.Sprintf("the alert resolved at %s, before execution started", rr.Spec.ResolvedAt.UTC().Format(time.RFC3339))
+		if err := r.withdrawPlan(ctx, rr, we, msg); err != nil {
+			return ctrl.Result{}, err
 		}
-		end(rr, kubernautv1.ReasonCancelled, fmt.Sprintf("the alert resolved at %s, before execution started; the plan was withdrawn",
-			rr.Spec.ResolvedAt.UTC().Format(time.RFC3339)))
+		end(rr, kubernautv1.ReasonCancelled, msg+"; the plan was withdrawn")
 		return ctrl.Result{}, nil
 	}
 	return r.executed(rr, we, now), nil
