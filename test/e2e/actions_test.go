@@ -68,7 +68,6 @@ func narrowRole(ctx SpecContext, sa string, rules []rbacv1.PolicyRule, probe aut
 	get(ctx, role)
 	orig := role.Rules
 	role.Rules = rules
-	Expect(k8s.Update(ctx, role)).To(Succeed())
 	allowed := func(ctx context.Context) (bool, error) {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: "system:serviceaccount:" + actionsNamespace + ":" + sa, ResourceAttributes: &probe,
@@ -76,7 +75,8 @@ func narrowRole(ctx SpecContext, sa string, rules []rbacv1.PolicyRule, probe aut
 		err := k8s.Create(ctx, sar)
 		return sar.Status.Allowed, err
 	}
-	Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeFalse())
+	Expect(k8s.Update(ctx, role)).To(Succeed())
+	// Restored even when this spec fails: the other specs need the action's real role.
 	DeferCleanup(func(ctx SpecContext) {
 		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			if err := k8s.Get(ctx, client.ObjectKeyFromObject(role), role); err != nil {
@@ -87,6 +87,7 @@ func narrowRole(ctx SpecContext, sa string, rules []rbacv1.PolicyRule, probe aut
 		})).To(Succeed())
 		Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeTrue())
 	})
+	Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeFalse())
 }
 
 // undo compensates a finished step and waits until its pre-state is back.
