@@ -87,11 +87,11 @@ func refusePool(ctx SpecContext, ns, value string) {
 			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
 				MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}}}}
 	Expect(k8s.Create(ctx, policy)).To(Succeed())
-	Expect(k8s.Create(ctx, binding)).To(Succeed())
 	DeferCleanup(func(ctx SpecContext) {
 		Expect(client.IgnoreNotFound(k8s.Delete(ctx, binding))).To(Succeed())
 		Expect(client.IgnoreNotFound(k8s.Delete(ctx, policy))).To(Succeed())
 	})
+	Expect(k8s.Create(ctx, binding)).To(Succeed())
 	// The policy is in force once a server-side dry run that keeps POOL at value is refused.
 	probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe-pool"}, Data: map[string]string{"POOL": value}}
 	Expect(k8s.Create(ctx, probe)).To(Succeed())
