@@ -110,18 +110,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	var res ctrl.Result
 	err := r.plan(ctx, we)
 	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ValidatedCondition) {
-		var resumedBy string
-		resumedBy, err = r.gate(ctx, we)
-		var ended string
-		if err == nil {
-			ended, err = r.remediationEnded(ctx, we)
-		}
-		if err == nil {
-			if ended != "" {
-				r.refuseLate(we, ended)
-			} else {
+		// A plan whose remediation ended is refused before its gate: nothing is created for it.
+		var ended, resumedBy string
+		ended, err = r.remediationEnded(ctx, we)
+		switch {
+		case err != nil:
+		case ended != "":
+			r.refuseLate(we, ended)
+		default:
+			if resumedBy, err = r.gate(ctx, we); err == nil {
 				r.approve(we, resumedBy)
 			}
+		}
+		if err == nil {
 			err = r.rejected(ctx, we)
 		}
 	}

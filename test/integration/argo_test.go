@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -277,6 +278,14 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 			ContainSubstring("may its ServiceAccount list and watch workflowtemplates in "+late)))
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(never), again)).To(Succeed())
 		Expect(again.UID).To(Equal(never.UID))
+	})
+
+	It("refuses a Manual plan whose remediation ended before creating any Workflow for it", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startArgoEngine(ns)
+		w := waitWE(ctx, ownedPlan(ctx, ns, "rr-gone", kubernautv1.RemediationPhaseTimedOut), kubernautv1.WorkflowRejected)
+		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ApprovedCondition).Reason).To(Equal(kubernautv1.ReasonRemediationEnded))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), &wfv1.Workflow{})).To(Satisfy(apierrors.IsNotFound), "no Workflow waits at a gate nobody may pass")
 	})
 
 	It("adds the target namespace's missing semaphore key from namespace.default before Argo sees the Workflow, and never changes a key that is set", func(ctx SpecContext) {

@@ -67,6 +67,21 @@ func stepsOf(ctx SpecContext, w *kubernautv1.WorkflowExecution) []kubernautv1.Ku
 	return list.Items
 }
 
+// ownedPlan creates a RemediationRequest in phase and its Manual plan, owned by it as the
+// orchestrator creates them (no orchestrator runs: the phase stays).
+func ownedPlan(ctx SpecContext, ns, rrName string, phase kubernautv1.RemediationPhase) *kubernautv1.WorkflowExecution {
+	GinkgoHelper()
+	rr := gen.RemediationRequest(ns, rrName)
+	Expect(k8s.Create(ctx, rr)).To(Succeed())
+	before := rr.DeepCopy()
+	rr.Status.Phase = phase
+	Expect(k8s.Status().Patch(ctx, rr, client.MergeFrom(before))).To(Succeed())
+	w := gen.WorkflowExecution(ns, rrName+"-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.RemediationRequestRef.Name = rrName })
+	Expect(controllerutil.SetControllerReference(rr, w, k8s.Scheme())).To(Succeed())
+	Expect(k8s.Create(ctx, w)).To(Succeed())
+	return w
+}
+
 func waitWE(ctx SpecContext, w *kubernautv1.WorkflowExecution, phase kubernautv1.WorkflowPhase) *kubernautv1.WorkflowExecution {
 	GinkgoHelper()
 	Eventually(func(g Gomega) {
@@ -266,19 +281,8 @@ var _ = Describe("The WorkflowExecution controller", func() {
 	It("refuses to approve a plan whose remediation ended first, and runs nothing; a live remediation's plan waits as usual", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		startWorkflows(ns, builtinWorld{})
-		owned := func(rrName string, phase kubernautv1.RemediationPhase) *kubernautv1.WorkflowExecution {
-			rr := gen.RemediationRequest(ns, rrName)
-			Expect(k8s.Create(ctx, rr)).To(Succeed())
-			before := rr.DeepCopy()
-			rr.Status.Phase = phase
-			Expect(k8s.Status().Patch(ctx, rr, client.MergeFrom(before))).To(Succeed())
-			w := gen.WorkflowExecution(ns, rrName+"-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.RemediationRequestRef.Name = rrName })
-			Expect(controllerutil.SetControllerReference(rr, w, k8s.Scheme())).To(Succeed())
-			Expect(k8s.Create(ctx, w)).To(Succeed())
-			return w
-		}
 		// The remediation timed out waiting, and the plan's withdrawal has not landed yet.
-		late := waitWE(ctx, owned("rr-gave-up", kubernautv1.RemediationPhaseTimedOut), kubernautv1.WorkflowRejected)
+		late := waitWE(ctx, ownedPlan(ctx, ns, "rr-gave-up", kubernautv1.RemediationPhaseTimedOut), kubernautv1.WorkflowRejected)
 		Expect(meta.FindStatusCondition(late.Status.Conditions, kubernautv1.ApprovedCondition)).To(And(
 			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", kubernautv1.ReasonRemediationEnded),
 			HaveField("Message", "RemediationRequest rr-gave-up ended TimedOut before the plan was approved: the plan is withdrawn and can no longer be approved")))
@@ -287,7 +291,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		Expect(k8s.List(ctx, &steps, client.InNamespace(ns))).To(Succeed())
 		Expect(steps.Items).To(BeEmpty(), "nothing ran")
 
-		live := waitWE(ctx, owned("rr-waiting", kubernautv1.RemediationPhaseAwaitingApproval), kubernautv1.WorkflowAwaitingApproval)
+		live := waitWE(ctx, ownedPlan(ctx, ns, "rr-waiting", kubernautv1.RemediationPhaseAwaitingApproval), kubernautv1.WorkflowAwaitingApproval)
 		Expect(meta.FindStatusCondition(live.Status.Conditions, kubernautv1.ApprovedCondition)).NotTo(HaveField("Reason", kubernautv1.ReasonRemediationEnded))
 	})
 
