@@ -181,7 +181,7 @@ func semaphoreConfigMap(ctx context.Context, reader client.Reader, namespace, na
 	cm := &corev1.ConfigMap{}
 	if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cm); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, failPlan("semaphore ConfigMap %s/%s does not exist (--semaphore-configmap; an empty one turns the limits off; the base manifests create it with keys cluster and %s)", namespace, name, DefaultNamespaceSemaphoreKey)
+			return nil, failPlan("semaphore ConfigMap %s/%s does not exist: apply the base manifests' (keys cluster and %s), or run with --semaphore-configmap= for no limits", namespace, name, DefaultNamespaceSemaphoreKey)
 		}
 		return nil, fmt.Errorf("reading semaphore ConfigMap %s/%s: %w", namespace, name, err)
 	}

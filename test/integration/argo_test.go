@@ -206,7 +206,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 			c.Labels[templates.VersionLabel] = templates.Version
 			Expect(k8s.Patch(ctx, c, client.MergeFrom(old))).To(Succeed())
 		})
-		w := gen.WorkflowExecution(ns, "rr-old-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		w := gen.WorkflowExecution(ns, "rr-old-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		failsBeforeWorkflow(ctx, w, `ClusterWorkflowTemplate kubernaut-compensate has kubernaut.io/template-version="0", this controller needs "1"`)
 	})
@@ -217,7 +217,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		stale := &wfv1.WorkflowTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-ref-we", Annotations: map[string]string{"kubernaut.io/plan-hash": "0123abcd"}},
 			Spec: wfv1.WorkflowSpec{Entrypoint: "x", Templates: []wfv1.Template{{Name: "x", Suspend: &wfv1.SuspendTemplate{}}}}}
 		Expect(k8s.Create(ctx, stale)).To(Succeed())
-		w := gen.WorkflowExecution(ns, "rr-ref-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		w := gen.WorkflowExecution(ns, "rr-ref-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		failsBeforeWorkflow(ctx, w, `WorkflowTemplate `+ns+`/rr-ref-we is not this plan's (it carries plan "0123abcd"`)
 		got := &wfv1.WorkflowTemplate{}
@@ -236,7 +236,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		}
 		ns := newNamespace(ctx)
 		startArgoEngineWith(ns, true, nil)
-		w := gen.WorkflowExecution(ns, "rr-unseen-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		w := gen.WorkflowExecution(ns, "rr-unseen-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		first := workflow(ctx, ns, w.Name)
 		playArgo(ctx, ns, w.Name, "workflow-controller", unseen)
@@ -268,7 +268,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		// the plan fails, saying what to check, and the Workflow is not created again.
 		late := newNamespace(ctx)
 		startArgoEngineWith(late, true, func() time.Time { return time.Now().Add(2 * time.Minute) })
-		w2 := gen.WorkflowExecution(late, "rr-never-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		w2 := gen.WorkflowExecution(late, "rr-never-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w2)).To(Succeed())
 		never := workflow(ctx, late, w2.Name)
 		playArgo(ctx, late, w2.Name, "workflow-controller", unseen)
@@ -291,7 +291,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 	It("adds the target namespace's missing semaphore key from namespace.default before Argo sees the Workflow, and never changes a key that is set", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		startArgoEngine(ns)
-		w := gen.WorkflowExecution(ns, "rr-sem-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalManual })
+		w := gen.WorkflowExecution(ns, "rr-sem-we")
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		wf := workflow(ctx, ns, "rr-sem-we")
 		var keys []string
@@ -306,7 +306,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		// A limit someone set stays as it is.
 		cm.Data["namespace."+w.Spec.Target.Namespace] = "1"
 		Expect(k8s.Update(ctx, cm)).To(Succeed())
-		other := gen.WorkflowExecution(ns, "rr-sem2-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalManual })
+		other := gen.WorkflowExecution(ns, "rr-sem2-we")
 		Expect(k8s.Create(ctx, other)).To(Succeed())
 		workflow(ctx, ns, "rr-sem2-we")
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
@@ -325,11 +325,11 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 				cm.Data = data
 				Expect(k8s.Update(ctx, cm)).To(Succeed())
 			}
-			w := gen.WorkflowExecution(ns, "rr-nosem-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+			w := gen.WorkflowExecution(ns, "rr-nosem-we", gen.AutoApproved)
 			Expect(k8s.Create(ctx, w)).To(Succeed())
 			failsBeforeWorkflow(ctx, w, want)
 		},
-		Entry("no ConfigMap", nil, "/kubernaut-semaphores does not exist (--semaphore-configmap"),
+		Entry("no ConfigMap", nil, "/kubernaut-semaphores does not exist: apply the base manifests' (keys cluster and namespace.default), or run with --semaphore-configmap= for no limits"),
 		Entry("no cluster key", map[string]string{"namespace.default": "2"}, `has no key "cluster"`),
 		Entry("a default that is not a count (it would have been copied for Argo to choke on)", map[string]string{"cluster": "10", "namespace.default": "many"},
 			`key namespace.default: "many" is not a count of at least 1`),
@@ -338,7 +338,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 	It("mirrors compressed nodes, a failed step and the exit hook's compensation", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		startArgoEngine(ns)
-		w := gen.WorkflowExecution(ns, "rr-fail-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		w := gen.WorkflowExecution(ns, "rr-fail-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		wf := workflow(ctx, ns, "rr-fail-we")
 		Expect(wf.GetTemplateByName(wf.Spec.Entrypoint).DAG.Tasks[0].Name).To(Equal("rollback"), "no gate for an Auto plan")

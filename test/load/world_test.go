@@ -485,7 +485,9 @@ type writes struct {
 	dryRun    int            // dryRun=All requests (the plans' server-side dry runs)
 	reviews   int            // SubjectAccessReviews and TokenReviews: creates that store nothing
 	byKind    map[string]int // verb resource[/subresource] → count, persisted only
-	byTarget  map[string]int // namespace → persisted writes to apps/deployments
+	// customResources counts the persisted writes of Kubernaut's own kinds (kubernaut.io).
+	customResources int
+	byTarget        map[string]int // namespace → persisted writes to apps/deployments
 }
 
 // auditWrites reads the audit log's write requests made by userAgent (a prefix) from since on.
@@ -530,6 +532,9 @@ func auditWrites(path, userAgent string, since time.Time) (writes, error) {
 		default:
 			w.persisted++
 			w.byKind[ev.Verb+" "+res]++
+			if ev.ObjectRef.APIGroup == kubernautv1.GroupVersion.Group {
+				w.customResources++
+			}
 			if ev.ObjectRef.APIGroup == "apps" && ev.ObjectRef.Resource == "deployments" && ev.ObjectRef.Subresource == "" {
 				w.byTarget[ev.ObjectRef.Namespace]++
 			}
