@@ -166,6 +166,14 @@ func imageOf(ctx context.Context, e scenario.Estate, name string) string {
 	return deploymentIn(ctx, e, name).Spec.Template.Spec.Containers[0].Image
 }
 
+// withdrawn waits until the remediation's plan is gone (its WorkflowExecution deleted).
+func withdrawn(ctx context.Context, rr string) {
+	GinkgoHelper()
+	Eventually(func() bool {
+		return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rr + "-we"}, &kubernautv1.WorkflowExecution{}))
+	}).WithContext(ctx).Should(BeTrue(), "the plan of %s is withdrawn", rr)
+}
+
 // nothingRan checks that remediation rr ran no step and Deployment name still runs the
 // crashing release 2.0 the situation made.
 func nothingRan(ctx context.Context, rr string, e scenario.Estate, name string) {
@@ -279,11 +287,10 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		e := newEstate(ctx, "cve-staging-", "staging")
 		alert := must(e.CrashLoopAfterRollout(ctx, "pay"))
 		// The cluster's own admission refuses the image the rollback would bring back.
-		vap := bannedImage(e.Namespace, "shop/pay:1.0")
-		for _, o := range vap {
-			Expect(k8s.Create(ctx, o)).To(Succeed())
-			DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, o))).To(Succeed()) })
-		}
+		refuseInAdmission(ctx, "banned-image-"+e.Namespace, e.Namespace,
+			[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments"}},
+			`object.spec.template.spec.containers.all(c, c.image != "shop/pay:1.0")`, "shop/pay:1.0 has a known vulnerability (CVE-2026-0001)")
 		waitAdmissionRefuses(ctx, e, "pay", "shop/pay:1.0")
 		rr := c.fire(ctx, alert)[0]
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseRejected)
@@ -311,9 +318,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseTimedOut)
 		Expect(got.Status.Message).To(ContainSubstring("AwaitingApproval"))
-		Eventually(func() bool {
-			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rr + "-we"}, &kubernautv1.WorkflowExecution{}))
-		}).WithContext(ctx).Should(BeTrue(), "the plan is withdrawn: nobody can approve it after its remediation timed out")
+		withdrawn(ctx, rr) // nobody can approve it after its remediation timed out
 		nothingRan(ctx, rr, e, "billing")
 	})
 
@@ -325,9 +330,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		c.fire(ctx, scenario.Resolved(alert, time.Now()))
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseCancelled)
 		Expect(got.Status.Message).To(ContainSubstring("the plan was withdrawn"))
-		Eventually(func() bool {
-			return k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rr + "-we"}, &kubernautv1.WorkflowExecution{}) != nil
-		}).WithContext(ctx).Should(BeTrue(), "the WorkflowExecution is deleted")
+		withdrawn(ctx, rr)
 		nothingRan(ctx, rr, e, "checkout")
 	})
 
@@ -481,23 +484,19 @@ var _ = Describe("The whole chain through kubernaut's binary with HolmesGPT", Or
 	})
 })
 
-// bannedImage is a ValidatingAdmissionPolicy and its binding that refuse Deployments of image
-// in namespace ns, as a cluster's own admission would for a vulnerable image.
-func bannedImage(ns, image string) []client.Object {
-	name := "banned-image-" + ns
+// refuseInAdmission makes the API server's admission refuse, in namespace ns, the operations
+// ops on the resources of rule whose object fails expression, with message — a
+// ValidatingAdmissionPolicy and its binding named name, as a cluster's own admission would —
+// until the spec ends. A new policy takes a moment to load: the caller waits for it to refuse.
+func refuseInAdmission(ctx SpecContext, name, ns string, ops []admissionregistrationv1.OperationType, rule admissionregistrationv1.Rule, expression, message string) {
+	GinkgoHelper()
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
 			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments"}},
-				}}}},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: fmt.Sprintf("object.spec.template.spec.containers.all(c, c.image != %q)", image),
-				Message:    image + " has a known vulnerability (CVE-2026-0001)",
-			}},
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{Operations: ops, Rule: rule}}}},
+			Validations: []admissionregistrationv1.Validation{{Expression: expression, Message: message}},
 		},
 	}
 	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
@@ -505,9 +504,12 @@ func bannedImage(ns, image string) []client.Object {
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name,
 			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
 			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}}},
+				MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}}},
 	}
-	return []client.Object{policy, binding}
+	for _, o := range []client.Object{policy, binding} {
+		Expect(k8s.Create(ctx, o)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, o))).To(Succeed()) })
+	}
 }
 
 // waitAdmissionRefuses waits until the API server's admission refuses the Deployment with

@@ -114,7 +114,11 @@ func AIAnalysis(namespace, name string, mods ...func(*kubernautv1.AIAnalysis)) *
 	return o
 }
 
-// WorkflowExecution returns a valid WorkflowExecution with one rollback step, changed by mods.
+// AutoApproved makes a WorkflowExecution's plan approved by policy (the default is Manual).
+func AutoApproved(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto }
+
+// WorkflowExecution returns a valid Manual WorkflowExecution with one rollback step, changed
+// by mods.
 func WorkflowExecution(namespace, name string, mods ...func(*kubernautv1.WorkflowExecution)) *kubernautv1.WorkflowExecution {
 	o := &kubernautv1.WorkflowExecution{
 		ObjectMeta: meta(namespace, name),

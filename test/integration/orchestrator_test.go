@@ -146,6 +146,10 @@ func setWorkflow(ctx SpecContext, ns, rrName string, phase kubernautv1.WorkflowP
 	return we
 }
 
+// approvedByPolicy is the Approved condition of an Auto plan, as the WorkflowExecution
+// controller writes it.
+var approvedByPolicy = metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"}
+
 func rollback(ns string) kubernautv1.PlanStep {
 	s := gen.RollbackStep()
 	s.Target.Namespace = ns
@@ -315,7 +319,7 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 			completeProcessing(ctx, o.ns, "rr-slow")
 			completeAnalysis(ctx, o.ns, "rr-slow", kubernautv1.ApprovalAuto, rollback(o.target))
 			setWorkflow(ctx, o.ns, "rr-slow", kubernautv1.WorkflowRunning,
-				metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"})
+				approvedByPolicy)
 			o.waitPhase(ctx, "rr-slow", kubernautv1.RemediationPhaseTimedOut)
 
 			o.rr(ctx, "rr-next", func(r *kubernautv1.RemediationRequest) { r.Spec.Signal.Fingerprint = "0000000000000002" })
@@ -418,13 +422,13 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 		Entry("execution", kubernautv1.RemediationPhaseExecuting, func(ctx SpecContext, o *orchestrated, n string) {
 			completeProcessing(ctx, o.ns, n)
 			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalAuto, rollback(o.target))
-			setWorkflow(ctx, o.ns, n, kubernautv1.WorkflowRunning, metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"})
+			setWorkflow(ctx, o.ns, n, kubernautv1.WorkflowRunning, approvedByPolicy)
 		}, true),
 		Entry("verification", kubernautv1.RemediationPhaseVerifying, func(ctx SpecContext, o *orchestrated, n string) {
 			completeProcessing(ctx, o.ns, n)
 			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalAuto, rollback(o.target))
 			setWorkflow(ctx, o.ns, n, kubernautv1.WorkflowVerifying,
-				metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"},
+				approvedByPolicy,
 				metav1.Condition{Type: kubernautv1.ExecutedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonStepsSucceeded, Message: "done"})
 		}, true),
 	)
@@ -447,7 +451,7 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 		completeProcessing(ctx, o.ns, "rr-late")
 		completeAnalysis(ctx, o.ns, "rr-late", kubernautv1.ApprovalAuto, rollback(o.target))
 		setWorkflow(ctx, o.ns, "rr-late", kubernautv1.WorkflowVerifying,
-			metav1.Condition{Type: kubernautv1.ApprovedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonAutoApproved, Message: "policy"},
+			approvedByPolicy,
 			metav1.Condition{Type: kubernautv1.ExecutedCondition, Status: metav1.ConditionTrue, Reason: kubernautv1.ReasonStepsSucceeded, Message: "done"})
 		o.waitPhase(ctx, "rr-late", kubernautv1.RemediationPhaseVerifying)
 		r = o.get(ctx, "rr-late")

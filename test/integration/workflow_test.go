@@ -146,7 +146,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 	It("approves an Auto plan by policy", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		startWorkflows(ns, builtinWorld{})
-		w := gen.WorkflowExecution(ns, "rr-2-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		w := gen.WorkflowExecution(ns, "rr-2-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
 		Expect(w.Status.Approval.DecidedBy).To(Equal("policy"))
@@ -155,8 +155,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 	It("rejects a plan the safety policy refuses, before anything runs", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		startWorkflows(ns, builtinWorld{})
-		w := gen.WorkflowExecution(ns, "rr-3-we", func(w *kubernautv1.WorkflowExecution) {
-			w.Spec.ApprovalMode = kubernautv1.ApprovalAuto
+		w := gen.WorkflowExecution(ns, "rr-3-we", gen.AutoApproved, func(w *kubernautv1.WorkflowExecution) {
 			w.Spec.Steps[0].Target.Namespace = "kube-system"
 		})
 		Expect(k8s.Create(ctx, w)).To(Succeed())
@@ -169,8 +168,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 	It("rejects a plan whose steps depend on each other in a cycle, naming it, and runs nothing", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		startWorkflows(ns, builtinWorld{})
-		w := gen.WorkflowExecution(ns, "rr-cycle-we", func(w *kubernautv1.WorkflowExecution) {
-			w.Spec.ApprovalMode = kubernautv1.ApprovalAuto
+		w := gen.WorkflowExecution(ns, "rr-cycle-we", gen.AutoApproved, func(w *kubernautv1.WorkflowExecution) {
 			a, b := gen.RollbackStep(), gen.RollbackStep()
 			a.Name, a.DependsOn = "a", []string{"b"}
 			b.Name, b.DependsOn = "b", []string{"a"}
@@ -192,7 +190,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 			Expect(k8s.Create(ctx, gen.WorkflowExecution(ns, name))).To(Succeed())
 		}
 		startWorkflows(ns, builtinWorld{})
-		w := gen.WorkflowExecution(ns, "rr-d-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		w := gen.WorkflowExecution(ns, "rr-d-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowRejected)
 		Expect(w.Status.Plan.Steps[0].Policy.Violations).To(ContainElement(ContainSubstring("remediations of shop/checkout in the last hour, the limit is 3")))
@@ -219,8 +217,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "checkout"}},
 				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "checkout"}},
 					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/checkout:1"}}}}}})).To(Succeed())
-		r := gen.WorkflowExecution(ns, "rr-nohist-we", func(w *kubernautv1.WorkflowExecution) {
-			w.Spec.ApprovalMode = kubernautv1.ApprovalAuto
+		r := gen.WorkflowExecution(ns, "rr-nohist-we", gen.AutoApproved, func(w *kubernautv1.WorkflowExecution) {
 			w.Spec.Target = kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "checkout"}
 			w.Spec.Steps[0].Target = w.Spec.Target
 		})
@@ -237,7 +234,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 
 	It("holds a plan back while its namespace's semaphore is full, as Argo's controller would, and starts it once a slot is free", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		first := gen.WorkflowExecution(ns, "rr-first-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		first := gen.WorkflowExecution(ns, "rr-first-we", gen.AutoApproved)
 		startWorkflows(ns, builtinWorld{semaphores: map[string]string{"cluster": "10", "namespace." + first.Spec.Target.Namespace: "1"}})
 		Expect(k8s.Create(ctx, first)).To(Succeed())
 		Eventually(func(g Gomega) {
@@ -246,7 +243,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 			g.Expect(stepsOf(ctx, first)).NotTo(BeEmpty())
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 
-		second := gen.WorkflowExecution(ns, "rr-second-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		second := gen.WorkflowExecution(ns, "rr-second-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, second)).To(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(second), second)).To(Succeed())
@@ -270,7 +267,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 	It("fails a plan whose semaphore limit is not a count, naming the key", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		startWorkflows(ns, builtinWorld{semaphores: map[string]string{"cluster": "10", workflowexecution.DefaultNamespaceSemaphoreKey: "many"}})
-		w := gen.WorkflowExecution(ns, "rr-bad-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		w := gen.WorkflowExecution(ns, "rr-bad-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowFailed)
 		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(
