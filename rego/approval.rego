@@ -1,4 +1,5 @@
-# Approval of a plan: Auto, Manual or Rejected, with reasons. Input: the analysis' confidence,
+# Approval of a plan: Auto, Manual or Rejected, with reasons. Input: the analysis' confidence
+# (adjusted by past outcomes; analyzerConfidence before that),
 # whether it was a fallback, the classification (environment, severity), the failed
 # detections, each step's action, risk and target kind, and the thresholds. Operators override
 # it with the key approval.rego of the policy ConfigMap; the query is
@@ -25,7 +26,23 @@ manual contains sprintf("confidence %.2f is below %.2f for automatic approval", 
 	input.confidence < auto_threshold
 }
 
+# An environment nobody declared counts as input.unknownEnvironment: production unless the
+# operator says otherwise.
+environment := object.get(input, "unknownEnvironment", "production") if {
+	input.environment in {"unknown", ""}
+} else := input.environment
+
+manual contains sprintf("past outcomes alone lifted confidence %.2f to %.2f, across %.2f: learning never approves on its own", [input.analyzerConfidence, input.confidence, auto_threshold]) if {
+	input.analyzerConfidence < auto_threshold
+	input.confidence >= auto_threshold
+}
+
 manual contains "the target runs in production" if input.environment == "production"
+
+manual contains sprintf("the target's environment is unknown (its namespace has no environment label): treated as %s", [environment]) if {
+	input.environment in {"unknown", ""}
+	environment == "production"
+}
 
 manual contains sprintf("step %s (%s) is high risk", [s.name, s.action]) if {
 	some s in input.steps
@@ -48,4 +65,4 @@ decision := {"mode": "Rejected", "reasons": sort(rejections)} if {
 	count(rejections) > 0
 } else := {"mode": "Manual", "reasons": sort(manual)} if {
 	count(manual) > 0
-} else := {"mode": "Auto", "reasons": [sprintf("confidence %.2f, %s, no high-risk step", [input.confidence, input.environment])]}
+} else := {"mode": "Auto", "reasons": [sprintf("confidence %.2f, %s, no high-risk step", [input.confidence, environment])]}

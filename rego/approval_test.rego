@@ -60,3 +60,22 @@ test_thresholds_configurable if {
 test_rejection_wins_over_manual if {
 	approval.decision.mode == "Rejected" with input as object.union(base, {"confidence": 0.3, "fallback": true, "environment": "production"})
 }
+
+test_unknown_environment_counts_as_production if {
+	d := approval.decision with input as object.union(base, {"environment": "unknown"})
+	d.mode == "Manual"
+	d.reasons == ["the target's environment is unknown (its namespace has no environment label): treated as production"]
+}
+
+test_unknown_environment_as_the_operator_says if {
+	d := approval.decision with input as object.union(base, {"environment": "unknown", "unknownEnvironment": "staging"})
+	d.mode == "Auto"
+	d.reasons == ["confidence 0.95, staging, no high-risk step"]
+}
+
+test_learning_alone_never_crosses_the_threshold if {
+	d := approval.decision with input as object.union(base, {"confidence": 0.92, "analyzerConfidence": 0.87})
+	d.mode == "Manual"
+	d.reasons == ["past outcomes alone lifted confidence 0.87 to 0.92, across 0.90: learning never approves on its own"]
+	approval.decision.mode == "Auto" with input as object.union(base, {"confidence": 0.95, "analyzerConfidence": 0.91})
+}

@@ -88,7 +88,9 @@ func (p *Policy) prepare(ctx context.Context, src, version string) (rego.Prepare
 			return rego.PreparedEvalQuery{}, "", err
 		}
 	}
-	pq, err := rego.New(rego.Query(p.Query), rego.Module(p.File, src)).PrepareForEval(ctx)
+	// Strict builtin errors: a value a builtin cannot take (a freeze window that is not RFC 3339)
+	// fails the evaluation, and so the decision, instead of leaving its rule silently undefined.
+	pq, err := rego.New(rego.Query(p.Query), rego.Module(p.File, src), rego.StrictBuiltinErrors(true)).PrepareForEval(ctx)
 	if err != nil {
 		return rego.PreparedEvalQuery{}, "", fmt.Errorf("compiling policy %s (%s): %w", p.File, version, err)
 	}

@@ -60,8 +60,13 @@ func (s *Safety) Evaluate(ctx context.Context, step kubernautv1.PlanStep, sc Saf
 	if err != nil {
 		return kubernautv1.PolicyVerdict{}, fmt.Errorf("evaluating the safety policy (%s) for step %s: %w", version, step.Name, err)
 	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		// Undefined: an override whose package is not kubernaut.safety, or that has no deny
+		// rule. An empty set is defined; nothing is not "no objection".
+		return kubernautv1.PolicyVerdict{}, fmt.Errorf("the safety policy (%s) does not define %s: an override must keep package kubernaut.safety and its deny rules", version, s.Policy.Query)
+	}
 	var violations []string
-	if len(rs) == 1 && len(rs[0].Expressions) == 1 {
+	{
 		list, ok := rs[0].Expressions[0].Value.([]any)
 		if !ok {
 			return kubernautv1.PolicyVerdict{}, fmt.Errorf("the safety policy (%s) answered %T, want a set of messages", version, rs[0].Expressions[0].Value)

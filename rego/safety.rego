@@ -19,7 +19,15 @@ defaults := {
 	"customScriptImages": [],
 	"maxRemediationsPerTargetPerHour": 3,
 	"freezeWindows": [],
+	"unknownEnvironment": "production",
 }
+
+# The environment the rules weigh. A target whose namespace says nothing of its environment
+# ("unknown") counts as config.unknownEnvironment: production unless the operator says
+# otherwise.
+environment := config.unknownEnvironment if {
+	object.get(input.context, "environment", "unknown") in {"unknown", ""}
+} else := input.context.environment
 
 step := input.step
 
@@ -38,7 +46,7 @@ deny contains sprintf("%s would scale %s/%s to %d replicas, above the limit of %
 
 deny contains sprintf("scaling %s/%s to 0 in production is not allowed", [target.namespace, target.name]) if {
 	params.scaleDeployment.replicas == 0
-	input.context.environment == "production"
+	environment == "production"
 	not config.allowScaleToZeroInProduction
 }
 
@@ -63,7 +71,8 @@ deny contains sprintf("HPA %s/%s maximum from %d to %d changes it by more than a
 	m := params.updateHPA.maxReplicas
 	cur := input.context.current.hpaMax
 	cur > 0
-	m > cur * config.maxScaleFactor
+	m > 0
+	any_beyond_factor(cur, m)
 }
 
 deny contains sprintf("raising memory by %d%% is above the limit of %d%%", [p, config.maxMemoryIncreasePercent]) if {

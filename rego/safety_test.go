@@ -2,8 +2,13 @@ package rego
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
@@ -37,5 +42,51 @@ func TestSafetyVerdict(t *testing.T) {
 		if v.Violations[i] != want[i] {
 			t.Errorf("violation %d = %q, want %q", i, v.Violations[i], want[i])
 		}
+	}
+}
+
+// The safety policy fails closed: a step is never allowed because the policy could not say.
+func TestSafetyFailsClosed(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	step := kubernautv1.PlanStep{Name: "scale", ActionStep: kubernautv1.ActionStep{
+		Action: kubernautv1.ActionScaleDeployment, Target: kubernautv1.Target{Kind: "Deployment", Namespace: "kube-system", Name: "coredns"},
+		Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 0}}}}
+	sc := SafetyContext{Environment: "production", Current: map[string]int64{"replicas": 2}}
+	override := func(src string) *Safety {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kubernaut-system", Name: "kubernaut-policies", ResourceVersion: "7"},
+			Data: map[string]string{"safety.rego": src}}
+		return NewSafety(fake.NewClientBuilder().WithObjects(cm).Build(), "kubernaut-system", "kubernaut-policies", nil)
+	}
+	for name, tc := range map[string]struct {
+		safety *Safety
+		want   string
+	}{
+		"an override whose package is misspelt defines no deny": {
+			override("package kubernaut.saftey\n\ndeny contains \"never\" if false\n"),
+			"the safety policy (configmap kubernaut-system/kubernaut-policies@7) does not define data.kubernaut.safety.deny",
+		},
+		"an override with no deny rule": {
+			override("package kubernaut.safety\n\nallow := true\n"),
+			"does not define data.kubernaut.safety.deny",
+		},
+		"a freeze window the policy cannot parse": {
+			NewSafety(nil, "", "", map[string]any{"freezeWindows": []any{map[string]any{"name": "xmas", "start": "24 Dec 2026", "end": "2026-12-27T00:00:00Z"}}}),
+			`time.parse_rfc3339_ns: parsing time "24 Dec 2026"`,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			v, err := tc.safety.Evaluate(context.Background(), step, sc, now)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("verdict %+v, error %v; want an error containing %q", v, err, tc.want)
+			}
+			if v.Allowed {
+				t.Fatal("allowed")
+			}
+		})
+	}
+	// An override that keeps the package and defines deny, even with no rule firing, is defined.
+	v, err := override("package kubernaut.safety\n\ndeny contains \"no\" if false\n").Evaluate(context.Background(), step, sc, now)
+	if err != nil || !v.Allowed {
+		t.Fatalf("verdict %+v, %v", v, err)
 	}
 }

@@ -76,3 +76,24 @@ test_hpa_bounds if {
 		"context": {"environment": "staging", "now": "2026-11-25T12:00:00Z", "recentRemediations": 0, "gitOps": null, "current": {"hpaMax": 80}}}
 	safety.deny == {"HPA shop/web maximum 120 is above the limit of 100"} with input as i
 }
+
+test_unknown_environment_counts_as_production if {
+	i := json.patch(scale(0), [{"op": "replace", "path": "/context/environment", "value": "unknown"}])
+	safety.deny == {"scaling shop/web to 0 in production is not allowed"} with input as i
+}
+
+test_unknown_environment_as_the_operator_says if {
+	i := json.patch(scale(0), [{"op": "replace", "path": "/context/environment", "value": "unknown"},
+		{"op": "add", "path": "/config", "value": {"unknownEnvironment": "staging"}}])
+	count(safety.deny) == 0 with input as i
+}
+
+hpa(cur, m) := {"step": {"name": "hpa", "action": "update_hpa", "target": {"kind": "HorizontalPodAutoscaler", "namespace": "shop", "name": "web"}, "parameters": {"updateHPA": {"maxReplicas": m}}},
+	"context": {"environment": "production", "now": "2026-11-25T12:00:00Z", "current": {"hpaMax": cur}, "recentRemediations": 0, "gitOps": null}}
+
+test_hpa_maximum_bounded_both_ways if {
+	safety.deny == {"HPA shop/web maximum from 80 to 1 changes it by more than a factor of 2"} with input as hpa(80, 1)
+	safety.deny == {"HPA shop/web maximum from 10 to 30 changes it by more than a factor of 2"} with input as hpa(10, 30)
+	count(safety.deny) == 0 with input as hpa(80, 40)
+	count(safety.deny) == 0 with input as hpa(10, 20)
+}

@@ -102,8 +102,15 @@ func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, conf
 			failed = append(failed, f.Detection)
 		}
 	}
+	// The analyzer's own confidence, before past outcomes adjusted it: learning alone never
+	// lifts a plan across the auto-approval threshold (approval.rego).
+	analyzer := confidence
+	for _, adj := range aia.Status.ConfidenceAdjustments {
+		analyzer -= adj.Delta
+	}
+	analyzer = min(max(analyzer, 0), 1)
 	in := map[string]any{
-		"confidence": confidence, "fallback": fallback, "environment": env, "severity": severity,
+		"confidence": confidence, "analyzerConfidence": analyzer, "fallback": fallback, "environment": env, "severity": severity,
 		"failedDetections": failed, "steps": steps,
 		"thresholds": map[string]any{"auto": auto, "manual": reject},
 	}

@@ -3,6 +3,7 @@ package aianalysis
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,7 +21,8 @@ type Learner struct {
 	Window time.Duration
 	// MinSamples is how many outcomes an action needs before it adjusts anything.
 	MinSamples int
-	// MaxGain and MaxLoss bound the adjustment per action.
+	// MaxGain bounds the gain per action and in total (a plan of several well-tried actions
+	// gains no more than one); MaxLoss bounds the loss per action.
 	MaxGain, MaxLoss float64
 }
 
@@ -64,6 +66,7 @@ func (l *Learner) Adjust(ctx context.Context, aia *kubernautv1.AIAnalysis, confi
 	}
 	var adjustments []kubernautv1.ConfidenceAdjustment
 	seen := map[kubernautv1.ActionName]bool{}
+	gained := 0.0
 	for _, s := range rec.Steps {
 		o := byAction[s.Action]
 		if seen[s.Action] || o == nil || o.ok+o.failed < l.MinSamples {
@@ -75,13 +78,15 @@ func (l *Learner) Adjust(ctx context.Context, aia *kubernautv1.AIAnalysis, confi
 		if rate < 0.8 {
 			delta = -l.MaxLoss * (0.8 - rate) / 0.8 // -MaxLoss at 0 %
 		}
-		delta = float64(int(delta*1000)) / 1000
+		delta = min(delta, l.MaxGain-gained)
+		delta = math.Round(delta*1000) / 1000 // not truncated: 0.04999… is +0.05
 		if delta == 0 {
 			continue
 		}
 		adjustments = append(adjustments, kubernautv1.ConfidenceAdjustment{Delta: delta,
 			Reason: fmt.Sprintf("%d of %d recent %s remediations with %s were verified successful", o.ok, o.ok+o.failed, signalType, s.Action)})
 		confidence += delta
+		gained += max(delta, 0)
 		if len(adjustments) == 8 {
 			break
 		}
