@@ -204,6 +204,12 @@ load-floor: cluster-bin ## make load with 100, then this API server's capacity f
 chaos: cluster-bin ## Faults: kubernaut SIGKILLed in 200 remediations, the API server restarted, leader failover (docs/benchmarks.md).
 	KUBERNAUT_CHAOS=1 go test ./test/load/ -count=1 -run TestChaos -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
 
+ARGO_GATE_RUNS ?= 10
+
+.PHONY: argo-gate-load
+argo-gate-load: cluster-bin argo-bin ## The Argo gate spec $(ARGO_GATE_RUNS) times beside a CPU hog, with and without the argo engine's nudge (docs/benchmarks.md).
+	RUNS=$(ARGO_GATE_RUNS) hack/argo-gate-load.sh
+
 ##@ Images
 
 IMAGE_TAG ?= dev

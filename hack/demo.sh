@@ -29,7 +29,8 @@ fi
 echo "engine: $ENGINE; plans of confidence 0.75 and up run without a person outside production (--auto-approve-threshold 0.75)"
 "$KUBERNAUT" local --kubeconfig "$KUBECONFIG" --metrics-bind-address "$METRICS_ADDR" --engine "$ENGINE" \
   --health-probe-bind-address "$PROBE_ADDR" --gateway-bind-address "$GATEWAY_ADDR" \
-  --gateway-token-file "$work/tokens" --auto-approve-threshold 0.75 --verify-interval 500ms --eviction-retry-delay 1s >"$log" 2>&1 &
+  --gateway-token-file "$work/tokens" --auto-approve-threshold 0.75 --verify-interval 500ms --eviction-retry-delay 1s \
+  --argo-recheck 5s >"$log" 2>&1 &
 kpid=$!
 trap 'kill $kpid 2>/dev/null || true; wait $kpid 2>/dev/null || true; rm -rf "$work"' EXIT
 # http_get HOST:PORT PATH prints the HTTP answer (bash's /dev/tcp; no curl needed).

@@ -3,12 +3,17 @@ package rego
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
@@ -43,18 +48,64 @@ func NewSafety(reader client.Reader, namespace, name string, config map[string]a
 		Reader: reader, Namespace: namespace, ConfigMap: name}}
 }
 
+// SafetyConfigKey is the policy ConfigMap's key whose YAML object tunes the safety policy's
+// settings (config in rego/safety.rego: freezeWindows, allowCustomScript,
+// unknownEnvironment, …) without rewriting the policy; re-read at every evaluation.
+const SafetyConfigKey = "safetyConfig"
+
+// SafetySettings are the settings of rego/safety.rego's defaults, which SafetyConfigKey may set.
+var SafetySettings = []string{"protectedNamespaces", "maxReplicas", "maxScaleFactor", "maxHPAMax", "maxMemoryIncreasePercent",
+	"allowNodeActions", "allowScaleToZeroInProduction", "allowGitOpsManaged", "allowCustomScript", "customScriptImages",
+	"maxRemediationsPerTargetPerHour", "freezeWindows", "unknownEnvironment"}
+
+// ParseSafetyConfig reads SafetyConfigKey of the policy ConfigMap (nil when cm is nil or has
+// no such key). A value that is not a YAML object, or a key the policy does not know (a typo
+// would otherwise leave the default in force unnoticed), is an error naming it.
+func ParseSafetyConfig(cm *corev1.ConfigMap) (map[string]any, error) {
+	if cm == nil {
+		return nil, nil
+	}
+	raw, ok := cm.Data[SafetyConfigKey]
+	if !ok {
+		return nil, nil
+	}
+	var out map[string]any
+	if err := yaml.Unmarshal([]byte(raw), &out); err != nil {
+		return nil, fmt.Errorf("ConfigMap %s/%s key %s is not a YAML object: %w", cm.Namespace, cm.Name, SafetyConfigKey, err)
+	}
+	for k := range out {
+		if !slices.Contains(SafetySettings, k) {
+			return nil, fmt.Errorf("ConfigMap %s/%s key %s: unknown setting %q (known: %s)", cm.Namespace, cm.Name, SafetyConfigKey, k, strings.Join(SafetySettings, ", "))
+		}
+	}
+	if v, ok := out["unknownEnvironment"]; ok && !slices.Contains([]any{"production", "staging", "development"}, v) {
+		return nil, fmt.Errorf("ConfigMap %s/%s key %s: unknownEnvironment %v is not production, staging or development", cm.Namespace, cm.Name, SafetyConfigKey, v)
+	}
+	return out, nil
+}
+
 // Evaluate returns the policy's verdict on a step.
 func (s *Safety) Evaluate(ctx context.Context, step kubernautv1.PlanStep, sc SafetyContext, now time.Time) (kubernautv1.PolicyVerdict, error) {
-	pq, version, err := s.Policy.Prepared(ctx)
+	pq, version, cm, err := s.Policy.PreparedWithConfig(ctx)
 	if err != nil {
 		return kubernautv1.PolicyVerdict{}, err
+	}
+	tuned, err := ParseSafetyConfig(cm)
+	if err != nil {
+		return kubernautv1.PolicyVerdict{}, err
+	}
+	if tuned != nil {
+		version += fmt.Sprintf(", %s@%s", SafetyConfigKey, cm.ResourceVersion)
 	}
 	if sc.Now == "" {
 		sc.Now = now.UTC().Format(time.RFC3339)
 	}
 	in := map[string]any{"step": step, "context": sc}
-	if s.Config != nil {
-		in["config"] = s.Config
+	if s.Config != nil || tuned != nil {
+		config := map[string]any{}
+		maps.Copy(config, s.Config)
+		maps.Copy(config, tuned)
+		in["config"] = config
 	}
 	rs, err := pq.Eval(ctx, rego.EvalInput(in))
 	if err != nil {

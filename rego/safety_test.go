@@ -2,10 +2,12 @@ package rego
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/rego"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -88,5 +90,61 @@ func TestSafetyFailsClosed(t *testing.T) {
 	v, err := override("package kubernaut.safety\n\ndeny contains \"no\" if false\n").Evaluate(context.Background(), step, sc, now)
 	if err != nil || !v.Allowed {
 		t.Fatalf("verdict %+v, %v", v, err)
+	}
+}
+
+// The settings the ConfigMap may tune are exactly the policy's defaults.
+func TestSafetySettingsAreThePolicyDefaults(t *testing.T) {
+	src, err := Embedded("safety.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := rego.New(rego.Query("data.kubernaut.safety.defaults"), rego.Module("safety.rego", src)).Eval(context.Background())
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("%v %v", rs, err)
+	}
+	var keys []string
+	for k := range rs[0].Expressions[0].Value.(map[string]any) {
+		keys = append(keys, k)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(keys)), slices.Sorted(slices.Values(SafetySettings))) {
+		t.Fatalf("the policy's defaults %v, SafetySettings %v", keys, SafetySettings)
+	}
+}
+
+// The policy ConfigMap's safetyConfig tunes the settings, and a bad one fails closed.
+func TestSafetyConfigFromTheConfigMap(t *testing.T) {
+	now := time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC)
+	step := kubernautv1.PlanStep{Name: "scale", ActionStep: kubernautv1.ActionStep{
+		Action: kubernautv1.ActionScaleDeployment, Target: kubernautv1.Target{Kind: "Deployment", Namespace: "shop", Name: "web"},
+		Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 0}}}}
+	sc := SafetyContext{Environment: kubernautv1.EnvironmentUnknown, Current: map[string]int64{"replicas": 2}}
+	with := func(config string) *Safety {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kubernaut-system", Name: "kubernaut-policies", ResourceVersion: "9"},
+			Data: map[string]string{SafetyConfigKey: config}}
+		return NewSafety(fake.NewClientBuilder().WithObjects(cm).Build(), "kubernaut-system", "kubernaut-policies", nil)
+	}
+	v, err := NewSafety(nil, "", "", nil).Evaluate(context.Background(), step, sc, now)
+	if err != nil || v.Allowed {
+		t.Fatalf("an unknown environment is production by default: %+v %v", v, err)
+	}
+	v, err = with("unknownEnvironment: staging\n").Evaluate(context.Background(), step, sc, now)
+	if err != nil || !v.Allowed || v.Policy != "safety.rego (embedded, safetyConfig@9)" {
+		t.Fatalf("the operator says unknown is staging: %+v %v", v, err)
+	}
+	v, err = with("unknownEnvironment: staging\nfreezeWindows:\n- {name: xmas, start: '2026-12-24T00:00:00Z', end: '2026-12-27T00:00:00Z'}\n").Evaluate(context.Background(), step, sc, now)
+	if err != nil || v.Allowed || !slices.Equal(v.Violations, []string{"change freeze xmas until 2026-12-27T00:00:00Z"}) {
+		t.Fatalf("a freeze window from the ConfigMap: %+v %v", v, err)
+	}
+	for config, want := range map[string]string{
+		"freezeWindow: []\n":         `unknown setting "freezeWindow"`,
+		"- a list\n":                 "is not a YAML object",
+		"unknownEnvironment: moon\n": "unknownEnvironment moon is not production, staging or development",
+		"maxReplicas: [1\n":          "is not a YAML object",
+	} {
+		v, err := with(config).Evaluate(context.Background(), step, sc, now)
+		if err == nil || !strings.Contains(err.Error(), want) || v.Allowed {
+			t.Errorf("safetyConfig %q: %+v, %v; want an error containing %q", config, v, err, want)
+		}
 	}
 }

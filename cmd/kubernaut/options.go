@@ -76,6 +76,7 @@ type executionOptions struct {
 	actionsImage       string
 	argoUIURL          string
 	argoReference      bool
+	argoRecheck        time.Duration
 	alertmanagerURL    string
 	jobDeadline        time.Duration
 }
@@ -206,6 +207,8 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.StringVar(&ex.executor, "executor", "inprocess", "executor of the steps: inprocess (the action code in this process) or job (a Job per step, the action's own ServiceAccount)")
 		fs.StringVar(&ex.alertmanagerURL, "alertmanager-url", "", "Alertmanager's URL: the last steps of a plan also wait for their alert to resolve there (API v2) before they count as verified")
 		fs.StringVar(&ex.argoUIURL, "argo-ui-url", "", "base URL of the Argo server, for the Workflow links in status (--engine argo)")
+		fs.DurationVar(&ex.argoRecheck, "argo-recheck", workflowexecution.DefaultRecheck,
+			"how long Argo's controller may take to act on a resumed approval gate or a rejected plan's terminate before the Workflow is nudged (--engine argo; see INFORMER_WRITE_BACK in docs/workflow.md)")
 		fs.BoolVar(&ex.argoReference, "argo-workflow-template-ref", false,
 			"run each plan as a WorkflowTemplate of its own and a Workflow that only references it, as Argo's templateReferencing: Strict or Secure requires (--engine argo)")
 		fs.StringVar(&ex.actionsImage, "actions-image", "", "the actions image the job executor runs (required with --executor job)")

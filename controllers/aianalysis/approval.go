@@ -81,6 +81,10 @@ func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, conf
 	if err != nil {
 		return nil, version, err
 	}
+	tuned, err := kubernautrego.ParseSafetyConfig(cm)
+	if err != nil {
+		return nil, version, err
+	}
 	if tv != "" {
 		version += ", " + tv
 	}
@@ -113,6 +117,9 @@ func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, conf
 		"confidence": confidence, "analyzerConfidence": analyzer, "fallback": fallback, "environment": env, "severity": severity,
 		"failedDetections": failed, "steps": steps,
 		"thresholds": map[string]any{"auto": auto, "manual": reject},
+	}
+	if v, ok := tuned["unknownEnvironment"]; ok {
+		in["unknownEnvironment"] = v // what an undeclared environment counts as (production by default)
 	}
 	rs, err := pq.Eval(ctx, rego.EvalInput(in))
 	if err != nil {

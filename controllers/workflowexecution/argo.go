@@ -39,6 +39,9 @@ type Argo struct {
 	// named after the WorkflowExecution (owned by it, never changed once created: it is the
 	// approved plan), and the Workflow only names it in spec.workflowTemplateRef.
 	Reference bool
+	// Recheck is how long Argo's controller may take to act on a resume or a terminate before
+	// the engine nudges the Workflow (see argo_nudge.go); DefaultRecheck when 0.
+	Recheck time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -326,19 +329,40 @@ func phaseManager(wf *wfv1.Workflow, id string) string {
 	return ""
 }
 
-// Reject terminates the Workflow (no exit hook: nothing ran, nothing to undo).
-func (a *Argo) Reject(ctx context.Context, we *kubernautv1.WorkflowExecution) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		wf := &wfv1.Workflow{}
-		if err := a.Reader.Get(ctx, client.ObjectKey{Namespace: we.Namespace, Name: we.Name}, wf); err != nil {
-			return client.IgnoreNotFound(err)
+// Reject terminates the Workflow (no exit hook: nothing ran, nothing to undo), then checks,
+// each time it is called, that Argo's controller ended it (see settle).
+func (a *Argo) Reject(ctx context.Context, we *kubernautv1.WorkflowExecution) (time.Duration, string, error) {
+	wf := &wfv1.Workflow{}
+	if err := a.Client.Get(ctx, client.ObjectKey{Namespace: we.Namespace, Name: we.Name}, wf); err != nil {
+		return 0, "", client.IgnoreNotFound(err)
+	}
+	if wf.Status.Phase.Completed() {
+		return 0, "", nil
+	}
+	if wf.Spec.Shutdown == "" {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := a.Reader.Get(ctx, client.ObjectKeyFromObject(wf), wf); err != nil {
+				return client.IgnoreNotFound(err)
+			}
+			if wf.Spec.Shutdown != "" || wf.Status.Phase.Completed() {
+				return nil
+			}
+			wf.Spec.Shutdown = wfv1.ShutdownStrategyTerminate
+			return a.Client.Update(ctx, wf, client.FieldOwner(FieldManager))
+		})
+		if err != nil {
+			return 0, "", fmt.Errorf("terminating Workflow %s/%s: %w", we.Namespace, we.Name, err)
 		}
-		if wf.Spec.Shutdown != "" || wf.Status.Phase.Completed() {
-			return nil
-		}
-		wf.Spec.Shutdown = wfv1.ShutdownStrategyTerminate
-		return a.Client.Update(ctx, wf, client.FieldOwner(FieldManager))
-	})
+		return a.recheck(), "", nil
+	}
+	if err := packer.DecompressWorkflow(wf); err != nil {
+		return 0, "", fmt.Errorf("reading the nodes of Workflow %s/%s: %w", we.Namespace, we.Name, err)
+	}
+	since := a.now()
+	if ap := we.Status.Approval; ap != nil && ap.DecidedAt != nil {
+		since = ap.DecidedAt.Time
+	}
+	return a.settle(ctx, wf, since)
 }
 
 // resume marks the approval gate Succeeded, as `argo resume` does, once the plan is approved.
@@ -387,12 +411,22 @@ func (a *Argo) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution, w
 	if err != nil {
 		return Progress{}, err
 	}
-	if n := taskNode(got, got.Name, approveTask); n != nil && n.IsActiveSuspendNode() && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
+	p := Progress{Workflow: &kubernautv1.WorkflowReference{Name: got.Name, Namespace: got.Namespace, UID: string(got.UID)}}
+	switch n := taskNode(got, got.Name, approveTask); {
+	case n != nil && n.IsActiveSuspendNode() && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition):
 		if err := a.resume(ctx, we, got); err != nil {
 			return Progress{}, fmt.Errorf("resuming the approval gate of Workflow %s: %w", got.Name, err)
 		}
+		p.Recheck = a.recheck() // got is the copy before the resume: check that Argo acts on it
+	case n != nil && n.Phase == wfv1.NodeSucceeded:
+		since := n.FinishedAt.Time
+		if since.IsZero() && we.Status.Approval != nil && we.Status.Approval.DecidedAt != nil {
+			since = we.Status.Approval.DecidedAt.Time
+		}
+		if p.Recheck, p.Nudged, err = a.settle(ctx, got, since); err != nil {
+			return Progress{}, err
+		}
 	}
-	p := Progress{Workflow: &kubernautv1.WorkflowReference{Name: got.Name, Namespace: got.Namespace, UID: string(got.UID)}}
 	if a.UIBaseURL != "" && got.UID != "" {
 		p.Workflow.UIURL = fmt.Sprintf("%s/workflows/%s/%s?uid=%s", strings.TrimRight(a.UIBaseURL, "/"), url.PathEscape(got.Namespace), url.PathEscape(got.Name), url.QueryEscape(string(got.UID)))
 	}

@@ -3,6 +3,7 @@ package workflowexecution
 import (
 	"context"
 	"fmt"
+	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 
@@ -28,6 +29,11 @@ type Progress struct {
 	Failures []string
 	// Waiting says why a plan that has not started waits (a full semaphore); "" when it runs.
 	Waiting string
+	// Recheck is when to look again even if nothing changes (the argo engine waits for Argo's
+	// controller to act on a resume); 0 for the usual resync.
+	Recheck time.Duration
+	// Nudged says why the engine nudged Argo's controller in this call; "" when it did not.
+	Nudged string
 }
 
 // Engine runs a compiled Workflow.
@@ -43,8 +49,10 @@ type Gate interface {
 	// Await creates the Workflow when it does not exist and reports who resumed its approval
 	// gate ("" while it waits).
 	Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (resumedBy string, err error)
-	// Reject stops the Workflow of a refused plan before anything ran.
-	Reject(ctx context.Context, we *kubernautv1.WorkflowExecution) error
+	// Reject stops the Workflow of a refused plan before anything ran. It is called again while
+	// the plan stays refused, until it reports no recheck: the Workflow has ended or is gone.
+	// nudged says why it nudged the engine's controller in this call ("" when it did not).
+	Reject(ctx context.Context, we *kubernautv1.WorkflowExecution) (recheck time.Duration, nudged string, err error)
 }
 
 // planFailure is an error no retry can cure — the templates in the cluster do not match, a

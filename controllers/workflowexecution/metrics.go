@@ -12,6 +12,7 @@ type Metrics struct {
 	finished *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	waiting  prometheus.Histogram
+	nudges   prometheus.Counter
 }
 
 // NewMetrics registers the plan metrics on reg.
@@ -24,6 +25,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time from the start of a plan's run to its end, by engine and phase.", Buckets: prometheus.ExponentialBuckets(0.25, 2, 14)}, []string{"engine", "phase"}),
 		waiting: f.NewHistogram(prometheus.HistogramOpts{Name: "kubernaut_approval_wait_seconds",
 			Help: "Time from a Manual plan's validation to its approval.", Buckets: prometheus.ExponentialBuckets(1, 2, 16)}),
+		nudges: f.NewCounter(prometheus.CounterOpts{Name: "kubernaut_argo_nudges_total",
+			Help: "Workflows the argo engine nudged because Argo's controller had not acted on a resume or a terminate (see INFORMER_WRITE_BACK in docs/workflow.md)."}),
 	}
 }
 
@@ -44,5 +47,12 @@ func (m *Metrics) observe(we, before *kubernautv1.WorkflowExecution) {
 		if we.Status.StartedAt != nil && we.Status.CompletedAt != nil {
 			m.duration.WithLabelValues(engine, string(we.Status.Phase)).Observe(we.Status.CompletedAt.Sub(we.Status.StartedAt.Time).Seconds())
 		}
+	}
+}
+
+// nudge counts a nudge of Argo's controller.
+func (m *Metrics) nudge() {
+	if m != nil {
+		m.nudges.Inc()
 	}
 }

@@ -104,6 +104,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if we.Status.Phase.IsFinished() {
 		r.written.Forget(req.NamespacedName)
+		if we.Status.Phase == kubernautv1.WorkflowRejected {
+			return r.rejected(ctx, we) // until the engine's controller has stopped the Workflow
+		}
 		return ctrl.Result{}, nil
 	}
 	before := we.DeepCopy()
@@ -123,7 +126,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			}
 		}
 		if err == nil {
-			err = r.rejected(ctx, we)
+			res, err = r.rejected(ctx, we)
 		}
 	}
 	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -52,16 +53,31 @@ func (r *Reconciler) gate(ctx context.Context, we *kubernautv1.WorkflowExecution
 	return g.Await(ctx, we, wf)
 }
 
-// rejected stops the gated Workflow of a plan a person refused.
-func (r *Reconciler) rejected(ctx context.Context, we *kubernautv1.WorkflowExecution) error {
+// rejected stops the gated Workflow of a plan a person refused, and reports when to check
+// again that its engine's controller stopped it.
+func (r *Reconciler) rejected(ctx context.Context, we *kubernautv1.WorkflowExecution) (ctrl.Result, error) {
 	c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition)
 	if c == nil || c.Status != metav1.ConditionFalse {
-		return nil
+		return ctrl.Result{}, nil
 	}
-	if g, ok := r.Engines[we.Status.Engine].(Gate); ok {
-		return g.Reject(ctx, we)
+	g, ok := r.Engines[we.Status.Engine].(Gate)
+	if !ok {
+		return ctrl.Result{}, nil
 	}
-	return nil
+	recheck, nudged, err := g.Reject(ctx, we)
+	r.nudged(we, nudged)
+	return ctrl.Result{RequeueAfter: recheck}, err
+}
+
+// nudged records that the engine nudged Argo's controller: an event on the plan, a metric.
+func (r *Reconciler) nudged(we *kubernautv1.WorkflowExecution, why string) {
+	if why == "" {
+		return
+	}
+	r.Metrics.nudge()
+	if r.Events != nil {
+		r.Events.Eventf(we, nil, corev1.EventTypeWarning, "ArgoNudged", "Nudge", "%s", why)
+	}
 }
 
 // run hands the approved plan to its engine and records what the engine reports: the step
@@ -84,6 +100,7 @@ func (r *Reconciler) run(ctx context.Context, we *kubernautv1.WorkflowExecution)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	r.nudged(we, p.Nudged)
 	if p.Waiting != "" { // not started: no startedAt, so that it holds no slot
 		set(we, kubernautv1.ExecutedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, p.Waiting)
 		return ctrl.Result{RequeueAfter: semaphoreRetry}, nil
@@ -111,6 +128,9 @@ func (r *Reconciler) run(ctx context.Context, we *kubernautv1.WorkflowExecution)
 		return ctrl.Result{}, nil
 	case !p.Main.Completed():
 		set(we, kubernautv1.ExecutedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "running: "+summary(p.Steps))
+		if p.Recheck > 0 && p.Recheck < resync {
+			return ctrl.Result{RequeueAfter: p.Recheck}, nil
+		}
 		return ctrl.Result{RequeueAfter: resync}, nil
 	}
 	failed := failure(p.Failures)

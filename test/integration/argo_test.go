@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -25,13 +26,23 @@ import (
 
 func startArgoEngine(ns string) {
 	GinkgoHelper()
-	startArgoEngineWith(ns, false, nil)
+	startArgoEngineWith(ns, argoEngine{})
 }
 
-// startArgoEngineWith runs the argo engine inline or by reference (--argo-workflow-template-ref),
-// with the semaphore ConfigMap of the base manifests (no key for the namespace yet), on the
-// clock now (time.Now when nil).
-func startArgoEngineWith(ns string, reference bool, now func() time.Time) {
+// argoEngine configures the argo engine of a spec.
+type argoEngine struct {
+	// reference runs plans by reference (--argo-workflow-template-ref).
+	reference bool
+	// now is the engine's clock (time.Now when nil).
+	now func() time.Time
+	// recheck is how long Argo's controller may take to act on a resume before a nudge
+	// (the engine's default when 0).
+	recheck time.Duration
+}
+
+// startArgoEngineWith runs the argo engine configured by o, with the semaphore ConfigMap of
+// the base manifests (no key for the namespace yet).
+func startArgoEngineWith(ns string, o argoEngine) {
 	GinkgoHelper()
 	Expect(k8s.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"},
 		Data: map[string]string{"cluster": "10", workflowexecution.DefaultNamespaceSemaphoreKey: "3"}})).To(Succeed())
@@ -44,7 +55,8 @@ func startArgoEngineWith(ns string, reference bool, now func() time.Time) {
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
 			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{
-				kubernautv1.EngineArgo: &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), UIBaseURL: "https://argo.example.com/", Reference: reference, Now: now}},
+				kubernautv1.EngineArgo: &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), UIBaseURL: "https://argo.example.com/",
+					Reference: o.reference, Now: o.now, Recheck: o.recheck}},
 			DefaultEngine: kubernautv1.EngineArgo, WatchWorkflows: true}
 		return r.SetupWithManager(mgr)
 	})
@@ -192,6 +204,83 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		}).WithContext(ctx).Should(Succeed())
 	})
 
+	It("nudges Argo's controller when it has not acted on a resumed gate or a terminate, backing off, and stops once it has", func(ctx SpecContext) {
+		// Argo v3.x can lose an update it did not make (INFORMER_WRITE_BACK): here nobody plays
+		// Argo's controller after the resume, as when it lost it.
+		ns := newNamespace(ctx)
+		startArgoEngineWith(ns, argoEngine{recheck: time.Second})
+		w := gen.WorkflowExecution(ns, "rr-nudge-we")
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
+		wf := workflow(ctx, ns, "rr-nudge-we")
+		playArgo(ctx, ns, wf.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			wf.Status.Phase = wfv1.WorkflowRunning
+			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
+			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")
+		})
+		Consistently(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wf), wf)).To(Succeed())
+			g.Expect(wf.Annotations).NotTo(HaveKey(workflowexecution.NudgesAnnotation), "a gate waiting for a person is not Argo's to act on")
+		}).WithContext(ctx).WithTimeout(2 * time.Second).Should(Succeed())
+		playArgo(ctx, ns, wf.Name, "argo", func(wf *wfv1.Workflow) {
+			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeSucceeded, "")
+		})
+		waitWE(ctx, w, kubernautv1.WorkflowRunning)
+
+		nudge := func(ctx SpecContext, name string, n int) time.Time {
+			GinkgoHelper()
+			var at time.Time
+			Eventually(func(g Gomega) {
+				got := &wfv1.Workflow{}
+				g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, got)).To(Succeed())
+				g.Expect(got.Annotations).To(HaveKeyWithValue(workflowexecution.NudgesAnnotation, strconv.Itoa(n)))
+				var err error
+				at, err = time.Parse(time.RFC3339Nano, got.Annotations[workflowexecution.NudgedAtAnnotation])
+				g.Expect(err).NotTo(HaveOccurred())
+			}).WithContext(ctx).WithTimeout(15 * time.Second).Should(Succeed())
+			return at
+		}
+		first := nudge(ctx, wf.Name, 1)
+		second := nudge(ctx, wf.Name, 2)
+		Expect(second.Sub(first)).To(BeNumerically(">=", 2*time.Second), "the wait doubles after each nudge")
+		gate := workflow(ctx, ns, wf.Name).Status.Nodes.FindByName(wf.Name + ".approve")
+		Expect(gate.Phase).To(Equal(wfv1.NodeSucceeded), "a nudge changes no node")
+
+		// Argo acts on the resume: no more nudges.
+		playArgo(ctx, ns, wf.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			argoNode(wf, wf.Name+".rollback", wfv1.NodeTypePod, wfv1.NodeRunning, "")
+		})
+		Consistently(func(g Gomega) {
+			got := &wfv1.Workflow{}
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wf), got)).To(Succeed())
+			g.Expect(got.Annotations).To(HaveKeyWithValue(workflowexecution.NudgesAnnotation, "2"))
+		}).WithContext(ctx).WithTimeout(5 * time.Second).Should(Succeed())
+
+		// A rejected plan's terminate that Argo does not act on is nudged too, until the Workflow ends.
+		r := gen.WorkflowExecution(ns, "rr-nudge-rej-we")
+		Expect(k8s.Create(ctx, r)).To(Succeed())
+		r = waitWE(ctx, r, kubernautv1.WorkflowAwaitingApproval)
+		workflow(ctx, ns, r.Name)
+		playArgo(ctx, ns, r.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			wf.Status.Phase = wfv1.WorkflowRunning
+			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
+			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")
+		})
+		annotate(ctx, r, workflowexecution.RejectAnnotation, "not now")
+		waitWE(ctx, r, kubernautv1.WorkflowRejected)
+		nudge(ctx, r.Name, 1)
+		playArgo(ctx, ns, r.Name, "workflow-controller", func(wf *wfv1.Workflow) {
+			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeFailed, "Stopped with strategy 'Terminate'")
+			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeFailed, "")
+			wf.Status.Phase = wfv1.WorkflowFailed
+		})
+		Consistently(func(g Gomega) {
+			got := &wfv1.Workflow{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: r.Name}, got)).To(Succeed())
+			g.Expect(got.Annotations).To(HaveKeyWithValue(workflowexecution.NudgesAnnotation, "1"))
+		}).WithContext(ctx).WithTimeout(4 * time.Second).Should(Succeed())
+	})
+
 	It("refuses to run a plan against ClusterWorkflowTemplates of another version, naming the one to sync", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		startArgoEngine(ns)
@@ -213,7 +302,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 
 	It("by reference, refuses a WorkflowTemplate of another plan left under the plan's name, and creates no Workflow", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		startArgoEngineWith(ns, true, nil)
+		startArgoEngineWith(ns, argoEngine{reference: true})
 		stale := &wfv1.WorkflowTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-ref-we", Annotations: map[string]string{"kubernaut.io/plan-hash": "0123abcd"}},
 			Spec: wfv1.WorkflowSpec{Entrypoint: "x", Templates: []wfv1.Template{{Name: "x", Suspend: &wfv1.SuspendTemplate{}}}}}
 		Expect(k8s.Create(ctx, stale)).To(Succeed())
@@ -235,7 +324,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 			wf.Labels["workflows.argoproj.io/completed"] = "true"
 		}
 		ns := newNamespace(ctx)
-		startArgoEngineWith(ns, true, nil)
+		startArgoEngineWith(ns, argoEngine{reference: true})
 		w := gen.WorkflowExecution(ns, "rr-unseen-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		first := workflow(ctx, ns, w.Name)
@@ -267,7 +356,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		// A template Argo still does not see a minute after it was created is not a cache's lag:
 		// the plan fails, saying what to check, and the Workflow is not created again.
 		late := newNamespace(ctx)
-		startArgoEngineWith(late, true, func() time.Time { return time.Now().Add(2 * time.Minute) })
+		startArgoEngineWith(late, argoEngine{reference: true, now: func() time.Time { return time.Now().Add(2 * time.Minute) }})
 		w2 := gen.WorkflowExecution(late, "rr-never-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w2)).To(Succeed())
 		never := workflow(ctx, late, w2.Name)
