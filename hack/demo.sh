@@ -54,6 +54,8 @@ kubectl create namespace kubernaut-system --dry-run=client -o yaml | kubectl app
 # The actions' own ServiceAccounts and least-privilege roles: before each step, a
 # SubjectAccessReview asks whether the action's ServiceAccount may do it.
 kubectl apply -f manifests/base/actions-rbac.yaml >/dev/null
+# Approvals the API server vouches for (the demo approves as the dev cluster's admin).
+kubectl apply -f manifests/base/admission-approvals.yaml >/dev/null
 # The kill switch, the policy overrides and the blast-radius semaphores, as the base installs them.
 kubectl apply -n kubernaut-system -f manifests/base/configmaps.yaml >/dev/null
 kubectl apply -k manifests/samples

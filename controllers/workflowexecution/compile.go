@@ -237,9 +237,39 @@ func stepInputs(we *kubernautv1.WorkflowExecution, step string, a kubernautv1.Ac
 		if err != nil {
 			return nil, fmt.Errorf("encoding the parameters of step %s: %w", step, err)
 		}
-		in["parameters"] = string(raw)
+		in["parameters"] = literal(raw)
 	}
 	return in, nil
+}
+
+// literal makes JSON that Argo's controller passes on byte for byte: Argo expands `{{…}}` and
+// evaluates `{{=expr}}` in task arguments after the plan hash was taken, so an analyzer's
+// parameter value "{{=sprig.upper('x')}}" reached the ConfigMap as "X", and an expression ran
+// inside Argo's shared controller. Braces inside JSON strings are written as the escapes
+// \u007b and \u007d, which the API server's YAML and JSON decoders read back as the braces
+// themselves: the KubernetesExecution gets exactly the approved text, and no `{{` is left for
+// Argo (structural braces never pair up as `{{`: an object opens with a key).
+func literal(raw []byte) string {
+	var b strings.Builder
+	inString, escaped := false, false
+	for _, c := range string(raw) {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString && c == '{':
+			b.WriteString(`\u007b`)
+			continue
+		case inString && c == '}':
+			b.WriteString(`\u007d`)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 func args(in map[string]string) wfv1.Arguments {

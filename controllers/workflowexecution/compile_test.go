@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +178,40 @@ func TestUndoOrderIsTheExitHooksOrder(t *testing.T) {
 	want := []string{"undo-restart", "undo-raise-hpa", "undo-memory"}
 	if strings.Join(hook, ",") != strings.Join(want, ",") || strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("exit hook %v, undoOrder %v, want %v", hook, got, want)
+	}
+}
+
+// Argo expands `{{…}}` and evaluates `{{=expr}}` in task arguments: the compiled arguments hold
+// none, and the manifest Argo renders decodes to exactly the approved parameters.
+func TestParametersReachArgoLiterally(t *testing.T) {
+	cm := kubernautv1.Target{Kind: "ConfigMap", Namespace: "shop", Name: "settings"}
+	hostile := map[string]string{
+		"MODE": "{{=sprig.upper('x')}}", "SA": "{{workflow.serviceAccountName}}", "BIG": "{{=len(sprig.repeat(30000000,'x'))}}",
+		"EDGE": `}}{{ "{" \"{{\" \\{{`, "PLAIN": "a{b}c",
+	}
+	params := &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: hostile}}
+	wf, err := Compile(plan("rr-x-we", kubernautv1.ApprovalAuto, cm, step("config", kubernautv1.ActionUpdateConfig, cm, params)), hash, opts, committedTemplates(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range wf.GetTemplateByName(entrypoint).DAG.Tasks {
+		for _, p := range task.Arguments.Parameters {
+			if strings.Contains(p.Value.String(), "{{") {
+				t.Errorf("task %s argument %s = %s: Argo would expand it", task.Name, p.Name, p.Value)
+			}
+			if task.Name != "config" || p.Name != "parameters" {
+				continue
+			}
+			// As the template renders it: `parameters: {{inputs.parameters.parameters}}` in YAML.
+			var got struct {
+				Parameters kubernautv1.ActionParameters `json:"parameters"`
+			}
+			if err := yaml.Unmarshal([]byte("parameters: "+p.Value.String()+"\n"), &got); err != nil {
+				t.Fatalf("the rendered manifest does not decode: %v", err)
+			}
+			if !reflect.DeepEqual(got.Parameters.UpdateConfig.Data, hostile) {
+				t.Errorf("decoded %q, want %q", got.Parameters.UpdateConfig.Data, hostile)
+			}
+		}
 	}
 }

@@ -30,6 +30,10 @@ const (
 	ApproveAnnotation = "kubernaut.io/approve"
 	// RejectAnnotation rejects the plan (its value is the reason).
 	RejectAnnotation = "kubernaut.io/reject"
+	// DecidedByAnnotation is the user who set ApproveAnnotation or RejectAnnotation, as the API
+	// server authenticated them: stamped by admission (manifests/base/admission-approvals.yaml),
+	// which refuses any other value and any decision by a user without the RBAC verb approve.
+	DecidedByAnnotation = "kubernaut.io/decided-by"
 )
 
 // Reconciler plans WorkflowExecutions, records their approval, runs the approved plan with an
@@ -286,8 +290,9 @@ func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution, resumedBy string
 		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonAutoApproved, "approved by the approval policy")
 		return
 	}
+	who, vouched := decidedBy(we)
 	if reason, ok := we.Annotations[RejectAnnotation]; ok {
-		who := manager(we, RejectAnnotation)
+		// A rejection is taken even unvouched: refusing to act is always safe.
 		a.Decision, a.DecidedBy, a.DecidedAt = "Denied", who, &now
 		a.Reasons = append(a.Reasons, kubernautv1.Truncate("rejected: "+reason, 512))
 		msg := fmt.Sprintf("rejected by %s: %s", who, reason)
@@ -301,8 +306,11 @@ func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution, resumedBy string
 		// The gate of the Workflow compiled from this very plan was resumed.
 		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", resumedBy, &now
 		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonManuallyApproved, "plan "+hash+" approved by "+resumedBy)
+	case ok && got == hash && !vouched:
+		set(we, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval,
+			fmt.Sprintf("an approval of plan %s was ignored: it carries no %s, so the API server did not vouch for who gave it "+
+				"(install the admission policies of manifests/base/admission-approvals.yaml, then approve again)", hash, DecidedByAnnotation))
 	case ok && got == hash:
-		who := manager(we, ApproveAnnotation)
 		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", who, &now
 		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonManuallyApproved, "plan "+hash+" approved by "+who)
 	case ok:
@@ -315,15 +323,11 @@ func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution, resumedBy string
 	}
 }
 
-// manager names who set an annotation: the field manager that owns it (kubectl-annotate,
-// kubectl-edit, a controller), which is what the API server records without an audit log.
-func manager(we *kubernautv1.WorkflowExecution, annotation string) string {
-	key := "f:" + annotation
-	for i := len(we.ManagedFields) - 1; i >= 0; i-- {
-		mf := we.ManagedFields[i]
-		if mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.Raw), `"`+key+`"`) {
-			return "field manager " + mf.Manager
-		}
+// decidedBy names who approved or rejected the plan by annotation: the user admission stamped
+// in DecidedByAnnotation (vouched), else "an unvouched user".
+func decidedBy(we *kubernautv1.WorkflowExecution) (string, bool) {
+	if u := we.Annotations[DecidedByAnnotation]; u != "" {
+		return "user " + kubernautv1.Truncate(u, 200), true
 	}
-	return "an unknown field manager"
+	return "an unvouched user (no " + DecidedByAnnotation + ")", false
 }

@@ -204,7 +204,7 @@ func approve(ctx context.Context, c client.Client, ns string, s *situation) (boo
 	fmt.Printf("       plan hash %s; approve with either of:\n", we.Status.Plan.Hash)
 	fmt.Printf("         kubectl annotate workflowexecution %s -n %s %s=%s\n", we.Name, ns, workflowexecution.ApproveAnnotation, we.Status.Plan.Hash)
 	fmt.Printf("         argo resume %s -n %s    (with the argo engine: make demo ARGO=1)\n", we.Name, ns)
-	fmt.Printf("       the demo approves it with the first.\n\n")
+	fmt.Printf("       the demo approves it with the first.\n")
 	before := we.DeepCopy()
 	if we.Annotations == nil {
 		we.Annotations = map[string]string{}
@@ -213,6 +213,13 @@ func approve(ctx context.Context, c client.Client, ns string, s *situation) (boo
 	if err := c.Patch(ctx, we, client.MergeFrom(before)); err != nil {
 		return false, fmt.Errorf("approving %s: %w", we.Name, err)
 	}
+	who := we.Annotations[workflowexecution.DecidedByAnnotation]
+	if who == "" {
+		return false, fmt.Errorf("approving %s: the API server did not stamp %s (are manifests/base/admission-approvals.yaml's policies installed?)",
+			we.Name, workflowexecution.DecidedByAnnotation)
+	}
+	fmt.Printf("       approved by %s: the user the API server authenticated, stamped by admission into %s\n", who, workflowexecution.DecidedByAnnotation)
+	fmt.Printf("       (the verb approve on workflowexecutions.kubernaut.io decides who may: kubectl auth can-i approve workflowexecutions.kubernaut.io -n %s)\n\n", ns)
 	return true, nil
 }
 

@@ -376,6 +376,24 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		Expect(outcome(builtin)).To(Equal(outcome(argo)))
 	})
 
+	It("passes the step's parameter values byte for byte, as the builtin engine does: Argo evaluates nothing the analyzer wrote", func(ctx SpecContext) {
+		w := startArgoWorld(ctx, "argo-literal-", "2")
+		available(ctx, deployment(w.ns, "web", 1))
+		t := target("Deployment", w.ns, "web")
+		// Argo's controller expands {{…}} and evaluates {{=expr}} in task arguments.
+		hostile := map[string]string{"MODE": "{{=sprig.upper('x')}}", "SA": "{{workflow.serviceAccountName}}",
+			"BIG": "{{=len(sprig.repeat(30000000,'x'))}}", "EDGE": `}}{{ "{" \{{`}
+		for _, engine := range []kubernautv1.EngineName{kubernautv1.EngineArgo, kubernautv1.EngineBuiltin} {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "settings"}, Data: map[string]string{"MODE": "a"}}
+			Expect(k8s.Create(ctx, cm)).To(Succeed())
+			we := waitEnd(ctx, runPlan(ctx, w.ns, "rr-literal-"+string(engine)+"-we", engine, kubernautv1.ApprovalAuto, t, configStep("config", w.ns, hostile)))
+			Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%s: %v", engine, we.Status.Conditions)
+			get(ctx, cm)
+			Expect(cm.Data).To(Equal(hostile), "%s: the ConfigMap holds the approved text", engine)
+			Expect(k8s.Delete(ctx, cm)).To(Succeed())
+		}
+	})
+
 	It("keeps a second remediation of the same Deployment waiting on the mutex", func(ctx SpecContext) {
 		w := startArgoWorld(ctx, "argo-mutex-", "5")
 		available(ctx, deployment(w.ns, "web", 1))

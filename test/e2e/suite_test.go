@@ -73,6 +73,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	for _, t := range set {
 		Expect(k8s.Create(ctx, t.DeepCopy())).To(Succeed())
 	}
+	// Approvals the API server vouches for, as manifests/base installs them.
+	Expect(cluster.InstallApprovalAdmission(ctx, env.Config, root)).To(Succeed())
 }, NodeTimeout(2*time.Minute))
 
 // baseConfigMap reads one ConfigMap of a manifests file, in actionsNamespace.

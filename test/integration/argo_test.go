@@ -186,10 +186,10 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wf), wf)).To(Succeed())
 			gate := wf.Status.Nodes.FindByName(wf.Name + ".approve")
 			g.Expect(gate.Phase).To(Equal(wfv1.NodeSucceeded))
-			g.Expect(gate.Message).To(Equal("Resumed by kubernaut: plan " + w.Status.Plan.Hash + " approved by field manager kubectl-annotate"))
+			g.Expect(gate.Message).To(Equal("Resumed by kubernaut: plan " + w.Status.Plan.Hash + " approved by user kubernaut-admin"))
 		}).WithContext(ctx).Should(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
-		Expect(w.Status.Approval.DecidedBy).To(Equal("field manager kubectl-annotate"), "the annotation's author approved, not our own resume")
+		Expect(w.Status.Approval.DecidedBy).To(Equal("user kubernaut-admin"), "the annotation's author approved, not our own resume")
 
 		r := gen.WorkflowExecution(ns, "rr-rej-we")
 		Expect(k8s.Create(ctx, r)).To(Succeed())

@@ -60,6 +60,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	for _, t := range set {
 		Expect(k8s.Create(ctx, t.DeepCopy())).To(Succeed())
 	}
+	// Approvals the API server vouches for, as manifests/base installs them.
+	Expect(cluster.InstallApprovalAdmission(ctx, cfg, root)).To(Succeed())
 }, NodeTimeout(time.Minute))
 
 // newNamespace creates a namespace with a random name for one test.

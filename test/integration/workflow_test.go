@@ -129,7 +129,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		annotate(ctx, w, workflowexecution.ApproveAnnotation, hash)
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
 		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash),
-			HaveField("DecidedBy", "field manager kubectl-annotate")))
+			HaveField("DecidedBy", "user kubernaut-admin")))
 		// The builtin engine created the first step, owned by the WorkflowExecution.
 		var ke kubernautv1.KubernetesExecution
 		Eventually(func() error { return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-1-we-rollback"}, &ke) }).WithContext(ctx).Should(Succeed())

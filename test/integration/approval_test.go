@@ -1,0 +1,96 @@
+package integration
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
+	"github.com/kubernaut/kubernaut/test/cluster"
+	"github.com/kubernaut/kubernaut/test/gen"
+)
+
+// as is a client that acts as user (the API server authenticates the admin and lets it
+// impersonate).
+func as(user string) client.Client {
+	GinkgoHelper()
+	c := rest.CopyConfig(cfg)
+	c.Impersonate = rest.ImpersonationConfig{UserName: user}
+	k, err := client.New(c, client.Options{Scheme: cluster.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+	return k
+}
+
+// grant binds a ClusterRole to a user in a namespace.
+func grant(ctx SpecContext, ns, user, role string) {
+	GinkgoHelper()
+	Expect(k8s.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: user + "-"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user}}})).To(Succeed())
+}
+
+// decide sets a decision annotation (and any others) as user, the way kubectl annotate does.
+func decide(ctx SpecContext, k client.Client, w *kubernautv1.WorkflowExecution, annotations map[string]string) error {
+	got := &kubernautv1.WorkflowExecution{}
+	if err := k.Get(ctx, client.ObjectKeyFromObject(w), got); err != nil {
+		return err
+	}
+	before := got.DeepCopy()
+	if got.Annotations == nil {
+		got.Annotations = map[string]string{}
+	}
+	for key, v := range annotations {
+		got.Annotations[key] = v
+	}
+	return k.Patch(ctx, got, client.MergeFrom(before), client.FieldOwner("kubectl-annotate"))
+}
+
+var _ = Describe("Approvals the API server vouches for (manifests/base/admission-approvals.yaml)", func() {
+	It("takes an approval only from a user RBAC lets approve in the namespace, and records who the API server says it was", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startWorkflows(ns, builtinWorld{})
+		w := gen.WorkflowExecution(ns, "rr-vouch-we")
+		Expect(k8s.Create(ctx, w)).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
+		hash := w.Status.Plan.Hash
+
+		// mallory may edit WorkflowExecutions every way RBAC's verbs allow, but not approve.
+		editor := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "we-editor-"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"kubernaut.io"}, Resources: []string{"workflowexecutions"},
+				Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}}
+		Expect(k8s.Create(ctx, editor)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, editor)).To(Succeed()) })
+		grant(ctx, ns, "mallory", editor.Name)
+		err := decide(ctx, as("mallory"), w, map[string]string{workflowexecution.ApproveAnnotation: hash})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+		Expect(err.Error()).To(ContainSubstring("user mallory may not approve or reject plans in namespace " + ns +
+			": that needs the verb approve on workflowexecutions.kubernaut.io there"))
+		// Nor may mallory name someone else as the approver, with or without a decision.
+		err = decide(ctx, as("mallory"), w, map[string]string{workflowexecution.DecidedByAnnotation: "alice"})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+		Expect(err.Error()).To(ContainSubstring(`mallory may not set it to "alice"`))
+
+		// alice holds kubernaut-approver in the namespace; what she writes as the approver is
+		// replaced by who she is.
+		grant(ctx, ns, "alice", "kubernaut-approver")
+		Expect(decide(ctx, as("alice"), w, map[string]string{workflowexecution.ApproveAnnotation: hash,
+			workflowexecution.DecidedByAnnotation: "the-cto"})).To(Succeed())
+		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
+		Expect(w.Annotations).To(HaveKeyWithValue(workflowexecution.DecidedByAnnotation, "alice"))
+		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash), HaveField("DecidedBy", "user alice")))
+
+		// The approval of another namespace's plan needs the verb there.
+		other := newNamespace(ctx)
+		startWorkflows(other, builtinWorld{})
+		o := gen.WorkflowExecution(other, "rr-other-we")
+		Expect(k8s.Create(ctx, o)).To(Succeed())
+		o = waitWE(ctx, o, kubernautv1.WorkflowAwaitingApproval)
+		err = decide(ctx, as("alice"), o, map[string]string{workflowexecution.ApproveAnnotation: o.Status.Plan.Hash})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "alice approves in %s only: %v", ns, err)
+	})
+})
