@@ -50,11 +50,21 @@ func decide(ctx SpecContext, k client.Client, w *kubernautv1.WorkflowExecution, 
 	return k.Patch(ctx, got, client.MergeFrom(before), client.FieldOwner("kubectl-annotate"))
 }
 
+// actingIn makes a plan whose target and step act in namespace ns.
+func actingIn(ns string) func(*kubernautv1.WorkflowExecution) {
+	return func(w *kubernautv1.WorkflowExecution) {
+		w.Spec.Target.Namespace = ns
+		for i := range w.Spec.Steps {
+			w.Spec.Steps[i].Target.Namespace = ns
+		}
+	}
+}
+
 var _ = Describe("Approvals the API server vouches for (manifests/base/admission-approvals.yaml)", func() {
-	It("takes an approval only from a user RBAC lets approve in the namespace, and records who the API server says it was", func(ctx SpecContext) {
-		ns := newNamespace(ctx)
+	It("takes an approval only from a user RBAC lets approve where the plan acts, and records who the API server says it was", func(ctx SpecContext) {
+		ns, prod, other := newNamespace(ctx), newNamespace(ctx), newNamespace(ctx)
 		startWorkflows(ns, builtinWorld{})
-		w := gen.WorkflowExecution(ns, "rr-vouch-we")
+		w := gen.WorkflowExecution(ns, "rr-vouch-we", actingIn(prod))
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
 		hash := w.Status.Plan.Hash
@@ -65,32 +75,37 @@ var _ = Describe("Approvals the API server vouches for (manifests/base/admission
 				Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}}
 		Expect(k8s.Create(ctx, editor)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, editor)).To(Succeed()) })
-		grant(ctx, ns, "mallory", editor.Name)
+		for _, user := range []string{"mallory", "alice"} {
+			grant(ctx, ns, user, editor.Name) // where the plans live
+		}
 		err := decide(ctx, as("mallory"), w, map[string]string{workflowexecution.ApproveAnnotation: hash})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
-		Expect(err.Error()).To(ContainSubstring("user mallory may not approve or reject plans in namespace " + ns +
-			": that needs the verb approve on workflowexecutions.kubernaut.io there"))
+		Expect(err.Error()).To(ContainSubstring("user mallory may not approve or reject this plan: it acts in namespace " + prod +
+			", where that needs the verb approve on workflowexecutions.kubernaut.io"))
+		err = decide(ctx, as("mallory"), w, map[string]string{workflowexecution.RejectAnnotation: "no"})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "rejecting is deciding too: %v", err)
 		// Nor may mallory name someone else as the approver, with or without a decision.
 		err = decide(ctx, as("mallory"), w, map[string]string{workflowexecution.DecidedByAnnotation: "alice"})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
 		Expect(err.Error()).To(ContainSubstring(`mallory may not set it to "alice"`))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
+		Expect(w.Annotations).NotTo(HaveKey(workflowexecution.ApproveAnnotation))
 
-		// alice holds kubernaut-approver in the namespace; what she writes as the approver is
-		// replaced by who she is.
-		grant(ctx, ns, "alice", "kubernaut-approver")
+		// alice may approve in prod (the namespace the plan acts in, not where it lives); what
+		// she writes as the approver is replaced by who she is.
+		grant(ctx, prod, "alice", "kubernaut-approver")
 		Expect(decide(ctx, as("alice"), w, map[string]string{workflowexecution.ApproveAnnotation: hash,
 			workflowexecution.DecidedByAnnotation: "the-cto"})).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
 		Expect(w.Annotations).To(HaveKeyWithValue(workflowexecution.DecidedByAnnotation, "alice"))
 		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash), HaveField("DecidedBy", "user alice")))
 
-		// The approval of another namespace's plan needs the verb there.
-		other := newNamespace(ctx)
-		startWorkflows(other, builtinWorld{})
-		o := gen.WorkflowExecution(other, "rr-other-we")
+		// A plan acting in another namespace needs the verb there.
+		o := gen.WorkflowExecution(ns, "rr-other-we", actingIn(other))
 		Expect(k8s.Create(ctx, o)).To(Succeed())
 		o = waitWE(ctx, o, kubernautv1.WorkflowAwaitingApproval)
 		err = decide(ctx, as("alice"), o, map[string]string{workflowexecution.ApproveAnnotation: o.Status.Plan.Hash})
-		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "alice approves in %s only: %v", ns, err)
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "alice approves in %s only: %v", prod, err)
+		Expect(err.Error()).To(ContainSubstring("it acts in namespace " + other))
 	})
 })
