@@ -30,6 +30,10 @@ type SafetyContext struct {
 	RecentRemediations int `json:"recentRemediations"`
 	// Now is the evaluation time (RFC 3339), for change-freeze windows.
 	Now string `json:"now"`
+	// Compensation is true for the undo of a step: it restores the step's recorded pre-state,
+	// so the rules about how much or how often a change may be do not apply; those about
+	// whether Kubernaut may touch the object at all do.
+	Compensation bool `json:"compensation,omitempty"`
 }
 
 // Safety evaluates the safety policy (rego/safety.rego, or its ConfigMap override) for one

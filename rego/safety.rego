@@ -35,22 +35,31 @@ target := step.target
 
 params := object.get(step, "parameters", {})
 
+# The undo of a step restores its recorded pre-state: the rules about how much, how often and
+# when a change may be made do not hold it back (a half-applied remediation is worse); those
+# about whether Kubernaut may touch the object at all (protected namespaces, node actions,
+# custom scripts, GitOps-managed objects) do.
+compensating if object.get(input.context, "compensation", false) == true
+
 deny contains sprintf("namespace %s is protected: Kubernaut never changes it", [target.namespace]) if {
 	target.namespace in config.protectedNamespaces
 }
 
 deny contains sprintf("%s would scale %s/%s to %d replicas, above the limit of %d", [step.action, target.namespace, target.name, r, config.maxReplicas]) if {
+	not compensating
 	r := params.scaleDeployment.replicas
 	r > config.maxReplicas
 }
 
 deny contains sprintf("scaling %s/%s to 0 in production is not allowed", [target.namespace, target.name]) if {
+	not compensating
 	params.scaleDeployment.replicas == 0
 	environment == "production"
 	not config.allowScaleToZeroInProduction
 }
 
 deny contains sprintf("scaling %s/%s from %d to %d replicas changes it by more than a factor of %d", [target.namespace, target.name, cur, r, config.maxScaleFactor]) if {
+	not compensating
 	r := params.scaleDeployment.replicas
 	cur := input.context.current.replicas
 	cur > 0
@@ -63,11 +72,13 @@ any_beyond_factor(cur, r) if r > cur * config.maxScaleFactor
 any_beyond_factor(cur, r) if r * config.maxScaleFactor < cur
 
 deny contains sprintf("HPA %s/%s maximum %d is above the limit of %d", [target.namespace, target.name, m, config.maxHPAMax]) if {
+	not compensating
 	m := params.updateHPA.maxReplicas
 	m > config.maxHPAMax
 }
 
 deny contains sprintf("HPA %s/%s maximum from %d to %d changes it by more than a factor of %d", [target.namespace, target.name, cur, m, config.maxScaleFactor]) if {
+	not compensating
 	m := params.updateHPA.maxReplicas
 	cur := input.context.current.hpaMax
 	cur > 0
@@ -76,6 +87,7 @@ deny contains sprintf("HPA %s/%s maximum from %d to %d changes it by more than a
 }
 
 deny contains sprintf("raising memory by %d%% is above the limit of %d%%", [p, config.maxMemoryIncreasePercent]) if {
+	not compensating
 	p := params.increaseMemoryLimit.percent
 	p > config.maxMemoryIncreasePercent
 }
@@ -106,11 +118,13 @@ deny contains sprintf("%s is managed by %s (%s): the next sync would revert the 
 }
 
 deny contains sprintf("%d remediations of %s/%s in the last hour, the limit is %d", [n, target.namespace, target.name, config.maxRemediationsPerTargetPerHour]) if {
+	not compensating
 	n := input.context.recentRemediations
 	n >= config.maxRemediationsPerTargetPerHour
 }
 
 deny contains sprintf("change freeze %s until %s", [w.name, w.end]) if {
+	not compensating
 	some w in config.freezeWindows
 	now := time.parse_rfc3339_ns(input.context.now)
 	now >= time.parse_rfc3339_ns(w.start)

@@ -97,3 +97,12 @@ test_hpa_maximum_bounded_both_ways if {
 	count(safety.deny) == 0 with input as hpa(80, 40)
 	count(safety.deny) == 0 with input as hpa(10, 20)
 }
+
+test_compensation_keeps_the_rules_about_touching_the_object if {
+	undo := json.patch(scale(0), [{"op": "replace", "path": "/context/environment", "value": "production"},
+		{"op": "add", "path": "/context/compensation", "value": true},
+		{"op": "replace", "path": "/context/recentRemediations", "value": 9}])
+	count(safety.deny) == 0 with input as undo
+	protected := json.patch(undo, [{"op": "replace", "path": "/step/target/namespace", "value": "kube-system"}])
+	safety.deny == {"namespace kube-system is protected: Kubernaut never changes it"} with input as protected
+}

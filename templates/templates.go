@@ -17,7 +17,9 @@ import (
 )
 
 // Version is the templates' version; the controller refuses templates of another version.
-const Version = "1"
+// 2: the step's owner reference is written in the manifest, not by setOwnerReference (see
+// manifest).
+const Version = "2"
 
 // VersionLabel carries Version on every template.
 const VersionLabel = "kubernaut.io/template-version"
@@ -80,7 +82,12 @@ func common() []wfv1.Parameter {
 	}
 }
 
-// manifest is a KubernetesExecution for the action, filled from the template's inputs.
+// manifest is a KubernetesExecution for the action, filled from the template's inputs, owned
+// by the Workflow. The owner reference is written here rather than asked of Argo with
+// setOwnerReference: to add it, Argo's controller decodes the manifest and encodes it again,
+// which turns the escaped braces of the step's parameters (the compiler's literal) back into
+// `{{…}}` that its next substitution pass expands and evaluates. Untouched, the manifest
+// reaches the API server with the escapes, and the KubernetesExecution holds the approved text.
 func manifest(a catalog.Action, mode kubernautv1.ExecutionMode, clusterScoped bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: kubernaut.io/v1alpha1
@@ -91,6 +98,13 @@ metadata:
     kubernaut.io/remediation: "{{inputs.parameters.remediation}}"
     kubernaut.io/workflow-execution: "{{inputs.parameters.workflow-execution}}"
     kubernaut.io/step: "{{inputs.parameters.step}}"
+  ownerReferences:
+  - apiVersion: argoproj.io/v1alpha1
+    kind: Workflow
+    name: "{{workflow.name}}"
+    uid: "{{workflow.uid}}"
+    controller: true
+    blockOwnerDeletion: true
 spec:
   action: %s
   mode: %s
@@ -146,7 +160,7 @@ func stepTemplate(name string, a catalog.Action, mode kubernautv1.ExecutionMode,
 		Name:   name,
 		Inputs: wfv1.Inputs{Parameters: in},
 		Resource: &wfv1.ResourceTemplate{
-			Action: "create", SetOwnerReference: true,
+			Action: "create",
 			SuccessCondition: SuccessCondition, FailureCondition: FailureCondition,
 			Manifest: manifest(a, mode, clusterScoped),
 		},

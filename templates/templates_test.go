@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/argoproj/argo-workflows/v3/workflow/validate"
@@ -42,7 +43,7 @@ func TestEveryCatalogActionHasItsTemplate(t *testing.T) {
 			continue
 		}
 		r := tmpl.Resource
-		if r.Action != "create" || !r.SetOwnerReference || r.SuccessCondition != SuccessCondition || r.FailureCondition != FailureCondition {
+		if r.Action != "create" || r.SetOwnerReference || !strings.Contains(r.Manifest, `uid: "{{workflow.uid}}"`) || r.SuccessCondition != SuccessCondition || r.FailureCondition != FailureCondition {
 			t.Errorf("%s: %+v", tmpl.Name, r)
 		}
 		for _, p := range tmpl.Inputs.Parameters {

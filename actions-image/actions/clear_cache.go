@@ -83,8 +83,12 @@ func (clearCache) declared(ctx context.Context, env Env, step kubernautv1.Action
 		}
 		container = p.Container
 	}
+	sel, err := podSelector(obj)
+	if err != nil {
+		return nil, "", nil, err
+	}
 	var pods corev1.PodList
-	if err := env.Client.List(ctx, &pods, client.InNamespace(t.Namespace), client.MatchingLabels(tmpl.Labels)); err != nil {
+	if err := env.Client.List(ctx, &pods, client.InNamespace(t.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
 		return nil, "", nil, fmt.Errorf("listing the pods of %s: %w", t, err)
 	}
 	var ready []corev1.Pod

@@ -10,7 +10,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -110,6 +112,25 @@ func podTemplate(obj client.Object) *corev1.PodTemplateSpec {
 		return &w.Spec.Template
 	}
 	return nil
+}
+
+// podSelector returns a workload's own pod selector (spec.selector): the pods the workload
+// manages are those it selects, not those that merely carry its template's labels.
+func podSelector(obj client.Object) (labels.Selector, error) {
+	var sel *metav1.LabelSelector
+	switch w := obj.(type) {
+	case *appsv1.Deployment:
+		sel = w.Spec.Selector
+	case *appsv1.StatefulSet:
+		sel = w.Spec.Selector
+	case *appsv1.DaemonSet:
+		sel = w.Spec.Selector
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil || sel == nil || s.Empty() {
+		return nil, refuse("spec.target", "%s/%s has no usable pod selector (%v)", obj.GetNamespace(), obj.GetName(), err)
+	}
+	return s, nil
 }
 
 // rolledOut applies `kubectl rollout status`'s rules (kubectl's own StatusViewer) to a

@@ -28,7 +28,9 @@ type Validator struct {
 func (v *Validator) Validate(ctx context.Context, aia *kubernautv1.AIAnalysis, rec *kubernautv1.Recommendation) ([]string, error) {
 	var problems []string
 	if len(rec.Steps) > v.MaxSteps {
-		problems = append(problems, fmt.Sprintf("%d steps, more than the limit of %d", len(rec.Steps), v.MaxSteps))
+		// Refused before anything else: each step costs a dry run on the API server, and an
+		// answer of thousands of steps must not cost thousands.
+		return []string{fmt.Sprintf("%d steps, more than the limit of %d: no step was checked further", len(rec.Steps), v.MaxSteps)}, nil
 	}
 	allowed := scope(aia)
 	names := map[string]int{}

@@ -49,7 +49,7 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 		}
 	}
 	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate {
-		return r.validateUndo(ctx, ke, entry, impl)
+		return r.validateUndo(ctx, ke, entry, impl, now)
 	}
 	step := ke.Spec.ActionStep
 	pre, err := impl.Capture(ctx, r.Env, step)
@@ -61,7 +61,7 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 		return fmt.Errorf("reading the pre-state of %s: %w", step.Target, err)
 	}
 
-	verdict, evalErr, err := r.policy(ctx, ke, pre, now)
+	verdict, evalErr, err := r.policy(ctx, ke, pre, now, false)
 	switch {
 	case err != nil:
 		return err
@@ -110,7 +110,7 @@ func (r *Reconciler) afterValidation(ke *kubernautv1.KubernetesExecution, pre *k
 // policy evaluates the safety policy on the step as the world is now: the plan's context, with
 // the current values read by the capture. evalErr is the policy's own failure (a broken
 // override); err a transient one.
-func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecution, pre *kubernautv1.PreState, now time.Time) (v kubernautv1.PolicyVerdict, evalErr, err error) {
+func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecution, pre *kubernautv1.PreState, now time.Time, compensation bool) (v kubernautv1.PolicyVerdict, evalErr, err error) {
 	sc := kubernautrego.SafetyContext{Environment: kubernautv1.EnvironmentUnknown}
 	if ref := ke.Spec.WorkflowExecutionRef; ref != nil {
 		we := &kubernautv1.WorkflowExecution{}
@@ -124,6 +124,7 @@ func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecu
 			return v, nil, fmt.Errorf("reading WorkflowExecution %s: %w", ref.Name, err)
 		}
 	}
+	sc.Compensation = compensation
 	current := map[string]*int32{"replicas": pre.Replicas, "hpaMax": pre.MaxReplicas}
 	for k, n := range current {
 		if n != nil {
@@ -160,7 +161,7 @@ func (r *Reconciler) authorize(ctx context.Context, ke *kubernautv1.KubernetesEx
 
 // validateUndo finds what a compensation restores: the pre-state of the step it names, if that
 // step got as far as changing anything and its action has an inverse.
-func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.KubernetesExecution, entry catalog.Action, impl actions.Action) error {
+func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.KubernetesExecution, entry catalog.Action, impl actions.Action, now time.Time) error {
 	name := ke.Spec.Compensates.Name
 	orig := &kubernautv1.KubernetesExecution{}
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ke.Namespace, Name: name}, orig)
@@ -178,8 +179,21 @@ func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.Kubernete
 		r.nothingToUndo(ke, fmt.Sprintf("step %s changed nothing (it was a dry run or stopped before executing): nothing to undo", name))
 		return nil
 	}
-	policy := kubernautv1.PolicyVerdict{Allowed: true, Policy: "compensation of " + name + ": restores its recorded pre-state, which the policy allowed to change"}
-	ke.Status.PolicyDecision = &policy
+	// The safety policy again, as for any change: the object may have become off limits
+	// (a protected namespace, GitOps ownership) since the step ran.
+	verdict, evalErr, err := r.policy(ctx, ke, orig.Status.PreState, now, true)
+	switch {
+	case err != nil:
+		return err
+	case evalErr != nil:
+		reject(ke, kubernautv1.ReasonPolicyError, "the safety policy failed on the undo of step "+name+": "+evalErr.Error())
+		return nil
+	}
+	ke.Status.PolicyDecision = &verdict
+	if !verdict.Allowed {
+		reject(ke, kubernautv1.ReasonPolicyDenied, "the safety policy refused the undo of step "+name+": "+strings.Join(verdict.Violations, "; "))
+		return nil
+	}
 	change, err := impl.Undo(ctx, r.Env, ke.Spec.ActionStep, orig.Status.PreState, true)
 	switch {
 	case errors.Is(err, actions.ErrNoInverse):

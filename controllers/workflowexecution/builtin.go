@@ -170,7 +170,7 @@ func (r *dagRun) task(ctx context.Context, t *wfv1.DAGTask) (dagNode, error) {
 	if err != nil {
 		return dagNode{phase: wfv1.NodeError, message: err.Error()}, nil
 	}
-	scope := map[string]string{"workflow.name": r.wf.Name, "workflow.namespace": r.wf.Namespace, "workflow.status": r.status}
+	scope := map[string]string{"workflow.name": r.wf.Name, "workflow.namespace": r.wf.Namespace, "workflow.uid": string(r.wf.UID), "workflow.status": r.status}
 	for _, p := range t.Arguments.Parameters {
 		if p.Value != nil {
 			scope["inputs.parameters."+p.Name] = p.Value.String()
@@ -267,10 +267,11 @@ func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Templ
 	ke.Namespace = r.we.Namespace
 	obj, ok := r.existing[ke.Name]
 	if !ok {
-		if resolved.Resource.SetOwnerReference {
-			if err := controllerutil.SetControllerReference(r.we, ke, r.b.Client.Scheme()); err != nil {
-				return dagNode{}, fmt.Errorf("owning step %s: %w", ke.Name, err)
-			}
+		// No Workflow exists here: the step is owned by the WorkflowExecution instead of the
+		// Workflow the template names.
+		ke.OwnerReferences = nil
+		if err := controllerutil.SetControllerReference(r.we, ke, r.b.Client.Scheme()); err != nil {
+			return dagNode{}, fmt.Errorf("owning step %s: %w", ke.Name, err)
 		}
 		switch err := r.b.Client.Create(ctx, ke); {
 		case err == nil:

@@ -196,7 +196,7 @@ var _ = Describe("Argo's real workflow-controller runs the compiled plans", func
 		Expect(wf.Status.Phase).To(Equal(wfv1.WorkflowSucceeded))
 		var step kubernautv1.KubernetesExecution
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rr-argo-we-scale"}, &step)).To(Succeed())
-		Expect(metav1.IsControlledBy(&step, wf)).To(BeTrue(), "setOwnerReference: the Workflow owns its steps")
+		Expect(metav1.IsControlledBy(&step, wf)).To(BeTrue(), "the manifest's owner reference: the Workflow owns its steps")
 		Expect(w.exec.CreatedCount("rr-argo-we-scale")).To(Equal(1))
 		for _, s := range argo.Status.Steps {
 			Expect(s.NodeID).To(Equal(wf.NodeID(wf.Name + "." + s.Name)))

@@ -52,4 +52,50 @@ var _ = Describe("The KubernetesExecution controller", func() {
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
 		Expect(cm.Data["POOL"]).To(Equal("10"))
 	})
+
+	It("checks an undo against the safety policy too: a step whose namespace became protected is not changed back", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
+			cs, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+				Env:       actions.Env{Client: k8s, Kube: cs, Log: GinkgoLogr},
+				Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
+				Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}}}
+			return r.SetupWithManager(mgr)
+		})
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"POOL": "10"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		change := kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig, Target: kubernautv1.Target{Kind: "ConfigMap", Namespace: ns, Name: "settings"},
+			Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"POOL": "20"}}}}
+		ended := func(ke *kubernautv1.KubernetesExecution) {
+			GinkgoHelper()
+			Eventually(func(g Gomega) {
+				g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
+				g.Expect(ke.Status.Phase).To(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected))
+			}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+		}
+		step := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "step"},
+			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, ActionStep: change}}
+		Expect(k8s.Create(ctx, step)).To(Succeed())
+		ended(step)
+		Expect(step.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", step.Status.Conditions)
+
+		// The operator protects the namespace after the step ran.
+		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-policies"},
+			Data: map[string]string{kubernautrego.SafetyConfigKey: "protectedNamespaces: [" + ns + "]\n"}})).To(Succeed())
+		undo := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "undo-step"},
+			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeCompensate, ActionStep: change,
+				Compensates: &kubernautv1.LocalReference{Name: "step"}}}
+		Expect(k8s.Create(ctx, undo)).To(Succeed())
+		ended(undo)
+		Expect(undo.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(meta.FindStatusCondition(undo.Status.Conditions, kubernautv1.ValidatedCondition)).To(And(
+			HaveField("Reason", kubernautv1.ReasonPolicyDenied),
+			HaveField("Message", "the safety policy refused the undo of step step: namespace "+ns+" is protected: Kubernaut never changes it")))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		Expect(cm.Data["POOL"]).To(Equal("20"), "left as the step made it")
+	})
 })
