@@ -160,7 +160,7 @@ func stepTemplate(name string, a catalog.Action, mode kubernautv1.ExecutionMode,
 		Name:   name,
 		Inputs: wfv1.Inputs{Parameters: in},
 		Resource: &wfv1.ResourceTemplate{
-			Action: "create",
+			Action:           "create",
 			SuccessCondition: SuccessCondition, FailureCondition: FailureCondition,
 			Manifest: manifest(a, mode, clusterScoped),
 		},
