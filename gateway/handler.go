@@ -24,6 +24,7 @@ const AlertmanagerPath = "/api/v1/signals/alertmanager"
 const (
 	maxAnnotations     = 32
 	maxAnnotationValue = 4096
+	maxAnnotationName  = 256
 	maxURL             = 2048
 )
 
@@ -135,7 +136,8 @@ func (s *Server) handleAlertmanager(c *gin.Context) {
 			} else {
 				log.Info("alert recorded", "outcome", o, "remediationRequest", name)
 			}
-		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err):
+			// No retry can cure it: a 503 would make Alertmanager resend it forever.
 			log.Error(err, "the API server refused the alert's RemediationRequest")
 			res.Invalid++
 			fieldErrs = append(fieldErrs, FieldError{Pointer: fmt.Sprintf("/alerts/%d", i), Detail: "refused by the API server: " + err.Error()})
@@ -199,14 +201,20 @@ func buildSignal(i int, msg *WebhookMessage, a *WebhookAlert, limits DecodeLimit
 }
 
 // boundAnnotations keeps at most maxAnnotations annotations (in key order) with values of at
-// most maxAnnotationValue bytes.
+// most maxAnnotationValue bytes; names longer than maxAnnotationName are dropped. Nothing is
+// refused: annotations are for people, and a 4xx would lose the alert.
 func boundAnnotations(in map[string]string) map[string]string {
 	if len(in) == 0 {
 		return nil
 	}
 	keys := make([]string, 0, len(in))
 	for k := range in {
-		keys = append(keys, k)
+		if len(k) <= maxAnnotationName {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
 	}
 	sort.Strings(keys)
 	if len(keys) > maxAnnotations {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -85,14 +86,18 @@ type DecodeLimits struct {
 	MaxAlerts int
 	// MaxLabels is the most labels one alert may carry.
 	MaxLabels int
-	// MaxAnnotations is the most annotations one alert may carry.
+	// MaxAnnotations is unused: an alert's annotations are never refused, only truncated to
+	// what a RemediationRequest keeps (boundAnnotations), since Alertmanager drops a 4xx for good.
 	MaxAnnotations int
 	// MaxLabelValue is the longest label value accepted.
 	MaxLabelValue int
+	// MaxLabelName is the longest label name accepted (three 1 MiB names made a
+	// RemediationRequest the API server refused, which became a 503 retried forever).
+	MaxLabelName int
 }
 
 // DefaultDecodeLimits are generous for real Alertmanager payloads.
-var DefaultDecodeLimits = DecodeLimits{MaxAlerts: 1000, MaxLabels: 64, MaxAnnotations: 32, MaxLabelValue: 1024}
+var DefaultDecodeLimits = DecodeLimits{MaxAlerts: 1000, MaxLabels: 64, MaxAnnotations: 32, MaxLabelValue: 1024, MaxLabelName: 256}
 
 // ErrPayload marks an error that no retry can fix: the request is malformed.
 var ErrPayload = errors.New("invalid payload")
@@ -186,11 +191,13 @@ func ValidateAlert(i int, a *WebhookAlert, limits DecodeLimits) (string, []Field
 	if limits.MaxLabels > 0 && len(a.Labels) > limits.MaxLabels {
 		errs = append(errs, FieldError{at("/labels"), fmt.Sprintf("%d labels, more than the limit of %d", len(a.Labels), limits.MaxLabels)})
 	}
-	if limits.MaxAnnotations > 0 && len(a.Annotations) > limits.MaxAnnotations {
-		errs = append(errs, FieldError{at("/annotations"), fmt.Sprintf("%d annotations, more than the limit of %d", len(a.Annotations), limits.MaxAnnotations)})
-	}
 	for k, v := range a.Labels {
-		if !model.LabelName(k).IsValid() {
+		switch {
+		case limits.MaxLabelName > 0 && len(k) > limits.MaxLabelName:
+			errs = append(errs, FieldError{at("/labels/" + escapePointer(strings.ToValidUTF8(k[:64], "")+"…")),
+				fmt.Sprintf("a label name of %d bytes, more than the limit of %d", len(k), limits.MaxLabelName)})
+			continue
+		case !model.LabelName(k).IsValid():
 			errs = append(errs, FieldError{at("/labels/" + escapePointer(k)), "not a valid Prometheus label name"})
 		}
 		if limits.MaxLabelValue > 0 && len(v) > limits.MaxLabelValue {

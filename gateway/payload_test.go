@@ -200,3 +200,29 @@ func FuzzDecodeWebhook(f *testing.F) {
 		}
 	})
 }
+
+// Label names are bounded like values; annotations are truncated, never a reason to refuse.
+func TestLabelNamesBoundedAnnotationsTruncated(t *testing.T) {
+	long := strings.Repeat("a", 1<<20)
+	a := WebhookAlert{Status: StatusFiring, StartsAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		Labels: map[string]string{"alertname": "A", long: "x"}, Annotations: map[string]string{}}
+	_, errs := ValidateAlert(0, &a, DefaultDecodeLimits)
+	if len(errs) != 1 || !strings.Contains(errs[0].Detail, "a label name of 1048576 bytes, more than the limit of 256") || len(errs[0].Pointer) > 100 {
+		t.Fatalf("errors %+v", errs)
+	}
+	delete(a.Labels, long)
+	for i := range 100 {
+		a.Annotations[fmt.Sprintf("note-%03d", i)] = strings.Repeat("n", 10000)
+	}
+	a.Annotations[long] = "dropped"
+	if _, errs := ValidateAlert(0, &a, DefaultDecodeLimits); len(errs) != 0 {
+		t.Fatalf("100 annotations refused: %+v", errs)
+	}
+	kept := boundAnnotations(a.Annotations)
+	if len(kept) != maxAnnotations || kept["note-000"] == "" || len(kept["note-000"]) > maxAnnotationValue {
+		t.Fatalf("kept %d annotations", len(kept))
+	}
+	if _, ok := kept[long]; ok {
+		t.Fatal("a 1 MiB annotation name was kept")
+	}
+}
