@@ -92,6 +92,7 @@ type processingOptions struct {
 type analysisOptions struct {
 	analyzer        string
 	holmes          holmesgpt.Config
+	holmesCAFile    string
 	timeout         time.Duration
 	autoThreshold   float64
 	manualThreshold float64
@@ -187,6 +188,9 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.StringVar(&o.analysis.analyzer, "analyzer", "rules", "analyzer of new analyses: rules (built in) or holmesgpt (the rules answer when it fails)")
 		fs.StringVar(&o.analysis.holmes.URL, "holmesgpt-url", "", "HolmesGPT's base URL (required with --analyzer holmesgpt)")
 		fs.StringVar(&o.analysis.holmes.Model, "holmesgpt-model", "", "a key of HolmesGPT's model list (its default when empty)")
+		fs.StringVar(&o.analysis.holmesCAFile, "holmesgpt-ca-file", "", "PEM CA bundle that HolmesGPT's https certificate chains to (besides the system's roots)")
+		fs.StringVar(&o.analysis.holmes.TokenFile, "holmesgpt-token-file", "",
+			"file holding a bearer token sent to HolmesGPT (an authenticating proxy in front of it), re-read at every call; https only")
 		fs.IntVar(&o.analysis.holmes.Attempts, "holmesgpt-attempts", 3, "calls per analysis, retries on 5xx, 429 and timeouts included")
 		fs.DurationVar(&o.analysis.holmes.RetryBase, "holmesgpt-retry-delay", 2*time.Second, "first retry delay (doubling, ±50% jitter)")
 		fs.IntVar(&o.analysis.holmes.BreakerThreshold, "holmesgpt-breaker-threshold", 3, "failed analyses in a row that open the circuit breaker")

@@ -258,6 +258,11 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	ruleBased := rules.New()
 	analyzers := map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: ruleBased}
 	if o.analysis.holmes.URL != "" {
+		httpClient, err := holmesgpt.HTTPClient(o.analysis.holmesCAFile)
+		if err != nil {
+			return err
+		}
+		o.analysis.holmes.HTTP = httpClient
 		hc, err := holmesgpt.New(o.analysis.holmes)
 		if err != nil {
 			return fmt.Errorf("setting up the HolmesGPT client: %w", err)

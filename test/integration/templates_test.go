@@ -32,7 +32,8 @@ var sampleParameters = map[kubernautv1.ActionName]string{
 // render substitutes a template's inputs into its manifest with Argo's own substitution.
 func render(tmpl *wfv1.Template, values map[string]string) *kubernautv1.KubernetesExecution {
 	GinkgoHelper()
-	in := map[string]string{}
+	// The Workflow's globals the manifest's owner reference names.
+	in := map[string]string{"workflow.name": "rr-1-we", "workflow.uid": "6f1c8a52-3d4e-4b7a-9c10-2e5f7a8b9c0d"}
 	for _, p := range tmpl.Inputs.Parameters {
 		if p.Default != nil {
 			in["inputs.parameters."+p.Name] = p.Default.String()
@@ -75,6 +76,9 @@ var _ = Describe("The ClusterWorkflowTemplates", func() {
 			Expect(k8s.Create(ctx, ke, client.DryRunAll)).To(Succeed(), "action %s", a.Name)
 			Expect(ke.Spec.Action).To(Equal(a.Name))
 			Expect(ke.Labels).To(HaveKeyWithValue("kubernaut.io/remediation", "rr-1"))
+			Expect(ke.OwnerReferences).To(ConsistOf(And(HaveField("Kind", "Workflow"), HaveField("Name", "rr-1-we"),
+				HaveField("UID", BeEquivalentTo("6f1c8a52-3d4e-4b7a-9c10-2e5f7a8b9c0d")), HaveField("Controller", HaveValue(BeTrue())))),
+				"the Workflow owns its steps")
 		}
 	})
 

@@ -8,6 +8,8 @@ package holmesgpt
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,8 +44,36 @@ type Config struct {
 	BreakerThreshold int
 	// BreakerCooldown is how long an open breaker refuses calls.
 	BreakerCooldown time.Duration
-	// HTTP is the HTTP client (its own timeout should be 0: the analysis' context bounds it).
+	// HTTP is the HTTP client (its own timeout should be 0: the analysis' context bounds it);
+	// HTTPClient builds one that trusts a CA bundle.
 	HTTP *http.Client
+	// TokenFile holds a bearer token sent as the Authorization header (for HolmesGPT behind an
+	// authenticating proxy), re-read at every call so that a rotated token takes effect;
+	// "" sends none. New refuses it with a plain-http URL: the token would cross the network in
+	// clear.
+	TokenFile string
+}
+
+// HTTPClient returns an HTTP client for HolmesGPT that trusts the PEM CA bundle in caFile
+// (besides the system's roots); a plain client when caFile is "".
+func HTTPClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return &http.Client{}, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("holmesgpt: reading the CA bundle: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("holmesgpt: %s holds no PEM certificate", caFile)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t}, nil
 }
 
 // Client asks HolmesGPT.
@@ -62,6 +94,13 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("holmesgpt: no server URL")
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("holmesgpt: %q is not an http(s) URL", cfg.URL)
+	}
+	if cfg.TokenFile != "" && u.Scheme != "https" {
+		return nil, fmt.Errorf("holmesgpt: a token (%s) is sent only over https, not to %s", cfg.TokenFile, cfg.URL)
 	}
 	if cfg.HTTP == nil {
 		cfg.HTTP = &http.Client{}
@@ -190,6 +229,13 @@ func (c *Client) once(ctx context.Context, path string, data []byte) ([]byte, er
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.cfg.TokenFile != "" {
+		token, err := os.ReadFile(c.cfg.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the HolmesGPT token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	}
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		return nil, err

@@ -2,9 +2,14 @@ package holmesgpt
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,5 +189,51 @@ func TestBreakerOpensAfterRepeatedFailures(t *testing.T) {
 	f.Answer = goodAnswer
 	if _, err := c.Analyze(context.Background(), analysis()); err != nil {
 		t.Fatalf("after the cooldown the server is asked again: %v", err)
+	}
+}
+
+// HolmesGPT over https with a CA bundle of the operator's and a bearer token: the token is
+// sent only over https, and only to a server whose certificate chains to the bundle.
+func TestTLSAndToken(t *testing.T) {
+	f := &holmes.Fake{T: t, Answer: goodAnswer}
+	var auth atomic.Value
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization"))
+		f.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hc, err := HTTPClient(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, srv.URL, func(c *Config) { c.HTTP, c.TokenFile = hc, token })
+	if _, err := c.Analyze(context.Background(), analysis()); err != nil {
+		t.Fatal(err)
+	}
+	if got := auth.Load(); got != "Bearer s3cret" {
+		t.Fatalf("Authorization %q", got)
+	}
+
+	// Without the bundle the server's certificate is not trusted: nothing is sent.
+	plain, _ := HTTPClient("")
+	c = newClient(t, srv.URL, func(c *Config) { c.HTTP, c.TokenFile, c.Attempts = plain, token, 1 })
+	if _, err := c.Analyze(context.Background(), analysis()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("an untrusted certificate was accepted: %v", err)
+	}
+	// A token is never configured for plain http; a file that is not PEM is refused.
+	if _, err := New(Config{URL: "http://holmesgpt.holmes.svc", TokenFile: token}); err == nil || !strings.Contains(err.Error(), "only over https") {
+		t.Fatalf("token over http: %v", err)
+	}
+	if _, err := HTTPClient(token); err == nil || !strings.Contains(err.Error(), "holds no PEM certificate") {
+		t.Fatalf("a bundle that is not PEM: %v", err)
 	}
 }
