@@ -77,6 +77,7 @@ type executionOptions struct {
 	argoUIURL          string
 	argoReference      bool
 	argoRecheck        time.Duration
+	argoServerUser     string
 	alertmanagerURL    string
 	jobDeadline        time.Duration
 }
@@ -213,6 +214,8 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.StringVar(&ex.argoUIURL, "argo-ui-url", "", "base URL of the Argo server, for the Workflow links in status (--engine argo)")
 		fs.DurationVar(&ex.argoRecheck, "argo-recheck", workflowexecution.DefaultRecheck,
 			"how long Argo's controller may take to act on a resumed approval gate or a rejected plan's terminate before the Workflow is nudged (--engine argo; see INFORMER_WRITE_BACK in docs/workflow.md)")
+		fs.StringVar(&ex.argoServerUser, "argo-server-user", "system:serviceaccount:argo:argo-server",
+			"the user the Argo server authenticates as: a gate it resumed is attributed to the SSO user its actor labels name (--engine argo)")
 		fs.BoolVar(&ex.argoReference, "argo-workflow-template-ref", false,
 			"run each plan as a WorkflowTemplate of its own and a Workflow that only references it, as Argo's templateReferencing: Strict or Secure requires (--engine argo)")
 		fs.StringVar(&ex.actionsImage, "actions-image", "", "the actions image the job executor runs (required with --executor job)")

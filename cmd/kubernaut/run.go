@@ -309,7 +309,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	if o.execution.engine == string(kubernautv1.EngineArgo) {
 		// Only with Argo installed: watching Workflows needs its CRDs.
 		we.Engines[kubernautv1.EngineArgo] = &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), UIBaseURL: o.execution.argoUIURL,
-			Reference: o.execution.argoReference, Recheck: o.execution.argoRecheck}
+			Reference: o.execution.argoReference, Recheck: o.execution.argoRecheck, ArgoServerUser: o.execution.argoServerUser}
 		we.WatchWorkflows = true
 	}
 	if err := we.SetupWithManager(mgr); err != nil {

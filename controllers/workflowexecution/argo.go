@@ -39,6 +39,10 @@ type Argo struct {
 	// named after the WorkflowExecution (owned by it, never changed once created: it is the
 	// approved plan), and the Workflow only names it in spec.workflowTemplateRef.
 	Reference bool
+	// ArgoServerUser is the user the Argo server's ServiceAccount authenticates as: a gate it
+	// resumed is attributed to the person its SSO actor labels name; from anyone else, those
+	// labels are not believed.
+	ArgoServerUser string
 	// Recheck is how long Argo's controller may take to act on a resume or a terminate before
 	// the engine nudges the Workflow (see argo_nudge.go); DefaultRecheck when 0.
 	Recheck time.Duration
@@ -271,30 +275,47 @@ func (a *Argo) Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf 
 	if strings.HasPrefix(n.Message, kubernautResume) {
 		return "", nil // our own resume, after an annotation: the annotation's author approved
 	}
-	return resumer(got, n), nil
+	return a.resumer(got, n), nil
 }
+
+// ResumedByAnnotation is the user who resumed a Workflow's approval gate, as the API server
+// authenticated them: stamped by admission (manifests/base/admission-approvals.yaml), which also
+// refuses the resume to anyone without the RBAC verb approve where the plan acts.
+const ResumedByAnnotation = "kubernaut.io/resumed-by"
 
 // kubernautResume starts the message of a gate the controller resumed.
 const kubernautResume = "Resumed by kubernaut"
 
-// resumer names who resumed a gate: Argo's actor labels (set by the Argo server for SSO
-// users), the node's "Resumed by" message, else the field manager of the update while it still
-// owns the node's phase (Argo's CRD keeps status atomic in managedFields, so Argo's
-// controller's next status write takes it over; then only "argo resume" is known, and the API
-// server's audit log says who).
-func resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) string {
+// resumer names who resumed a gate. Vouched: the user admission stamped in
+// ResumedByAnnotation, or, when that is the Argo server, the person its actor labels (SSO)
+// name. Otherwise — the admission policies not installed — Argo's actor labels, the node's
+// "Resumed by" message or the field manager of the update, said to be unvouched.
+func (a *Argo) resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) string {
+	actor := ""
 	for _, k := range []string{"workflows.argoproj.io/actor-preferred-username", "workflows.argoproj.io/actor-email", "workflows.argoproj.io/actor"} {
 		if v := wf.Labels[k]; v != "" {
-			return "argo resume by " + v
+			actor = kubernautv1.Truncate(v, 200)
+			break
 		}
 	}
-	if strings.HasPrefix(n.Message, "Resumed by:") {
-		return "argo resume (" + kubernautv1.Truncate(n.Message, 200) + ")"
+	by := kubernautv1.Truncate(wf.Annotations[ResumedByAnnotation], 200)
+	switch {
+	case by != "" && by == a.ArgoServerUser && actor != "":
+		return "argo resume by " + actor + " (through the Argo server)"
+	case by != "":
+		return "argo resume by user " + by
+	}
+	const unvouched = " (not vouched for by the API server: install manifests/base/admission-approvals.yaml)"
+	switch {
+	case actor != "":
+		return "argo resume by " + actor + unvouched
+	case strings.HasPrefix(n.Message, "Resumed by:"):
+		return "argo resume (" + kubernautv1.Truncate(n.Message, 200) + ")" + unvouched
 	}
 	if m := phaseManager(wf, n.ID); m != "" {
-		return "argo resume by field manager " + m
+		return "argo resume by field manager " + m + unvouched
 	}
-	return "argo resume"
+	return "argo resume" + unvouched
 }
 
 // FieldManager is the field manager of the Workflows Kubernaut creates and updates.

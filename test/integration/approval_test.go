@@ -1,6 +1,7 @@
 package integration
 
 import (
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -107,5 +108,74 @@ var _ = Describe("Approvals the API server vouches for (manifests/base/admission
 		err = decide(ctx, as("alice"), o, map[string]string{workflowexecution.ApproveAnnotation: o.Status.Plan.Hash})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "alice approves in %s only: %v", prod, err)
 		Expect(err.Error()).To(ContainSubstring("it acts in namespace " + other))
+	})
+})
+
+// resumeAs passes the approval gate of a Workflow the way `argo resume` does, as client k, with
+// more labels and annotations when given.
+func resumeAs(ctx SpecContext, k client.Client, ns, name string, labels, annotations map[string]string) error {
+	wf := &wfv1.Workflow{}
+	if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, wf); err != nil {
+		return err
+	}
+	argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeSucceeded, "")
+	for key, v := range labels {
+		wf.Labels[key] = v
+	}
+	if wf.Annotations == nil {
+		wf.Annotations = map[string]string{}
+	}
+	for key, v := range annotations {
+		wf.Annotations[key] = v
+	}
+	return k.Update(ctx, wf, client.FieldOwner("argo"))
+}
+
+var _ = Describe("`argo resume` the API server vouches for (manifests/base/admission-approvals.yaml)", func() {
+	It("lets only a user RBAC lets approve where the plan acts pass the gate, and records who; the Argo server's actor labels only from the Argo server", func(ctx SpecContext) {
+		ns, prod := newNamespace(ctx), newNamespace(ctx)
+		startArgoEngine(ns)
+		editor := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "wf-editor-"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"argoproj.io"}, Resources: []string{"workflows"},
+				Verbs: []string{"get", "list", "watch", "update", "patch"}}}}
+		Expect(k8s.Create(ctx, editor)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, editor)).To(Succeed()) })
+		const argoServer = "system:serviceaccount:argo:argo-server"
+		for _, user := range []string{"mallory", "alice", argoServer} {
+			grant(ctx, ns, user, editor.Name)
+		}
+		gate := func(name string) {
+			GinkgoHelper()
+			w := gen.WorkflowExecution(ns, name, actingIn(prod))
+			Expect(k8s.Create(ctx, w)).To(Succeed())
+			waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
+			workflow(ctx, ns, name)
+			playArgo(ctx, ns, name, "workflow-controller", func(wf *wfv1.Workflow) {
+				wf.Status.Phase = wfv1.WorkflowRunning
+				argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
+				argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")
+			})
+		}
+
+		gate("rr-resume-we")
+		err := resumeAs(ctx, as("mallory"), ns, "rr-resume-we", nil, nil)
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+		Expect(err.Error()).To(ContainSubstring("user mallory may not resume the approval gate of this plan: it acts in namespace " + prod))
+		grant(ctx, prod, "alice", "kubernaut-approver")
+		err = resumeAs(ctx, as("alice"), ns, "rr-resume-we", nil, map[string]string{workflowexecution.ResumedByAnnotation: "the-cto"})
+		Expect(err).NotTo(HaveOccurred())
+		w := waitWE(ctx, gen.WorkflowExecution(ns, "rr-resume-we"), kubernautv1.WorkflowRunning)
+		Expect(w.Status.Approval.DecidedBy).To(Equal("argo resume by user alice"), "the API server's name, not the one alice wrote")
+
+		// Through the Argo server, its SSO actor labels name the person; from anyone else they are not believed.
+		grant(ctx, prod, argoServer, "kubernaut-approver")
+		gate("rr-ui-we")
+		Expect(resumeAs(ctx, as(argoServer), ns, "rr-ui-we", map[string]string{"workflows.argoproj.io/actor-preferred-username": "bob"}, nil)).To(Succeed())
+		w = waitWE(ctx, gen.WorkflowExecution(ns, "rr-ui-we"), kubernautv1.WorkflowRunning)
+		Expect(w.Status.Approval.DecidedBy).To(Equal("argo resume by bob (through the Argo server)"))
+		gate("rr-forged-we")
+		Expect(resumeAs(ctx, as("alice"), ns, "rr-forged-we", map[string]string{"workflows.argoproj.io/actor-preferred-username": "bob"}, nil)).To(Succeed())
+		w = waitWE(ctx, gen.WorkflowExecution(ns, "rr-forged-we"), kubernautv1.WorkflowRunning)
+		Expect(w.Status.Approval.DecidedBy).To(Equal("argo resume by user alice"), "alice's actor label is not believed")
 	})
 })

@@ -56,7 +56,7 @@ func startArgoEngineWith(ns string, o argoEngine) {
 			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{
 				kubernautv1.EngineArgo: &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), UIBaseURL: "https://argo.example.com/",
-					Reference: o.reference, Now: o.now, Recheck: o.recheck}},
+					Reference: o.reference, Now: o.now, Recheck: o.recheck, ArgoServerUser: "system:serviceaccount:argo:argo-server"}},
 			DefaultEngine: kubernautv1.EngineArgo, WatchWorkflows: true}
 		return r.SetupWithManager(mgr)
 	})
@@ -143,7 +143,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeSucceeded, "")
 		})
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
-		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("DecidedBy", "argo resume by field manager argo"),
+		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("DecidedBy", "argo resume by user kubernaut-admin"),
 			HaveField("PlanHash", w.Status.Plan.Hash)))
 
 		// The resource node runs, then everything succeeds; the exit hook's undo tasks are skipped.
