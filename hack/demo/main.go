@@ -219,7 +219,11 @@ func approve(ctx context.Context, c client.Client, ns string, s *situation) (boo
 			we.Name, workflowexecution.DecidedByAnnotation)
 	}
 	fmt.Printf("       approved by %s: the user the API server authenticated, stamped by admission into %s\n", who, workflowexecution.DecidedByAnnotation)
-	fmt.Printf("       (the verb approve on workflowexecutions.kubernaut.io decides who may: kubectl auth can-i approve workflowexecutions.kubernaut.io -n %s)\n\n", ns)
+	scope := "-n " + we.Spec.Target.Namespace
+	if we.Spec.Target.Namespace == "" {
+		scope = "--all-namespaces" // a node: cluster scope
+	}
+	fmt.Printf("       (who may: the verb approve where the plan acts — kubectl auth can-i approve workflowexecutions.kubernaut.io %s)\n\n", scope)
 	return true, nil
 }
 
