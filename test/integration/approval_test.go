@@ -179,3 +179,43 @@ var _ = Describe("`argo resume` the API server vouches for (manifests/base/admis
 		Expect(w.Status.Approval.DecidedBy).To(Equal("argo resume by user alice"), "alice's actor label is not believed")
 	})
 })
+
+var _ = Describe("Plans and steps from Kubernaut only (manifests/base/admission-approvals.yaml)", func() {
+	It("refuses a WorkflowExecution, a KubernetesExecution or a plan's Workflow from a user with every RBAC verb on them, and a change of a plan's spec", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		all := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "kubernaut-admin-"},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{"kubernaut.io"}, Resources: []string{"workflowexecutions", "kubernetesexecutions"}, Verbs: []string{"*"}},
+				{APIGroups: []string{"argoproj.io"}, Resources: []string{"workflows", "workflowtemplates"}, Verbs: []string{"*"}}}}
+		Expect(k8s.Create(ctx, all)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, all)).To(Succeed()) })
+		const controller = "system:serviceaccount:kubernaut-system:kubernaut-controller"
+		for _, user := range []string{"mallory", controller} {
+			grant(ctx, ns, user, all.Name)
+		}
+		mallory := as("mallory")
+		forbidden := func(err error, want string) {
+			GinkgoHelper()
+			Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+			Expect(err.Error()).To(ContainSubstring(want))
+		}
+		auto := gen.WorkflowExecution(ns, "rr-handmade-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
+		forbidden(mallory.Create(ctx, auto.DeepCopy()), "only Kubernaut creates workflowexecutions or changes their spec: user mallory may not")
+		forbidden(mallory.Create(ctx, gen.KubernetesExecution(ns, "rr-handmade-step")), "only Kubernaut creates kubernetesexecutions")
+		wf := &wfv1.Workflow{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-handmade-we",
+			Labels: map[string]string{workflowexecution.LabelWorkflowExecution: "rr-handmade-we"}},
+			Spec: wfv1.WorkflowSpec{Entrypoint: "main", Templates: []wfv1.Template{{Name: "main", Suspend: &wfv1.SuspendTemplate{}}}}}
+		forbidden(mallory.Create(ctx, wf), "only Kubernaut creates workflows labelled kubernaut.io/workflow-execution")
+
+		// Kubernaut's controller may; once it exists, mallory may annotate it, not change its plan.
+		Expect(as(controller).Create(ctx, auto)).To(Succeed())
+		Expect(decide(ctx, mallory, auto, map[string]string{"example.com/note": "looked at it"})).To(Succeed())
+		got := &kubernautv1.WorkflowExecution{}
+		Expect(mallory.Get(ctx, client.ObjectKeyFromObject(auto), got)).To(Succeed())
+		got.Spec.Steps[0].Target.Name = "something-else"
+		err := mallory.Update(ctx, got)
+		Expect(err).To(HaveOccurred(), "the plan's spec does not change")
+		Expect(err.Error()).To(ContainSubstring("spec is immutable"))
+		Expect(mallory.Delete(ctx, got)).To(Succeed(), "deleting stays RBAC's to decide")
+	})
+})
