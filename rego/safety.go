@@ -60,7 +60,7 @@ const SafetyConfigKey = "safetyConfig"
 // SafetySettings are the settings of rego/safety.rego's defaults, which SafetyConfigKey may set.
 var SafetySettings = []string{"protectedNamespaces", "maxReplicas", "maxScaleFactor", "maxHPAMax", "maxMemoryIncreasePercent",
 	"allowNodeActions", "allowScaleToZeroInProduction", "allowGitOpsManaged", "allowCustomScript", "customScriptImages",
-	"maxRemediationsPerTargetPerHour", "freezeWindows", "unknownEnvironment"}
+	"maxRemediationsPerTargetPerHour", "freezeWindows", "unknownEnvironment", "maxConfigKeys", "maxConfigValueBytes", "protectedConfigKeys"}
 
 // ParseSafetyConfig reads SafetyConfigKey of the policy ConfigMap (nil when cm is nil or has
 // no such key). A value that is not a YAML object, or a key the policy does not know (a typo

@@ -20,6 +20,9 @@ defaults := {
 	"maxRemediationsPerTargetPerHour": 3,
 	"freezeWindows": [],
 	"unknownEnvironment": "production",
+	"maxConfigKeys": 8,
+	"maxConfigValueBytes": 4096,
+	"protectedConfigKeys": ["*password*", "*passwd*", "*secret*", "*token*", "*credential*", "*private*key*", "*api*key*", "*cert*"],
 }
 
 # The environment the rules weigh. A target whose namespace says nothing of its environment
@@ -129,4 +132,30 @@ deny contains sprintf("change freeze %s until %s", [w.name, w.end]) if {
 	now := time.parse_rfc3339_ns(input.context.now)
 	now >= time.parse_rfc3339_ns(w.start)
 	now < time.parse_rfc3339_ns(w.end)
+}
+
+# update_config: a bounded change of ordinary keys. Keys that look like credentials are never
+# the AI's to set or delete (glob patterns, case-insensitive); a compensation restoring them
+# is not held back.
+config_keys := object.keys(object.get(params.updateConfig, "data", {})) | {k | some k in object.get(params.updateConfig, "removeKeys", [])}
+
+deny contains sprintf("update_config changes %d keys of %s/%s, more than the limit of %d", [count(config_keys), target.namespace, target.name, config.maxConfigKeys]) if {
+	step.action == "update_config"
+	not compensating
+	count(config_keys) > config.maxConfigKeys
+}
+
+deny contains sprintf("update_config would set %s of %s/%s to %d bytes, more than the limit of %d", [k, target.namespace, target.name, count(v), config.maxConfigValueBytes]) if {
+	step.action == "update_config"
+	not compensating
+	some k, v in object.get(params.updateConfig, "data", {})
+	count(v) > config.maxConfigValueBytes
+}
+
+deny contains sprintf("key %s of %s/%s is protected (%s): Kubernaut never changes it", [k, target.namespace, target.name, p]) if {
+	step.action == "update_config"
+	not compensating
+	some k in config_keys
+	some p in config.protectedConfigKeys
+	glob.match(lower(p), null, lower(k))
 }

@@ -106,3 +106,18 @@ test_compensation_keeps_the_rules_about_touching_the_object if {
 	protected := json.patch(undo, [{"op": "replace", "path": "/step/target/namespace", "value": "kube-system"}])
 	safety.deny == {"namespace kube-system is protected: Kubernaut never changes it"} with input as protected
 }
+
+config(values, remove) := {"step": {"name": "cfg", "action": "update_config", "target": {"kind": "ConfigMap", "namespace": "shop", "name": "settings"},
+	"parameters": {"updateConfig": {"data": values, "removeKeys": remove}}},
+	"context": {"environment": "staging", "now": "2026-11-25T12:00:00Z", "recentRemediations": 0, "gitOps": null}}
+
+test_update_config_bounded if {
+	count(safety.deny) == 0 with input as config({"POOL": "20"}, ["OLD"])
+	safety.deny == {"update_config changes 9 keys of shop/settings, more than the limit of 8"} with input as config({"A": "1", "B": "1", "C": "1", "D": "1", "E": "1"}, ["F", "G", "H", "I"])
+	safety.deny == {"update_config would set BIG of shop/settings to 5000 bytes, more than the limit of 4096"} with input as config({"BIG": concat("", [x | some _ in numbers.range(1, 5000); x := "x"])}, [])
+}
+
+test_update_config_protected_keys if {
+	safety.deny == {"key DB_PASSWORD of shop/settings is protected (*password*): Kubernaut never changes it"} with input as config({"DB_PASSWORD": "x"}, [])
+	safety.deny == {"key stripe.api_key of shop/settings is protected (*api*key*): Kubernaut never changes it"} with input as config({}, ["stripe.api_key"])
+}
