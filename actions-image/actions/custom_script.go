@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -63,6 +64,7 @@ func (customScript) job(step kubernautv1.ActionStep, pre *kubernautv1.PreState) 
 				RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: ptr.To(false),
 				SecurityContext: RestrictedPod(),
 				Containers: []corev1.Container{{Name: "script", Image: p.Image, Args: p.Args, SecurityContext: RestrictedContainer(),
+					Resources: ScriptResources,
 					Env: []corev1.EnvVar{{Name: "KUBERNAUT_TARGET", Value: step.Target.String()}}}},
 			}},
 		},
@@ -100,6 +102,14 @@ func (customScript) Verify(ctx context.Context, env Env, step kubernautv1.Action
 		}
 	}
 	return Check{Message: "the script's Job " + job.Name + " is running"}, nil
+}
+
+// ScriptResources bound a custom script's container: a script runs beside the workload it
+// fixes and must not starve it (or the node).
+var ScriptResources = corev1.ResourceRequirements{
+	Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+	Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi"),
+		corev1.ResourceEphemeralStorage: resource.MustParse("256Mi")},
 }
 
 // RestrictedPod and RestrictedContainer are the restricted Pod Security profile, for the pods

@@ -209,6 +209,7 @@ var _ = Describe("custom_script on the full control plane", func() {
 		job := jobs.Items[0]
 		Expect(job.Spec.Template.Spec.Containers[0]).To(And(HaveField("Image", "registry.example.com/fix-cache:1.2"), HaveField("Args", []string{"--flush"})))
 		Expect(*job.Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem).To(BeTrue())
+		Expect(job.Spec.Template.Spec.Containers[0].Resources).To(Equal(actions.ScriptResources), "a script cannot starve its neighbours")
 		Expect(*job.Spec.Template.Spec.AutomountServiceAccountToken).To(BeFalse(), "a script gets no API credentials")
 		Expect(ke.Status.Verification.Message).To(ContainSubstring("completed"))
 
