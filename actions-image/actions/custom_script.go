@@ -65,7 +65,7 @@ func (customScript) job(step kubernautv1.ActionStep, pre *kubernautv1.PreState) 
 				SecurityContext: RestrictedPod(),
 				Containers: []corev1.Container{{Name: "script", Image: p.Image, Args: p.Args, SecurityContext: RestrictedContainer(),
 					Resources: ScriptResources,
-					Env: []corev1.EnvVar{{Name: "KUBERNAUT_TARGET", Value: step.Target.String()}}}},
+					Env:       []corev1.EnvVar{{Name: "KUBERNAUT_TARGET", Value: step.Target.String()}}}},
 			}},
 		},
 	}
