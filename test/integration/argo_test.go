@@ -95,6 +95,16 @@ func playArgo(ctx SpecContext, ns, name, manager string, change func(*wfv1.Workf
 	}).WithContext(ctx).Should(Succeed())
 }
 
+// reachGate plays Argo's controller running a Workflow to its approval gate.
+func reachGate(ctx SpecContext, ns, name string) {
+	GinkgoHelper()
+	playArgo(ctx, ns, name, "workflow-controller", func(wf *wfv1.Workflow) {
+		wf.Status.Phase = wfv1.WorkflowRunning
+		argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
+		argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")
+	})
+}
+
 // failsBeforeWorkflow waits for a plan to fail with a message naming want, and checks that
 // no Workflow was created for it.
 func failsBeforeWorkflow(ctx SpecContext, w *kubernautv1.WorkflowExecution, want string) {
@@ -130,11 +140,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		Expect(wf.Labels).To(HaveKeyWithValue("kubernaut.io/workflow-execution", "rr-argo-we"))
 
 		// Argo runs the DAG to the suspend gate; a person runs `argo resume`.
-		playArgo(ctx, ns, wf.Name, "workflow-controller", func(wf *wfv1.Workflow) {
-			wf.Status.Phase = wfv1.WorkflowRunning
-			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
-			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")
-		})
+		reachGate(ctx, ns, wf.Name)
 		Consistently(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
 			g.Expect(w.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
@@ -213,11 +219,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
 		wf := workflow(ctx, ns, "rr-nudge-we")
-		playArgo(ctx, ns, wf.Name, "workflow-controller", func(wf *wfv1.Workflow) {
-			wf.Status.Phase = wfv1.WorkflowRunning
-			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
-			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")
-		})
+		reachGate(ctx, ns, wf.Name)
 		Consistently(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wf), wf)).To(Succeed())
 			g.Expect(wf.Annotations).NotTo(HaveKey(workflowexecution.NudgesAnnotation), "a gate waiting for a person is not Argo's to act on")
@@ -261,11 +263,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		Expect(k8s.Create(ctx, r)).To(Succeed())
 		r = waitWE(ctx, r, kubernautv1.WorkflowAwaitingApproval)
 		workflow(ctx, ns, r.Name)
-		playArgo(ctx, ns, r.Name, "workflow-controller", func(wf *wfv1.Workflow) {
-			wf.Status.Phase = wfv1.WorkflowRunning
-			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
-			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")
-		})
+		reachGate(ctx, ns, r.Name)
 		annotate(ctx, r, workflowexecution.RejectAnnotation, "not now")
 		waitWE(ctx, r, kubernautv1.WorkflowRejected)
 		nudge(ctx, r.Name, 1)

@@ -19,20 +19,27 @@ import (
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 )
 
+// startExecutions runs the KubernetesExecution controller (in-process executor, the safety
+// policy overridable by the namespace's kubernaut-policies) for one namespace.
+func startExecutions(ns string) {
+	GinkgoHelper()
+	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Env:       actions.Env{Client: k8s, Kube: cs, Log: GinkgoLogr},
+			Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
+			Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}}}
+		return r.SetupWithManager(mgr)
+	})
+}
+
 var _ = Describe("The KubernetesExecution controller", func() {
 	It("rejects a step whose safety policy override cannot be evaluated as PolicyError, before anything changes", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
-			cs, err := kubernetes.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-				Env:       actions.Env{Client: k8s, Kube: cs, Log: GinkgoLogr},
-				Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
-				Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}}}
-			return r.SetupWithManager(mgr)
-		})
+		startExecutions(ns)
 		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-policies"},
 			Data: map[string]string{"safety.rego": "package kubernaut.safety\n\ndeny contains msg if {"}})).To(Succeed())
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"POOL": "10"}}
@@ -55,17 +62,7 @@ var _ = Describe("The KubernetesExecution controller", func() {
 
 	It("checks an undo against the safety policy too: a step whose namespace became protected is not changed back", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
-			cs, err := kubernetes.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-				Env:       actions.Env{Client: k8s, Kube: cs, Log: GinkgoLogr},
-				Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
-				Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}}}
-			return r.SetupWithManager(mgr)
-		})
+		startExecutions(ns)
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"POOL": "10"}}
 		Expect(k8s.Create(ctx, cm)).To(Succeed())
 		change := kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig, Target: kubernautv1.Target{Kind: "ConfigMap", Namespace: ns, Name: "settings"},
