@@ -108,8 +108,10 @@ func (customScript) Verify(ctx context.Context, env Env, step kubernautv1.Action
 // fixes and must not starve it (or the node).
 var ScriptResources = corev1.ResourceRequirements{
 	Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-	Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi"),
-		corev1.ResourceEphemeralStorage: resource.MustParse("256Mi")},
+	// No ephemeral-storage limit: the root file system is read-only and no volume is mounted,
+	// and a limit would make the request equal to it, which a node reporting no
+	// ephemeral-storage (kwok's) could never schedule.
+	Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
 }
 
 // RestrictedPod and RestrictedContainer are the restricted Pod Security profile, for the pods

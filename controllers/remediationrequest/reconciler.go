@@ -155,8 +155,8 @@ func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationReq
 	}
 
 	rp, err := ensureChild(ctx, r, rr, newProcessing(rr))
-	if err != nil {
-		return ctrl.Result{}, err
+	if done, res, err := foreign(rr, err); done {
+		return res, err
 	}
 	rr.Status.RemediationProcessingRef = &kubernautv1.LocalReference{Name: rp.Name}
 	switch rp.Status.Phase {
@@ -176,8 +176,8 @@ func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationReq
 	}
 
 	aia, err := ensureChild(ctx, r, rr, newAnalysis(rr, rp))
-	if err != nil {
-		return ctrl.Result{}, err
+	if done, res, err := foreign(rr, err); done {
+		return res, err
 	}
 	rr.Status.AIAnalysisRef = &kubernautv1.LocalReference{Name: aia.Name}
 	if done, res := r.analyzed(rr, aia, now); done {
@@ -207,8 +207,8 @@ func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationReq
 		}
 	}
 	we, err := ensureChild(ctx, r, rr, newWorkflow(rr, aia))
-	if err != nil {
-		return ctrl.Result{}, err
+	if done, res, err := foreign(rr, err); done {
+		return res, err
 	}
 	rr.Status.WorkflowExecutionRef = &kubernautv1.LocalReference{Name: we.Name}
 	if rr.Spec.ResolvedAt != nil && notStarted(we) {

@@ -181,7 +181,7 @@ var _ = Describe("Plans and steps from Kubernaut only (manifests/base/admission-
 		ns := newNamespace(ctx)
 		all := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "kubernaut-admin-"},
 			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{"kubernaut.io"}, Resources: []string{"workflowexecutions", "kubernetesexecutions"}, Verbs: []string{"*"}},
+				{APIGroups: []string{"kubernaut.io"}, Resources: []string{"remediationrequests", "aianalyses", "workflowexecutions", "kubernetesexecutions"}, Verbs: []string{"*"}},
 				{APIGroups: []string{"argoproj.io"}, Resources: []string{"workflows", "workflowtemplates"}, Verbs: []string{"*"}}}}
 		Expect(k8s.Create(ctx, all)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, all)).To(Succeed()) })
@@ -198,6 +198,8 @@ var _ = Describe("Plans and steps from Kubernaut only (manifests/base/admission-
 		auto := gen.WorkflowExecution(ns, "rr-handmade-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.ApprovalMode = kubernautv1.ApprovalAuto })
 		forbidden(mallory.Create(ctx, auto.DeepCopy()), "only Kubernaut creates workflowexecutions or changes their spec: user mallory may not")
 		forbidden(mallory.Create(ctx, gen.KubernetesExecution(ns, "rr-handmade-step")), "only Kubernaut creates kubernetesexecutions")
+		forbidden(mallory.Create(ctx, gen.AIAnalysis(ns, "rr-handmade-aia")), "only Kubernaut creates aianalyses")
+		forbidden(mallory.Create(ctx, gen.RemediationRequest(ns, "rr-handmade")), "only Kubernaut creates remediationrequests")
 		wf := &wfv1.Workflow{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-handmade-we",
 			Labels: map[string]string{workflowexecution.LabelWorkflowExecution: "rr-handmade-we"}},
 			Spec: wfv1.WorkflowSpec{Entrypoint: "main", Templates: []wfv1.Template{{Name: "main", Suspend: &wfv1.SuspendTemplate{}}}}}

@@ -157,6 +157,17 @@ func rollback(ns string) kubernautv1.PlanStep {
 }
 
 var _ = Describe("The RemediationRequest orchestrator", func() {
+	It("never adopts a child it does not control: a pre-created analysis or processing fails the remediation, naming it", func(ctx SpecContext) {
+		o := startOrchestrator(ctx, nil)
+		// Someone (before admission kept them out) pre-created the processing under its name.
+		Expect(k8s.Create(ctx, gen.RemediationProcessing(o.ns, "rr-foreign-rp"))).To(Succeed())
+		o.rr(ctx, "rr-foreign")
+		r := o.waitPhase(ctx, "rr-foreign", kubernautv1.RemediationPhaseFailed)
+		Expect(r.Status.Message).To(ContainSubstring("RemediationProcessing " + o.ns + "/rr-foreign-rp exists but is not this remediation's"))
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.ns, Name: "rr-foreign-aia"}, &kubernautv1.AIAnalysis{})).
+			To(Satisfy(apierrors.IsNotFound), "nothing downstream of a child it does not control")
+	})
+
 	It("drives a remediation through every phase, one child at a time", func(ctx SpecContext) {
 		o := startOrchestrator(ctx, nil)
 		o.rr(ctx, "rr-happy")
