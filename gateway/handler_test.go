@@ -327,3 +327,24 @@ func TestWebhookPanicIsCountedAs500(t *testing.T) {
 		t.Fatalf("the panic must be counted as 500: %v", got)
 	}
 }
+
+// failingAuth is an authenticator whose backend fails, with a message an outsider must not see.
+type failingAuth struct{}
+
+func (failingAuth) Authenticate(context.Context, string) (string, error) {
+	return "", errors.New(`tokenreviews.authentication.k8s.io is forbidden: User "system:serviceaccount:kubernaut-system:kubernaut-gateway" cannot create resource at https://10.96.0.1:443`)
+}
+
+// An unauthenticated caller never sees internal error text.
+func TestAuthenticatorFailureRevealsNothing(t *testing.T) {
+	s := NewServer(DefaultConfig(), Deps{Ready: func(context.Context) error { return nil }, Auth: failingAuth{}, Recorder: &memRecorder{}})
+	rec := post(s, []byte(`{}`))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d", rec.Code)
+	}
+	for _, secret := range []string{"kubernaut-gateway", "10.96.0.1", "forbidden", "tokenreviews"} {
+		if strings.Contains(rec.Body.String(), secret) {
+			t.Fatalf("the answer reveals %q: %s", secret, rec.Body)
+		}
+	}
+}

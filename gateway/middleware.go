@@ -68,9 +68,12 @@ func (s *Server) authenticate(c *gin.Context) {
 		writeProblem(c, Problem{Type: ProblemUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized,
 			Detail: "the bearer token is not valid"})
 	default:
-		// The authenticator itself failed (TokenReview unreachable): retryable.
+		// The authenticator itself failed (TokenReview unreachable): retryable. The caller is
+		// not authenticated yet, so it learns nothing of why (API server messages name
+		// ServiceAccounts and addresses): the log has it.
+		s.log.Error(err, "cannot authenticate a webhook request now; answering 503")
 		s.reject(c, "auth-unavailable")
-		writeUnavailable(c, ProblemUnavailable, "Cannot authenticate now", err.Error(), s.cfg.RetryAfter, nil)
+		writeUnavailable(c, ProblemUnavailable, "Cannot authenticate now", "the authenticator is unavailable; retry later", s.cfg.RetryAfter, nil)
 	}
 }
 
