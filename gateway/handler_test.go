@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -347,4 +350,37 @@ func TestAuthenticatorFailureRevealsNothing(t *testing.T) {
 			t.Fatalf("the answer reveals %q: %s", secret, rec.Body)
 		}
 	}
+}
+
+// The recorder forgets storm bookkeeping that can no longer matter: 200,000 distinct alerts
+// over a day left 200,000 keys behind.
+func TestRecorderForgets(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	r := NewRecorder(RecorderConfig{StormThreshold: 5, StormWindow: time.Minute}, nil, nil)
+	r.now = func() time.Time { return now }
+	for i := range 200000 {
+		r.noteCreated(fmt.Sprintf("KubePodCrashLooping/ns-%d", i))
+		if i%1000 == 0 {
+			r.rememberStorm(fmt.Sprintf("storm-%d", i), "rr-storm")
+		}
+	}
+	r.noteCreated("recent")
+	held := heap()
+	now = now.Add(2 * time.Hour)
+	r.noteCreated("now")
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("heap: %.1f MiB with 200,001 keys held, %.1f MiB after the flush forgot them", float64(held)/(1<<20), float64(heap())/(1<<20))
+	if len(r.created) != 1 || r.created["now"] == nil || len(r.storms) != 0 {
+		t.Fatalf("kept %d creation keys and %d storms", len(r.created), len(r.storms))
+	}
+}
+
+// heap is the live heap after a collection.
+func heap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

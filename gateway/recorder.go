@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,8 +91,18 @@ type Recorder struct {
 	created map[string][]time.Time
 	// storms remembers the storm remediation this replica joined per storm key, so a storm
 	// that spans a window boundary stays one remediation while the cache catches up.
-	storms map[string]string
+	storms map[string]joined
 }
+
+// joined is a storm remediation this replica joined, and when it last did.
+type joined struct {
+	name string
+	at   time.Time
+}
+
+// stormMemory is how long a joined storm is remembered without a new member: by then the
+// cache has long seen it.
+const stormMemory = time.Hour
 
 type occurrences struct {
 	count    int64
@@ -102,7 +113,7 @@ type occurrences struct {
 // with IndexFields.
 func NewRecorder(cfg RecorderConfig, c client.Client, cache client.Reader) *Recorder {
 	return &Recorder{cfg: cfg, client: c, cache: cache, now: time.Now, pending: map[string]*occurrences{},
-		created: map[string][]time.Time{}, storms: map[string]string{}}
+		created: map[string][]time.Time{}, storms: map[string]joined{}}
 }
 
 // IndexFields are the field indexes the recorder's cache needs.
@@ -266,18 +277,19 @@ func (r *Recorder) stormFor(ctx context.Context, s Signal) (string, bool, error)
 func (r *Recorder) rememberStorm(key, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.storms[key] = name
+	r.storms[key] = joined{name: name, at: r.now()}
 }
 
 // knownStorm returns the storm remediation this replica last joined for key, if it still
 // runs (read from the API server: the cache may not have it yet).
 func (r *Recorder) knownStorm(ctx context.Context, key string) (string, bool) {
 	r.mu.Lock()
-	name, ok := r.storms[key]
+	j, ok := r.storms[key]
 	r.mu.Unlock()
 	if !ok {
 		return "", false
 	}
+	name := j.name
 	var rr kubernautv1.RemediationRequest
 	if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &rr); err != nil ||
 		rr.Status.Phase.IsFinished() || rr.DeletionTimestamp != nil {
@@ -415,6 +427,34 @@ func (r *Recorder) createdSince(key string, since time.Time) int {
 	return len(kept)
 }
 
+// forget drops the bookkeeping that can no longer matter — creations older than the storm
+// window, storms not joined for stormMemory — so that memory stays bounded under a steady
+// stream of distinct alerts (each key was otherwise kept until the same key came again).
+// The caller holds r.mu.
+func (r *Recorder) forget(now time.Time) {
+	since := now.Add(-r.cfg.StormWindow)
+	r.created = keep(r.created, func(times []time.Time) bool { return len(times) > 0 && times[len(times)-1].After(since) })
+	r.storms = keep(r.storms, func(j joined) bool { return now.Sub(j.at) <= stormMemory })
+}
+
+// keep drops the entries of m that fail ok. A Go map never gives back the memory of its
+// deleted entries, so when most entries go, the rest move to a new map.
+func keep[V any](m map[string]V, ok func(V) bool) map[string]V {
+	dropped := 0
+	for k, v := range m {
+		if !ok(v) {
+			delete(m, k)
+			dropped++
+		}
+	}
+	if dropped <= len(m) {
+		return m
+	}
+	fresh := make(map[string]V, len(m))
+	maps.Copy(fresh, m)
+	return fresh
+}
+
 // prune drops the times not after since (times are in order).
 func prune(times []time.Time, since time.Time) []time.Time {
 	i := 0
@@ -446,6 +486,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.mu.Lock()
 	batch := r.pending
 	r.pending = map[string]*occurrences{}
+	r.forget(r.now())
 	r.mu.Unlock()
 
 	var failed []string
