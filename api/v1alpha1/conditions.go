@@ -171,6 +171,10 @@ const (
 	// ReasonInvalidParameters: the step's parameters or target do not suit the action; the
 	// message names the field.
 	ReasonInvalidParameters = "InvalidParameters"
+	// ReasonNotApproved: the step is not a step of an approved plan, as the plan has it (its
+	// WorkflowExecution is missing or not approved, or the step's action, target or parameters
+	// differ from the plan's).
+	ReasonNotApproved = "NotApproved"
 	// ReasonDryRun: a dry run: validated and dry-run on the API server, nothing mutated.
 	ReasonDryRun = "DryRun"
 	// ReasonNothingToUndo: a compensation found nothing to restore (the step never changed

@@ -160,7 +160,11 @@ func (r *Reconciler) step(ctx context.Context, ke *kubernautv1.KubernetesExecuti
 	}
 	switch {
 	case meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.ValidatedCondition) == nil:
-		return ctrl.Result{}, r.validate(ctx, ke, now)
+		err := r.validate(ctx, ke, now)
+		if errors.Is(err, errPlanPending) {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+		return ctrl.Result{}, err
 	case !meta.IsStatusConditionTrue(ke.Status.Conditions, kubernautv1.ValidatedCondition):
 		return ctrl.Result{}, nil
 	case !final(ke, kubernautv1.ExecutedCondition):

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -47,6 +49,12 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 			reject(ke, kubernautv1.ReasonKillSwitchActive, fmt.Sprintf("the kill switch (%s) stops every step: %s on %s changed nothing", r.KillSwitch, ke.Spec.Action, ke.Spec.Target))
 			return nil
 		}
+	}
+	if msg, err := r.approvedStep(ctx, ke, now); err != nil {
+		return err
+	} else if msg != "" {
+		reject(ke, kubernautv1.ReasonNotApproved, msg)
+		return nil
 	}
 	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate {
 		return r.validateUndo(ctx, ke, entry, impl, now)
@@ -221,3 +229,75 @@ func (r *Reconciler) nothingToUndo(ke *kubernautv1.KubernetesExecution, msg stri
 	set(ke, kubernautv1.VerifiedCondition, metav1.ConditionTrue, kubernautv1.ReasonNothingToUndo, msg)
 	ke.Status.Result = &kubernautv1.ActionResult{Success: true, Message: kubernautv1.Truncate(msg, 2048)}
 }
+
+// approvedStep says why a step that names its plan (spec.workflowExecutionRef) is not a step
+// of that plan as approved ("" when it is): the plan must exist and be approved, and the step
+// must carry the plan's action, target, parameters and dry-run flag for its name (an undo,
+// "undo-<step>", those of the step it undoes). The plan's spec cannot change once created
+// (the CRD), and its approval names the plan's hash. A step naming no plan is Kubernaut's own
+// or an administrator's: admission refuses steps from anyone else, and requires the Argo
+// Workflows' ServiceAccount to name a plan.
+func (r *Reconciler) approvedStep(ctx context.Context, ke *kubernautv1.KubernetesExecution, now time.Time) (string, error) {
+	ref := ke.Spec.WorkflowExecutionRef
+	if ref == nil {
+		return "", nil
+	}
+	we := &kubernautv1.WorkflowExecution{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ke.Namespace, Name: ref.Name}, we)
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Sprintf("WorkflowExecution %s does not exist: a step runs only as a step of an approved plan", ref.Name), nil
+	case err != nil:
+		return "", fmt.Errorf("reading WorkflowExecution %s: %w", ref.Name, err)
+	}
+	switch c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition); {
+	case (c == nil || c.Status == metav1.ConditionUnknown) && now.Sub(ke.CreationTimestamp.Time) < planPendingWait:
+		// The engine may create a step in the reconcile that records the approval, before
+		// that status write lands: wait for it.
+		return "", errPlanPending
+	case c == nil || c.Status != metav1.ConditionTrue || we.Status.Plan == nil || we.Status.Approval == nil ||
+		we.Status.Approval.PlanHash != we.Status.Plan.Hash:
+		return fmt.Sprintf("plan %s is not approved: its steps do not run", we.Name), nil
+	}
+	name := strings.TrimPrefix(ke.Spec.StepName, "undo-")
+	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate != strings.HasPrefix(ke.Spec.StepName, "undo-") {
+		return fmt.Sprintf("step %q of plan %s: an undo is named undo-<step>, and only an undo is", ke.Spec.StepName, we.Name), nil
+	}
+	for _, s := range we.Spec.Steps {
+		if s.Name != name {
+			continue
+		}
+		if !sameStep(s.ActionStep, ke.Spec.ActionStep) {
+			return fmt.Sprintf("step %s is not what plan %s (%s) approved: it would run %s on %s with other parameters than the plan's %s on %s",
+				ke.Spec.StepName, we.Name, we.Status.Plan.Hash, ke.Spec.Action, ke.Spec.Target, s.Action, s.Target), nil
+		}
+		if we.Spec.DryRun && !ke.Spec.DryRun {
+			return fmt.Sprintf("plan %s is a dry run: its step %s may not change anything", we.Name, ke.Spec.StepName), nil
+		}
+		return "", nil
+	}
+	return fmt.Sprintf("plan %s has no step %q", we.Name, name), nil
+}
+
+// sameStep compares a step with the plan's: the same action and target, and the same
+// parameters, where none and empty ones (the generic undo template passes {}) are alike.
+func sameStep(plan, step kubernautv1.ActionStep) bool {
+	empty := func(p *kubernautv1.ActionParameters) bool {
+		return p == nil || equality.Semantic.DeepEqual(*p, kubernautv1.ActionParameters{})
+	}
+	if plan.Action != step.Action || plan.Target != step.Target {
+		return false
+	}
+	if empty(plan.Parameters) || empty(step.Parameters) {
+		return empty(plan.Parameters) && empty(step.Parameters)
+	}
+	return equality.Semantic.DeepEqual(plan.Parameters, step.Parameters)
+}
+
+// errPlanPending: the step's plan has no approval decision yet; the step waits (see
+// planPendingWait) without a condition.
+var errPlanPending = errors.New("the step's plan is not decided yet")
+
+// planPendingWait is how long a step waits for its plan's approval to be recorded before it
+// is refused.
+const planPendingWait = 2 * time.Minute
