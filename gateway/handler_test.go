@@ -105,7 +105,7 @@ func TestWebhookAcceptsARealPayload(t *testing.T) {
 	if fired.Target.Kind != "Deployment" || fired.Severity != "critical" || fired.ExternalURL != "http://alertmanager:9093" || !fired.Firing {
 		t.Errorf("firing signal %+v", fired)
 	}
-	if resolved.Firing || resolved.Target.Kind != "Node" || resolved.EndsAt.IsZero() || resolved.Fingerprint != "0a1b2c3d4e5f6071" {
+	if resolved.Firing || resolved.Target.Kind != "Node" || resolved.EndsAt.IsZero() || resolved.Fingerprint != "ea1422c9463cb0ec" {
 		t.Errorf("resolved signal %+v", resolved)
 	}
 }

@@ -211,11 +211,15 @@ func ValidateAlert(i int, a *WebhookAlert, limits DecodeLimits) (string, []Field
 		errs = append(errs, FieldError{at("/endsAt"), "a resolved alert needs its end time"})
 	}
 	fp := a.Fingerprint
-	switch {
+	switch own := Fingerprint(a.Labels); {
 	case fp == "":
-		fp = Fingerprint(a.Labels)
+		fp = own
 	case !fingerprintRE.MatchString(fp):
 		errs = append(errs, FieldError{at("/fingerprint"), fmt.Sprintf("%q is not 16 lowercase hex digits", fp)})
+	case fp != own:
+		// Alertmanager's fingerprint is its labels' (prometheus/common/model): another would let
+		// one alert fold into, or resolve, another alert's remediation.
+		errs = append(errs, FieldError{at("/fingerprint"), fmt.Sprintf("%s is not the fingerprint of the alert's labels (%s)", fp, own)})
 	}
 	sortFieldErrors(errs)
 	return fp, errs

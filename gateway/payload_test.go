@@ -36,7 +36,7 @@ func TestDecodeRealPayloads(t *testing.T) {
 		t.Errorf("startsAt = %s, want %s", a.StartsAt, want)
 	}
 	fp, errs := ValidateAlert(0, &a, DefaultDecodeLimits)
-	if len(errs) > 0 || fp != "b4d2a5e6f1c3d7a9" {
+	if len(errs) > 0 || fp != "c1778740b11f7ae9" {
 		t.Errorf("ValidateAlert = %q, %v; want the sent fingerprint and no error", fp, errs)
 	}
 
@@ -139,6 +139,10 @@ func TestValidateAlertNamesEveryProblem(t *testing.T) {
 			[]string{"/alerts/7/endsAt: a resolved alert needs its end time"}},
 		{"bad fingerprint", WebhookAlert{Status: "firing", Labels: map[string]string{"alertname": "A"}, StartsAt: start, Fingerprint: "ABC"},
 			[]string{`/alerts/7/fingerprint: "ABC" is not 16 lowercase hex digits`}},
+		{"another alert's fingerprint", WebhookAlert{Status: "resolved", Labels: map[string]string{"alertname": "A"}, StartsAt: start, EndsAt: start,
+			Fingerprint: Fingerprint(map[string]string{"alertname": "B"})},
+			[]string{"/alerts/7/fingerprint: " + Fingerprint(map[string]string{"alertname": "B"}) + " is not the fingerprint of the alert's labels (" +
+				Fingerprint(map[string]string{"alertname": "A"}) + ")"}},
 		{"long label value", WebhookAlert{Status: "firing", Labels: map[string]string{"alertname": "A", "a/b": longValue}, StartsAt: start},
 			[]string{"/alerts/7/labels/a~1b: value of 1025 bytes, more than the limit of 1024"}},
 	} {
