@@ -50,14 +50,17 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 			return nil
 		}
 	}
-	if msg, err := r.approvedStep(ctx, ke, now); err != nil {
+	// The plan, read once: for the approval check and the safety policy's context.
+	we, msg, err := r.approvedStep(ctx, ke, now)
+	switch {
+	case err != nil:
 		return err
-	} else if msg != "" {
+	case msg != "":
 		reject(ke, kubernautv1.ReasonNotApproved, msg)
 		return nil
 	}
 	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate {
-		return r.validateUndo(ctx, ke, entry, impl, now)
+		return r.validateUndo(ctx, ke, we, entry, impl, now)
 	}
 	step := ke.Spec.ActionStep
 	pre, err := impl.Capture(ctx, r.Env, step)
@@ -69,7 +72,7 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 		return fmt.Errorf("reading the pre-state of %s: %w", step.Target, err)
 	}
 
-	verdict, evalErr, err := r.policy(ctx, ke, pre, now, false)
+	verdict, evalErr, err := r.policy(ctx, ke, we, pre, now, false)
 	switch {
 	case err != nil:
 		return err
@@ -118,18 +121,11 @@ func (r *Reconciler) afterValidation(ke *kubernautv1.KubernetesExecution, pre *k
 // policy evaluates the safety policy on the step as the world is now: the plan's context, with
 // the current values read by the capture. evalErr is the policy's own failure (a broken
 // override); err a transient one.
-func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecution, pre *kubernautv1.PreState, now time.Time, compensation bool) (v kubernautv1.PolicyVerdict, evalErr, err error) {
+func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecution, we *kubernautv1.WorkflowExecution, pre *kubernautv1.PreState, now time.Time, compensation bool) (v kubernautv1.PolicyVerdict, evalErr, err error) {
 	sc := kubernautrego.SafetyContext{Environment: kubernautv1.EnvironmentUnknown}
-	if ref := ke.Spec.WorkflowExecutionRef; ref != nil {
-		we := &kubernautv1.WorkflowExecution{}
-		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ke.Namespace, Name: ref.Name}, we)
-		switch {
-		case err == nil:
-			if sc, err = kubernautrego.GatherSafetyContext(ctx, r.APIReader, we, now); err != nil {
-				return v, nil, err
-			}
-		case !apierrors.IsNotFound(err):
-			return v, nil, fmt.Errorf("reading WorkflowExecution %s: %w", ref.Name, err)
+	if we != nil { // the step's plan (nil for a step that names none)
+		if sc, err = kubernautrego.GatherSafetyContext(ctx, r.APIReader, we, now); err != nil {
+			return v, nil, err
 		}
 	}
 	sc.Compensation = compensation
@@ -169,7 +165,7 @@ func (r *Reconciler) authorize(ctx context.Context, ke *kubernautv1.KubernetesEx
 
 // validateUndo finds what a compensation restores: the pre-state of the step it names, if that
 // step got as far as changing anything and its action has an inverse.
-func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.KubernetesExecution, entry catalog.Action, impl actions.Action, now time.Time) error {
+func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.KubernetesExecution, we *kubernautv1.WorkflowExecution, entry catalog.Action, impl actions.Action, now time.Time) error {
 	name := ke.Spec.Compensates.Name
 	orig := &kubernautv1.KubernetesExecution{}
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ke.Namespace, Name: name}, orig)
@@ -189,7 +185,7 @@ func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.Kubernete
 	}
 	// The safety policy again, as for any change: the object may have become off limits
 	// (a protected namespace, GitOps ownership) since the step ran.
-	verdict, evalErr, err := r.policy(ctx, ke, orig.Status.PreState, now, true)
+	verdict, evalErr, err := r.policy(ctx, ke, we, orig.Status.PreState, now, true)
 	switch {
 	case err != nil:
 		return err
@@ -237,46 +233,46 @@ func (r *Reconciler) nothingToUndo(ke *kubernautv1.KubernetesExecution, msg stri
 // (the CRD), and its approval names the plan's hash. A step naming no plan is Kubernaut's own
 // or an administrator's: admission refuses steps from anyone else, and requires the Argo
 // Workflows' ServiceAccount to name a plan.
-func (r *Reconciler) approvedStep(ctx context.Context, ke *kubernautv1.KubernetesExecution, now time.Time) (string, error) {
+func (r *Reconciler) approvedStep(ctx context.Context, ke *kubernautv1.KubernetesExecution, now time.Time) (*kubernautv1.WorkflowExecution, string, error) {
 	ref := ke.Spec.WorkflowExecutionRef
 	if ref == nil {
-		return "", nil
+		return nil, "", nil
 	}
 	we := &kubernautv1.WorkflowExecution{}
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ke.Namespace, Name: ref.Name}, we)
 	switch {
 	case apierrors.IsNotFound(err):
-		return fmt.Sprintf("WorkflowExecution %s does not exist: a step runs only as a step of an approved plan", ref.Name), nil
+		return nil, fmt.Sprintf("WorkflowExecution %s does not exist: a step runs only as a step of an approved plan", ref.Name), nil
 	case err != nil:
-		return "", fmt.Errorf("reading WorkflowExecution %s: %w", ref.Name, err)
+		return nil, "", fmt.Errorf("reading WorkflowExecution %s: %w", ref.Name, err)
 	}
 	switch c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition); {
 	case (c == nil || c.Status == metav1.ConditionUnknown) && now.Sub(ke.CreationTimestamp.Time) < planPendingWait:
 		// The engine may create a step in the reconcile that records the approval, before
 		// that status write lands: wait for it.
-		return "", errPlanPending
+		return nil, "", errPlanPending
 	case c == nil || c.Status != metav1.ConditionTrue || we.Status.Plan == nil || we.Status.Approval == nil ||
 		we.Status.Approval.PlanHash != we.Status.Plan.Hash:
-		return fmt.Sprintf("plan %s is not approved: its steps do not run", we.Name), nil
+		return nil, fmt.Sprintf("plan %s is not approved: its steps do not run", we.Name), nil
 	}
 	name := strings.TrimPrefix(ke.Spec.StepName, "undo-")
 	if ke.Spec.Mode == kubernautv1.ExecutionModeCompensate != strings.HasPrefix(ke.Spec.StepName, "undo-") {
-		return fmt.Sprintf("step %q of plan %s: an undo is named undo-<step>, and only an undo is", ke.Spec.StepName, we.Name), nil
+		return nil, fmt.Sprintf("step %q of plan %s: an undo is named undo-<step>, and only an undo is", ke.Spec.StepName, we.Name), nil
 	}
 	for _, s := range we.Spec.Steps {
 		if s.Name != name {
 			continue
 		}
 		if !sameStep(s.ActionStep, ke.Spec.ActionStep) {
-			return fmt.Sprintf("step %s is not what plan %s (%s) approved: it would run %s on %s with other parameters than the plan's %s on %s",
+			return nil, fmt.Sprintf("step %s is not what plan %s (%s) approved: it would run %s on %s with other parameters than the plan's %s on %s",
 				ke.Spec.StepName, we.Name, we.Status.Plan.Hash, ke.Spec.Action, ke.Spec.Target, s.Action, s.Target), nil
 		}
 		if we.Spec.DryRun && !ke.Spec.DryRun {
-			return fmt.Sprintf("plan %s is a dry run: its step %s may not change anything", we.Name, ke.Spec.StepName), nil
+			return nil, fmt.Sprintf("plan %s is a dry run: its step %s may not change anything", we.Name, ke.Spec.StepName), nil
 		}
-		return "", nil
+		return we, "", nil
 	}
-	return fmt.Sprintf("plan %s has no step %q", we.Name, name), nil
+	return nil, fmt.Sprintf("plan %s has no step %q", we.Name, name), nil
 }
 
 // sameStep compares a step with the plan's: the same action and target, and the same

@@ -37,6 +37,16 @@ func startExecutions(ns string) {
 	})
 }
 
+// stepEnded waits for a step to end (Succeeded, Failed or Rejected) and returns it.
+func stepEnded(ctx SpecContext, ke *kubernautv1.KubernetesExecution) *kubernautv1.KubernetesExecution {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
+		g.Expect(ke.Status.Phase).To(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected))
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
+	return ke
+}
+
 var _ = Describe("The KubernetesExecution controller", func() {
 	It("rejects a step whose safety policy override cannot be evaluated as PolicyError, before anything changes", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
@@ -68,17 +78,10 @@ var _ = Describe("The KubernetesExecution controller", func() {
 		Expect(k8s.Create(ctx, cm)).To(Succeed())
 		change := kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig, Target: kubernautv1.Target{Kind: "ConfigMap", Namespace: ns, Name: "settings"},
 			Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"POOL": "20"}}}}
-		ended := func(ke *kubernautv1.KubernetesExecution) {
-			GinkgoHelper()
-			Eventually(func(g Gomega) {
-				g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
-				g.Expect(ke.Status.Phase).To(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected))
-			}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
-		}
 		step := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "step"},
 			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, ActionStep: change}}
 		Expect(k8s.Create(ctx, step)).To(Succeed())
-		ended(step)
+		stepEnded(ctx, step)
 		Expect(step.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", step.Status.Conditions)
 
 		// The operator protects the namespace after the step ran.
@@ -88,7 +91,7 @@ var _ = Describe("The KubernetesExecution controller", func() {
 			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeCompensate, ActionStep: change,
 				Compensates: &kubernautv1.LocalReference{Name: "step"}}}
 		Expect(k8s.Create(ctx, undo)).To(Succeed())
-		ended(undo)
+		stepEnded(ctx, undo)
 		Expect(undo.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
 		Expect(meta.FindStatusCondition(undo.Status.Conditions, kubernautv1.ValidatedCondition)).To(And(
 			HaveField("Reason", kubernautv1.ReasonPolicyDenied),
@@ -141,14 +144,6 @@ var _ = Describe("The KubernetesExecution controller", func() {
 			Expect(k8s.Create(ctx, ke)).To(Succeed())
 			return ke
 		}
-		ended := func(ke *kubernautv1.KubernetesExecution) *kubernautv1.KubernetesExecution {
-			GinkgoHelper()
-			Eventually(func(g Gomega) {
-				g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
-				g.Expect(ke.Status.Phase).To(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected))
-			}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
-			return ke
-		}
 		notApproved := func(ke *kubernautv1.KubernetesExecution, want string) {
 			GinkgoHelper()
 			Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
@@ -169,17 +164,17 @@ var _ = Describe("The KubernetesExecution controller", func() {
 			g.Expect(pool()).To(Equal("10"))
 		}).WithContext(ctx).WithTimeout(3 * time.Second).Should(Succeed())
 		decide(we, true)
-		Expect(ended(early).Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", early.Status.Conditions)
+		Expect(stepEnded(ctx, early).Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", early.Status.Conditions)
 		Expect(pool()).To(Equal("20"))
 
 		// Other parameters than the plan's, or a step the plan lacks, are refused.
-		notApproved(ended(step(we, "other", change("99"))), "step pool is not what plan rr-plan-we")
+		notApproved(stepEnded(ctx, step(we, "other", change("99"))), "step pool is not what plan rr-plan-we")
 		Expect(pool()).To(Equal("20"))
 
 		// A refused plan's steps never run.
 		denied := plan("rr-denied-we")
 		decide(denied, false)
-		notApproved(ended(step(denied, "late", change("30"))), "plan rr-denied-we is not approved")
+		notApproved(stepEnded(ctx, step(denied, "late", change("30"))), "plan rr-denied-we is not approved")
 		Expect(pool()).To(Equal("20"))
 	})
 })
