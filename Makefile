@@ -27,6 +27,14 @@ KWOK_STAMP := $(CLUSTER_BIN)/.kwok-$(KWOK_VERSION)
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 ARGO_STAMP := $(CLUSTER_BIN)/.argo-$(ARGO_VERSION)
 
+# The real node's parts (issue 18): kubelet and kube-proxy from test/tools/kube, containerd 2.x
+# from the Go module proxy, and Debian's runc, CNI plugins, iptables and conntrack.
+CONTAINERD_VERSION ?= v2.2.10
+NODE_BIN := $(BIN)/node
+CONTAINERD_STAMP := $(NODE_BIN)/.containerd-$(CONTAINERD_VERSION)
+KUBELET_STAMP := $(NODE_BIN)/.kubelet-$(KUBE_VERSION)
+NODE_DEBS := runc containernetworking-plugins iptables conntrack
+
 KUBE_LDFLAGS := -s -w \
 	-X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=$(word 2,$(subst ., ,$(subst v,v ,$(KUBE_VERSION)))) \
@@ -93,6 +101,41 @@ $(ARGO_STAMP):
 	@echo ">> building Argo's workflow-controller $(ARGO_VERSION) (once; ~3 min on 2 cores)"
 	cd test/tools/argo && go build -trimpath -ldflags "-s -w" -o $(CLUSTER_BIN)/workflow-controller github.com/argoproj/argo-workflows/v3/cmd/workflow-controller
 	rm -f $(CLUSTER_BIN)/.argo-* && touch $@
+
+.PHONY: node-bin
+node-bin: node-debs $(CONTAINERD_STAMP) $(KUBELET_STAMP) ## Build a real node's parts into bin/node (once per version): kubelet, kube-proxy, containerd.
+
+# Debian's runc, CNI plugins, iptables and conntrack: installed only where one is missing (as
+# root; nothing else on the host is changed).
+.PHONY: node-debs
+node-debs:
+	@missing=""; \
+	command -v runc >/dev/null || missing="$$missing runc"; \
+	[ -x /usr/lib/cni/bridge ] || missing="$$missing containernetworking-plugins"; \
+	command -v iptables >/dev/null || missing="$$missing iptables"; \
+	command -v conntrack >/dev/null || missing="$$missing conntrack"; \
+	if [ -n "$$missing" ]; then \
+		echo ">> installing Debian packages:$$missing (a real node needs them)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(CONTAINERD_STAMP):
+	@mkdir -p $(NODE_BIN)
+	@echo ">> building containerd $(CONTAINERD_VERSION), its runc shim and ctr (once; ~7 min on 2 cores)"
+	GOBIN=$(NODE_BIN) go install -trimpath -tags "no_btrfs urfave_cli_no_docs" \
+		-ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)" \
+		github.com/containerd/containerd/v2/cmd/containerd@$(CONTAINERD_VERSION) \
+		github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$(CONTAINERD_VERSION) \
+		github.com/containerd/containerd/v2/cmd/ctr@$(CONTAINERD_VERSION)
+	rm -f $(NODE_BIN)/.containerd-* && touch $@
+
+$(KUBELET_STAMP): $(KUBE_STAMP)
+	@mkdir -p $(NODE_BIN)
+	@echo ">> building kubelet and kube-proxy $(KUBE_VERSION) (once; ~2 min after the control plane)"
+	cd test/tools/kube && go build -trimpath -ldflags "$(KUBE_LDFLAGS)" -o $(NODE_BIN)/ \
+		k8s.io/kubernetes/cmd/kubelet \
+		k8s.io/kubernetes/cmd/kube-proxy
+	rm -f $(NODE_BIN)/.kubelet-* && touch $@
 
 $(CONTROLLER_GEN):
 	@mkdir -p $(BIN)
