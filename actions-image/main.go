@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"k8s.io/client-go/kubernetes"
@@ -57,6 +58,19 @@ func execute(ctx context.Context, in runner.Invocation) (kubernautv1.ActionResul
 	if err != nil {
 		return kubernautv1.ActionResult{Message: "creating the clientset: " + err.Error()}, runner.ExitFailed
 	}
-	env := actions.Env{Client: c, Kube: cs, Log: zap.New(), Exec: actions.APIExec{Config: cfg, Kube: cs}}
+	env := actions.Env{Client: c, Kube: cs, Log: zap.New(), Exec: actions.APIExec{Config: cfg, Kube: cs}, ScriptNamespace: ownNamespace()}
 	return runner.Run(ctx, in, env)
+}
+
+// ownNamespace is the namespace this pod runs in (the actions' own, where custom_script's
+// Jobs run): POD_NAMESPACE when set, else the ServiceAccount's namespace file.
+func ownNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	raw, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(raw))
 }

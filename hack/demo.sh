@@ -51,8 +51,8 @@ done
 
 step "One sample of each kind of the remediation chain (manifests/samples)"
 kubectl create namespace kubernaut-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-# The actions' own ServiceAccounts and least-privilege roles: before each step, a
-# SubjectAccessReview asks whether the action's ServiceAccount may do it.
+# The actions' own ServiceAccounts and least-privilege roles, bound to nothing: each step binds
+# its action's role just in time where its target is, and acts as that ServiceAccount.
 kubectl apply -f manifests/base/actions-rbac.yaml >/dev/null
 # Approvals the API server vouches for (the demo approves as the dev cluster's admin).
 kubectl apply -f manifests/base/admission-approvals.yaml >/dev/null

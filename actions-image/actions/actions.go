@@ -46,6 +46,10 @@ type Env struct {
 	// CustomScriptImages are the images custom_script may run; empty means custom_script is
 	// off.
 	CustomScriptImages []string
+	// ScriptNamespace runs custom_script's Jobs (the actions' own namespace, where they get
+	// no token): scripts never run in, or need rights to create Jobs in, the target's
+	// namespace. Empty refuses custom_script.
+	ScriptNamespace string
 	// Exec runs a command in a container (clear_cache; APIExec goes through the API server's
 	// pods/exec); nil refuses clear_cache.
 	Exec Execer

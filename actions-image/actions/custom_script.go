@@ -18,8 +18,9 @@ import (
 )
 
 // customScript is custom_script: an allow-listed image run in a Job of its own, under the
-// restricted Pod Security profile, in the target's namespace. Off unless the operator lists
-// images (Env.CustomScriptImages).
+// restricted Pod Security profile, with no ServiceAccount token, in the actions' own
+// namespace (Env.ScriptNamespace; the target's name is in its environment). Off unless the
+// operator lists images (Env.CustomScriptImages).
 type customScript struct{ noInverse }
 
 func init() { register(kubernautv1.ActionCustomScript, customScript{}) }
@@ -35,6 +36,9 @@ func (customScript) Capture(ctx context.Context, env Env, step kubernautv1.Actio
 	if !slices.Contains(env.CustomScriptImages, p.Image) {
 		return nil, refuse("spec.parameters.customScript.image", "image %q is not on the allow-list", p.Image)
 	}
+	if env.ScriptNamespace == "" {
+		return nil, refuse("spec.action", "custom_script is off: no namespace to run scripts in")
+	}
 	obj, err := getWorkload(ctx, env, step.Target)
 	if err != nil {
 		return nil, err
@@ -49,14 +53,14 @@ func jobName(step kubernautv1.ActionStep, pre *kubernautv1.PreState) string {
 	return fmt.Sprintf("kubernaut-script-%08x", h.Sum32())
 }
 
-func (customScript) job(step kubernautv1.ActionStep, pre *kubernautv1.PreState) *batchv1.Job {
+func (customScript) job(env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) *batchv1.Job {
 	p := params(step).CustomScript
 	timeout := p.TimeoutSeconds
 	if timeout <= 0 {
 		timeout = 300
 	}
 	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: jobName(step, pre), Namespace: step.Target.Namespace,
+		ObjectMeta: metav1.ObjectMeta{Name: jobName(step, pre), Namespace: env.ScriptNamespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "kubernaut", "kubernaut.io/action": string(step.Action)}},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: ptr.To[int32](0), ActiveDeadlineSeconds: &timeout, TTLSecondsAfterFinished: ptr.To[int32](3600),
@@ -72,7 +76,10 @@ func (customScript) job(step kubernautv1.ActionStep, pre *kubernautv1.PreState) 
 }
 
 func (c customScript) Execute(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState, dryRun bool) (Change, error) {
-	job := c.job(step, pre)
+	if env.ScriptNamespace == "" {
+		return Change{}, refuse("spec.action", "custom_script is off: no namespace to run scripts in")
+	}
+	job := c.job(env, step, pre)
 	logChange(env, step, dryRun, "job "+job.Name+" image "+params(step).CustomScript.Image)
 	opts := []client.CreateOption{client.FieldOwner(FieldManager)}
 	if dryRun {
@@ -89,7 +96,7 @@ func (c customScript) Execute(ctx context.Context, env Env, step kubernautv1.Act
 // Verify waits for the script's Job to complete.
 func (customScript) Verify(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {
 	job := &batchv1.Job{}
-	t := kubernautv1.Target{Kind: "Job", Namespace: step.Target.Namespace, Name: jobName(step, pre)}
+	t := kubernautv1.Target{Kind: "Job", Namespace: env.ScriptNamespace, Name: jobName(step, pre)}
 	if err := env.Client.Get(ctx, key(t), job); err != nil {
 		return Check{}, fmt.Errorf("reading Job %s: %w", t.Name, err)
 	}

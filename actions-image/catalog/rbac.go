@@ -3,6 +3,7 @@ package catalog
 import (
 	"sort"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,6 +24,23 @@ type Permission struct {
 	// AllNamespaces is true when the action needs it across namespaces (drain lists the
 	// node's pods everywhere).
 	AllNamespaces bool
+	// ActionsNamespace is true when the action needs it in the namespace that runs the
+	// actions, not the target's (custom_script's Job runs there, with no token).
+	ActionsNamespace bool
+}
+
+// Attributes is what the permission asks of a step's target t: in its namespace, unless the
+// permission is cluster-wide or the target is cluster-scoped, or the permission is one the action
+// needs in the actions' own namespace (actionsNamespace).
+func (p Permission) Attributes(t kubernautv1.Target, actionsNamespace string) *authorizationv1.ResourceAttributes {
+	attrs := &authorizationv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource}
+	switch {
+	case p.ActionsNamespace:
+		attrs.Namespace = actionsNamespace
+	case !p.AllNamespaces && !t.Kind.IsClusterScoped():
+		attrs.Namespace = t.Namespace
+	}
+	return attrs
 }
 
 func perms(group, resource, sub string, verbs ...string) []Permission {
@@ -36,6 +54,13 @@ func perms(group, resource, sub string, verbs ...string) []Permission {
 func cluster(ps []Permission) []Permission {
 	for i := range ps {
 		ps[i].AllNamespaces = true
+	}
+	return ps
+}
+
+func local(ps []Permission) []Permission {
+	for i := range ps {
+		ps[i].ActionsNamespace = true
 	}
 	return ps
 }
@@ -69,7 +94,7 @@ var permissions = map[kubernautv1.ActionName][]Permission{
 	kubernautv1.ActionDrainNode:           join(nodePatch, cluster(perms("", "pods", "", "get", "list", "delete")), cluster(perms("", "pods", "eviction", "create")), cluster(perms("apps", "daemonsets", "", "get"))),
 	kubernautv1.ActionRestartService:      join(perms("", "services", "", "get"), workloadRead, workloadPatch),
 	kubernautv1.ActionClearCache:          join(workloadRead, perms("", "pods", "", "list"), perms("", "pods", "exec", "create")),
-	kubernautv1.ActionCustomScript:        join(workloadRead, perms("batch", "jobs", "", "get", "create")),
+	kubernautv1.ActionCustomScript:        join(workloadRead, local(perms("batch", "jobs", "", "get", "create"))),
 }
 
 // Permissions returns what an action needs.
@@ -80,40 +105,143 @@ func ServiceAccountName(name kubernautv1.ActionName) string {
 	return "kubernaut-action-" + name.DNSName()
 }
 
-// RBAC returns, for every action, its ServiceAccount in namespace, a ClusterRole holding
-// exactly its permissions, and the binding between them.
+// RoleName is the ClusterRole holding what an action needs on its target (in the target's
+// namespace, or cluster-wide for node actions): named as its ServiceAccount.
+func RoleName(name kubernautv1.ActionName) string { return ServiceAccountName(name) }
+
+// LocalRoleName is the ClusterRole holding what an action needs in the actions' own namespace
+// (only actions with such permissions have one).
+func LocalRoleName(name kubernautv1.ActionName) string { return ServiceAccountName(name) + "-local" }
+
+// Binding is one binding of a step's just-in-time grant: the ClusterRole Role bound to the
+// action's ServiceAccount by a RoleBinding in Namespace, or by a ClusterRoleBinding when
+// Namespace is empty.
+type Binding struct {
+	// Namespace of the RoleBinding; empty for a ClusterRoleBinding.
+	Namespace string
+	// Role is the ClusterRole bound.
+	Role string
+}
+
+// Bindings are what a step of the action on t needs, no more: its role in the target's
+// namespace, or cluster-wide when the target is cluster-scoped or a permission spans
+// namespaces (drain evicts the node's pods everywhere); and its local role in
+// actionsNamespace when it has one.
+func (a Action) Bindings(t kubernautv1.Target, actionsNamespace string) []Binding {
+	clusterWide, own, targeted := t.Kind.IsClusterScoped(), false, false
+	for _, p := range a.Permissions() {
+		switch {
+		case p.ActionsNamespace:
+			own = true
+		case p.AllNamespaces:
+			clusterWide, targeted = true, true
+		default:
+			targeted = true
+		}
+	}
+	var out []Binding
+	if targeted {
+		b := Binding{Namespace: t.Namespace, Role: RoleName(a.Name)}
+		if clusterWide {
+			b.Namespace = ""
+		}
+		out = append(out, b)
+	}
+	if own {
+		out = append(out, Binding{Namespace: actionsNamespace, Role: LocalRoleName(a.Name)})
+	}
+	return out
+}
+
+// RoleNames are every ClusterRole of the catalog: what the controller may bind (and nothing
+// else).
+func RoleNames() []string {
+	var out []string
+	for _, a := range Actions {
+		for _, r := range roles(a) {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// ServiceAccountNames are every action's ServiceAccount: what the controller may impersonate.
+func ServiceAccountNames() []string {
+	var out []string
+	for _, a := range Actions {
+		out = append(out, ServiceAccountName(a.Name))
+	}
+	return out
+}
+
+// roles are an action's ClusterRoles: what it needs where its target is, and (when it has
+// any) what it needs in the actions' namespace.
+func roles(a Action) []*rbacv1.ClusterRole {
+	labels := map[string]string{"app.kubernetes.io/part-of": "kubernaut", "kubernaut.io/action": string(a.Name)}
+	var target, own []Permission
+	for _, p := range a.Permissions() {
+		if p.ActionsNamespace {
+			own = append(own, p)
+		} else {
+			target = append(target, p)
+		}
+	}
+	role := func(name string, ps []Permission) *rbacv1.ClusterRole {
+		return &rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Rules: rules(ps)}
+	}
+	out := []*rbacv1.ClusterRole{role(RoleName(a.Name), target)}
+	if len(own) > 0 {
+		out = append(out, role(LocalRoleName(a.Name), own))
+	}
+	return out
+}
+
+// RBAC returns, for every action, its ServiceAccount in namespace and the ClusterRoles holding
+// exactly its permissions — bound to nothing: each step binds them just in time, where its
+// target is, for as long as it runs.
 func RBAC(namespace string) []any {
 	var out []any
 	for _, a := range Actions {
 		sa := ServiceAccountName(a.Name)
 		labels := map[string]string{"app.kubernetes.io/part-of": "kubernaut", "kubernaut.io/action": string(a.Name)}
-		out = append(out,
-			&corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-				ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: namespace, Labels: labels}, AutomountServiceAccountToken: boolPtr(true)},
-			&rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
-				ObjectMeta: metav1.ObjectMeta{Name: sa, Labels: labels}, Rules: rules(a.Permissions())},
-			&rbacv1.ClusterRoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-				ObjectMeta: metav1.ObjectMeta{Name: sa, Labels: labels},
-				RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: sa},
-				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: namespace}}},
-		)
+		out = append(out, &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+			ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: namespace, Labels: labels}, AutomountServiceAccountToken: boolPtr(true)})
+		for _, r := range roles(a) {
+			out = append(out, r)
+		}
 	}
 	return out
 }
 
-// InProcessRules are what the controller needs to run every action itself (the inprocess
-// executor): the union of the actions' permissions, without exec (clear_cache needs the job
-// executor and its own ServiceAccount).
-func InProcessRules() []rbacv1.PolicyRule {
-	var all []Permission
-	for _, a := range Actions {
-		for _, p := range a.Permissions() {
-			if p.Subresource != "exec" {
-				all = append(all, p)
-			}
-		}
+// GrantorRBAC is what the controller (ServiceAccount controller in namespace) needs to grant
+// the actions their rights just in time, and nothing of the rights themselves: bind on the
+// catalog's ClusterRoles by name, create and delete the bindings (admission limits them to
+// those roles and the actions' ServiceAccounts), and impersonate the actions' ServiceAccounts
+// by name (the controller's dry runs and the inprocess executor act as the step's
+// ServiceAccount).
+func GrantorRBAC(namespace, controller string) []any {
+	labels := map[string]string{"app.kubernetes.io/part-of": "kubernaut"}
+	const name = "kubernaut-controller-grants"
+	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: controller, Namespace: namespace}}
+	ref := func(kind string) rbacv1.RoleRef {
+		return rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: kind, Name: name}
 	}
-	return rules(all)
+	return []any{
+		&rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"}, Verbs: []string{"bind"}, ResourceNames: RoleNames()},
+				{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"rolebindings", "clusterrolebindings"}, Verbs: []string{"create", "delete", "get", "list"}},
+			}},
+		&rbacv1.ClusterRoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, RoleRef: ref("ClusterRole"), Subjects: subjects},
+		&rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels}, Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"impersonate"}, ResourceNames: ServiceAccountNames()},
+			}},
+		&rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels}, RoleRef: ref("Role"), Subjects: subjects},
+	}
 }
 
 // rules groups permissions into policy rules: one per group and resource, verbs sorted.

@@ -32,6 +32,7 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
+	"github.com/kubernaut/kubernaut/controllers/grants"
 	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
@@ -299,8 +300,24 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	if err != nil {
 		return err
 	}
+	// Every step's rights are granted just in time to the action's own ServiceAccount; the
+	// controller's dry runs and the inprocess executor act as that ServiceAccount.
+	granter := &grants.Granter{Client: env.Client, Namespace: o.execution.actionsNamespace,
+		Config: mgr.GetConfig(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()}
+	sweeper := &grants.Sweeper{Client: env.Client, Reader: mgr.GetAPIReader(), Log: ctrl.Log.WithName("grants"),
+		Kinds: map[string]grants.HolderKind{
+			"KubernetesExecution": {New: func() client.Object { return &kubernautv1.KubernetesExecution{} },
+				Needs: func(o client.Object, _, _ time.Time) bool {
+					return kubernetesexecution.NeedsGrant(o.(*kubernautv1.KubernetesExecution))
+				}},
+			"WorkflowExecution": {New: func() client.Object { return &kubernautv1.WorkflowExecution{} },
+				Needs: workflowexecution.NeedsGrant},
+		}}
+	if err := mgr.Add(sweeper); err != nil {
+		return fmt.Errorf("adding the grants' sweeper: %w", err)
+	}
 	we := &workflowexecution.Reconciler{
-		Client: mgr.GetClient(), Templates: set, Compile: o.workflow, Safety: safety, Actions: &env,
+		Client: mgr.GetClient(), Templates: set, Compile: o.workflow, Safety: safety, Actions: &env, Grants: granter,
 		Events:        mgr.GetEventRecorder("kubernaut-workflowexecution"),
 		Engines:       map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set, Reader: mgr.GetAPIReader()}},
 		DefaultEngine: kubernautv1.EngineName(o.execution.engine),
@@ -316,7 +333,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		return fmt.Errorf("setting up the WorkflowExecution controller: %w", err)
 	}
 	ke := &kubernetesexecution.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: env, Safety: safety,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: env, Safety: safety, Grants: granter,
 		Executors:      map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
 		Default:        kubernautv1.ExecutorName(o.execution.executor),
 		DryRunAll:      o.execution.dryRun,
@@ -355,7 +372,7 @@ func actionsEnv(mgr ctrl.Manager, o executionOptions) (actions.Env, error) {
 	if err != nil {
 		return actions.Env{}, fmt.Errorf("creating the actions' clientset: %w", err)
 	}
-	env := actions.Env{Client: direct, Kube: cs, Log: ctrl.Log.WithName("actions"), EvictionRetryDelay: o.evictionRetry,
+	env := actions.Env{Client: direct, Kube: cs, Log: ctrl.Log.WithName("actions"), EvictionRetryDelay: o.evictionRetry, ScriptNamespace: o.actionsNamespace,
 		Exec: actions.APIExec{Config: mgr.GetConfig(), Kube: cs}}
 	for _, img := range strings.Split(o.customScriptImages, ",") {
 		if img = strings.TrimSpace(img); img != "" {

@@ -42,10 +42,10 @@ func (a *Authorizer) Authorize(ctx context.Context, action catalog.Action, t kub
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 				User:               "system:serviceaccount:" + a.Namespace + ":" + sa,
 				Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + a.Namespace, "system:authenticated"},
-				ResourceAttributes: attributes(p, t),
+				ResourceAttributes: p.Attributes(t, a.Namespace),
 			}}
 			if err := a.Client.Create(gctx, sar); err != nil {
-				return fmt.Errorf("asking whether %s may %s: %w", res.ServiceAccount, permission(p, t), err)
+				return fmt.Errorf("asking whether %s may %s: %w", res.ServiceAccount, permission(p, t, a.Namespace), err)
 			}
 			allowed[i] = sar.Status.Allowed
 			return nil
@@ -60,25 +60,15 @@ func (a *Authorizer) Authorize(ctx context.Context, action catalog.Action, t kub
 		}
 		res.Allowed = false
 		if len(res.Denied) < maxDenied {
-			res.Denied = append(res.Denied, kubernautv1.Truncate(permission(p, t), 253))
+			res.Denied = append(res.Denied, kubernautv1.Truncate(permission(p, t, a.Namespace), 253))
 		}
 	}
 	return res, nil
 }
 
-// attributes is what a permission asks of the step's target: in its namespace, unless the
-// permission is cluster-wide or the target is cluster-scoped.
-func attributes(p catalog.Permission, t kubernautv1.Target) *authorizationv1.ResourceAttributes {
-	attrs := &authorizationv1.ResourceAttributes{Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource}
-	if !p.AllNamespaces && !t.Kind.IsClusterScoped() {
-		attrs.Namespace = t.Namespace
-	}
-	return attrs
-}
-
 // permission names a permission as "verb resource[.group][/subresource][ in namespace]": "patch
 // deployments.apps/scale in shop", "get configmaps in shop", "delete pods" (cluster-wide).
-func permission(p catalog.Permission, t kubernautv1.Target) string {
+func permission(p catalog.Permission, t kubernautv1.Target, actionsNamespace string) string {
 	what := p.Verb + " " + p.Resource
 	if p.Group != "" {
 		what += "." + p.Group
@@ -86,7 +76,7 @@ func permission(p catalog.Permission, t kubernautv1.Target) string {
 	if p.Subresource != "" {
 		what += "/" + p.Subresource
 	}
-	if ns := attributes(p, t).Namespace; ns != "" {
+	if ns := p.Attributes(t, actionsNamespace).Namespace; ns != "" {
 		what += " in " + ns
 	}
 	return what

@@ -20,11 +20,12 @@ func TestPermissionNames(t *testing.T) {
 		{catalog.Permission{Verb: "create", Resource: "pods", Subresource: "eviction", AllNamespaces: true}, node, "create pods/eviction"},
 		{catalog.Permission{Verb: "list", Resource: "pods", AllNamespaces: true}, web, "list pods"},
 		{catalog.Permission{Verb: "patch", Resource: "nodes"}, node, "patch nodes"},
+		{catalog.Permission{Verb: "create", Group: "batch", Resource: "jobs", ActionsNamespace: true}, web, "create jobs.batch in kubernaut-system"},
 	} {
-		if got := permission(tc.p, tc.t); got != tc.want {
+		if got := permission(tc.p, tc.t, "kubernaut-system"); got != tc.want {
 			t.Errorf("permission(%+v, %s) = %q, want %q", tc.p, tc.t, got, tc.want)
 		}
-		if ns := attributes(tc.p, tc.t).Namespace; (ns != "") != (tc.t.Namespace != "" && !tc.p.AllNamespaces) {
+		if ns := tc.p.Attributes(tc.t, "kubernaut-system").Namespace; (ns != "") != (tc.t.Namespace != "" && !tc.p.AllNamespaces) {
 			t.Errorf("attributes(%+v, %s) asks in namespace %q", tc.p, tc.t, ns)
 		}
 	}

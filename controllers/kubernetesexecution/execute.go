@@ -116,7 +116,11 @@ func (r *Reconciler) execute(ctx context.Context, ke *kubernautv1.KubernetesExec
 		return ctrl.Result{}, fmt.Errorf("executor %q is not configured", name)
 	}
 	ke.Status.Executor = name
-	out, err := exec.Run(ctx, r.Env, ke)
+	env, err := r.actionEnv(ke)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	out, err := exec.Run(ctx, env, ke)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("running %s on %s: %w", ke.Spec.Action, ke.Spec.Target, err)
 	}

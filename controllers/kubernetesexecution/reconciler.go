@@ -23,6 +23,7 @@ import (
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/freshness"
+	"github.com/kubernaut/kubernaut/controllers/grants"
 	"github.com/kubernaut/kubernaut/controllers/killswitch"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 )
@@ -42,6 +43,11 @@ type Reconciler struct {
 	Default kubernautv1.ExecutorName
 	// Safety is the safety policy, evaluated again right before each step.
 	Safety *kubernautrego.Safety
+	// Grants, when set, binds each step's action's rights to its ServiceAccount just in time
+	// (from validation until it has executed) and makes the dry run and the inprocess
+	// executor act as that ServiceAccount; nil acts with Env's own rights (a development
+	// cluster, the tests of the steps' logic).
+	Grants *grants.Granter
 	// Authorizer checks the action's ServiceAccount; nil skips the check (recorded as such).
 	Authorizer *Authorizer
 	// Alerts, when set, makes the last steps of a plan also wait for their alert to resolve in
@@ -135,6 +141,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	res, err := r.step(ctx, ke, now)
 	r.summarize(ke, before, now)
+	err = errors.Join(err, r.revoke(ctx, ke, before))
 	if !equality.Semantic.DeepEqual(before.Status, ke.Status) {
 		if perr := r.Client.Status().Patch(ctx, ke, client.MergeFrom(before)); perr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching the status of KubernetesExecution %s: %w", req, perr))

@@ -16,6 +16,7 @@ import (
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/grants"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 )
 
@@ -85,11 +86,15 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 		reject(ke, kubernautv1.ReasonPolicyDenied, "the safety policy refused the step: "+strings.Join(verdict.Violations, "; "))
 		return nil
 	}
+	env, err := r.grant(ctx, ke, entry)
+	if err != nil {
+		return err
+	}
 	if ok, err := r.authorize(ctx, ke, entry); err != nil || !ok {
 		return err
 	}
 
-	change, err := impl.Execute(ctx, r.Env, step, pre, true)
+	change, err := impl.Execute(ctx, env, step, pre, true)
 	if err != nil {
 		if !actions.Permanent(err) {
 			return fmt.Errorf("dry-running %s on %s: %w", step.Action, step.Target, err)
@@ -198,7 +203,14 @@ func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.Kubernete
 		reject(ke, kubernautv1.ReasonPolicyDenied, "the safety policy refused the undo of step "+name+": "+strings.Join(verdict.Violations, "; "))
 		return nil
 	}
-	change, err := impl.Undo(ctx, r.Env, ke.Spec.ActionStep, orig.Status.PreState, true)
+	env, err := r.grant(ctx, ke, entry)
+	if err != nil {
+		return err
+	}
+	if ok, err := r.authorize(ctx, ke, entry); err != nil || !ok {
+		return err
+	}
+	change, err := impl.Undo(ctx, env, ke.Spec.ActionStep, orig.Status.PreState, true)
 	switch {
 	case errors.Is(err, actions.ErrNoInverse):
 		r.nothingToUndo(ke, fmt.Sprintf("%s has no inverse (step %s leaves nothing to restore)", ke.Spec.Action, name))
@@ -209,9 +221,6 @@ func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.Kubernete
 		ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(err.Error(), 1024)}
 		reject(ke, kubernautv1.ReasonDryRunFailed, "the API server's dry run refused the undo: "+err.Error())
 		return nil
-	}
-	if ok, err := r.authorize(ctx, ke, entry); err != nil || !ok {
-		return err
 	}
 	ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Succeeded", Diff: change.Diff, Message: kubernautv1.Truncate(change.Message, 1024)}
 	set(ke, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonValidationPassed, "restores the pre-state of step "+name+": "+change.Message)
@@ -297,3 +306,43 @@ var errPlanPending = errors.New("the step's plan is not decided yet")
 // planPendingWait is how long a step waits for its plan's approval to be recorded before it
 // is refused.
 const planPendingWait = 2 * time.Minute
+
+// grant gives the step's action its rights just in time, where its target is, and returns the
+// env that acts as the action's ServiceAccount (with no Grants: the controller's own env).
+func (r *Reconciler) grant(ctx context.Context, ke *kubernautv1.KubernetesExecution, entry catalog.Action) (actions.Env, error) {
+	if r.Grants == nil {
+		return r.Env, nil
+	}
+	if err := r.Grants.Grant(ctx, grants.HolderOf("KubernetesExecution", ke), entry, ke.Spec.Target); err != nil {
+		return actions.Env{}, err
+	}
+	return r.actionEnv(ke)
+}
+
+// actionEnv is the env that acts as the step's action's ServiceAccount (with no Grants: the
+// controller's own).
+func (r *Reconciler) actionEnv(ke *kubernautv1.KubernetesExecution) (actions.Env, error) {
+	if r.Grants == nil {
+		return r.Env, nil
+	}
+	return r.Grants.Env(r.Env, ke.Spec.Action)
+}
+
+// NeedsGrant reports whether a step still needs its action's rights: until it has executed
+// (verification only reads, with the controller's own rights) or ended.
+func NeedsGrant(ke *kubernautv1.KubernetesExecution) bool {
+	return !terminal(ke) && !final(ke, kubernautv1.ExecutedCondition)
+}
+
+// revoke takes the step's rights back once it no longer needs them; a revocation that fails is
+// the Sweeper's to finish.
+func (r *Reconciler) revoke(ctx context.Context, ke, before *kubernautv1.KubernetesExecution) error {
+	if r.Grants == nil || !NeedsGrant(before) || NeedsGrant(ke) {
+		return nil
+	}
+	entry, err := catalog.Lookup(ke.Spec.Action)
+	if err != nil {
+		return nil // never granted: the action is not in the catalog
+	}
+	return r.Grants.Revoke(ctx, grants.HolderOf("KubernetesExecution", ke), entry, ke.Spec.Target)
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/freshness"
+	"github.com/kubernaut/kubernaut/controllers/grants"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/templates"
 )
@@ -52,6 +53,9 @@ type Reconciler struct {
 	// Actions dry-run each step at planning, for the diff in status.plan; nil skips it (the
 	// step still dry-runs right before it executes).
 	Actions *actions.Env
+	// Grants, when set, makes each dry run at planning as the step's own ServiceAccount under a
+	// grant held only for it; nil dry-runs with Actions' own rights.
+	Grants *grants.Granter
 	// Engines run approved plans, by name; DefaultEngine is used unless the spec names one.
 	Engines map[kubernautv1.EngineName]Engine
 	// DefaultEngine names the engine of plans that name none.
@@ -211,7 +215,7 @@ func (r *Reconciler) plan(ctx context.Context, we *kubernautv1.WorkflowExecution
 		}
 		planned := kubernautv1.PlannedStep{Name: s.Name, Action: s.Action, Target: s.Target, Policy: v}
 		if v.Allowed {
-			if planned.DryRun, err = r.dryRun(ctx, s); err != nil {
+			if planned.DryRun, err = r.dryRun(ctx, we, s); err != nil {
 				return err
 			}
 			if planned.DryRun.Result == "Failed" {

@@ -61,13 +61,14 @@ func succeeded(ctx SpecContext, ns, name string, a kubernautv1.ActionStep) *kube
 
 // narrowRole replaces the rules of an action's ClusterRole until the spec ends, and waits until
 // the API server's authorizer refuses the action's ServiceAccount what probe asks (RBAC reads
-// roles through an informer); the cleanup restores the rules and waits until it is allowed again.
+// roles through an informer); the cleanup restores the rules and waits until it is allowed
+// again. The ServiceAccount holds nothing at rest (each step binds its role just in time), so
+// while it waits the role is bound in the probe's namespace by a binding of the test's own.
 func narrowRole(ctx SpecContext, sa string, rules []rbacv1.PolicyRule, probe authorizationv1.ResourceAttributes) {
 	GinkgoHelper()
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: sa}}
 	get(ctx, role)
 	orig := role.Rules
-	role.Rules = rules
 	allowed := func(ctx context.Context) (bool, error) {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: "system:serviceaccount:" + actionsNamespace + ":" + sa, ResourceAttributes: &probe,
@@ -75,19 +76,36 @@ func narrowRole(ctx SpecContext, sa string, rules []rbacv1.PolicyRule, probe aut
 		err := k8s.Create(ctx, sar)
 		return sar.Status.Allowed, err
 	}
-	Expect(k8s.Update(ctx, role)).To(Succeed())
+	// probing binds the role in the probe's namespace while f runs.
+	probing := func(ctx SpecContext, f func()) {
+		GinkgoHelper()
+		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: probe.Namespace, Name: "probe-" + sa},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: sa},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: actionsNamespace}}}
+		Expect(k8s.Create(ctx, rb)).To(Succeed())
+		defer func() { Expect(k8s.Delete(ctx, rb)).To(Succeed()) }()
+		f()
+	}
 	// Restored even when this spec fails: the other specs need the action's real role.
 	DeferCleanup(func(ctx SpecContext) {
-		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			if err := k8s.Get(ctx, client.ObjectKeyFromObject(role), role); err != nil {
-				return err
-			}
-			role.Rules = orig
-			return k8s.Update(ctx, role)
-		})).To(Succeed())
-		Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeTrue())
+		probing(ctx, func() {
+			Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				if err := k8s.Get(ctx, client.ObjectKeyFromObject(role), role); err != nil {
+					return err
+				}
+				role.Rules = orig
+				return k8s.Update(ctx, role)
+			})).To(Succeed())
+			Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeTrue())
+		})
 	})
-	Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeFalse())
+	probing(ctx, func() {
+		// The authorizer sees the binding with the role as it was, then the narrowed role.
+		Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeTrue())
+		role.Rules = rules
+		Expect(k8s.Update(ctx, role)).To(Succeed())
+		Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeFalse())
+	})
 }
 
 // undo compensates a finished step and waits until its pre-state is back.

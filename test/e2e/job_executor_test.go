@@ -40,7 +40,7 @@ func startJobExecutor(ctx SpecContext) {
 		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e,
 			Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil),
 			Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorJob: job}, Default: kubernautv1.ExecutorJob,
-			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
+			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond,
 			Metrics: kubernetesexecution.NewMetrics(prometheus.NewRegistry())}
 		Expect(r.SetupWithManager(mgr)).To(Succeed())
 		return nil
@@ -183,19 +183,20 @@ var _ = Describe("custom_script on the full control plane", func() {
 	BeforeEach(func(ctx SpecContext) {
 		runManager(func(runCtx context.Context, mgr ctrl.Manager) error {
 			// The operator turned custom scripts on for one image, in the policy and in the actions.
-			e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, CustomScriptImages: []string{"registry.example.com/fix-cache:1.2"}}
+			e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, CustomScriptImages: []string{"registry.example.com/fix-cache:1.2"},
+				ScriptNamespace: actionsNamespace}
 			safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies",
 				map[string]any{"allowCustomScript": true, "customScriptImages": []string{"registry.example.com/fix-cache:1.2"}})
 			r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e, Safety: safety,
 				Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
-				Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond}
+				Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond}
 			Expect(r.SetupWithManager(mgr)).To(Succeed())
 			return nil
 		})
 		DeferCleanup(healthy)
 	})
 
-	It("runs an allow-listed image in a restricted Job of its own and waits for it; refuses any other image", func(ctx SpecContext) {
+	It("runs an allow-listed image in a restricted Job of its own, in Kubernaut's namespace, and waits for it; refuses any other image", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "act-script-")
 		available(ctx, deployment(ns, "web", 1))
 		script := func(image string) kubernautv1.ActionStep {
@@ -205,6 +206,8 @@ var _ = Describe("custom_script on the full control plane", func() {
 		ke := succeeded(ctx, ns, "script", script("registry.example.com/fix-cache:1.2"))
 		var jobs batchv1.JobList
 		Expect(k8s.List(ctx, &jobs, client.InNamespace(ns))).To(Succeed())
+		Expect(jobs.Items).To(BeEmpty(), "no script runs in the target's namespace")
+		Expect(k8s.List(ctx, &jobs, client.InNamespace(actionsNamespace), client.MatchingFields{"metadata.name": ke.Status.Result.Changed[0].Change[len("script Job "):]})).To(Succeed())
 		Expect(jobs.Items).To(HaveLen(1))
 		job := jobs.Items[0]
 		Expect(job.Spec.Template.Spec.Containers[0]).To(And(HaveField("Image", "registry.example.com/fix-cache:1.2"), HaveField("Args", []string{"--flush"})))

@@ -63,13 +63,13 @@ func startControllers(ctx SpecContext) {
 		Expect(err).NotTo(HaveOccurred())
 		safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)
 		actionsEnv := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, EvictionRetryDelay: 500 * time.Millisecond, Exec: execs}
-		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Actions: &actionsEnv,
+		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Actions: &actionsEnv, Grants: granter(mgr),
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow"}, Safety: safety,
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
 		Expect(we.SetupWithManager(mgr)).To(Succeed())
 		ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: actionsEnv, Safety: safety,
 			Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
-			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, VerifyInterval: 250 * time.Millisecond,
+			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond,
 			Events: mgr.GetEventRecorder("kubernaut-kubernetesexecution")}
 		Expect(ke.SetupWithManager(mgr)).To(Succeed())
 		return nil

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	"github.com/kubernaut/kubernaut/controllers/grants"
 	"github.com/kubernaut/kubernaut/templates"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
@@ -105,6 +106,12 @@ func runManager(setup func(ctx context.Context, mgr ctrl.Manager) error) {
 	stop, err := cluster.RunManager(env.Config, ctrl.Options{Scheme: k8s.Scheme()}, setup)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { Expect(stop()).To(Succeed()) })
+}
+
+// granter grants each step its action's rights just in time, as the kubernaut binary does: the
+// actions' ServiceAccounts hold nothing at rest (catalog.RBAC binds nothing).
+func granter(mgr ctrl.Manager) *grants.Granter {
+	return &grants.Granter{Client: k8s, Namespace: actionsNamespace, Config: env.Config, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()}
 }
 
 // healthy fails the spec when a control-plane process died.

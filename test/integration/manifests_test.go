@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -265,9 +266,25 @@ var _ = Describe("The base manifests", func() {
 			var r rbacv1.ClusterRole
 			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r)).To(Succeed())
 			roles[r.Name] = true
-			if r.Name == catalog.ServiceAccountName(kubernautv1.ActionClearCache) {
-				// The one place exec is granted: the command a workload declares, by its own ServiceAccount.
+			switch r.Name {
+			case catalog.ServiceAccountName(kubernautv1.ActionClearCache):
+				// The one place exec is granted: the command a workload declares, by its own
+				// ServiceAccount, for the step's duration.
 				Expect(r.Rules).To(ContainElement(HaveField("Resources", ContainElement("pods/exec"))))
+				continue
+			case "kubernaut-controller-grants":
+				// The one place bind and impersonate are granted: the catalog's own roles and
+				// ServiceAccounts, by name.
+				for _, rule := range r.Rules {
+					if slices.Contains(rule.Verbs, "bind") {
+						Expect(rule.ResourceNames).To(ConsistOf(catalog.RoleNames()))
+					}
+					if slices.Contains(rule.Verbs, "impersonate") {
+						Expect(rule.ResourceNames).To(ConsistOf(catalog.ServiceAccountNames()))
+					}
+					rule.Verbs = slices.DeleteFunc(slices.Clone(rule.Verbs), func(v string) bool { return v == "bind" || v == "impersonate" })
+					rules = append(rules, rule)
+				}
 				continue
 			}
 			rules = append(rules, r.Rules...)
@@ -284,6 +301,44 @@ var _ = Describe("The base manifests", func() {
 			for _, res := range r.Resources {
 				Expect(res).NotTo(Equal("secrets"), "rule %+v", r)
 				Expect(strings.HasSuffix(res, "/exec")).To(BeFalse(), "rule %+v", r)
+			}
+		}
+	})
+
+	It("bind nothing standing that escalates: no cluster-wide create of workloads or pods/exec, no cluster-wide ConfigMap writes, no action role bound at rest", func() {
+		clusterRoles := map[string]rbacv1.ClusterRole{}
+		var bindings []rbacv1.ClusterRoleBinding
+		for _, o := range kustomize(filepath.Join(root, "manifests", "base")) {
+			switch o.GetKind() {
+			case "ClusterRole":
+				var r rbacv1.ClusterRole
+				Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r)).To(Succeed())
+				clusterRoles[r.Name] = r
+			case "ClusterRoleBinding":
+				var b rbacv1.ClusterRoleBinding
+				Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &b)).To(Succeed())
+				bindings = append(bindings, b)
+			case "RoleBinding":
+				var b rbacv1.RoleBinding
+				Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &b)).To(Succeed())
+				Expect(catalog.RoleNames()).NotTo(ContainElement(b.RoleRef.Name), "RoleBinding %s binds an action's role at rest", b.Name)
+			}
+		}
+		Expect(bindings).NotTo(BeEmpty())
+		workloads := []string{"pods", "jobs", "cronjobs", "deployments", "daemonsets", "statefulsets", "replicasets", "pods/exec"}
+		for _, b := range bindings {
+			Expect(catalog.RoleNames()).NotTo(ContainElement(b.RoleRef.Name), "ClusterRoleBinding %s binds an action's role at rest", b.Name)
+			role, ok := clusterRoles[b.RoleRef.Name]
+			Expect(ok).To(BeTrue(), "ClusterRoleBinding %s binds %s, which the manifests do not define", b.Name, b.RoleRef.Name)
+			for _, r := range role.Rules {
+				for _, res := range r.Resources {
+					if slices.Contains(workloads, res) {
+						Expect(r.Verbs).NotTo(ContainElement("create"), "cluster-wide create %s by %s", res, b.Name)
+					}
+					if res == "configmaps" && len(r.ResourceNames) == 0 {
+						Expect(r.Verbs).NotTo(ContainElements("create", "update", "patch", "delete"), "cluster-wide writes to ConfigMaps by %s", b.Name)
+					}
+				}
 			}
 		}
 	})
