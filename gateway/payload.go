@@ -111,6 +111,9 @@ func DecodeWebhook(r io.Reader, limits DecodeLimits) (*WebhookMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fe := checkJSON(data); fe != nil {
+		return nil, &PayloadError{Errors: []FieldError{*fe}}
+	}
 	var msg WebhookMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&msg); err != nil {
@@ -249,4 +252,92 @@ func escapePointer(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// maxJSONDepth bounds how deep a payload nests: Alertmanager's is four levels deep.
+const maxJSONDepth = 32
+
+// checkJSON scans the document once, before it is decoded, and refuses what encoding/json
+// would silently take: a key repeated in one object (the last one would win, so a sender could
+// show one value to a reader and another to Kubernaut; keys are compared unescaped, so
+// "\u006eamespace" is "namespace") and nesting deeper than maxJSONDepth. The problem is named
+// with its JSON pointer and byte offset. Syntax errors are left to the decoder, which names them.
+// A byte scanner, not json.Decoder.Token: that one cost twice the decode itself.
+func checkJSON(data []byte) *FieldError {
+	type frame struct {
+		object bool
+		keys   map[string]struct{}
+		key    string
+		index  int
+		expect bool // an object's next string is a key
+	}
+	var stack []frame
+	pointer := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			if f.object {
+				b.WriteString("/" + escapePointer(f.key))
+			} else {
+				fmt.Fprintf(&b, "/%d", f.index)
+			}
+		}
+		return b.String()
+	}
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '{', '[':
+			if len(stack) >= maxJSONDepth {
+				return &FieldError{Pointer: pointer(), Detail: fmt.Sprintf("JSON nested deeper than %d levels at byte %d", maxJSONDepth, i+1)}
+			}
+			stack = append(stack, frame{object: c == '{', expect: c == '{'})
+		case '}', ']':
+			if len(stack) == 0 {
+				return nil // malformed: the decoder says where
+			}
+			stack = stack[:len(stack)-1]
+		case ',':
+			if n := len(stack); n > 0 {
+				if stack[n-1].object {
+					stack[n-1].expect = true
+				} else {
+					stack[n-1].index++
+				}
+			}
+		case '"':
+			start := i
+			escaped := false
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			if i >= len(data) {
+				return nil // unterminated: the decoder says where
+			}
+			n := len(stack)
+			if n == 0 || !stack[n-1].object || !stack[n-1].expect {
+				continue
+			}
+			top := &stack[n-1]
+			top.expect = false
+			key := string(data[start+1 : i])
+			if escaped {
+				var k string
+				if err := json.Unmarshal(data[start:i+1], &k); err != nil {
+					return nil
+				}
+				key = k
+			}
+			if top.keys == nil {
+				top.keys = map[string]struct{}{}
+			}
+			top.key = key
+			if _, dup := top.keys[key]; dup {
+				return &FieldError{Pointer: pointer(), Detail: fmt.Sprintf("key %q repeated in one object at byte %d", key, i+1)}
+			}
+			top.keys[key] = struct{}{}
+		}
+	}
+	return nil
 }

@@ -105,6 +105,16 @@ func TestDecodeRefusesWhatCanNeverSucceed(t *testing.T) {
 		{"version 3", strings.Replace(valid, `"version": "4"`, `"version": "3"`, 1), "/version", `unsupported webhook version "3"`},
 		{"no alerts", `{"version":"4","alerts":[]}`, "/alerts", "no alerts"},
 		{"too many alerts", many, "/alerts", "4 alerts, more than the limit of 3 per payload"},
+		// encoding/json keeps the last of repeated keys: a sender could show a reader one
+		// namespace and Kubernaut another.
+		{"a repeated key", `{"version":"4","alerts":[{"status":"firing","labels":{"namespace":"shop","alertname":"X","namespace":"kube-system"}}]}`,
+			"/alerts/0/labels/namespace", `key "namespace" repeated in one object at byte`},
+		{"a repeated key, escaped", `{"version":"4","alerts":[{"labels":{"namespace":"shop","\u006eamespace":"kube-system"}}]}`,
+			"/alerts/0/labels/namespace", `key "namespace" repeated`},
+		{"a repeated top-level key", `{"version":"4","alerts":[],"version":"3"}`, "/version", `key "version" repeated`},
+		{"the same key in two objects is fine, then too deep", `{"version":"4","alerts":[{"labels":{"a":"1"}},{"labels":{"a":"1"}}],"x":` +
+			strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, "/x" + strings.Repeat("/0", 31), "JSON nested deeper than 32 levels at byte"},
+		{"very deep", strings.Repeat("[", 20000) + strings.Repeat("]", 20000), strings.Repeat("/0", 32), "JSON nested deeper than 32 levels at byte 33"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			limits := DefaultDecodeLimits
@@ -229,4 +239,33 @@ func TestLabelNamesBoundedAnnotationsTruncated(t *testing.T) {
 	if _, ok := kept[long]; ok {
 		t.Fatal("a 1 MiB annotation name was kept")
 	}
+}
+
+// BenchmarkDecodeWebhook measures the decode of a 100-alert notification with the repeated-key
+// and depth walk (checkJSON), and the walk alone: their ratio is its cost (docs/benchmarks.md).
+func BenchmarkDecodeWebhook(b *testing.B) {
+	one := `{"status":"firing","labels":{"alertname":"KubePodCrashLooping","namespace":"shop","pod":"web-%d","severity":"critical"},` +
+		`"annotations":{"summary":"crash looping"},"startsAt":"2026-12-06T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":""}`
+	var alerts []string
+	for i := range 100 {
+		alerts = append(alerts, fmt.Sprintf(one, i))
+	}
+	body := []byte(`{"version":"4","status":"firing","receiver":"kubernaut","groupLabels":{},"commonLabels":{},"commonAnnotations":{},` +
+		`"externalURL":"http://am","groupKey":"{}:{}","truncatedAlerts":0,"alerts":[` + strings.Join(alerts, ",") + `]}`)
+	b.Run("decode", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := DecodeWebhook(bytes.NewReader(body), DefaultDecodeLimits); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("walk-only", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if fe := checkJSON(body); fe != nil {
+				b.Fatal(fe)
+			}
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/rego"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -34,6 +35,20 @@ type SafetyContext struct {
 	// so the rules about how much or how often a change may be do not apply; those about
 	// whether Kubernaut may touch the object at all do.
 	Compensation bool `json:"compensation,omitempty"`
+	// Node are the facts of a node action's node, gathered by Evaluate when the step targets a
+	// Node (nil otherwise).
+	Node *NodeFacts `json:"node,omitempty"`
+}
+
+// NodeFacts are what the safety policy weighs before a node action.
+type NodeFacts struct {
+	// OptedIn is true when the node itself carries the opt-in label (or remediation is
+	// cluster-wide): a node action needs the node's own opt-in, not that of the namespace
+	// of a pod on it.
+	OptedIn bool `json:"optedIn"`
+	// Evicted are the pods ("namespace/name") a drain would evict: those not owned by a
+	// DaemonSet and not mirror pods (drain_node only).
+	Evicted []string `json:"evicted,omitempty"`
 }
 
 // Safety evaluates the safety policy (rego/safety.rego, or its ConfigMap override) for one
@@ -43,6 +58,8 @@ type Safety struct {
 	Policy *Policy
 	// Config overrides the policy's defaults (protectedNamespaces, maxReplicas, …).
 	Config map[string]any
+	// ClusterWide counts every node as opted in (--cluster-wide).
+	ClusterWide bool
 }
 
 // NewSafety returns the embedded safety policy, overridable by the key safety.rego of ConfigMap
@@ -104,6 +121,11 @@ func (s *Safety) Evaluate(ctx context.Context, step kubernautv1.PlanStep, sc Saf
 	if sc.Now == "" {
 		sc.Now = now.UTC().Format(time.RFC3339)
 	}
+	if step.Target.Kind == kubernautv1.TargetKindNode && sc.Node == nil {
+		if sc.Node, err = s.nodeFacts(ctx, step); err != nil {
+			return kubernautv1.PolicyVerdict{}, err
+		}
+	}
 	in := map[string]any{"step": step, "context": sc}
 	if s.Config != nil || tuned != nil {
 		config := map[string]any{}
@@ -136,4 +158,42 @@ func (s *Safety) Evaluate(ctx context.Context, step kubernautv1.PlanStep, sc Saf
 	}
 	t := metav1.NewTime(now)
 	return kubernautv1.PolicyVerdict{Allowed: len(violations) == 0, Violations: violations, Policy: "safety.rego (" + version + ")", EvaluatedAt: &t}, nil
+}
+
+// optInLabel opts a namespace or a node in to remediation (remediationrequest.OptInLabel).
+const optInLabel = "kubernaut.io/remediate"
+
+// nodeFacts reads the node of a node action: its opt-in label and, for a drain, the pods it
+// would evict. A node that does not exist has not opted in.
+func (s *Safety) nodeFacts(ctx context.Context, step kubernautv1.PlanStep) (*NodeFacts, error) {
+	facts := &NodeFacts{OptedIn: s.ClusterWide}
+	if s.Policy.Reader == nil {
+		return facts, nil
+	}
+	node := &corev1.Node{}
+	switch err := s.Policy.Reader.Get(ctx, client.ObjectKey{Name: step.Target.Name}, node); {
+	case apierrors.IsNotFound(err):
+		return facts, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading node %s for the safety policy: %w", step.Target.Name, err)
+	}
+	facts.OptedIn = facts.OptedIn || node.Labels[optInLabel] == "true"
+	if step.Action != kubernautv1.ActionDrainNode {
+		return facts, nil
+	}
+	var pods corev1.PodList
+	if err := s.Policy.Reader.List(ctx, &pods, client.MatchingFields{"spec.nodeName": step.Target.Name}); err != nil {
+		return nil, fmt.Errorf("listing the pods of node %s for the safety policy: %w", step.Target.Name, err)
+	}
+	for _, p := range pods.Items {
+		if _, mirror := p.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
+			continue
+		}
+		if c := metav1.GetControllerOf(&p); c != nil && c.Kind == "DaemonSet" {
+			continue
+		}
+		facts.Evicted = append(facts.Evicted, p.Namespace+"/"+p.Name)
+	}
+	sort.Strings(facts.Evicted)
+	return facts, nil
 }

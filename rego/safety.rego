@@ -102,6 +102,21 @@ deny contains sprintf("node actions are not allowed (%s on node %s)", [step.acti
 	not config.allowNodeActions
 }
 
+# A node action needs the node's own opt-in (label kubernaut.io/remediate=true on the Node, or
+# --cluster-wide): an alert about a pod in an opted-in namespace does not open its node.
+deny contains sprintf("node %s has not opted in (label kubernaut.io/remediate=true on the Node): %s needs the node's own opt-in", [target.name, step.action]) if {
+	step.action in node_actions
+	not input.context.node.optedIn
+}
+
+# Protected namespaces hold for what a drain evicts too.
+deny contains sprintf("draining node %s would evict %d pod(s) of protected namespaces (%s): Kubernaut never changes them", [target.name, count(evicted), concat(", ", shown)]) if {
+	step.action == "drain_node"
+	evicted := [p | some p in object.get(input.context.node, "evicted", []); split(p, "/")[0] in config.protectedNamespaces]
+	count(evicted) > 0
+	shown := array.slice(evicted, 0, 5)
+}
+
 deny contains "custom scripts are off (allowCustomScript is false)" if {
 	step.action == "custom_script"
 	not config.allowCustomScript

@@ -51,9 +51,27 @@ test_freeze_window if {
 	count(safety.deny) == 0 with input as json.patch(i, [{"op": "replace", "path": "/context/now", "value": "2026-11-28T00:00:00Z"}])
 }
 
+test_node_actions_need_the_nodes_own_opt_in if {
+	i := {"step": {"name": "cordon", "action": "cordon_node", "target": {"kind": "Node", "name": "w1"}},
+		"context": {"environment": "staging", "node": {"optedIn": false}}}
+	safety.deny == {"node w1 has not opted in (label kubernaut.io/remediate=true on the Node): cordon_node needs the node's own opt-in"} with input as i
+	no_node := {"step": i.step, "context": {"environment": "staging"}}
+	count(safety.deny) == 1 with input as no_node
+	opted := {"step": i.step, "context": {"environment": "staging", "node": {"optedIn": true}}}
+	count(safety.deny) == 0 with input as opted
+}
+
+test_drain_never_evicts_protected_pods if {
+	i := {"step": {"name": "drain", "action": "drain_node", "target": {"kind": "Node", "name": "w1"}},
+		"context": {"environment": "staging", "node": {"optedIn": true, "evicted": ["kube-system/coredns-1", "shop/web-1"]}}}
+	safety.deny == {"draining node w1 would evict 1 pod(s) of protected namespaces (kube-system/coredns-1): Kubernaut never changes them"} with input as i
+	ok := {"step": i.step, "context": {"environment": "staging", "node": {"optedIn": true, "evicted": ["shop/web-1"]}}}
+	count(safety.deny) == 0 with input as ok
+}
+
 test_node_actions_can_be_forbidden if {
 	i := {"step": {"name": "drain", "action": "drain_node", "target": {"kind": "Node", "name": "w1"}},
-		"context": {"environment": "production", "now": "2026-11-25T12:00:00Z", "recentRemediations": 0, "gitOps": null},
+		"context": {"environment": "production", "now": "2026-11-25T12:00:00Z", "recentRemediations": 0, "gitOps": null, "node": {"optedIn": true}},
 		"config": {"allowNodeActions": false}}
 	safety.deny == {"node actions are not allowed (drain_node on node w1)"} with input as i
 }

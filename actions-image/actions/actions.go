@@ -46,6 +46,10 @@ type Env struct {
 	// CustomScriptImages are the images custom_script may run; empty means custom_script is
 	// off.
 	CustomScriptImages []string
+	// MaxRollbackAge bounds how long ago the revision a rollback_deployment goes back to last
+	// served (when the next revision replaced it); zero means no bound. A rollback is to the
+	// known-good state of a moment ago, not to whatever the history still holds.
+	MaxRollbackAge time.Duration
 	// ScriptNamespace runs custom_script's Jobs (the actions' own namespace, where they get
 	// no token): scripts never run in, or need rights to create Jobs in, the target's
 	// namespace. Empty refuses custom_script.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -87,12 +88,34 @@ func (rollbackDeployment) Capture(ctx context.Context, env Env, step kubernautv1
 		}
 		return nil, refuse("spec.target", "no rollout history found for deployment %s", step.Target)
 	}
+	if env.MaxRollbackAge > 0 {
+		if until, next := servedUntil(all, previousRev); !until.IsZero() && env.now().Sub(until) > env.MaxRollbackAge {
+			return nil, refuse("spec.parameters.rollbackDeployment.toRevision",
+				"revision %d of %s last served %s ago (revision %d replaced it at %s): a rollback goes back only to a revision that served within the last %s",
+				previousRev, step.Target, env.now().Sub(until).Round(time.Minute), next, until.UTC().Format(time.RFC3339), env.MaxRollbackAge)
+		}
+	}
 	rev, _ := deploymentutil.Revision(d)
 	pre := &kubernautv1.PreState{CapturedAt: metaNow(env), ResourceVersion: d.ResourceVersion, Revision: &rev, TargetReplicaSet: previous.Name}
 	if current != nil {
 		pre.ReplicaSet = current.Name
 	}
 	return pre, nil
+}
+
+// servedUntil is when revision rev stopped serving: the creation of the next newer revision's
+// ReplicaSet (zero when none is newer), and that revision.
+func servedUntil(all []*appsv1.ReplicaSet, rev int64) (time.Time, int64) {
+	var until time.Time
+	next := int64(-1)
+	for _, rs := range all {
+		v, err := deploymentutil.Revision(rs)
+		if err != nil || v <= rev || (next >= 0 && v >= next) {
+			continue
+		}
+		until, next = rs.CreationTimestamp.Time, v
+	}
+	return until, next
 }
 
 func (rollbackDeployment) Execute(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState, dryRun bool) (Change, error) {

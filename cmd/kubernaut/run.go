@@ -296,6 +296,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		return err
 	}
 	safety := kubernautrego.NewSafety(mgr.GetAPIReader(), o.processing.policyNamespace, o.processing.policyConfigMap, nil)
+	safety.ClusterWide = o.orchestrator.ClusterWide
 	env, err := actionsEnv(mgr, o.execution)
 	if err != nil {
 		return err
@@ -373,7 +374,8 @@ func actionsEnv(mgr ctrl.Manager, o executionOptions) (actions.Env, error) {
 		return actions.Env{}, fmt.Errorf("creating the actions' clientset: %w", err)
 	}
 	env := actions.Env{Client: direct, Kube: cs, Log: ctrl.Log.WithName("actions"), EvictionRetryDelay: o.evictionRetry, ScriptNamespace: o.actionsNamespace,
-		Exec: actions.APIExec{Config: mgr.GetConfig(), Kube: cs}}
+		MaxRollbackAge: o.maxRollbackAge,
+		Exec:           actions.APIExec{Config: mgr.GetConfig(), Kube: cs}}
 	for _, img := range strings.Split(o.customScriptImages, ",") {
 		if img = strings.TrimSpace(img); img != "" {
 			env.CustomScriptImages = append(env.CustomScriptImages, img)

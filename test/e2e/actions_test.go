@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
@@ -106,6 +107,13 @@ func narrowRole(ctx SpecContext, sa string, rules []rbacv1.PolicyRule, probe aut
 		Expect(k8s.Update(ctx, role)).To(Succeed())
 		Eventually(allowed).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeFalse())
 	})
+}
+
+// optInNode labels a node kubernaut.io/remediate=true: node actions need the node's own opt-in.
+func optInNode(ctx SpecContext, name string) {
+	GinkgoHelper()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	Expect(k8s.Patch(ctx, node, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"`+scenario.OptInLabel+`":"true"}}}`)))).To(Succeed())
 }
 
 // undo compensates a finished step and waits until its pre-state is back.
@@ -290,6 +298,27 @@ var _ = Describe("The actions on the full control plane", func() {
 		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("shop/web:2.0"))
 	})
 
+	It("rollback_deployment goes back only to a revision that served within --max-rollback-age", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "act-rollback-age-")
+		d := deployment(ns, "web", 1)
+		available(ctx, d)
+		release(ctx, d, "shop/web:2.0")
+		impl, err := actions.For(kubernautv1.ActionRollbackDeployment)
+		Expect(err).NotTo(HaveOccurred())
+		step := kubernautv1.ActionStep{Action: kubernautv1.ActionRollbackDeployment, Target: target("Deployment", ns, "web")}
+		// Eight days on, revision 1 last served (until revision 2 replaced it) eight days ago.
+		later := func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, MaxRollbackAge: 7 * 24 * time.Hour, Now: later}
+		_, err = impl.Capture(ctx, e, step)
+		Expect(err).To(MatchError(And(ContainSubstring("spec.parameters.rollbackDeployment.toRevision: revision 1 of Deployment/"+ns+"/web last served 192h0m0s ago"),
+			ContainSubstring("a rollback goes back only to a revision that served within the last 168h0m0s"))))
+		Expect(actions.Permanent(err)).To(BeTrue())
+		e.Now = nil
+		pre, err := impl.Capture(ctx, e, step)
+		Expect(err).NotTo(HaveOccurred(), "today, revision 1 served a moment ago")
+		Expect(pre.TargetReplicaSet).NotTo(BeEmpty())
+	})
+
 	It("rollback_deployment without history is rejected with kubectl's reason", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "act-nohist-")
 		available(ctx, deployment(ns, "web", 1))
@@ -450,6 +479,7 @@ var _ = Describe("The actions on the full control plane", func() {
 
 	It("cordon_node cordons and its inverse uncordons; uncordon_node uncordons and its inverse cordons again", func(ctx SpecContext) {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kwok-node-1"}}
+		optInNode(ctx, node.Name)
 		ke := succeeded(ctx, "default", "cordon-"+node.Name, kubernautv1.ActionStep{Action: kubernautv1.ActionCordonNode, Target: kubernautv1.Target{Kind: "Node", Name: node.Name}})
 		get(ctx, node)
 		Expect(node.Spec.Unschedulable).To(BeTrue())
@@ -473,12 +503,43 @@ var _ = Describe("The actions on the full control plane", func() {
 		}
 	})
 
+	It("refuses node actions on a node that has not opted in, and a drain that would evict pods of protected namespaces", func(ctx SpecContext) {
+		// Bare nodes: the policy refuses before anything would need a kubelet.
+		for _, name := range []string{"not-opted-in", "runs-kube-system"} {
+			n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}}}
+			if name == "runs-kube-system" {
+				n.Labels[scenario.OptInLabel] = "true"
+			}
+			Expect(k8s.Create(ctx, n)).To(Succeed())
+			DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, n))).To(Succeed()) })
+		}
+		ke := step(ctx, "default", "cordon-not-opted-in", kubernautv1.ActionStep{Action: kubernautv1.ActionCordonNode, Target: kubernautv1.Target{Kind: "Node", Name: "not-opted-in"}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition)).To(And(HaveField("Reason", kubernautv1.ReasonPolicyDenied),
+			HaveField("Message", ContainSubstring("node not-opted-in has not opted in (label kubernaut.io/remediate=true on the Node)"))))
+
+		dns := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", GenerateName: "coredns-"},
+			Spec: corev1.PodSpec{NodeName: "runs-kube-system", Containers: []corev1.Container{{Name: "dns", Image: "registry.k8s.io/coredns:e2e"}}}}
+		Expect(k8s.Create(ctx, dns)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(client.IgnoreNotFound(k8s.Delete(ctx, dns, client.GracePeriodSeconds(0)))).To(Succeed())
+		})
+		ke = step(ctx, "default", "drain-runs-kube-system", kubernautv1.ActionStep{Action: kubernautv1.ActionDrainNode, Target: kubernautv1.Target{Kind: "Node", Name: "runs-kube-system"},
+			Parameters: &kubernautv1.ActionParameters{DrainNode: &kubernautv1.DrainNodeParameters{TimeoutSeconds: 10}}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionRejected))
+		Expect(condition(ke, kubernautv1.ValidatedCondition).Message).To(ContainSubstring(
+			"draining node runs-kube-system would evict 1 pod(s) of protected namespaces (kube-system/" + dns.Name + ")"))
+		get(ctx, dns)
+		Expect(dns.DeletionTimestamp).To(BeNil())
+	})
+
 	It("drain_node waits on a PodDisruptionBudget that forbids the eviction, then fails with the reason; the undo uncordons", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "act-drain-")
 		// A node of its own: what other specs leave running on the shared nodes (an Argo step's
 		// pod with its emptyDir, say) would make the drain refuse before it starts.
 		nodeName := "drain-node"
 		Expect(scenario.NewNode(ctx, k8s, nodeName)).To(Succeed())
+		optInNode(ctx, nodeName)
 		DeferCleanup(func(ctx SpecContext) {
 			Expect(client.IgnoreNotFound(k8s.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}))).To(Succeed())
 		})
@@ -513,7 +574,7 @@ var _ = Describe("The actions on the full control plane", func() {
 		// A node no kwok manages: nothing acts as its kubelet, as on a node that died. Its pods
 		// stay Terminating once evicted.
 		nodeName := "dead-node"
-		dead := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{"kubernetes.io/hostname": nodeName}}}
+		dead := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{"kubernetes.io/hostname": nodeName, scenario.OptInLabel: "true"}}}
 		Expect(k8s.Create(ctx, dead)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
 			Expect(client.IgnoreNotFound(k8s.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}))).To(Succeed())

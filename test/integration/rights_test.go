@@ -39,13 +39,17 @@ const (
 )
 
 // installBaseRBAC applies the ServiceAccounts, roles and bindings of manifests/base, as
-// kustomize renders them.
+// kustomize renders them, until the container's specs end (the other specs of the suite, such as
+// the manifests' dry run, expect a cluster without them).
 func installBaseRBAC(ctx SpecContext) {
 	GinkgoHelper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: system}}
+	Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, ns))).To(Succeed())
 	for _, o := range kustomize(filepath.Join(root, "manifests", "base")) {
 		switch o.GetKind() {
-		case "Namespace", "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding":
+		case "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding":
 			Expect(k8s.Patch(ctx, o, client.Apply, client.FieldOwner("kubernaut-test"), client.ForceOwnership)).To(Succeed(), "%s %s", o.GetKind(), o.GetName())
+			DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, o))).To(Succeed()) })
 		}
 	}
 }
