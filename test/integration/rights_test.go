@@ -39,8 +39,9 @@ const (
 )
 
 // installBaseRBAC applies the ServiceAccounts, roles and bindings of manifests/base, as
-// kustomize renders them, until the container's specs end (the other specs of the suite, such as
-// the manifests' dry run, expect a cluster without them).
+// kustomize renders them, and removes those it created when the container's specs end (the
+// other specs of the suite, such as the manifests' dry run, expect a cluster without them; the
+// approval roles the suite installed stay).
 func installBaseRBAC(ctx SpecContext) {
 	GinkgoHelper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: system}}
@@ -48,8 +49,14 @@ func installBaseRBAC(ctx SpecContext) {
 	for _, o := range kustomize(filepath.Join(root, "manifests", "base")) {
 		switch o.GetKind() {
 		case "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding":
+			// What the suite installed already (the approval roles) stays.
+			existing := o.DeepCopy()
+			err := k8s.Get(ctx, client.ObjectKeyFromObject(o), existing)
+			Expect(client.IgnoreNotFound(err)).To(Succeed())
 			Expect(k8s.Patch(ctx, o, client.Apply, client.FieldOwner("kubernaut-test"), client.ForceOwnership)).To(Succeed(), "%s %s", o.GetKind(), o.GetName())
-			DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, o))).To(Succeed()) })
+			if apierrors.IsNotFound(err) {
+				DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, o))).To(Succeed()) })
+			}
 		}
 	}
 }
