@@ -36,6 +36,8 @@ type Spec struct {
 	Labels map[string]string
 	// Platform is the binary's platform (linux/amd64 when empty).
 	Platform v1.Platform
+	// Cmd are the entrypoint's default arguments (none when empty).
+	Cmd []string
 }
 
 // epoch is the time of every file and of the image: the same inputs give the same digest.
@@ -87,6 +89,7 @@ func Build(s Spec) (v1.Image, error) {
 	cf.Created = v1.Time{Time: epoch}
 	cf.Config.User = fmt.Sprintf("%d:%d", NonRoot, NonRoot)
 	cf.Config.Entrypoint = []string{s.Name}
+	cf.Config.Cmd = s.Cmd
 	cf.Config.WorkingDir = "/"
 	cf.Config.Env = []string{"PATH=/", "HOME=/home/nonroot"}
 	cf.Config.Labels = s.Labels

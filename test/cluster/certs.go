@@ -25,6 +25,9 @@ type pki struct {
 	SAPub, SAKey            string
 
 	caPEM, adminCertPEM, adminKeyPEM []byte
+
+	dir string
+	ca  *keyPair
 }
 
 // keyPair is a certificate with its key.
@@ -33,10 +36,10 @@ type keyPair struct {
 	key  crypto.Signer
 }
 
-// writePKI creates a CA, an apiserver serving certificate, an admin client certificate
-// (system:masters) and a service-account key pair in dir.
-func writePKI(dir string) (*pki, error) {
-	p := &pki{
+// writePKI creates a CA, an apiserver serving certificate (for 127.0.0.1 and ips), an admin
+// client certificate (system:masters) and a service-account key pair in dir.
+func writePKI(dir string, ips ...net.IP) (*pki, error) {
+	p := &pki{dir: dir,
 		CACert: filepath.Join(dir, "ca.crt"), CAKey: filepath.Join(dir, "ca.key"),
 		ServingCert: filepath.Join(dir, "apiserver.crt"), ServingKey: filepath.Join(dir, "apiserver.key"),
 		AdminCert: filepath.Join(dir, "admin.crt"), AdminKey: filepath.Join(dir, "admin.key"),
@@ -62,7 +65,7 @@ func writePKI(dir string) (*pki, error) {
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 			"kubernetes.default.svc.cluster.local"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(firstServiceIP)},
+		IPAddresses: append([]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(firstServiceIP)}, ips...),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the apiserver certificate: %w", err)
@@ -82,6 +85,7 @@ func writePKI(dir string) (*pki, error) {
 		return nil, fmt.Errorf("creating the service-account key: %w", err)
 	}
 
+	p.ca = ca
 	if p.caPEM, err = writeKeyPair(ca, p.CACert, p.CAKey); err != nil {
 		return nil, err
 	}
@@ -106,6 +110,25 @@ func writePKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// clientCert issues a client certificate for user cn in groups orgs and returns its files
+// (<dir>/<name>.crt, .key).
+func (p *pki) clientCert(name, cn string, orgs ...string) (certFile, keyFile string, err error) {
+	now := time.Now().Add(-time.Hour)
+	kp, err := newCert(p.ca, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn, Organization: orgs},
+		NotBefore:   now,
+		NotAfter:    now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("creating the certificate of %s: %w", cn, err)
+	}
+	certFile, keyFile = filepath.Join(p.dir, name+".crt"), filepath.Join(p.dir, name+".key")
+	_, err = writeKeyPair(kp, certFile, keyFile)
+	return certFile, keyFile, err
 }
 
 // newCert signs tmpl with parent (self-signed when parent is nil) over a new ECDSA key.

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,6 +56,17 @@ type Options struct {
 	// AuditWrites makes the API server write an audit event (level Metadata) for every
 	// write request into AuditLog(), for measurements of who writes what.
 	AuditWrites bool
+
+	// RealNode starts a real node beside the kwok nodes (Full only; as root): containerd,
+	// the kubelet and kube-proxy of bin/node (make node-bin), named RealNodeName, labelled
+	// and tainted RealNodeLabel. The API server then binds RealNodeIP (pods reach it through
+	// the kubernetes Service). The pause and workload images are built and imported.
+	RealNode bool
+
+	// NodeImages are further image archives (OCI or docker) imported into the real node's
+	// containerd (RealNode only); their references must be full (localhost/…): nothing is
+	// pulled.
+	NodeImages []string
 }
 
 // Cluster is a running control plane.
@@ -70,6 +82,7 @@ type Cluster struct {
 	removeDir bool
 	procs     []*process
 	apiArgs   []string
+	node      *realNode
 }
 
 // Start starts the control plane and returns once the API server is ready, the CRDs are
@@ -107,7 +120,22 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 	}()
 
-	pki, err := writePKI(c.Dir)
+	var nodeIPs []net.IP
+	if opts.RealNode {
+		if !opts.Full {
+			return nil, errors.New("a real node needs the full control plane (Options.Full)")
+		}
+		bin, err := FindNodeBinDir()
+		if err != nil {
+			return nil, err
+		}
+		c.node = &realNode{bin: bin, dir: filepath.Join(c.Dir, "node")}
+		if err = c.node.prepareHost(); err != nil {
+			return nil, err
+		}
+		nodeIPs = append(nodeIPs, realNodeIP())
+	}
+	pki, err := writePKI(c.Dir, nodeIPs...)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +149,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	host := "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	if c.node != nil {
+		host = "https://" + RealNodeIP + ":" + strconv.Itoa(apiPort)
+	}
 	c.Config = &rest.Config{
 		Host: host,
 		TLSClientConfig: rest.TLSClientConfig{
@@ -150,6 +181,15 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	if err = createKwokNodes(ctx, cs, opts.KwokNodes); err != nil {
 		return nil, err
+	}
+	if c.node != nil {
+		images, err := BuildNodeImages(ctx, filepath.Join(c.Dir, "images"))
+		if err != nil {
+			return nil, err
+		}
+		if err = c.node.start(ctx, c, pki, append(images, opts.NodeImages...)); err != nil {
+			return nil, err
+		}
 	}
 	if err = WaitForDefaultServiceAccount(ctx, cs, "default"); err != nil {
 		return nil, err
@@ -183,9 +223,18 @@ func (c *Cluster) startEtcd(ctx context.Context, port, peerPort int) error {
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context, pki *pki, etcdPort, apiPort int) error {
+	bind, authz := "127.0.0.1", "RBAC"
+	var extra []string
+	if c.node != nil {
+		bind, authz = RealNodeIP, "Node,RBAC"
+		var err error
+		if extra, err = c.node.apiServerArgs(pki); err != nil {
+			return err
+		}
+	}
 	c.apiArgs = []string{
 		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(etcdPort),
-		"--bind-address=127.0.0.1",
+		"--bind-address=" + bind,
 		"--secure-port=" + strconv.Itoa(apiPort),
 		"--tls-cert-file=" + pki.ServingCert, "--tls-private-key-file=" + pki.ServingKey,
 		"--client-ca-file=" + pki.CACert,
@@ -193,11 +242,12 @@ func (c *Cluster) startAPIServer(ctx context.Context, pki *pki, etcdPort, apiPor
 		"--service-account-key-file=" + pki.SAPub,
 		"--service-account-signing-key-file=" + pki.SAKey,
 		"--service-cluster-ip-range=" + serviceCIDR,
-		"--authorization-mode=RBAC",
+		"--authorization-mode=" + authz,
 		"--allow-privileged=true",
 		"--enable-priority-and-fairness=false",
 		"--v=0",
 	}
+	c.apiArgs = append(c.apiArgs, extra...)
 	if c.opts.AuditWrites {
 		policy := filepath.Join(c.Dir, "audit-policy.yaml")
 		if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
@@ -346,6 +396,10 @@ func writeKwokStages(binDir, dir string) (string, error) {
 // Stop ends every process, newest first, and removes the cluster's folder when Start made
 // it. It is safe to call more than once.
 func (c *Cluster) Stop() {
+	if c.node != nil {
+		c.node.stop(c)
+		c.node = nil
+	}
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		c.procs[i].stop(10 * time.Second)
 	}

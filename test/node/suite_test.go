@@ -1,0 +1,91 @@
+// Package node is the end-to-end suite on a real node: the full local control plane with a
+// kubelet, containerd, runc, CNI and kube-proxy on this machine (test/cluster, Options.RealNode),
+// where pods really run, crash, run out of memory and fail readiness, and what Kubernaut does
+// to them is what a production cluster would see.
+package node
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/test/cluster"
+)
+
+var (
+	env       *cluster.Cluster
+	k8s       client.Client
+	clientset kubernetes.Interface
+)
+
+func TestRealNode(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(time.Minute)
+	EnforceDefaultTimeoutsWhenUsingContexts()
+	RunSpecs(t, "Real node suite")
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	root, err := cluster.ModuleRoot()
+	Expect(err).NotTo(HaveOccurred())
+	env, err = cluster.Start(ctx, cluster.Options{
+		Full:         true,
+		KwokNodes:    1,
+		RealNode:     true,
+		CRDDirs:      []string{filepath.Join(root, "manifests", "crd", "bases")},
+		StartTimeout: 4 * time.Minute,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(env.Stop)
+	k8s, err = client.New(env.Config, client.Options{Scheme: cluster.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+	clientset, err = kubernetes.NewForConfig(env.Config)
+	Expect(err).NotTo(HaveOccurred())
+}, NodeTimeout(5*time.Minute))
+
+// onRealNode places a pod spec on the real node: it selects and tolerates it, and never
+// pulls (the images were imported).
+func onRealNode(spec *corev1.PodSpec) {
+	spec.NodeSelector = map[string]string{cluster.RealNodeLabel: "true"}
+	spec.Tolerations = append(spec.Tolerations, corev1.Toleration{Key: cluster.RealNodeLabel, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+	for i := range spec.Containers {
+		spec.Containers[i].ImagePullPolicy = corev1.PullNever
+	}
+}
+
+// newNamespace creates a namespace for one spec.
+func newNamespace(ctx SpecContext, prefix string) string {
+	GinkgoHelper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}
+	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	Expect(cluster.WaitForDefaultServiceAccount(ctx, clientset, ns.Name)).To(Succeed())
+	return ns.Name
+}
+
+// kubectl runs the control plane's kubectl against the cluster and returns its output.
+func kubectl(ctx context.Context, args ...string) (string, error) {
+	bin, err := cluster.FindBinDir()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	return out.String(), err
+}
+
+// healthy fails the spec when a process of the cluster or the node died.
+func healthy(context.Context) {
+	Expect(env.Healthy()).To(Succeed())
+}
