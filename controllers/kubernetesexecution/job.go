@@ -49,6 +49,8 @@ type Job struct {
 	TTL time.Duration
 	// NodeSelector places the Jobs' pods.
 	NodeSelector map[string]string
+	// Tolerations let the Jobs' pods onto tainted nodes.
+	Tolerations []corev1.Toleration
 }
 
 // container is the action container's name.
@@ -94,7 +96,7 @@ func (j Job) Build(ke *kubernautv1.KubernetesExecution) (*batchv1.Job, error) {
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					ServiceAccountName: catalog.ServiceAccountName(ke.Spec.Action), AutomountServiceAccountToken: ptr.To(true),
-					RestartPolicy: corev1.RestartPolicyNever, NodeSelector: j.NodeSelector,
+					RestartPolicy: corev1.RestartPolicyNever, NodeSelector: j.NodeSelector, Tolerations: j.Tolerations,
 					SecurityContext: jobPodSecurity(),
 					Containers: []corev1.Container{{
 						Name: container, Image: j.Image, Args: args, Resources: j.Resources,

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -46,6 +47,7 @@ const (
 	realNodePodCIDR = "10.88.0.0/16"
 	realNodeLock    = "/run/kubernaut-real-node.lock"
 	shimSockets     = "/run/containerd/s"
+	realNodeState   = "/run/kubernaut-real-node.json"
 )
 
 // realNodeSysctls are what the kubelet, kube-proxy and the bridge plugin change on the host:
@@ -98,22 +100,36 @@ func (n *realNode) prepareHost() error {
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", realNodeLock, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	// One real node per machine: a second waits for the first to stop (its lock dies with its
+	// process).
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("another real node runs on this machine (%s is locked): one at a time", realNodeLock)
+		return fmt.Errorf("locking %s: %w", realNodeLock, err)
 	}
 	n.lock = f
+	if err := n.recover(); err != nil {
+		return err
+	}
 	n.shims = map[string]bool{}
 	if entries, err := os.ReadDir(shimSockets); err == nil {
 		for _, e := range entries {
 			n.shims[e.Name()] = true
 		}
 	}
-	n.saved = map[string]string{}
-	for _, s := range realNodeSysctls {
-		if v, err := os.ReadFile("/proc/sys/" + s); err == nil {
-			n.saved[s] = strings.TrimSpace(string(v))
+	if n.saved == nil { // not recovered from a killed run: the host's own values
+		n.saved = map[string]string{}
+		for _, s := range realNodeSysctls {
+			if v, err := os.ReadFile("/proc/sys/" + s); err == nil {
+				n.saved[s] = strings.TrimSpace(string(v))
+			}
 		}
+	}
+	state, err := json.Marshal(nodeState{Dir: n.dir, Sysctls: n.saved})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(realNodeState, state, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", realNodeState, err)
 	}
 	if out, err := exec.Command("ip", "addr", "show", "dev", "lo").Output(); err != nil {
 		return fmt.Errorf("ip addr show dev lo: %w", err)
@@ -137,6 +153,39 @@ func (n *realNode) prepareHost() error {
 		return err
 	}
 	n.ports.kubelet, n.ports.kubeletHealthz, n.ports.proxyHealthz, n.ports.proxyMetrics = ports[0], ports[1], ports[2], ports[3]
+	return nil
+}
+
+// nodeState is what a real node records on the host before it changes anything, so that the
+// next one can restore the host after a test process that was killed.
+type nodeState struct {
+	// Dir is the node's folder.
+	Dir string `json:"dir"`
+	// Sysctls are the host's values before any real node changed them.
+	Sysctls map[string]string `json:"sysctls"`
+}
+
+// recover cleans up after a real node whose test process was killed (its state file is
+// still there): what it left on the host goes, and its record of the host's sysctls is kept as
+// the values to restore.
+func (n *realNode) recover() error {
+	data, err := os.ReadFile(realNodeState)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", realNodeState, err)
+	}
+	var prev nodeState
+	if err := json.Unmarshal(data, &prev); err != nil {
+		return fmt.Errorf("reading %s: %w", realNodeState, err)
+	}
+	cleanHost(prev.Dir, n.bin, true, true, nil)
+	for s, v := range prev.Sysctls {
+		_ = os.WriteFile("/proc/sys/"+s, []byte(v), 0o644)
+	}
+	_ = os.RemoveAll(prev.Dir)
+	n.saved = prev.Sysctls
 	return nil
 }
 
@@ -367,10 +416,8 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 	})
 }
 
-// stop tears the node down and restores the host: the pods' containers, the processes, the
-// shims serving this containerd, kube-proxy's rules, mounts, the bridge, cgroups, the fixed
-// host paths the kubelet and CNI create, the address, the DROP rule and the sysctls. Best
-// effort: it goes on past a failure.
+// stop tears the node down and restores the host: the pods' containers, the processes, then
+// cleanHost. Best effort: it goes on past a failure.
 func (n *realNode) stop(c *Cluster) {
 	ctr := func(args ...string) []byte {
 		out, _ := exec.Command(filepath.Join(n.bin, "ctr"), append([]string{"-a", n.sock, "-n", "k8s.io"}, args...)...).Output()
@@ -398,25 +445,43 @@ func (n *realNode) stop(c *Cluster) {
 		c.forget(p)
 	}
 	n.procs = nil
+	cleanHost(n.dir, n.bin, n.ip, n.drop, n.shims)
+	for s, v := range n.saved {
+		_ = os.WriteFile("/proc/sys/"+s, []byte(v), 0o644)
+	}
+	_ = os.Remove(realNodeState)
+	if n.lock != nil {
+		_ = n.lock.Close()
+	}
+}
+
+// cleanHost removes what a real node whose state was under dir left on the host: the
+// containers still running in the kubelet's cgroups, the shims serving its containerd and
+// their sockets (those not in keep), kube-proxy's rules and KUBE-FIREWALL, mounts under dir,
+// the bridge, the kubepods cgroups, the kubelet's and CNI's fixed paths, and (when added)
+// the address and the DROP rule. After a normal stop it finds little; after a test process
+// that was killed (its children die with it, the shims and containers do not) it is the
+// recovery, run by the next real node before it starts.
+func cleanHost(dir, bin string, ip, drop bool, keep map[string]bool) {
+	killCgroupProcs()
+	sock := filepath.Join(dir, "containerd", "containerd.sock")
 	// The shims daemonize (they are not our children): those serving this socket only.
-	if n.sock != "" {
-		if out, err := exec.Command("pgrep", "-f", "containerd-shim-runc-v2 .*-address "+n.sock).Output(); err == nil {
-			for _, pid := range strings.Fields(string(out)) {
-				if id, err := strconv.Atoi(pid); err == nil {
-					_ = syscall.Kill(id, syscall.SIGKILL)
-				}
+	if out, err := exec.Command("pgrep", "-f", "containerd-shim-runc-v2 .*-address "+sock).Output(); err == nil {
+		for _, pid := range strings.Fields(string(out)) {
+			if id, err := strconv.Atoi(pid); err == nil {
+				_ = syscall.Kill(id, syscall.SIGKILL)
 			}
 		}
 	}
 	// The shims' sockets (a fixed path): those that appeared while the node ran.
 	if entries, err := os.ReadDir(shimSockets); err == nil {
 		for _, e := range entries {
-			if !n.shims[e.Name()] {
+			if !keep[e.Name()] {
 				_ = os.Remove(filepath.Join(shimSockets, e.Name()))
 			}
 		}
 	}
-	_ = exec.Command(filepath.Join(n.bin, "kube-proxy"), "--cleanup").Run()
+	_ = exec.Command(filepath.Join(bin, "kube-proxy"), "--cleanup").Run()
 	for _, ipt := range []string{"iptables", "ip6tables"} {
 		for _, chain := range []string{"INPUT", "OUTPUT"} {
 			for exec.Command(ipt, "-D", chain, "-j", "KUBE-FIREWALL").Run() == nil {
@@ -430,10 +495,10 @@ func (n *realNode) stop(c *Cluster) {
 			}
 		}
 	}
-	if n.drop {
+	if drop {
 		_ = exec.Command("iptables", "-D", "INPUT", "-i", "eth0", "-d", RealNodeIP+"/32", "-j", "DROP").Run()
 	}
-	unmountUnder(n.dir)
+	unmountUnder(dir)
 	_ = exec.Command("ip", "link", "del", realNodeBridge).Run()
 	removeCgroups()
 	// Fixed host paths the kubelet, libcni and containerd use (REAL-NODE.md), removed when empty.
@@ -447,23 +512,38 @@ func (n *realNode) stop(c *Cluster) {
 	if links, err := os.ReadDir("/var/log/containers"); err == nil {
 		for _, l := range links {
 			p := filepath.Join("/var/log/containers", l.Name())
-			if t, err := os.Readlink(p); err == nil && strings.HasPrefix(t, n.dir) {
+			if t, err := os.Readlink(p); err == nil && strings.HasPrefix(t, dir) {
 				_ = os.Remove(p)
 			}
 		}
 	}
 	for _, d := range []string{"/var/lib/kubelet/device-plugins", "/var/lib/kubelet", "/var/lib/cni/results", "/var/lib/cni",
-		"/var/log/containers", "/var/run/netns", "/run/containerd/s", "/run/containerd"} {
+		"/var/log/containers", "/var/run/netns", shimSockets, "/run/containerd"} {
 		_ = os.Remove(d) // only when empty
 	}
-	if n.ip {
+	if ip {
 		_ = exec.Command("ip", "addr", "del", RealNodeIP+"/32", "dev", "lo").Run()
 	}
-	for s, v := range n.saved {
-		_ = os.WriteFile("/proc/sys/"+s, []byte(v), 0o644)
-	}
-	if n.lock != nil {
-		_ = n.lock.Close()
+}
+
+// killCgroupProcs kills every process left in the kubelet's pod cgroups: a container whose
+// shim was killed lives on, reparented to init.
+func killCgroupProcs() {
+	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*")
+	hierarchies = append(hierarchies, "/sys/fs/cgroup")
+	for _, h := range hierarchies {
+		_ = filepath.WalkDir(filepath.Join(h, "kubepods"), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+				return nil
+			}
+			data, _ := os.ReadFile(p)
+			for _, pid := range strings.Fields(string(data)) {
+				if id, err := strconv.Atoi(pid); err == nil {
+					_ = syscall.Kill(id, syscall.SIGKILL)
+				}
+			}
+			return nil
+		})
 	}
 }
 

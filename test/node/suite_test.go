@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
 
@@ -38,10 +39,15 @@ func TestRealNode(t *testing.T) {
 var _ = BeforeSuite(func(ctx SpecContext) {
 	root, err := cluster.ModuleRoot()
 	Expect(err).NotTo(HaveOccurred())
+	// The actions image, built from this tree as `make images` builds it, imported into the
+	// node's containerd.
+	actions, err := cluster.BuildActionsImage(ctx, GinkgoT().TempDir(), ActionsImage)
+	Expect(err).NotTo(HaveOccurred())
 	env, err = cluster.Start(ctx, cluster.Options{
 		Full:         true,
 		KwokNodes:    1,
 		RealNode:     true,
+		NodeImages:   []string{actions},
 		CRDDirs:      []string{filepath.Join(root, "manifests", "crd", "bases")},
 		StartTimeout: 4 * time.Minute,
 	})
@@ -51,7 +57,19 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	clientset, err = kubernetes.NewForConfig(env.Config)
 	Expect(err).NotTo(HaveOccurred())
+	// The actions' ServiceAccounts and roles (bound to nothing: each step is granted its
+	// rights), as manifests/base installs them.
+	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: actionsNamespace}})).To(Succeed())
+	for _, obj := range catalog.RBAC(actionsNamespace) {
+		Expect(k8s.Create(ctx, obj.(client.Object))).To(Succeed())
+	}
 }, NodeTimeout(5*time.Minute))
+
+// ActionsImage is the actions image as the node knows it.
+const ActionsImage = "localhost/kubernaut/actions:test"
+
+// actionsNamespace holds the actions' ServiceAccounts and runs their Jobs.
+const actionsNamespace = "kubernaut-system"
 
 // onRealNode places a pod spec on the real node: it selects and tolerates it, and never
 // pulls (the images were imported).

@@ -1,0 +1,121 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/actions-image/actions"
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/grants"
+	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
+	"github.com/kubernaut/kubernaut/test/cluster"
+)
+
+// startJobExecutor runs the KubernetesExecution controller with the job executor: each step a
+// Job of the actions image on the real node, as its action's ServiceAccount, under a grant.
+func startJobExecutor() {
+	GinkgoHelper()
+	stop, err := cluster.RunManager(env.Config, ctrl.Options{Scheme: k8s.Scheme()}, func(_ context.Context, mgr ctrl.Manager) error {
+		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, ScriptNamespace: actionsNamespace}
+		var spec corev1.PodSpec
+		onRealNode(&spec)
+		job := kubernetesexecution.Job{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: ActionsImage,
+			Namespace: actionsNamespace, Deadline: 2 * time.Minute, NodeSelector: spec.NodeSelector, Tolerations: spec.Tolerations,
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi"), corev1.ResourceCPU: resource.MustParse("500m")}}}
+		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e,
+			Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), actionsNamespace, "kubernaut-policies", nil),
+			Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorJob: job}, Default: kubernautv1.ExecutorJob,
+			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace},
+			Grants: &grants.Granter{Client: k8s, Namespace: actionsNamespace, Config: env.Config, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
+			VerifyInterval: 500 * time.Millisecond, Metrics: kubernetesexecution.NewMetrics(prometheus.NewRegistry())}
+		return r.SetupWithManager(mgr)
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(stop()).To(Succeed()) })
+}
+
+// workloadDeployment is a Deployment of the test workload on the real node.
+func workloadDeployment(ns, name string, replicas int32, args ...string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(replicas), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To[int64](1),
+					Containers: []corev1.Container{{Name: "app", Image: cluster.WorkloadImage, Args: args,
+						Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}}}}}}}}
+	onRealNode(&d.Spec.Template.Spec)
+	return d
+}
+
+// available waits until the Deployment has rolled out.
+func available(ctx SpecContext, d *appsv1.Deployment) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+		g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
+		g.Expect(d.Status.UpdatedReplicas).To(Equal(*d.Spec.Replicas))
+		g.Expect(d.Status.AvailableReplicas).To(Equal(*d.Spec.Replicas))
+		g.Expect(d.Status.Replicas).To(Equal(*d.Spec.Replicas))
+	}).WithContext(ctx).WithTimeout(90 * time.Second).Should(Succeed())
+}
+
+var _ = Describe("The job executor on the real node", func() {
+	BeforeEach(func() {
+		startJobExecutor()
+		DeferCleanup(healthy)
+	})
+
+	It("runs the actions image as a real container with its action's token, and reads its result", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "node-job-")
+		d := workloadDeployment(ns, "web", 1, "serve")
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		available(ctx, d)
+		var before corev1.PodList
+		Expect(k8s.List(ctx, &before, client.InNamespace(ns))).To(Succeed())
+
+		ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restart"},
+			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, StepName: "restart", TimeoutSeconds: 240,
+				ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionRestartDeployment,
+					Target: kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}}}}
+		Expect(k8s.Create(ctx, ke)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
+			g.Expect(ke.Status.Phase).To(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected))
+		}).WithContext(ctx).WithTimeout(3*time.Minute).Should(Succeed(), "%v", ke.Status.Conditions)
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", ke.Status.Conditions)
+		Expect(ke.Status.Executor).To(Equal(kubernautv1.ExecutorJob))
+		Expect(ke.Status.Result.Message).To(ContainSubstring("restarted"))
+
+		// The world: the Job's container really ran on the real node and exited 0, and the
+		// workload's pods were really replaced.
+		job := &batchv1.Job{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ke.Status.JobRef.Namespace, Name: ke.Status.JobRef.Name}, job)).To(Succeed())
+		var pods corev1.PodList
+		Expect(k8s.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name})).To(Succeed())
+		Expect(pods.Items).To(HaveLen(1))
+		Expect(pods.Items[0].Spec.NodeName).To(Equal(cluster.RealNodeName))
+		Expect(pods.Items[0].Status.ContainerStatuses[0].State.Terminated).To(HaveField("ExitCode", int32(0)))
+		out, err := kubectl(ctx, "logs", "-n", job.Namespace, pods.Items[0].Name)
+		Expect(err).NotTo(HaveOccurred(), out)
+		Expect(out).To(ContainSubstring("kubernaut-actions:"))
+		available(ctx, d)
+		var after corev1.PodList
+		Expect(k8s.List(ctx, &after, client.InNamespace(ns))).To(Succeed())
+		for _, p := range after.Items {
+			Expect(p.Name).NotTo(Equal(before.Items[0].Name), "the pod was replaced")
+		}
+	})
+})
