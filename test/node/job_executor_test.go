@@ -38,8 +38,8 @@ func startJobExecutor() {
 		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e,
 			Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), actionsNamespace, "kubernaut-policies", nil),
 			Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorJob: job}, Default: kubernautv1.ExecutorJob,
-			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace},
-			Grants: &grants.Granter{Client: k8s, Namespace: actionsNamespace, Config: env.Config, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
+			Authorizer:     &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace},
+			Grants:         &grants.Granter{Client: k8s, Namespace: actionsNamespace, Config: env.Config, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
 			VerifyInterval: 500 * time.Millisecond, Metrics: kubernetesexecution.NewMetrics(prometheus.NewRegistry())}
 		return r.SetupWithManager(mgr)
 	})
