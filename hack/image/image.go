@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -38,6 +39,11 @@ type Spec struct {
 	Platform v1.Platform
 	// Cmd are the entrypoint's default arguments (none when empty).
 	Cmd []string
+	// Home is the image's HOME (/home/nonroot, the nonroot user's, when empty).
+	Home string
+	// Files are further files, by their absolute path in the image, read from the host path
+	// each maps to (a binary's shared libraries, say); their folders are created.
+	Files map[string]string
 }
 
 // epoch is the time of every file and of the image: the same inputs give the same digest.
@@ -60,7 +66,21 @@ func Build(s Spec) (v1.Image, error) {
 		"/etc/passwd": {data: fmt.Appendf(nil, "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", NonRoot, NonRoot), mode: 0o644},
 		"/etc/group":  {data: fmt.Appendf(nil, "root:x:0:\nnonroot:x:%d:\n", NonRoot), mode: 0o644},
 	}
-	layerTar, err := tarOf(files, []string{"/etc", "/home", "/home/nonroot", "/tmp"})
+	dirs := []string{"/etc", "/home", "/home/nonroot", "/tmp"}
+	for in, host := range s.Files {
+		if in == "" || in[0] != '/' || files[in].data != nil {
+			return nil, fmt.Errorf("image: a file's path in the image must be absolute and new, got %q", in)
+		}
+		data, err := os.ReadFile(host)
+		if err != nil {
+			return nil, fmt.Errorf("image: reading %s: %w", host, err)
+		}
+		files[in] = file{data: data, mode: 0o755}
+		for d := filepath.Dir(in); d != "/" && !slices.Contains(dirs, d); d = filepath.Dir(d) {
+			dirs = append(dirs, d)
+		}
+	}
+	layerTar, err := tarOf(files, dirs)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +111,11 @@ func Build(s Spec) (v1.Image, error) {
 	cf.Config.Entrypoint = []string{s.Name}
 	cf.Config.Cmd = s.Cmd
 	cf.Config.WorkingDir = "/"
-	cf.Config.Env = []string{"PATH=/", "HOME=/home/nonroot"}
+	home := s.Home
+	if home == "" {
+		home = "/home/nonroot"
+	}
+	cf.Config.Env = []string{"PATH=/", "HOME=" + home}
 	cf.Config.Labels = s.Labels
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {

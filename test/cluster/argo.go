@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubernaut/kubernaut/hack/image"
 )
 
 // ArgoController is Argo's own workflow-controller, built from source into the bin folder,
@@ -19,6 +21,7 @@ type ArgoController struct {
 	c         *Cluster
 	namespace string
 	extra     string
+	executor  string
 	proc      *process
 	starts    int
 }
@@ -33,12 +36,52 @@ func (c *Cluster) StartArgo(ctx context.Context, namespace string) (*ArgoControl
 // StartArgoWithConfig is StartArgo with more of Argo's controller configuration (YAML keys of
 // its ConfigMap's "config", e.g. workflowRestrictions).
 func (c *Cluster) StartArgoWithConfig(ctx context.Context, namespace, extra string) (*ArgoController, error) {
+	return c.StartArgoWithExecutor(ctx, namespace, extra, "")
+}
+
+// StartArgoWithExecutor is StartArgoWithConfig with the executor image Argo's pods run
+// (executorImage; Argo's own reference, never pulled, when empty): on the real node,
+// ArgoExecutorImage, which BuildArgoexecImage builds.
+func (c *Cluster) StartArgoWithExecutor(ctx context.Context, namespace, extra, executorImage string) (*ArgoController, error) {
 	bin := c.bin("workflow-controller")
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("Argo's workflow-controller is not built (run 'make argo-bin'): %w", err)
 	}
-	a := &ArgoController{c: c, namespace: namespace, extra: extra}
+	if executorImage == "" {
+		executorImage = "quay.io/argoproj/argoexec:v3.7.18"
+	}
+	a := &ArgoController{c: c, namespace: namespace, extra: extra, executor: executorImage}
 	return a, a.Start(ctx)
+}
+
+// ArgoExecutorImage is Argo's argoexec as the real node knows it (BuildArgoexecImage).
+const ArgoExecutorImage = "localhost/kubernaut/argoexec:v3.7.18"
+
+// BuildArgoexecImage writes the image of bin/cluster/argoexec (make argoexec-bin), with the C
+// library it links, as ArgoExecutorImage into dir, and returns the archive's path.
+func BuildArgoexecImage(dir string) (string, error) {
+	bin, err := FindBinDir()
+	if err != nil {
+		return "", err
+	}
+	exe := filepath.Join(bin, "argoexec")
+	if _, err := os.Stat(exe); err != nil {
+		return "", fmt.Errorf("Argo's argoexec is not built (run 'make argoexec-bin'): %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	// Argo runs its executor as user 8737 (workflow/common/security_context.go), which may not
+	// read /home/nonroot: HOME is /tmp (argoexec's kubectl looks there for a kubeconfig).
+	img, err := image.Build(image.Spec{Binary: exe, Name: "/argoexec", Home: "/tmp", Files: map[string]string{
+		"/lib/x86_64-linux-gnu/libc.so.6": "/lib/x86_64-linux-gnu/libc.so.6",
+		"/lib64/ld-linux-x86-64.so.2":     "/lib64/ld-linux-x86-64.so.2",
+	}})
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "argoexec.oci.tar")
+	return out, image.WriteArchive(img, ArgoExecutorImage, out)
 }
 
 // configure writes Argo's ConfigMap with free ports for its metrics and telemetry servers
@@ -74,7 +117,7 @@ func (a *ArgoController) Start(ctx context.Context) error {
 		"ARGO_EXECUTOR_PLUGINS=false", "WORKFLOW_GC_PERIOD=30s",
 	},
 		"--kubeconfig="+a.c.Kubeconfig, "--namespaced", "--namespace="+a.namespace, "--managed-namespace="+a.namespace,
-		"--configmap=workflow-controller-configmap", "--executor-image=quay.io/argoproj/argoexec:v3.7.18",
+		"--configmap=workflow-controller-configmap", "--executor-image="+a.executor,
 		"--loglevel=info", "--qps=200", "--burst=400", "--workflow-workers=8",
 	)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	"github.com/kubernaut/kubernaut/templates"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
 
@@ -41,14 +42,20 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	// The actions image, built from this tree as `make images` builds it, imported into the
 	// node's containerd.
-	actions, err := cluster.BuildActionsImage(ctx, GinkgoT().TempDir(), ActionsImage)
+	images := GinkgoT().TempDir()
+	actions, err := cluster.BuildActionsImage(ctx, images, ActionsImage)
+	Expect(err).NotTo(HaveOccurred())
+	// Argo's own executor (make argoexec-bin), for the resource templates of the plans.
+	argoexec, err := cluster.BuildArgoexecImage(images)
+	Expect(err).NotTo(HaveOccurred())
+	argoCRDs, err := cluster.ArgoCRDs()
 	Expect(err).NotTo(HaveOccurred())
 	env, err = cluster.Start(ctx, cluster.Options{
 		Full:         true,
 		KwokNodes:    1,
 		RealNode:     true,
-		NodeImages:   []string{actions},
-		CRDDirs:      []string{filepath.Join(root, "manifests", "crd", "bases")},
+		NodeImages:   []string{actions, argoexec},
+		CRDDirs:      []string{filepath.Join(root, "manifests", "crd", "bases"), argoCRDs},
 		StartTimeout: 4 * time.Minute,
 	})
 	Expect(err).NotTo(HaveOccurred())
@@ -62,6 +69,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: actionsNamespace}})).To(Succeed())
 	for _, obj := range catalog.RBAC(actionsNamespace) {
 		Expect(k8s.Create(ctx, obj.(client.Object))).To(Succeed())
+	}
+	// The ClusterWorkflowTemplates, as Argo CD or Flux syncs templates/.
+	set, err := templates.Embedded()
+	Expect(err).NotTo(HaveOccurred())
+	for _, t := range set {
+		Expect(k8s.Create(ctx, t.DeepCopy())).To(Succeed())
 	}
 }, NodeTimeout(5*time.Minute))
 
