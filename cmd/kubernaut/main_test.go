@@ -9,8 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 	"time"
 
 	"github.com/kubernaut/kubernaut/test/cluster"
@@ -35,6 +38,8 @@ func TestBadInvocations(t *testing.T) {
 		{"no token file", []string{"gateway"}, "--gateway-token-file or --gateway-token-review is required"},
 		{"unreadable token file", []string{"gateway", "--gateway-token-file", "/nonexistent/tokens", "--kubeconfig", "/dev/null"}, "reading bearer tokens from /nonexistent/tokens"},
 		{"token file without a token", []string{"gateway", "--gateway-token-file", "/dev/null"}, "bearer token file /dev/null holds no token"},
+		{"a node selector without a value", []string{"controller", "--job-node-selector", "pool"}, `--job-node-selector "pool": want key=value`},
+		{"a toleration with an unknown effect", []string{"controller", "--job-tolerations", "dedicated=actions:NoRun"}, `--job-tolerations "dedicated=actions:NoRun": effect "NoRun"`},
 		{"unreadable kubeconfig", []string{"controller", "--kubeconfig", "/nonexistent/kubeconfig"}, `kubeconfig "/nonexistent/kubeconfig"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,4 +158,22 @@ func freeAddrs(t *testing.T, n int) []string {
 		defer func() { _ = l.Close() }()
 	}
 	return out
+}
+
+func TestJobPlacement(t *testing.T) {
+	p, err := parseJobPlacement("kubernaut.io/real-node=true, pool=actions", "kubernaut.io/real-node:NoSchedule,dedicated=actions,any")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"kubernaut.io/real-node": "true", "pool": "actions"}; !reflect.DeepEqual(p.nodeSelector, want) {
+		t.Errorf("node selector %v, want %v", p.nodeSelector, want)
+	}
+	want := []corev1.Toleration{
+		{Key: "kubernaut.io/real-node", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
+		{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "actions"},
+		{Key: "any", Operator: corev1.TolerationOpExists},
+	}
+	if !reflect.DeepEqual(p.tolerations, want) {
+		t.Errorf("tolerations %+v, want %+v", p.tolerations, want)
+	}
 }

@@ -81,6 +81,9 @@ type executionOptions struct {
 	argoServerUser     string
 	alertmanagerURL    string
 	jobDeadline        time.Duration
+	jobNodeSelector    string
+	jobTolerations     string
+	jobPlacement       jobPlacement
 }
 
 // processingOptions configure enrichment and classification.
@@ -221,6 +224,8 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			"run each plan as a WorkflowTemplate of its own and a Workflow that only references it, as Argo's templateReferencing: Strict or Secure requires (--engine argo)")
 		fs.StringVar(&ex.actionsImage, "actions-image", "", "the actions image the job executor runs (required with --executor job)")
 		fs.DurationVar(&ex.jobDeadline, "job-deadline", 10*time.Minute, "activeDeadlineSeconds of each action Job")
+		fs.StringVar(&ex.jobNodeSelector, "job-node-selector", "", "node labels the action Jobs' pods must match, key=value,… (--executor job)")
+		fs.StringVar(&ex.jobTolerations, "job-tolerations", "", "taints the action Jobs' pods tolerate, key[=value][:Effect],… (no value: any; no effect: every effect; --executor job)")
 		fs.BoolVar(&ex.dryRun, "dry-run", false, "validate and dry-run every step on the API server, record the diffs, mutate nothing")
 		fs.StringVar(&ex.actionsNamespace, "actions-namespace", "kubernaut-system", "namespace of the actions' ServiceAccounts (kubernaut-action-<action>)")
 		fs.BoolVar(&ex.authorize, "authorize-actions", true,
@@ -296,6 +301,10 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 			return nil, fmt.Errorf("--executor job needs --actions-image")
 		case a.maxSteps < 1 || a.maxSteps > 10:
 			return nil, fmt.Errorf("--max-plan-steps must be between 1 and 10, got %d", a.maxSteps)
+		}
+		var err error
+		if o.execution.jobPlacement, err = parseJobPlacement(o.execution.jobNodeSelector, o.execution.jobTolerations); err != nil {
+			return nil, err
 		}
 		if m := o.manager; m.retryPeriod <= 0 || m.retryPeriod >= m.renewDeadline || m.renewDeadline >= m.leaseDuration {
 			return nil, fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < --leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)",

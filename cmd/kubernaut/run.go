@@ -346,6 +346,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	if o.execution.executor == string(kubernautv1.ExecutorJob) {
 		ke.Executors[kubernautv1.ExecutorJob] = kubernetesexecution.Job{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 			Image: o.execution.actionsImage, Namespace: o.execution.actionsNamespace, Deadline: o.execution.jobDeadline,
+			NodeSelector: o.execution.jobPlacement.nodeSelector, Tolerations: o.execution.jobPlacement.tolerations,
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
 				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
