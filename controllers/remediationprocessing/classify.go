@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -29,6 +30,18 @@ type Facts struct {
 	ConfigChangedRecently bool  `json:"configChangedRecently"`
 }
 
+// CrashLooping reports whether a container crash-loops. A real kubelet (1.37) reports the
+// waiting reason CrashLoopBackOff only while the container waits out its back-off, and the
+// status rarely reaches the API server then (seen on the real node: mostly Running or
+// Terminated Error between crashes); repeated restarts after failures are the same loop.
+func CrashLooping(c kubernautv1.ContainerState) bool {
+	if c.Reason == "CrashLoopBackOff" {
+		return true
+	}
+	failed := c.LastTerminationReason != "" && c.LastTerminationReason != "Completed"
+	return c.RestartCount >= 2 && failed
+}
+
 // recentWindow is how long before the signal a rollout or a ConfigMap change counts as its
 // likely cause.
 const recentWindow = 30 * time.Minute
@@ -45,8 +58,12 @@ func FactsOf(e *kubernautv1.Enrichment, start time.Time) Facts {
 		}
 		for _, c := range p.Containers {
 			f.OOMKilled = f.OOMKilled || c.LastTerminationReason == "OOMKilled" || (c.State == "Terminated" && c.Reason == "OOMKilled")
-			f.CrashLooping = f.CrashLooping || c.Reason == "CrashLoopBackOff"
+			f.CrashLooping = f.CrashLooping || CrashLooping(c)
 		}
+	}
+	// The kubelet's own record of the back-off: it says BackOff on every restart it delays.
+	for _, ev := range e.Events {
+		f.CrashLooping = f.CrashLooping || (ev.Reason == "BackOff" && strings.Contains(ev.Message, "restarting failed container"))
 	}
 	if w := e.Workload; w != nil {
 		f.RolloutInProgress = w.RolloutInProgress

@@ -39,6 +39,28 @@ func TestFactsOf(t *testing.T) {
 	if !quiet.NodeNotReady || quiet.NodePressure || quiet.RecentRollout || quiet.HPAAtMax {
 		t.Fatalf("a first revision is no rollout, an HPA that wants fewer is not at its max, Unknown is not Ready: %+v", quiet)
 	}
+	// A real kubelet's crash loop: between back-offs the container is Running or Terminated
+	// (Error), rarely Waiting in CrashLoopBackOff; its restarts and the kubelet's BackOff
+	// events say it.
+	for name, e := range map[string]*kubernautv1.Enrichment{
+		"restarts after errors": {Pods: []kubernautv1.PodState{{Name: "a", Containers: []kubernautv1.ContainerState{
+			{Name: "app", State: "Running", RestartCount: 3, LastTerminationReason: "Error"}}}}},
+		"the kubelet's BackOff event": {Events: []kubernautv1.EventSummary{{Reason: "BackOff", Object: "Pod/a",
+			Message: "Back-off restarting failed container app in pod a_shop(0d1e)"}}},
+	} {
+		if !FactsOf(e, start).CrashLooping {
+			t.Errorf("%s: not seen as a crash loop", name)
+		}
+	}
+	for name, e := range map[string]*kubernautv1.Enrichment{
+		"one restart":              {Pods: []kubernautv1.PodState{{Name: "a", Containers: []kubernautv1.ContainerState{{Name: "app", RestartCount: 1, LastTerminationReason: "Error"}}}}},
+		"restarts that completed":  {Pods: []kubernautv1.PodState{{Name: "a", Containers: []kubernautv1.ContainerState{{Name: "app", RestartCount: 5, LastTerminationReason: "Completed"}}}}},
+		"a back-off pulling image": {Events: []kubernautv1.EventSummary{{Reason: "BackOff", Message: "Back-off pulling image \"shop/web:2.0\""}}},
+	} {
+		if FactsOf(e, start).CrashLooping {
+			t.Errorf("%s: seen as a crash loop", name)
+		}
+	}
 	if FactsOf(nil, start) != (Facts{}) {
 		t.Fatal("no enrichment, no facts")
 	}

@@ -34,21 +34,33 @@ const argoOnRealNode = `workflowDefaults:
     tolerations: [{key: "` + cluster.RealNodeLabel + `", operator: Exists, effect: NoSchedule}]
 `
 
-// startProduction runs, for namespace ns, what the production overlay ships: Argo's real
-// workflow-controller whose pods run the real argoexec on the real node, the argo engine, and
-// the job executor running the actions image there, each step under its grant.
-func startProduction(ctx SpecContext, ns string) {
+// installWorkflowRBAC creates, once, the Argo Workflows' ServiceAccount in Kubernaut's
+// namespace with exactly manifests/base/rbac-workflow.yaml's Role (admission lets only it create
+// steps), and the blast-radius semaphores.
+func installWorkflowRBAC(ctx SpecContext) {
 	GinkgoHelper()
-	// The Workflows' ServiceAccount with exactly manifests/base/rbac-workflow.yaml's Role.
-	Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-workflow"}})).To(Succeed())
-	Expect(k8s.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-workflow"}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{"argoproj.io"}, Resources: []string{"workflowtaskresults"}, Verbs: []string{"create", "patch"}},
-		{APIGroups: []string{"kubernaut.io"}, Resources: []string{"kubernetesexecutions"}, Verbs: []string{"create", "get"}}}})).To(Succeed())
-	Expect(k8s.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-workflow"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "kubernaut-workflow"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "kubernaut-workflow", Namespace: ns}}})).To(Succeed())
-	Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-semaphores"},
-		Data: map[string]string{"cluster": "20", workflowexecution.DefaultNamespaceSemaphoreKey: "2"}})).To(Succeed())
+	for _, o := range []client.Object{
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, Name: "kubernaut-workflow"}},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, Name: "kubernaut-workflow"}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"argoproj.io"}, Resources: []string{"workflowtaskresults"}, Verbs: []string{"create", "patch"}},
+			{APIGroups: []string{"kubernaut.io"}, Resources: []string{"kubernetesexecutions"}, Verbs: []string{"create", "get"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, Name: "kubernaut-workflow"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "kubernaut-workflow"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "kubernaut-workflow", Namespace: actionsNamespace}}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, Name: "kubernaut-semaphores"},
+			Data: map[string]string{"cluster": "20", workflowexecution.DefaultNamespaceSemaphoreKey: "2"}},
+	} {
+		Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, o))).To(Succeed())
+	}
+}
+
+// startProduction runs, in Kubernaut's namespace, what the production overlay ships: Argo's
+// real workflow-controller whose pods run the real argoexec on the real node, the argo
+// engine, and the job executor running the actions image there, each step under its grant.
+func startProduction(ctx SpecContext) {
+	GinkgoHelper()
+	installWorkflowRBAC(ctx)
+	ns := actionsNamespace
 	ac, err := env.StartArgoWithExecutor(ctx, ns, argoOnRealNode, cluster.ArgoExecutorImage)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
@@ -94,13 +106,13 @@ var _ = Describe("Argo's real controller and executor on the real node", func() 
 
 	It("runs a plan's resource templates with the real argoexec, each step a Job of the actions image, to Completed", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "node-argo-")
-		startProduction(ctx, ns)
+		startProduction(ctx)
 		d := workloadDeployment(ns, "web", 1, "serve")
 		Expect(k8s.Create(ctx, d)).To(Succeed())
 		available(ctx, d)
 
 		t := kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}
-		we := gen.WorkflowExecution(ns, "rr-scale-we", func(w *kubernautv1.WorkflowExecution) {
+		we := gen.WorkflowExecution(actionsNamespace, "rr-scale-we", func(w *kubernautv1.WorkflowExecution) {
 			w.Spec.ApprovalMode, w.Spec.Engine, w.Spec.Target = kubernautv1.ApprovalAuto, kubernautv1.EngineArgo, t
 			w.Spec.Steps = []kubernautv1.PlanStep{{Name: "scale", ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionScaleDeployment, Target: t,
 				Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 2}}}}}
@@ -115,17 +127,17 @@ var _ = Describe("Argo's real controller and executor on the real node", func() 
 		// The world: Argo's Workflow Succeeded, its resource-template pod ran argoexec on the
 		// real node, the step's Job ran the actions image there, and two pods serve.
 		wf := &wfv1.Workflow{}
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-scale-we"}, wf)).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: "rr-scale-we"}, wf)).To(Succeed())
 		Expect(wf.Status.Phase).To(Equal(wfv1.WorkflowSucceeded))
 		var pods corev1.PodList
-		Expect(k8s.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{"workflows.argoproj.io/workflow"})).To(Succeed())
+		Expect(k8s.List(ctx, &pods, client.InNamespace(actionsNamespace), client.MatchingLabels{"workflows.argoproj.io/workflow": "rr-scale-we"})).To(Succeed())
 		Expect(pods.Items).NotTo(BeEmpty())
 		for _, p := range pods.Items {
 			Expect(p.Spec.NodeName).To(Equal(cluster.RealNodeName))
 			Expect(p.Status.Phase).To(Equal(corev1.PodSucceeded), "%s: %v", p.Name, p.Status.ContainerStatuses)
 		}
 		step := &kubernautv1.KubernetesExecution{}
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-scale-we-scale"}, step)).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: "rr-scale-we-scale"}, step)).To(Succeed())
 		Expect(metav1.IsControlledBy(step, wf)).To(BeTrue(), "argoexec created the step with the manifest's owner reference")
 		Expect(step.Status.Executor).To(Equal(kubernautv1.ExecutorJob))
 		d.Spec.Replicas = new(int32)

@@ -70,6 +70,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	for _, obj := range catalog.RBAC(actionsNamespace) {
 		Expect(k8s.Create(ctx, obj.(client.Object))).To(Succeed())
 	}
+	// Approvals the API server vouches for, as manifests/base installs them.
+	Expect(cluster.InstallApprovalAdmission(ctx, env.Config, root)).To(Succeed())
 	// The ClusterWorkflowTemplates, as Argo CD or Flux syncs templates/.
 	set, err := templates.Embedded()
 	Expect(err).NotTo(HaveOccurred())

@@ -183,8 +183,8 @@ func crashAfterRollout(_ *Analyzer, in *input) *aianalysis.Result {
 	}
 	for _, p := range in.e.Pods {
 		for _, c := range p.Containers {
-			if c.Reason == "CrashLoopBackOff" {
-				evidence = append(evidence, ev("pods", "container %s of pod %s is in CrashLoopBackOff (%d restarts, last exit %s)", c.Name, p.Name, c.RestartCount, c.LastTerminationReason))
+			if remediationprocessing.CrashLooping(c) {
+				evidence = append(evidence, ev("pods", "container %s of pod %s crash-loops (%d restarts, last exit %s)", c.Name, p.Name, c.RestartCount, c.LastTerminationReason))
 			}
 		}
 	}
