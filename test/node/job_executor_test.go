@@ -119,3 +119,68 @@ var _ = Describe("The job executor on the real node", func() {
 		}
 	})
 })
+
+// runStep creates a step and waits until it ends.
+func runStep(ctx SpecContext, ns, name string, a kubernautv1.ActionStep) *kubernautv1.KubernetesExecution {
+	GinkgoHelper()
+	ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, StepName: name, TimeoutSeconds: 240, ActionStep: a}}
+	Expect(k8s.Create(ctx, ke)).To(Succeed())
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
+		g.Expect(ke.Status.Phase).To(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected))
+	}).WithContext(ctx).WithTimeout(3*time.Minute).Should(Succeed(), "%v", ke.Status.Conditions)
+	return ke
+}
+
+var _ = Describe("Actions on real workloads, by the actions image on the real node", func() {
+	BeforeEach(func() {
+		startJobExecutor()
+		DeferCleanup(healthy)
+	})
+
+	It("clear_cache runs the workload's declared command in each Ready pod through a real exec", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "node-cache-")
+		d := workloadDeployment(ns, "cache", 2, "serve")
+		d.Annotations = map[string]string{actions.ClearCacheAnnotation: `["/workload","clear-cache"]`}
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		available(ctx, d)
+		ke := runStep(ctx, ns, "clear", kubernautv1.ActionStep{Action: kubernautv1.ActionClearCache,
+			Target: kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "cache"}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", ke.Status.Conditions)
+		Expect(ke.Status.Result.Message).To(ContainSubstring("cleared the cache of 2 pods"))
+		// The world: each pod's container really ran the command.
+		var pods corev1.PodList
+		Expect(k8s.List(ctx, &pods, client.InNamespace(ns))).To(Succeed())
+		Expect(pods.Items).To(HaveLen(2))
+		for _, p := range pods.Items {
+			out, err := kubectl(ctx, "exec", "-n", ns, p.Name, "--", "/workload", "cat", "/tmp/cleared")
+			Expect(err).NotTo(HaveOccurred(), "pod %s: %s", p.Name, out)
+			Expect(out).To(MatchRegexp(`^\d{4}-\d\d-\d\dT`))
+		}
+	})
+
+	It("delete_pod replaces a pod really stuck not ready while its siblings serve", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "node-stuck-")
+		d := servingDeployment(ns, "api")
+		d.Spec.Replicas = ptr.To[int32](3)
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		available(ctx, d)
+		var pods corev1.PodList
+		Expect(k8s.List(ctx, &pods, client.InNamespace(ns))).To(Succeed())
+		stuck := pods.Items[0]
+		out, err := kubectl(ctx, "exec", "-n", ns, stuck.Name, "--", "/workload", "wedge")
+		Expect(err).NotTo(HaveOccurred(), out)
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+			g.Expect(d.Status.ReadyReplicas).To(Equal(int32(2)), "the kubelet's probe sees the wedge")
+		}).WithContext(ctx).Should(Succeed())
+
+		ke := runStep(ctx, ns, "replace", kubernautv1.ActionStep{Action: kubernautv1.ActionDeletePod,
+			Target: kubernautv1.Target{Kind: "Pod", Namespace: ns, Name: stuck.Name}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", ke.Status.Conditions)
+		available(ctx, d)
+		Expect(d.Status.ReadyReplicas).To(Equal(int32(3)))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(&stuck), &corev1.Pod{})).NotTo(Succeed(), "the stuck pod is gone")
+	})
+})

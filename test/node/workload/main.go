@@ -8,7 +8,10 @@
 //	    --unready                       /ready answers 503
 //	    --alloc-mib N                   allocate and touch N MiB, 8 MiB at a time, then serve
 //	workload crash                      exit 1 at once (a crash on start)
-//	workload clear-cache                print "cache cleared" (the command a workload declares)
+//	workload clear-cache                print "cache cleared" and record it in /tmp/cleared (the
+//	                                    command a workload declares)
+//	workload wedge                      make this container's /ready answer 503 from now on
+//	workload cat FILE                   print FILE (the image has no shell)
 //	workload get URL                    GET URL and print the body (busybox's wget segfaults
 //	                                    in a container: static glibc NSS)
 package main
@@ -29,7 +32,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: workload pause|serve|crash|clear-cache|get URL")
+		fmt.Fprintln(os.Stderr, "usage: workload pause|serve|crash|clear-cache|wedge|cat FILE|get URL")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -43,7 +46,28 @@ func main() {
 		fmt.Println("workload: crashing on start")
 		os.Exit(1)
 	case "clear-cache":
+		if err := os.WriteFile("/tmp/cleared", []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+			os.Exit(1)
+		}
 		fmt.Println("cache cleared")
+	case "wedge":
+		if err := os.WriteFile(wedged, nil, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+			os.Exit(1)
+		}
+		fmt.Println("wedged: /ready answers 503")
+	case "cat":
+		if len(os.Args) != 3 {
+			fmt.Fprintln(os.Stderr, "usage: workload cat FILE")
+			os.Exit(2)
+		}
+		data, err := os.ReadFile(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+			os.Exit(1)
+		}
+		_, _ = os.Stdout.Write(data)
 	case "get":
 		if len(os.Args) != 3 {
 			fmt.Fprintln(os.Stderr, "usage: workload get URL")
@@ -55,6 +79,9 @@ func main() {
 		os.Exit(2)
 	}
 }
+
+// wedged, when it exists, makes /ready answer 503 (workload wedge).
+const wedged = "/tmp/wedged"
 
 // hold keeps what serve allocated reachable.
 var hold [][]byte
@@ -86,7 +113,7 @@ func serve(args []string) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if *unready {
+		if _, err := os.Stat(wedged); *unready || err == nil {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
