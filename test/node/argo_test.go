@@ -10,9 +10,12 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -145,3 +148,93 @@ var _ = Describe("Argo's real controller and executor on the real node", func() 
 		available(ctx, d)
 	})
 })
+
+// refuseRealScaling makes the API server refuse, in namespace ns, every change of a
+// Deployment's scale that is not a dry run: the plan's validation (dry runs) passes, the
+// action's container fails when it really writes.
+func refuseRealScaling(ctx SpecContext, ns string) {
+	GinkgoHelper()
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "node-no-real-scaling-" + ns},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+					Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"*"}, Resources: []string{"deployments", "deployments/scale"}}}}}},
+			Validations: []admissionregistrationv1.Validation{{Expression: "request.dryRun", Message: "the test refuses real scaling here"}}}}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policy.Name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}}}}
+	Expect(k8s.Create(ctx, policy)).To(Succeed())
+	Expect(k8s.Create(ctx, binding)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(k8s.Delete(ctx, binding)).To(Succeed())
+		Expect(k8s.Delete(ctx, policy)).To(Succeed())
+	})
+	// Enforced once a real write is refused.
+	probe := workloadDeployment(ns, "probe", 0, "serve")
+	Expect(k8s.Create(ctx, probe)).To(Succeed())
+	Eventually(func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(probe), probe); err != nil {
+			return err
+		}
+		probe.Spec.Replicas = ptr.To[int32](0)
+		probe.Labels = map[string]string{"probe": time.Now().Format("150405.000000")}
+		return k8s.Update(ctx, probe)
+	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(MatchError(ContainSubstring("the test refuses real scaling here")))
+}
+
+var _ = Describe("A step that fails in its container on the real node", func() {
+	BeforeEach(func() { DeferCleanup(healthy) })
+
+	It("fails the plan and undoes the steps before it, newest first: the pre-state is back", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "node-undo-")
+		startProduction(ctx)
+		d := workloadDeployment(ns, "web", 1, "serve")
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		available(ctx, d)
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"POOL": "10"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		refuseRealScaling(ctx, ns)
+
+		web := kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}
+		we := gen.WorkflowExecution(actionsNamespace, "rr-undo-we", func(w *kubernautv1.WorkflowExecution) {
+			w.Spec.ApprovalMode, w.Spec.Engine, w.Spec.Target = kubernautv1.ApprovalAuto, kubernautv1.EngineArgo, web
+			w.Spec.Steps = []kubernautv1.PlanStep{
+				{Name: "config", ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig,
+					Target:     kubernautv1.Target{Kind: "ConfigMap", Namespace: ns, Name: "settings"},
+					Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"POOL": "20"}}}}},
+				{Name: "scale", DependsOn: []string{"config"}, ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionScaleDeployment, Target: web,
+					Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 2}}}},
+			}
+		})
+		Expect(k8s.Create(ctx, we)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
+			g.Expect(we.Status.Phase).To(BeElementOf(kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected))
+		}).WithContext(ctx).WithTimeout(4*time.Minute).Should(Succeed(), func() string { return fmt.Sprintf("%v", we.Status.Conditions) })
+		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowFailed), "%v", we.Status.Conditions)
+
+		// The scale step failed in its container, after its dry run passed.
+		scale := &kubernautv1.KubernetesExecution{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: "rr-undo-we-scale"}, scale)).To(Succeed())
+		Expect(scale.Status.DryRun.Result).To(Equal("Succeeded"))
+		Expect(scale.Status.Phase).To(Equal(kubernautv1.ExecutionFailed))
+		Expect(condition(scale, kubernautv1.ExecutedCondition).Message).To(ContainSubstring("the test refuses real scaling here"))
+		Expect(we.Status.Compensation).NotTo(BeEmpty())
+		// The world: the ConfigMap holds its value from before the plan, the Deployment its scale.
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		Expect(cm.Data).To(Equal(map[string]string{"POOL": "10"}))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+		Expect(*d.Spec.Replicas).To(Equal(int32(1)))
+	})
+})
+
+// condition returns a step's condition of type typ.
+func condition(ke *kubernautv1.KubernetesExecution, typ string) *metav1.Condition {
+	GinkgoHelper()
+	c := apimeta.FindStatusCondition(ke.Status.Conditions, typ)
+	Expect(c).NotTo(BeNil(), "condition %s of %s: %v", typ, ke.Name, ke.Status.Conditions)
+	return c
+}
