@@ -29,7 +29,7 @@ fi
 echo "engine: $ENGINE; plans of confidence 0.75 and up run without a person outside production (--auto-approve-threshold 0.75)"
 "$KUBERNAUT" local --kubeconfig "$KUBECONFIG" --metrics-bind-address "$METRICS_ADDR" --engine "$ENGINE" \
   --health-probe-bind-address "$PROBE_ADDR" --gateway-bind-address "$GATEWAY_ADDR" \
-  --gateway-token-file "$work/tokens" --auto-approve-threshold 0.75 --verify-interval 500ms --eviction-retry-delay 1s \
+  --gateway-token-file "$work/tokens" --auto-approve-threshold 0.75 --verify-interval 500ms --eviction-retry-delay 1s --memory-soak 2s \
   --argo-recheck 5s >"$log" 2>&1 &
 kpid=$!
 trap 'kill $kpid 2>/dev/null || true; wait $kpid 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -50,6 +50,9 @@ type Env struct {
 	// served (when the next revision replaced it); zero means no bound. A rollback is to the
 	// known-good state of a moment ago, not to whatever the history still holds.
 	MaxRollbackAge time.Duration
+	// MemorySoak is how long increase_memory_limit's verification watches the new pods for
+	// OOM kills after they start (none when zero).
+	MemorySoak time.Duration
 	// ScriptNamespace runs custom_script's Jobs (the actions' own namespace, where they get
 	// no token): scripts never run in, or need rights to create Jobs in, the target's
 	// namespace. Empty refuses custom_script.

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
@@ -120,8 +123,69 @@ func setMemoryLimits(ctx context.Context, env Env, step kubernautv1.ActionStep, 
 	return apply(ctx, env, step, t, obj, typesStrategic, patch, dryRun, fmt.Sprintf("%s: %s", t, what), what)
 }
 
+// Verify waits for the rollout, then (with Env.MemorySoak) watches the new pods for that long;
+// a container at the raised limit that is OOM-killed fails it at once. A rollout completes as
+// soon as the new pods start, before a container that still does not fit is killed again
+// (seen on the real node: a workload allocating its working set after start was "verified" at
+// a limit it exceeded a second later).
 func (increaseMemoryLimit) Verify(ctx context.Context, env Env, step kubernautv1.ActionStep, _ *kubernautv1.PreState) (Check, error) {
-	return rolledOut(ctx, env, step.Target)
+	if env.MemorySoak <= 0 {
+		return rolledOut(ctx, env, step.Target)
+	}
+	obj, err := getWorkload(ctx, env, step.Target)
+	if err != nil {
+		return Check{}, err
+	}
+	sel, err := podSelector(obj)
+	if err != nil {
+		return Check{}, err
+	}
+	var pods corev1.PodList
+	if err := env.Client.List(ctx, &pods, client.InNamespace(step.Target.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return Check{}, fmt.Errorf("listing the pods of %s: %w", step.Target, err)
+	}
+	// The pods at the raised limits: those whose containers' memory limits are the template's
+	// (the others are old pods, going; the time of the change says nothing when a Job made it).
+	limits := map[string]resource.Quantity{}
+	for _, c := range podTemplate(obj).Spec.Containers {
+		limits[c.Name] = c.Resources.Limits[corev1.ResourceMemory]
+	}
+	raised := func(p *corev1.Pod) bool {
+		for _, c := range p.Spec.Containers {
+			got := c.Resources.Limits[corev1.ResourceMemory]
+			if want, ok := limits[c.Name]; ok && got.Cmp(want) != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	var until time.Time
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil || !raised(&p) {
+			continue
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			t := cs.LastTerminationState.Terminated
+			if cs.State.Terminated != nil {
+				t = cs.State.Terminated
+			}
+			if t != nil && t.Reason == "OOMKilled" {
+				return Check{Done: true, Message: fmt.Sprintf("container %s of pod %s was OOM-killed again at the raised limit (%s)",
+					cs.Name, p.Name, t.FinishedAt.UTC().Format(time.RFC3339))}, nil
+			}
+			if r := cs.State.Running; r != nil && r.StartedAt.Add(env.MemorySoak).After(until) {
+				until = r.StartedAt.Add(env.MemorySoak)
+			}
+		}
+	}
+	c, err := rolledOut(ctx, env, step.Target)
+	if err != nil || !c.Done || !c.Passed {
+		return c, err
+	}
+	if env.now().Before(until) {
+		return Check{Message: fmt.Sprintf("%s; watching its new pods for OOM kills until %s", c.Message, until.UTC().Format(time.RFC3339))}, nil
+	}
+	return Check{Done: true, Passed: true, Message: fmt.Sprintf("%s; no OOM kill in the %s after its pods started", c.Message, env.MemorySoak)}, nil
 }
 
 func (increaseMemoryLimit) Restored(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {

@@ -74,6 +74,7 @@ type executionOptions struct {
 	verifyInterval     time.Duration
 	evictionRetry      time.Duration
 	maxRollbackAge     time.Duration
+	memorySoak         time.Duration
 	actionsImage       string
 	argoUIURL          string
 	argoReference      bool
@@ -233,6 +234,8 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 		fs.StringVar(&ex.customScriptImages, "custom-script-images", "", "images custom_script may run, comma-separated (empty: custom_script is off)")
 		fs.DurationVar(&ex.verifyInterval, "verify-interval", 2*time.Second, "how often a step's health check looks again at first (then a quarter of the time waited, at most 8 intervals)")
 		fs.DurationVar(&ex.evictionRetry, "eviction-retry-delay", 5*time.Second, "drain_node: wait before retrying an eviction a PodDisruptionBudget refused")
+		fs.DurationVar(&ex.memorySoak, "memory-soak", 30*time.Second,
+			"increase_memory_limit: after the rollout, how long the new pods must run without an OOM kill before the step is verified; 0: the rollout alone")
 		fs.DurationVar(&ex.maxRollbackAge, "max-rollback-age", 7*24*time.Hour,
 			"rollback_deployment goes back only to a revision that served within this long (until the next revision replaced it); 0: no bound")
 		fs.DurationVar(&o.processing.lookupTimeout, "enrichment-lookup-timeout", 5*time.Second, "time limit of each enrichment lookup")

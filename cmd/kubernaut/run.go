@@ -375,8 +375,8 @@ func actionsEnv(mgr ctrl.Manager, o executionOptions) (actions.Env, error) {
 		return actions.Env{}, fmt.Errorf("creating the actions' clientset: %w", err)
 	}
 	env := actions.Env{Client: direct, Kube: cs, Log: ctrl.Log.WithName("actions"), EvictionRetryDelay: o.evictionRetry, ScriptNamespace: o.actionsNamespace,
-		MaxRollbackAge: o.maxRollbackAge,
-		Exec:           actions.APIExec{Config: mgr.GetConfig(), Kube: cs}}
+		MaxRollbackAge: o.maxRollbackAge, MemorySoak: o.memorySoak,
+		Exec: actions.APIExec{Config: mgr.GetConfig(), Kube: cs}}
 	for _, img := range strings.Split(o.customScriptImages, ",") {
 		if img = strings.TrimSpace(img); img != "" {
 			env.CustomScriptImages = append(env.CustomScriptImages, img)

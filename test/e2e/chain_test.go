@@ -65,7 +65,7 @@ func startChain(ctx SpecContext, name string, args ...string) *chain {
 	// Without the learning loop (its own integration tests cover it): the failure specs make
 	// rollbacks fail on purpose, and the learned confidence of rollback_deployment would then
 	// drop for every later spec — below the rejection threshold, as one run showed.
-	base := []string{"--learning-window=0", "--verify-interval=250ms", "--eviction-retry-delay=500ms", "--timeout-approval=20s",
+	base := []string{"--learning-window=0", "--verify-interval=250ms", "--eviction-retry-delay=500ms", "--timeout-approval=20s", "--memory-soak=1s",
 		"--actions-namespace=" + actionsNamespace, "--gateway-namespace=" + actionsNamespace}
 	proc, err := env.StartKubernaut(ctx, cluster.KubernautOptions{Binary: kubernautBinary(ctx), Name: name, Args: append(base, args...)})
 	Expect(err).NotTo(HaveOccurred())

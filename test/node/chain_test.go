@@ -47,7 +47,7 @@ func startProductionChain(ctx SpecContext) *production {
 	ac, err := env.StartArgoWithExecutor(ctx, actionsNamespace, argoOnRealNode, cluster.ArgoExecutorImage)
 	Expect(err).NotTo(HaveOccurred())
 	proc, err := env.StartKubernaut(ctx, cluster.KubernautOptions{Binary: binaryPath, Name: "kubernaut-production", Args: []string{
-		"--learning-window=0", "--verify-interval=500ms",
+		"--learning-window=0", "--verify-interval=500ms", "--memory-soak=10s",
 		"--actions-namespace=" + actionsNamespace, "--gateway-namespace=" + actionsNamespace,
 		"--engine=argo", "--argo-recheck=5s", "--executor=job", "--actions-image=" + ActionsImage,
 		"--job-node-selector=" + cluster.RealNodeLabel + "=true", "--job-tolerations=" + cluster.RealNodeLabel + ":NoSchedule",
@@ -76,6 +76,22 @@ func (p *production) remediation(ctx SpecContext, name string) *kubernautv1.Reme
 		g.Expect(rr.Status.Phase.IsFinished()).To(BeTrue(), "phase %s: %s", rr.Status.Phase, rr.Status.Message)
 	}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
 	return rr
+}
+
+// approve waits for the remediation's plan at its gate, checks that it proposes action, and
+// approves it as a person does in production: with kubectl, by the plan's hash (admission
+// records who).
+func approve(ctx SpecContext, rrName string, action kubernautv1.ActionName) {
+	GinkgoHelper()
+	we := &kubernautv1.WorkflowExecution{}
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rrName + "-we"}, we)).To(Succeed())
+		g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
+		g.Expect(we.Status.Plan).NotTo(BeNil())
+	}).WithContext(ctx).WithTimeout(90 * time.Second).Should(Succeed())
+	Expect(we.Status.Plan.Steps).To(ContainElement(HaveField("Action", action)))
+	out, err := kubectl(ctx, "annotate", "workflowexecution", "-n", actionsNamespace, we.Name, workflowexecution.ApproveAnnotation+"="+we.Status.Plan.Hash)
+	Expect(err).NotTo(HaveOccurred(), out)
 }
 
 // servingDeployment is the workload serving on the real node with a readiness probe.
@@ -127,16 +143,7 @@ var _ = Describe("The production combination on the real node, from the alert", 
 				"description": fmt.Sprintf("Pod %s/%s (app) is in waiting state (reason: \"CrashLoopBackOff\").", ns, crashing.Name)}, time.Now())
 		Expect(p.sender.Deliver(ctx, scenario.Notification(alert))).To(Succeed())
 		name := gateway.RRName(alert.Fingerprint, alert.StartsAt)
-		// In production a person approves the plan, with kubectl, by its hash; admission records who.
-		we := &kubernautv1.WorkflowExecution{}
-		Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: name + "-we"}, we)).To(Succeed())
-			g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
-			g.Expect(we.Status.Plan).NotTo(BeNil())
-		}).WithContext(ctx).WithTimeout(90 * time.Second).Should(Succeed())
-		Expect(we.Status.Plan.Steps).To(ContainElement(HaveField("Action", kubernautv1.ActionRollbackDeployment)))
-		out, err := kubectl(ctx, "annotate", "workflowexecution", "-n", actionsNamespace, we.Name, workflowexecution.ApproveAnnotation+"="+we.Status.Plan.Hash)
-		Expect(err).NotTo(HaveOccurred(), out)
+		approve(ctx, name, kubernautv1.ActionRollbackDeployment)
 		rr := p.remediation(ctx, name)
 		Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseCompleted), "%s", rr.Status.Message)
 
@@ -165,5 +172,50 @@ var _ = Describe("The production combination on the real node, from the alert", 
 			}
 		}
 		Expect(ran).To(ContainElement("rollback_deployment Succeeded job"))
+	})
+
+	It("raises the memory limit of a container the kernel really OOM-kills, and the pods then serve", func(ctx SpecContext) {
+		p := startProductionChain(ctx)
+		estate, err := scenario.NewEstate(ctx, k8s, "node-oom-", "production")
+		Expect(err).NotTo(HaveOccurred())
+		ns := estate.Namespace
+		Expect(cluster.WaitForDefaultServiceAccount(ctx, clientset, ns)).To(Succeed())
+		// 80 MiB allocated under a 64 MiB limit: the kernel kills it, again and again.
+		d := workloadDeployment(ns, "orders", 1, "serve", "--alloc-mib", "80")
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		var killed corev1.Pod
+		Eventually(func(g Gomega) {
+			var pods corev1.PodList
+			g.Expect(k8s.List(ctx, &pods, client.InNamespace(ns))).To(Succeed())
+			g.Expect(pods.Items).NotTo(BeEmpty())
+			killed = pods.Items[0]
+			g.Expect(killed.Status.ContainerStatuses).To(HaveLen(1))
+			last := killed.Status.ContainerStatuses[0].LastTerminationState.Terminated
+			g.Expect(last).NotTo(BeNil())
+			g.Expect(last.Reason).To(Equal("OOMKilled"))
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
+
+		alert := scenario.Alert(map[string]string{"alertname": "KubePodCrashLooping", "severity": "warning", "namespace": ns,
+			"pod": killed.Name, "container": "app", "reason": "CrashLoopBackOff", "job": "kube-state-metrics", "service": "kube-state-metrics"},
+			map[string]string{"summary": "Pod is crash looping."}, time.Now())
+		Expect(p.sender.Deliver(ctx, scenario.Notification(alert))).To(Succeed())
+		name := gateway.RRName(alert.Fingerprint, alert.StartsAt)
+		approve(ctx, name, kubernautv1.ActionIncreaseMemoryLimit)
+		rr := p.remediation(ctx, name)
+		Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseCompleted), "%s", rr.Status.Message)
+
+		// The world: the limit was raised (50 %: 96 MiB), the new pod holds its 80 MiB and serves.
+		available(ctx, d)
+		Expect(d.Spec.Template.Spec.Containers[0].Resources.Limits.Memory().String()).To(Equal("96Mi"))
+		var pods corev1.PodList
+		Expect(k8s.List(ctx, &pods, client.InNamespace(ns))).To(Succeed())
+		for _, pod := range pods.Items {
+			if pod.DeletionTimestamp == nil {
+				Expect(pod.Status.ContainerStatuses[0].RestartCount).To(BeZero(), "pod %s", pod.Name)
+				out, err := kubectl(ctx, "logs", "-n", ns, pod.Name)
+				Expect(err).NotTo(HaveOccurred(), out)
+				Expect(out).To(ContainSubstring("allocated 80 MiB"))
+			}
+		}
 	})
 })

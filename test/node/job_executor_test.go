@@ -29,7 +29,7 @@ import (
 func startJobExecutor() {
 	GinkgoHelper()
 	stop, err := cluster.RunManager(env.Config, ctrl.Options{Scheme: k8s.Scheme()}, func(_ context.Context, mgr ctrl.Manager) error {
-		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, ScriptNamespace: actionsNamespace}
+		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, ScriptNamespace: actionsNamespace, MemorySoak: 10 * time.Second}
 		var spec corev1.PodSpec
 		onRealNode(&spec)
 		job := kubernetesexecution.Job{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: ActionsImage,
@@ -182,5 +182,19 @@ var _ = Describe("Actions on real workloads, by the actions image on the real no
 		available(ctx, d)
 		Expect(d.Status.ReadyReplicas).To(Equal(int32(3)))
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(&stuck), &corev1.Pod{})).NotTo(Succeed(), "the stuck pod is gone")
+	})
+
+	It("increase_memory_limit is not verified while the raised limit still gets the container OOM-killed", func(ctx SpecContext) {
+		ns := newNamespace(ctx, "node-oom-again-")
+		// 120 MiB under 64 MiB; raised by 50 % to 96 MiB it is still killed.
+		d := workloadDeployment(ns, "hog", 1, "serve", "--alloc-mib", "120")
+		Expect(k8s.Create(ctx, d)).To(Succeed())
+		ke := runStep(ctx, ns, "raise", kubernautv1.ActionStep{Action: kubernautv1.ActionIncreaseMemoryLimit,
+			Target: kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "hog"},
+			Parameters: &kubernautv1.ActionParameters{IncreaseMemoryLimit: &kubernautv1.IncreaseMemoryLimitParameters{Container: "app", Percent: 50}}})
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionFailed), "%v", ke.Status.Conditions)
+		Expect(ke.Status.Verification.Message).To(ContainSubstring("was OOM-killed again at the raised limit"))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+		Expect(d.Spec.Template.Spec.Containers[0].Resources.Limits.Memory().String()).To(Equal("96Mi"), "the step changed it; its plan's undo restores it")
 	})
 })
