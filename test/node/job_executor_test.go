@@ -190,7 +190,7 @@ var _ = Describe("Actions on real workloads, by the actions image on the real no
 		d := workloadDeployment(ns, "hog", 1, "serve", "--alloc-mib", "120")
 		Expect(k8s.Create(ctx, d)).To(Succeed())
 		ke := runStep(ctx, ns, "raise", kubernautv1.ActionStep{Action: kubernautv1.ActionIncreaseMemoryLimit,
-			Target: kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "hog"},
+			Target:     kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "hog"},
 			Parameters: &kubernautv1.ActionParameters{IncreaseMemoryLimit: &kubernautv1.IncreaseMemoryLimitParameters{Container: "app", Percent: 50}}})
 		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionFailed), "%v", ke.Status.Conditions)
 		Expect(ke.Status.Verification.Message).To(ContainSubstring("was OOM-killed again at the raised limit"))
