@@ -104,6 +104,16 @@ func startProduction(ctx SpecContext) {
 	DeferCleanup(func() { Expect(stop()).To(Succeed()) })
 }
 
+// runPlan creates the plan and waits until it ends.
+func runPlan(ctx SpecContext, we *kubernautv1.WorkflowExecution) {
+	GinkgoHelper()
+	Expect(k8s.Create(ctx, we)).To(Succeed())
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
+		g.Expect(we.Status.Phase).To(BeElementOf(kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected))
+	}).WithContext(ctx).WithTimeout(4*time.Minute).Should(Succeed(), func() string { return fmt.Sprintf("%v", we.Status.Conditions) })
+}
+
 var _ = Describe("Argo's real controller and executor on the real node", func() {
 	BeforeEach(func() { DeferCleanup(healthy) })
 
@@ -120,11 +130,7 @@ var _ = Describe("Argo's real controller and executor on the real node", func() 
 			w.Spec.Steps = []kubernautv1.PlanStep{{Name: "scale", ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionScaleDeployment, Target: t,
 				Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 2}}}}}
 		})
-		Expect(k8s.Create(ctx, we)).To(Succeed())
-		Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
-			g.Expect(we.Status.Phase).To(BeElementOf(kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected))
-		}).WithContext(ctx).WithTimeout(4*time.Minute).Should(Succeed(), func() string { return fmt.Sprintf("%v", we.Status.Conditions) })
+		runPlan(ctx, we)
 		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%v", we.Status.Conditions)
 
 		// The world: Argo's Workflow Succeeded, its resource-template pod ran argoexec on the
@@ -209,11 +215,7 @@ var _ = Describe("A step that fails in its container on the real node", func() {
 					Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 2}}}},
 			}
 		})
-		Expect(k8s.Create(ctx, we)).To(Succeed())
-		Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
-			g.Expect(we.Status.Phase).To(BeElementOf(kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected))
-		}).WithContext(ctx).WithTimeout(4*time.Minute).Should(Succeed(), func() string { return fmt.Sprintf("%v", we.Status.Conditions) })
+		runPlan(ctx, we)
 		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowFailed), "%v", we.Status.Conditions)
 
 		// The scale step failed in its container, after its dry run passed.

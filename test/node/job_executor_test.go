@@ -86,15 +86,8 @@ var _ = Describe("The job executor on the real node", func() {
 		var before corev1.PodList
 		Expect(k8s.List(ctx, &before, client.InNamespace(ns))).To(Succeed())
 
-		ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restart"},
-			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, StepName: "restart", TimeoutSeconds: 240,
-				ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionRestartDeployment,
-					Target: kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}}}}
-		Expect(k8s.Create(ctx, ke)).To(Succeed())
-		Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), ke)).To(Succeed())
-			g.Expect(ke.Status.Phase).To(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected))
-		}).WithContext(ctx).WithTimeout(3*time.Minute).Should(Succeed(), "%v", ke.Status.Conditions)
+		ke := runStep(ctx, ns, "restart", kubernautv1.ActionStep{Action: kubernautv1.ActionRestartDeployment,
+			Target: kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}})
 		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", ke.Status.Conditions)
 		Expect(ke.Status.Executor).To(Equal(kubernautv1.ExecutorJob))
 		Expect(ke.Status.Result.Message).To(ContainSubstring("restarted"))
