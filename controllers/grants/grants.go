@@ -127,16 +127,15 @@ func (g *Granter) object(h Holder, action kubernautv1.ActionName, b catalog.Bind
 
 // Grant binds what a step of action on t needs to the action's ServiceAccount, for h, and
 // returns once the API server's authorizer allows the ServiceAccount the action's first
-// permission (a new binding takes effect when the authorizer's informer sees it). A binding of
-// that name that binds anything else is an error: it is not Kubernaut's.
+// permission (a new binding takes effect when the authorizer's informer sees it; a retry after
+// a grant that did not settle in time waits again). A binding of that name that binds anything
+// else is an error: it is not Kubernaut's.
 func (g *Granter) Grant(ctx context.Context, h Holder, action catalog.Action, t kubernautv1.Target) error {
-	created := false
 	for _, b := range action.Bindings(t, g.Namespace) {
 		want := g.object(h, action.Name, b)
 		err := g.Client.Create(ctx, want)
 		switch {
 		case err == nil:
-			created = true
 			continue
 		case !apierrors.IsAlreadyExists(err):
 			return fmt.Errorf("granting %s its rights (%s %s): %w", catalog.ServiceAccountName(action.Name), kindOf(want), describe(want), err)
@@ -148,9 +147,6 @@ func (g *Granter) Grant(ctx context.Context, h Holder, action catalog.Action, t 
 		if !sameBinding(want, got) {
 			return fmt.Errorf("%s %s exists and is not this step's grant: it binds %s", kindOf(want), describe(want), binds(got))
 		}
-	}
-	if !created {
-		return nil
 	}
 	return g.settle(ctx, action, t)
 }
