@@ -55,7 +55,7 @@ kubectl create namespace kubernaut-system --dry-run=client -o yaml | kubectl app
 # its action's role just in time where its target is, and acts as that ServiceAccount.
 kubectl apply -f manifests/base/actions-rbac.yaml >/dev/null
 # Approvals the API server vouches for (the demo approves as the dev cluster's admin).
-kubectl apply -f manifests/base/admission-approvals.yaml >/dev/null
+kubectl apply -f manifests/base/admission-approvals.yaml -f manifests/base/admission-changes.yaml >/dev/null
 # The kill switch, the policy overrides and the blast-radius semaphores, as the base installs them.
 kubectl apply -n kubernaut-system -f manifests/base/configmaps.yaml >/dev/null
 kubectl apply -k manifests/samples

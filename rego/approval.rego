@@ -3,7 +3,9 @@
 # whether it was a fallback, the classification (environment, severity), the failed
 # detections, each step's action, risk and target kind, and the thresholds. Operators override
 # it with the key approval.rego of the policy ConfigMap; the query is
-# data.kubernaut.approval.decision.
+# data.kubernaut.approval.decision. A Manual decision carries its quorum: how many distinct
+# people must approve, and the separation window within which a person who changed one of
+# the plan's targets does not count as its approver.
 package kubernaut.approval
 
 default auto_threshold := 0.9
@@ -61,8 +63,19 @@ manual contains sprintf("%d context lookups failed (%s)", [count(significant_fai
 # Log tails are often unavailable; other failed lookups leave the analysis half-blind.
 significant_failures := {d | some d in input.failedDetections; d != "logs"}
 
+# Separation of duties: production plans (an undeclared environment included, unless the
+# operator says otherwise) need two distinct approvers; nobody approves a plan for a target
+# they changed in the last hour.
+default approvers := 1
+
+approvers := 2 if environment == "production"
+
+separation_window := "1h"
+
+quorum := {"approvers": approvers, "separationWindow": separation_window}
+
 decision := {"mode": "Rejected", "reasons": sort(rejections)} if {
 	count(rejections) > 0
-} else := {"mode": "Manual", "reasons": sort(manual)} if {
+} else := {"mode": "Manual", "reasons": sort(manual), "quorum": quorum} if {
 	count(manual) > 0
 } else := {"mode": "Auto", "reasons": [sprintf("confidence %.2f, %s, no high-risk step", [input.confidence, environment])]}

@@ -79,3 +79,23 @@ test_learning_alone_never_crosses_the_threshold if {
 	d.reasons == ["past outcomes alone lifted confidence 0.87 to 0.92, across 0.90: learning never approves on its own"]
 	approval.decision.mode == "Auto" with input as object.union(base, {"confidence": 0.95, "analyzerConfidence": 0.91})
 }
+
+test_production_needs_two_approvers if {
+	d := approval.decision with input as object.union(base, {"environment": "production"})
+	d.quorum == {"approvers": 2, "separationWindow": "1h"}
+}
+
+test_unknown_environment_needs_two_approvers if {
+	d := approval.decision with input as object.union(base, {"environment": "unknown", "confidence": 0.8})
+	d.quorum.approvers == 2
+}
+
+test_staging_needs_one_approver if {
+	d := approval.decision with input as object.union(base, {"confidence": 0.8})
+	d.quorum == {"approvers": 1, "separationWindow": "1h"}
+}
+
+test_unknown_declared_staging_needs_one_approver if {
+	d := approval.decision with input as object.union(base, {"environment": "unknown", "unknownEnvironment": "staging", "confidence": 0.8})
+	d.quorum.approvers == 1
+}

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"fmt"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -148,6 +150,26 @@ type ApprovalDecision struct {
 	// +kubebuilder:validation:items:MaxLength=512
 	// +listType=atomic
 	Reasons []string `json:"reasons,omitempty"`
+
+	// Quorum is what a person's approval of a Manual plan takes: how many distinct people,
+	// none of whom changed its targets recently.
+	// +optional
+	Quorum *Quorum `json:"quorum,omitempty"`
+}
+
+// Quorum is what a person's approval of a plan takes (separation of duties), as the approval
+// policy decided it.
+type Quorum struct {
+	// Approvers is how many distinct people must approve the plan.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=5
+	Approvers int32 `json:"approvers"`
+
+	// SeparationWindow: a person who changed one of the plan's targets within this window
+	// before approving does not count as its approver (the targets' kubernaut.io/changed-by,
+	// stamped by admission, tells who changed them). Zero turns the rule off.
+	// +optional
+	SeparationWindow metav1.Duration `json:"separationWindow,omitempty"`
 }
 
 // AIAnalysisStatus is the root cause, the recommendation and the approval decision.
@@ -272,4 +294,17 @@ type AIAnalysisList struct {
 
 func init() {
 	SchemeBuilder.Register(&AIAnalysis{}, &AIAnalysisList{})
+}
+
+// String says what the quorum takes: "2 distinct approvers, none of whom changed its targets
+// within 1h0m0s".
+func (q Quorum) String() string {
+	s := fmt.Sprintf("%d distinct approvers", q.Approvers)
+	if q.Approvers == 1 {
+		s = "1 approver"
+	}
+	if w := q.SeparationWindow.Duration; w > 0 {
+		s += fmt.Sprintf(" who did not change its targets within %s", w)
+	}
+	return s
 }

@@ -88,6 +88,11 @@ type WorkflowExecutionSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self != 'Rejected'",message="a rejected plan is never executed"
 	ApprovalMode ApprovalMode `json:"approvalMode"`
 
+	// Quorum is what a person's approval of a Manual plan takes, from the analysis' approval
+	// decision; none is one approver and no separation window.
+	// +optional
+	Quorum *Quorum `json:"quorum,omitempty"`
+
 	// Engine overrides the configured workflow engine.
 	// +optional
 	Engine EngineName `json:"engine,omitempty"`
@@ -191,15 +196,22 @@ type Approval struct {
 	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
 	PlanHash string `json:"planHash,omitempty"`
 
-	// DecidedBy is who decided: "policy" for Auto, a user for Manual (from the annotation's
-	// manager or Argo's resume).
+	// DecidedBy is who decided: "policy" for Auto; for Manual, the people who approved
+	// (admission stamped their names) or the one who rejected.
 	// +optional
-	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:MaxLength=1024
 	DecidedBy string `json:"decidedBy,omitempty"`
 
 	// DecidedAt is when the decision was made.
 	// +optional
 	DecidedAt *metav1.Time `json:"decidedAt,omitempty"`
+
+	// Approvers are the distinct people whose approvals of PlanHash counted so far, in order;
+	// the plan is approved when they reach the quorum.
+	// +optional
+	// +kubebuilder:validation:MaxItems=5
+	// +listType=atomic
+	Approvers []Approver `json:"approvers,omitempty"`
 
 	// Reasons are the approval policy's explanations, and the reason of a refusal.
 	// +optional
@@ -207,6 +219,16 @@ type Approval struct {
 	// +kubebuilder:validation:items:MaxLength=512
 	// +listType=atomic
 	Reasons []string `json:"reasons,omitempty"`
+}
+
+// Approver is one person's counted approval of a plan.
+type Approver struct {
+	// User is who approved, as the API server authenticated them.
+	// +kubebuilder:validation:MaxLength=253
+	User string `json:"user"`
+
+	// At is when the controller counted the approval.
+	At metav1.Time `json:"at"`
 }
 
 // WorkflowReference points at the Argo Workflow that runs the plan.

@@ -318,7 +318,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		return fmt.Errorf("adding the grants' sweeper: %w", err)
 	}
 	we := &workflowexecution.Reconciler{
-		Client: mgr.GetClient(), Templates: set, Compile: o.workflow, Safety: safety, Actions: &env, Grants: granter,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Templates: set, Compile: o.workflow, Safety: safety, Actions: &env, Grants: granter,
 		Events:        mgr.GetEventRecorder("kubernaut-workflowexecution"),
 		Engines:       map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set, Reader: mgr.GetAPIReader()}},
 		DefaultEngine: kubernautv1.EngineName(o.execution.engine),

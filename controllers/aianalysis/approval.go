@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
@@ -132,6 +134,10 @@ func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, conf
 	var d struct {
 		Mode    string   `json:"mode"`
 		Reasons []string `json:"reasons"`
+		Quorum  *struct {
+			Approvers        *int   `json:"approvers"`
+			SeparationWindow string `json:"separationWindow"`
+		} `json:"quorum"`
 	}
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return nil, version, fmt.Errorf("the approval policy (%s) answered %s: %w", version, raw, err)
@@ -149,5 +155,32 @@ func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, conf
 	if len(d.Reasons) > 16 {
 		d.Reasons = d.Reasons[:16]
 	}
-	return &kubernautv1.ApprovalDecision{Mode: mode, Reasons: d.Reasons}, version, nil
+	out := &kubernautv1.ApprovalDecision{Mode: mode, Reasons: d.Reasons}
+	if mode == kubernautv1.ApprovalManual {
+		// A person's approval needs its quorum spelt out: an override that forgets it fails
+		// the decision rather than letting one person approve anything.
+		if d.Quorum == nil || d.Quorum.Approvers == nil {
+			return nil, version, fmt.Errorf("the approval policy (%s) answered Manual without quorum.approvers: "+
+				`a Manual decision names how many distinct people must approve, e.g. "quorum": {"approvers": 2, "separationWindow": "1h"}`, version)
+		}
+		if q := d.Quorum; *q.Approvers < 1 || *q.Approvers > maxApprovers {
+			return nil, version, fmt.Errorf("the approval policy (%s) answered quorum.approvers %d: want 1 to %d", version, *q.Approvers, maxApprovers)
+		}
+		window, err := time.ParseDuration(d.Quorum.SeparationWindow)
+		if d.Quorum.SeparationWindow == "" {
+			window, err = 0, nil
+		}
+		if err != nil || window < 0 || window > maxSeparationWindow {
+			return nil, version, fmt.Errorf("the approval policy (%s) answered quorum.separationWindow %q: want a duration from 0s to %s",
+				version, d.Quorum.SeparationWindow, maxSeparationWindow)
+		}
+		out.Quorum = &kubernautv1.Quorum{Approvers: int32(*d.Quorum.Approvers), SeparationWindow: metav1.Duration{Duration: window}}
+	}
+	return out, version, nil
 }
+
+// The bounds of a quorum the approval policy may ask for.
+const (
+	maxApprovers        = 5
+	maxSeparationWindow = 30 * 24 * time.Hour
+)

@@ -64,6 +64,7 @@ func newWorkflow(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis
 			Target:                target,
 			Steps:                 aia.Status.Recommendation.Steps,
 			ApprovalMode:          aia.Status.Approval.Mode,
+			Quorum:                aia.Status.Approval.Quorum,
 		},
 	}
 }

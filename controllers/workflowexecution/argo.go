@@ -263,17 +263,17 @@ func taskNode(wf *wfv1.Workflow, boundary, task string) *wfv1.NodeStatus {
 }
 
 // Await creates the Workflow and reads its approval gate.
-func (a *Argo) Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (string, error) {
+func (a *Argo) Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (Resume, error) {
 	got, err := a.ensure(ctx, we, wf)
 	if err != nil {
-		return "", err
+		return Resume{}, err
 	}
 	n := taskNode(got, got.Name, approveTask)
 	if n == nil || n.Phase != wfv1.NodeSucceeded {
-		return "", nil
+		return Resume{}, nil
 	}
 	if strings.HasPrefix(n.Message, kubernautResume) {
-		return "", nil // our own resume, after an annotation: the annotation's author approved
+		return Resume{}, nil // our own resume, after an annotation: the annotation's author approved
 	}
 	return a.resumer(got, n), nil
 }
@@ -290,7 +290,7 @@ const kubernautResume = "Resumed by kubernaut"
 // ResumedByAnnotation, or, when that is the Argo server, the person its actor labels (SSO)
 // name. Otherwise — the admission policies not installed — Argo's actor labels, the node's
 // "Resumed by" message or the field manager of the update, said to be unvouched.
-func (a *Argo) resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) string {
+func (a *Argo) resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) Resume {
 	actor := ""
 	for _, k := range []string{"workflows.argoproj.io/actor-preferred-username", "workflows.argoproj.io/actor-email", "workflows.argoproj.io/actor"} {
 		if v := wf.Labels[k]; v != "" {
@@ -301,21 +301,21 @@ func (a *Argo) resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) string {
 	by := kubernautv1.Truncate(wf.Annotations[ResumedByAnnotation], 200)
 	switch {
 	case by != "" && by == a.ArgoServerUser && actor != "":
-		return "argo resume by " + actor + " (through the Argo server)"
+		return Resume{By: "argo resume by " + actor + " (through the Argo server)", User: actor}
 	case by != "":
-		return "argo resume by user " + by
+		return Resume{By: "argo resume by user " + by, User: by}
 	}
 	const unvouched = " (not vouched for by the API server: install manifests/base/admission-approvals.yaml)"
 	switch {
 	case actor != "":
-		return "argo resume by " + actor + unvouched
+		return Resume{By: "argo resume by " + actor + unvouched}
 	case strings.HasPrefix(n.Message, "Resumed by:"):
-		return "argo resume (" + kubernautv1.Truncate(n.Message, 200) + ")" + unvouched
+		return Resume{By: "argo resume (" + kubernautv1.Truncate(n.Message, 200) + ")" + unvouched}
 	}
 	if m := phaseManager(wf, n.ID); m != "" {
-		return "argo resume by field manager " + m + unvouched
+		return Resume{By: "argo resume by field manager " + m + unvouched}
 	}
-	return "argo resume" + unvouched
+	return Resume{By: "argo resume" + unvouched}
 }
 
 // FieldManager is the field manager of the Workflows Kubernaut creates and updates.

@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,10 @@ const (
 	LabelTargetKind        = "kubernaut.io/target-kind"
 	LabelTargetNamespace   = "kubernaut.io/target-namespace"
 	LabelTargetName        = "kubernaut.io/target-name"
+	// LabelApprovers is how many distinct people must approve a Manual plan: admission
+	// refuses a person's resume of the gate of a plan that needs more than one
+	// (manifests/base/admission-approvals.yaml), since one resume cannot carry several.
+	LabelApprovers = "kubernaut.io/approvers"
 )
 
 // planHashAnnotation carries the hash of the plan a compiled Workflow (or, by reference, its
@@ -147,6 +152,7 @@ func build(we *kubernautv1.WorkflowExecution, planHash string, opts CompileOptio
 			Labels: labels(map[string]string{
 				LabelRemediation: we.Spec.RemediationRequestRef.Name, LabelWorkflowExecution: we.Name,
 				LabelAlertName: we.Spec.AlertName, LabelTargetKind: string(t.Kind), LabelTargetNamespace: t.Namespace, LabelTargetName: t.Name,
+				LabelApprovers: approversLabel(we),
 			}),
 			Annotations: map[string]string{planHashAnnotation: planHash, "workflows.argoproj.io/description": fmt.Sprintf("Kubernaut remediation of %s for %s", t, we.Spec.AlertName)},
 		},
@@ -337,6 +343,14 @@ var labelUnsafe = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 // labels keeps the values that are valid label values; a longer or odd one is shortened with a
 // hash so that it still filters.
+// approversLabel is LabelApprovers' value: the quorum of a Manual plan, none for Auto.
+func approversLabel(we *kubernautv1.WorkflowExecution) string {
+	if we.Spec.ApprovalMode != kubernautv1.ApprovalManual {
+		return ""
+	}
+	return strconv.Itoa(int(quorumOf(we).Approvers))
+}
+
 func labels(in map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range in {

@@ -47,12 +47,22 @@ type Engine interface {
 // a resume of the gate is an approval of the plan the Workflow was compiled from.
 type Gate interface {
 	// Await creates the Workflow when it does not exist and reports who resumed its approval
-	// gate ("" while it waits).
-	Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (resumedBy string, err error)
+	// gate (the zero Resume while it waits).
+	Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (Resume, error)
 	// Reject stops the Workflow of a refused plan before anything ran. It is called again while
 	// the plan stays refused, until it reports no recheck: the Workflow has ended or is gone.
 	// nudged says why it nudged the engine's controller in this call ("" when it did not).
 	Reject(ctx context.Context, we *kubernautv1.WorkflowExecution) (recheck time.Duration, nudged string, err error)
+}
+
+// Resume is a person's resume of a plan's approval gate in the engine (`argo resume`).
+type Resume struct {
+	// By describes who resumed it, for the record ("argo resume by user alice"); "" while
+	// the gate waits.
+	By string
+	// User is the identity the API server vouched for ("" when it did not): the one counted
+	// against the quorum and the separation of duties.
+	User string
 }
 
 // planFailure is an error no retry can cure — the templates in the cluster do not match, a

@@ -42,6 +42,9 @@ const (
 type Reconciler struct {
 	// Client reads from the cache and writes to the API server.
 	Client client.Client
+	// APIReader reads the plan's targets uncached, for the separation of duties (who changed
+	// them); Client when nil.
+	APIReader client.Reader
 	// Templates are the ClusterWorkflowTemplates plans compile against.
 	Templates templates.Set
 	// Compile configures compiled Workflows.
@@ -119,18 +122,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := we.DeepCopy()
 	var res ctrl.Result
+	clearApproval := false
 	err := r.plan(ctx, we)
 	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ValidatedCondition) {
 		// A plan whose remediation ended is refused before its gate: nothing is created for it.
-		var ended, resumedBy string
+		var ended string
 		ended, err = r.remediationEnded(ctx, we)
 		switch {
 		case err != nil:
 		case ended != "":
 			r.refuseLate(we, ended)
 		default:
-			if resumedBy, err = r.gate(ctx, we); err == nil {
-				r.approve(we, resumedBy)
+			var resume Resume
+			if resume, err = r.gate(ctx, we); err == nil {
+				clearApproval, err = r.approve(ctx, we, resume)
 			}
 		}
 		if err == nil {
@@ -164,6 +169,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching the status of WorkflowExecution %s: %w", req, perr))
 		}
 		r.written.Wrote(we)
+	}
+	if clearApproval && err == nil {
+		// Counted (or refused) and recorded above: the next approver sets the annotation anew.
+		err = r.clearApproval(ctx, we)
 	}
 	return res, err
 }
@@ -274,64 +283,4 @@ func (r *Reconciler) refuseLate(we *kubernautv1.WorkflowExecution, ended string)
 		PlanHash: we.Status.Plan.Hash, Reasons: []string{kubernautv1.Truncate(msg, 512)}}
 	set(we, kubernautv1.ApprovedCondition, metav1.ConditionFalse, kubernautv1.ReasonRemediationEnded, msg)
 	set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
-}
-
-// approve records the approval: the policy's for Auto; for Manual, a person's annotation naming
-// this plan's hash (another hash is refused), or a rejection.
-func (r *Reconciler) approve(we *kubernautv1.WorkflowExecution, resumedBy string) {
-	if meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
-		return
-	}
-	hash := we.Status.Plan.Hash
-	now := metav1.NewTime(r.now())
-	a := &kubernautv1.Approval{Mode: we.Spec.ApprovalMode, Decision: "Pending", PlanHash: hash}
-	if we.Status.Approval != nil {
-		a.Reasons = we.Status.Approval.Reasons
-	}
-	we.Status.Approval = a
-	if we.Spec.ApprovalMode == kubernautv1.ApprovalAuto {
-		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", "policy", &now
-		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonAutoApproved, "approved by the approval policy")
-		return
-	}
-	who, vouched := decidedBy(we)
-	if reason, ok := we.Annotations[RejectAnnotation]; ok {
-		// A rejection is taken even unvouched: refusing to act is always safe.
-		a.Decision, a.DecidedBy, a.DecidedAt = "Denied", who, &now
-		a.Reasons = append(a.Reasons, kubernautv1.Truncate("rejected: "+reason, 512))
-		msg := fmt.Sprintf("rejected by %s: %s", who, reason)
-		set(we, kubernautv1.ApprovedCondition, metav1.ConditionFalse, kubernautv1.ReasonApprovalDenied, msg)
-		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
-		return
-	}
-	got, ok := we.Annotations[ApproveAnnotation]
-	switch {
-	case resumedBy != "":
-		// The gate of the Workflow compiled from this very plan was resumed.
-		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", resumedBy, &now
-		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonManuallyApproved, "plan "+hash+" approved by "+resumedBy)
-	case ok && got == hash && !vouched:
-		set(we, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval,
-			fmt.Sprintf("an approval of plan %s was ignored: it carries no %s, so the API server did not vouch for who gave it "+
-				"(install the admission policies of manifests/base/admission-approvals.yaml, then approve again)", hash, DecidedByAnnotation))
-	case ok && got == hash:
-		a.Decision, a.DecidedBy, a.DecidedAt = "Approved", who, &now
-		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonManuallyApproved, "plan "+hash+" approved by "+who)
-	case ok:
-		set(we, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval,
-			fmt.Sprintf("an approval for plan %q was refused: this plan is %s; approve it with kubectl annotate workflowexecution %s %s=%s --overwrite",
-				kubernautv1.Truncate(got, 80), hash, we.Name, ApproveAnnotation, hash))
-	default:
-		set(we, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval,
-			fmt.Sprintf("waiting for approval: kubectl annotate workflowexecution %s %s=%s", we.Name, ApproveAnnotation, hash))
-	}
-}
-
-// decidedBy names who approved or rejected the plan by annotation: the user admission stamped
-// in DecidedByAnnotation (vouched), else "an unvouched user".
-func decidedBy(we *kubernautv1.WorkflowExecution) (string, bool) {
-	if u := we.Annotations[DecidedByAnnotation]; u != "" {
-		return "user " + kubernautv1.Truncate(u, 200), true
-	}
-	return "an unvouched user (no " + DecidedByAnnotation + ")", false
 }

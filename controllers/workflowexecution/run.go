@@ -35,20 +35,20 @@ func (r *Reconciler) engine(we *kubernautv1.WorkflowExecution) (kubernautv1.Engi
 
 // gate lets an engine with an approval gate of its own (argo) create the Workflow of a Manual
 // plan before the approval, and reports who resumed the gate.
-func (r *Reconciler) gate(ctx context.Context, we *kubernautv1.WorkflowExecution) (string, error) {
+func (r *Reconciler) gate(ctx context.Context, we *kubernautv1.WorkflowExecution) (Resume, error) {
 	if c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition); we.Spec.ApprovalMode != kubernautv1.ApprovalManual ||
 		c != nil && c.Status != metav1.ConditionUnknown {
-		return "", nil // no gate, or already decided
+		return Resume{}, nil // no gate, or already decided
 	}
 	name, e := r.engine(we)
 	g, ok := e.(Gate)
 	if !ok {
-		return "", nil
+		return Resume{}, nil
 	}
 	we.Status.Engine = name
 	wf, err := build(we, we.Status.Plan.Hash, r.Compile)
 	if err != nil {
-		return "", fmt.Errorf("compiling the plan of %s: %w", we.Name, err)
+		return Resume{}, fmt.Errorf("compiling the plan of %s: %w", we.Name, err)
 	}
 	return g.Await(ctx, we, wf)
 }

@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
-	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	"github.com/kubernaut/kubernaut/gateway"
 	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/scenario"
@@ -35,6 +34,7 @@ type situation struct {
 	start  time.Time
 	end    time.Time
 	result *kubernautv1.RemediationRequest
+	asked  bool // the plan's wait for people was shown
 }
 
 func main() {
@@ -107,6 +107,10 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 				return a, c.Patch(ctx, d, client.MergeFrom(before))
 			}},
 	}
+	people, err := approvers(ctx, c, cfg, ns)
+	if err != nil {
+		return err
+	}
 	sender := scenario.Sender{URL: url, Token: token}
 	fmt.Println("Making the situations real, then Alertmanager notifies kubernaut of each:")
 	for _, s := range situations {
@@ -145,7 +149,7 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 			}
 			done = false
 			if rr.Status.Phase == kubernautv1.RemediationPhaseAwaitingApproval && !approved[s.rr] {
-				ok, err := approve(ctx, c, ns, s)
+				ok, err := approve(ctx, c, people, ns, s)
 				if err != nil {
 					return false, err
 				}
@@ -183,48 +187,6 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 		return fmt.Errorf("unexpected outcomes:\n  %s", strings.Join(wrong, "\n  "))
 	}
 	return nil
-}
-
-// approve approves a plan waiting at its gate by its hash, printing what a person would read
-// and type. It reports false while the plan is still being planned.
-func approve(ctx context.Context, c client.Client, ns string, s *situation) (bool, error) {
-	we := &kubernautv1.WorkflowExecution{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.rr + "-we"}, we); err != nil || we.Status.Phase != kubernautv1.WorkflowAwaitingApproval || we.Status.Plan == nil {
-		return false, nil
-	}
-	why := "the approval policy asks for a person"
-	aia := &kubernautv1.AIAnalysis{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.rr + "-aia"}, aia); err == nil && aia.Status.Approval != nil {
-		why = strings.Join(aia.Status.Approval.Reasons, "; ")
-	}
-	fmt.Printf("\n  ── %s waits for a person: %s\n", s.name, why)
-	for _, st := range we.Status.Plan.Steps {
-		fmt.Printf("       step %-8s %s %s (policy allowed: %t)\n", st.Name, st.Action, st.Target, st.Policy.Allowed)
-	}
-	fmt.Printf("       plan hash %s; approve with either of:\n", we.Status.Plan.Hash)
-	fmt.Printf("         kubectl annotate workflowexecution %s -n %s %s=%s\n", we.Name, ns, workflowexecution.ApproveAnnotation, we.Status.Plan.Hash)
-	fmt.Printf("         argo resume %s -n %s    (with the argo engine: make demo ARGO=1)\n", we.Name, ns)
-	fmt.Printf("       the demo approves it with the first.\n")
-	before := we.DeepCopy()
-	if we.Annotations == nil {
-		we.Annotations = map[string]string{}
-	}
-	we.Annotations[workflowexecution.ApproveAnnotation] = we.Status.Plan.Hash
-	if err := c.Patch(ctx, we, client.MergeFrom(before)); err != nil {
-		return false, fmt.Errorf("approving %s: %w", we.Name, err)
-	}
-	who := we.Annotations[workflowexecution.DecidedByAnnotation]
-	if who == "" {
-		return false, fmt.Errorf("approving %s: the API server did not stamp %s (are manifests/base/admission-approvals.yaml's policies installed?)",
-			we.Name, workflowexecution.DecidedByAnnotation)
-	}
-	fmt.Printf("       approved by %s: the user the API server authenticated, stamped by admission into %s\n", who, workflowexecution.DecidedByAnnotation)
-	scope := "-n " + we.Spec.Target.Namespace
-	if we.Spec.Target.Namespace == "" {
-		scope = "--all-namespaces" // a node: cluster scope
-	}
-	fmt.Printf("       (who may: the verb approve where the plan acts — kubectl auth can-i approve workflowexecutions.kubernaut.io %s)\n\n", scope)
-	return true, nil
 }
 
 func targetOf(a gateway.WebhookAlert) string {

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
@@ -47,16 +49,24 @@ func ApplyManifest(ctx context.Context, cfg *rest.Config, path string) error {
 	}
 }
 
-// InstallApprovalAdmission applies manifests/base/admission-approvals.yaml (root is the
-// module's root) and waits until the API server enforces it: the mutating policy stamps
-// kubernaut.io/decided-by, the validating one refuses a forged value.
+// InstallApprovalAdmission applies manifests/base/admission-approvals.yaml and
+// admission-changes.yaml (root is the module's root) and waits until the API server enforces
+// them: the mutating policies stamp kubernaut.io/decided-by and kubernaut.io/changed-by (in
+// the opted-in namespace kubernaut-admission-probe, which it creates), the validating one
+// refuses a forged decided-by.
 func InstallApprovalAdmission(ctx context.Context, cfg *rest.Config, root string) error {
-	if err := ApplyManifest(ctx, cfg, filepath.Join(root, "manifests", "base", "admission-approvals.yaml")); err != nil {
-		return err
+	for _, f := range []string{"admission-approvals.yaml", "admission-changes.yaml"} {
+		if err := ApplyManifest(ctx, cfg, filepath.Join(root, "manifests", "base", f)); err != nil {
+			return err
+		}
 	}
 	k, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
 		return err
+	}
+	probeNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubernaut-admission-probe", Labels: map[string]string{"kubernaut.io/remediate": "true"}}}
+	if err := k.Create(ctx, probeNS); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", probeNS.Name, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -68,11 +78,15 @@ func InstallApprovalAdmission(ctx context.Context, cfg *rest.Config, root string
 			w.Annotations = map[string]string{"kubernaut.io/decided-by": "someone-else"}
 		})
 		errF := k.Create(ctx, forged, client.DryRunAll)
-		if errS == nil && stamped.Annotations["kubernaut.io/decided-by"] != "" && apierrors.IsForbidden(errF) {
+		changed := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: probeNS.Name, Name: "admission-probe"}, Data: map[string]string{"k": "v"}}
+		errC := k.Create(ctx, changed, client.DryRunAll)
+		if errS == nil && stamped.Annotations["kubernaut.io/decided-by"] != "" && apierrors.IsForbidden(errF) &&
+			errC == nil && changed.Annotations["kubernaut.io/changed-by"] != "" {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the approval admission policies are not enforced after 30 s (stamp: %v, %v; forged: %v)", errS, stamped.Annotations, errF)
+			return fmt.Errorf("the approval admission policies are not enforced after 30 s (stamp: %v, %v; forged: %v; changed-by: %v, %v)",
+				errS, stamped.Annotations, errF, errC, changed.Annotations)
 		}
 		select {
 		case <-ctx.Done():

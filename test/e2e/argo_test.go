@@ -267,17 +267,12 @@ var _ = Describe("Argo's real workflow-controller with templateReferencing: Secu
 })
 
 // approveByAnnotation waits until the plan awaits approval and approves its hash as
-// `kubectl annotate` would.
+// `kubectl annotate` would, by as many people as its quorum needs.
 func approveByAnnotation(ctx SpecContext, we *kubernautv1.WorkflowExecution) {
 	GinkgoHelper()
-	Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
-		g.Expect(we.Status.Plan).NotTo(BeNil())
-		g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
-	}).WithContext(ctx).Should(Succeed())
-	before := we.DeepCopy()
-	we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
-	Expect(k8s.Patch(ctx, we, client.MergeFrom(before), client.FieldOwner("kubectl-annotate"))).To(Succeed())
+	got, err := cluster.ApprovePlan(ctx, env.Config, client.ObjectKeyFromObject(we))
+	Expect(err).NotTo(HaveOccurred())
+	got.DeepCopyInto(we)
 }
 
 // atGate waits until Argo's controller holds the Workflow at its approval gate (the suspend

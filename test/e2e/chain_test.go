@@ -24,7 +24,6 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/killswitch"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
-	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	"github.com/kubernaut/kubernaut/gateway"
 	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/holmes"
@@ -103,13 +102,13 @@ func reaches(ctx context.Context, name string, phase kubernautv1.RemediationPhas
 	return &rr
 }
 
-// approvePlan approves the remediation's plan by its hash, as a person with kubectl annotate.
+// approvePlan approves the remediation's plan by its hash, as people with kubectl annotate:
+// as many as its quorum needs.
 func approvePlan(ctx context.Context, rrName string) *kubernautv1.WorkflowExecution {
 	GinkgoHelper()
 	we := planned(ctx, rrName)
-	before := we.DeepCopy()
-	we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
-	Expect(k8s.Patch(ctx, we, client.MergeFrom(before))).To(Succeed())
+	we, err := cluster.ApprovePlan(ctx, env.Config, client.ObjectKeyFromObject(we))
+	Expect(err).NotTo(HaveOccurred())
 	return we
 }
 

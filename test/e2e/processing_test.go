@@ -29,6 +29,7 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/templates"
+	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/gen"
 	"github.com/kubernaut/kubernaut/test/scenario"
 )
@@ -364,9 +365,8 @@ var _ = Describe("RemediationProcessing on the full control plane", func() {
 		Expect(we.Status.Plan.Steps[0].DryRun).To(And(HaveField("Result", "Succeeded"), HaveField("Diff", ContainSubstring("+      - image: shop/ledger:1.0"))),
 			"the approver sees the change before approving it")
 
-		before := we.DeepCopy()
-		we.Annotations = map[string]string{workflowexecution.ApproveAnnotation: we.Status.Plan.Hash}
-		Expect(k8s.Patch(ctx, &we, client.MergeFrom(before))).To(Succeed())
+		_, err := cluster.ApprovePlan(ctx, env.Config, client.ObjectKeyFromObject(&we))
+		Expect(err).NotTo(HaveOccurred())
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(rr), rr)).To(Succeed())
 			g.Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseCompleted), rr.Status.Message)

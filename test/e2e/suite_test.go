@@ -76,6 +76,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	}
 	// Approvals the API server vouches for, as manifests/base installs them.
 	Expect(cluster.InstallApprovalAdmission(ctx, env.Config, root)).To(Succeed())
+	// The people who approve plans (the administrator makes the situations: the separation
+	// of duties would not count its approvals).
+	Expect(cluster.InstallApprovers(ctx, env.Config)).To(Succeed())
 }, NodeTimeout(2*time.Minute))
 
 // baseConfigMap reads one ConfigMap of a manifests file, in actionsNamespace.

@@ -134,7 +134,7 @@ var _ = Describe("The base manifests", func() {
 			}
 		}
 		// Approvals the API server vouches for.
-		Expect(kinds).To(HaveKeyWithValue("MutatingAdmissionPolicy", 2))
+		Expect(kinds).To(HaveKeyWithValue("MutatingAdmissionPolicy", 3)) // the approvers' and the changes' authors
 		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicy", 5))
 		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 5))
 		Expect(kinds).To(HaveKeyWithValue("Deployment", 2))

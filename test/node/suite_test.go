@@ -72,6 +72,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	}
 	// Approvals the API server vouches for, as manifests/base installs them.
 	Expect(cluster.InstallApprovalAdmission(ctx, env.Config, root)).To(Succeed())
+	// The people who approve plans (the administrator makes the situations: the separation
+	// of duties would not count its approvals).
+	Expect(cluster.InstallApprovers(ctx, env.Config)).To(Succeed())
 	// The ClusterWorkflowTemplates, as Argo CD or Flux syncs templates/.
 	set, err := templates.Embedded()
 	Expect(err).NotTo(HaveOccurred())
