@@ -26,7 +26,7 @@ ETCD_STAMP := $(CLUSTER_BIN)/.etcd-$(ETCD_VERSION)
 KWOK_STAMP := $(CLUSTER_BIN)/.kwok-$(KWOK_VERSION)
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 ARGO_STAMP := $(CLUSTER_BIN)/.argo-$(ARGO_VERSION)
-ARGOEXEC_STAMP := $(CLUSTER_BIN)/.argoexec-$(ARGO_VERSION)
+ARGOEXEC_STAMP := $(CLUSTER_BIN)/.argoexec-cli-$(ARGO_VERSION)
 
 # The real node's parts (issue 18): kubelet and kube-proxy from test/tools/kube, containerd 2.x
 # from the Go module proxy, and Debian's runc, CNI plugins, iptables and conntrack.
@@ -138,23 +138,29 @@ $(KUBELET_STAMP): $(KUBE_STAMP)
 		k8s.io/kubernetes/cmd/kube-proxy
 	rm -f $(NODE_BIN)/.kubelet-* && touch $@
 
-# Argo's executor, for the real node: resource templates run by the real argoexec. The module's
-# zip lacks workflow/executor/osspecific/signal_linux.go (a symlink to signal_darwin.go upstream;
-# module zips drop symlinks: "undefined: Setpgid"), so it builds from a copy of the module with
-# that file restored (a go build -overlay may not touch the module cache). cgo on, as the
-# workflow-controller's build, to reuse its build cache: the real node's image adds libc.
+# Argo's executor, for the real node: resource templates run by the real argoexec; and the
+# argo CLI, whose `argo resume` approves a plan on the real node. The module's zip lacks
+# workflow/executor/osspecific/signal_linux.go (a symlink to signal_darwin.go upstream; module
+# zips drop symlinks: "undefined: Setpgid") and the UI the CLI's `argo server` embeds
+# (ui/dist/app, built by yarn upstream), so both build from a copy of the module with that file
+# restored and a one-page placeholder UI (a go build -overlay may not touch the module cache).
+# cgo on, as the workflow-controller's build, to reuse its build cache: the real node's image
+# adds libc.
 .PHONY: argoexec-bin
-argoexec-bin: $(ARGOEXEC_STAMP) ## Build Argo's argoexec into bin/cluster (once per version; the real node's executor image).
+argoexec-bin: $(ARGOEXEC_STAMP) ## Build Argo's argoexec and argo CLI into bin/cluster (once per version; the real node's executor image, `argo resume`).
 
 $(ARGOEXEC_STAMP): $(ARGO_STAMP)
-	@echo ">> building Argo's argoexec $(ARGO_VERSION) (once; ~1 min after the workflow-controller)"
+	@echo ">> building Argo's argoexec and argo CLI $(ARGO_VERSION) (once; ~4 min after the workflow-controller)"
 	rm -rf $(BIN)/argoexec-build && mkdir -p $(BIN)/argoexec-build
 	cp test/tools/argo/go.mod test/tools/argo/go.sum $(BIN)/argoexec-build/
 	src=$$(cd test/tools/argo && go list -m -f '{{.Dir}}' github.com/argoproj/argo-workflows/v3) && \
 		cp -r $$src $(BIN)/argoexec-build/argo-src && chmod -R u+w $(BIN)/argoexec-build/argo-src && \
 		cp $$src/workflow/executor/osspecific/signal_darwin.go $(BIN)/argoexec-build/argo-src/workflow/executor/osspecific/signal_linux.go
+	mkdir -p $(BIN)/argoexec-build/argo-src/ui/dist/app && \
+		echo '<!DOCTYPE html><html><head><base href="/"></head><body>Argo UI not built (kubernaut test build)</body></html>' \
+		> $(BIN)/argoexec-build/argo-src/ui/dist/app/index.html
 	cd $(BIN)/argoexec-build && go mod edit -module kubernaut/argoexec -replace github.com/argoproj/argo-workflows/v3=./argo-src && \
-		go build -trimpath -ldflags "-s -w" -o $(CLUSTER_BIN)/argoexec github.com/argoproj/argo-workflows/v3/cmd/argoexec
+		go build -trimpath -ldflags "-s -w" -o $(CLUSTER_BIN)/ github.com/argoproj/argo-workflows/v3/cmd/argoexec github.com/argoproj/argo-workflows/v3/cmd/argo
 	rm -rf $(BIN)/argoexec-build
 	rm -f $(CLUSTER_BIN)/.argoexec-* && touch $@
 

@@ -104,10 +104,26 @@ func startProduction(ctx SpecContext) {
 	DeferCleanup(func() { Expect(stop()).To(Succeed()) })
 }
 
-// runPlan creates the plan and waits until it ends.
+// grantArgoResume lets user read and update the Workflows in Kubernaut's namespace, as
+// `argo resume` needs.
+func grantArgoResume(ctx SpecContext, user string) {
+	GinkgoHelper()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, Name: "argo-resume"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{"argoproj.io"}, Resources: []string{"workflows"}, Verbs: []string{"get", "list", "watch", "update", "patch"}}}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, Name: "argo-resume-" + user},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user}}}
+	for _, o := range []client.Object{role, binding} {
+		Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, o))).To(Succeed())
+	}
+}
+
+// runPlan creates the plan, unless it exists, and waits until it ends.
 func runPlan(ctx SpecContext, we *kubernautv1.WorkflowExecution) {
 	GinkgoHelper()
-	Expect(k8s.Create(ctx, we)).To(Succeed())
+	if we.UID == "" {
+		Expect(k8s.Create(ctx, we)).To(Succeed())
+	}
 	Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
 		g.Expect(we.Status.Phase).To(BeElementOf(kubernautv1.WorkflowCompleted, kubernautv1.WorkflowFailed, kubernautv1.WorkflowRejected))
@@ -117,21 +133,36 @@ func runPlan(ctx SpecContext, we *kubernautv1.WorkflowExecution) {
 var _ = Describe("Argo's real controller and executor on the real node", func() {
 	BeforeEach(func() { DeferCleanup(healthy) })
 
-	It("runs a plan's resource templates with the real argoexec, each step a Job of the actions image, to Completed", func(ctx SpecContext) {
+	It("waits at its gate until a person runs the real `argo resume`, then runs the plan's resource templates with the real argoexec, each step a Job of the actions image, to Completed", func(ctx SpecContext) {
 		ns := newNamespace(ctx, "node-argo-")
 		startProduction(ctx)
 		d := workloadDeployment(ns, "web", 1, "serve")
 		Expect(k8s.Create(ctx, d)).To(Succeed())
 		available(ctx, d)
+		// alice may resume Workflows where the plans live, and approve where this one acts
+		// (cluster.InstallApprovers).
+		grantArgoResume(ctx, "alice")
 
 		t := kubernautv1.Target{Kind: "Deployment", Namespace: ns, Name: "web"}
 		we := gen.WorkflowExecution(actionsNamespace, "rr-scale-we", func(w *kubernautv1.WorkflowExecution) {
-			w.Spec.ApprovalMode, w.Spec.Engine, w.Spec.Target = kubernautv1.ApprovalAuto, kubernautv1.EngineArgo, t
+			w.Spec.ApprovalMode, w.Spec.Engine, w.Spec.Target = kubernautv1.ApprovalManual, kubernautv1.EngineArgo, t
 			w.Spec.Steps = []kubernautv1.PlanStep{{Name: "scale", ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionScaleDeployment, Target: t,
 				Parameters: &kubernautv1.ActionParameters{ScaleDeployment: &kubernautv1.ScaleDeploymentParameters{Replicas: 2}}}}}
 		})
+		Expect(k8s.Create(ctx, we)).To(Succeed())
+		Eventually(func(g Gomega) {
+			wf := &wfv1.Workflow{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: we.Name}, wf)).To(Succeed())
+			g.Expect(wf.Status.Nodes.FindByName(we.Name + ".approve")).To(HaveField("Phase", wfv1.NodeRunning))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed(), "Argo holds the plan at its gate")
+		var steps kubernautv1.KubernetesExecutionList
+		Expect(k8s.List(ctx, &steps, client.InNamespace(actionsNamespace), client.MatchingLabels{workflowexecution.LabelWorkflowExecution: we.Name})).To(Succeed())
+		Expect(steps.Items).To(BeEmpty(), "nothing runs before the approval")
+		out, err := argo(ctx, "resume", we.Name, "-n", actionsNamespace, "--as", "alice")
+		Expect(err).NotTo(HaveOccurred(), out)
 		runPlan(ctx, we)
 		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%v", we.Status.Conditions)
+		Expect(we.Status.Approval.DecidedBy).To(Equal("argo resume by user alice"), "admission stamped who the API server authenticated")
 
 		// The world: Argo's Workflow Succeeded, its resource-template pod ran argoexec on the
 		// real node, the step's Job ran the actions image there, and two pods serve.

@@ -160,10 +160,20 @@ var _ = Describe("The production combination on the real node, from the alert", 
 		rr := p.remediation(ctx, name)
 		Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseCompleted), "%s", rr.Status.Message)
 
-		// The evidence was the kubelet's: the previous container's log reached the analysis.
+		// The evidence was the kubelet's: the previous container's log, its credential
+		// redacted, and the kubelet's own BackOff events reached the processing and the analysis.
 		rp := &kubernautv1.RemediationProcessing{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: name + "-rp"}, rp)).To(Succeed())
-		Expect(fmt.Sprint(rp.Status.Enrichment)).To(ContainSubstring("crashing on start"))
+		aia := &kubernautv1.AIAnalysis{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: name + "-aia"}, aia)).To(Succeed())
+		for _, e := range []*kubernautv1.Enrichment{rp.Status.Enrichment, aia.Spec.Enrichment} {
+			Expect(e).NotTo(BeNil())
+			Expect(e.Logs).To(ContainElement(And(HaveField("Pod", crashing.Name), HaveField("Previous", true),
+				HaveField("Text", ContainSubstring("crashing on start: cannot reach postgres://app:[REDACTED]@db")),
+				HaveField("Redactions", BeNumerically(">=", 1)))), "%+v", e.Logs)
+			Expect(fmt.Sprint(e)).NotTo(ContainSubstring("s3cret-pw"))
+			Expect(e.Events).To(ContainElement(And(HaveField("Reason", "BackOff"), HaveField("Object", "Pod/"+crashing.Name))), "%+v", e.Events)
+		}
 
 		// The world: the template is revision 1's again, every pod serves it and is Ready, and
 		// the step ran as a Job of the actions image on the real node.

@@ -110,11 +110,22 @@ func newNamespace(ctx SpecContext, prefix string) string {
 
 // kubectl runs the control plane's kubectl against the cluster and returns its output.
 func kubectl(ctx context.Context, args ...string) (string, error) {
+	return tool(ctx, "kubectl", args...)
+}
+
+// argo runs the argo CLI built from Argo's module (make argoexec-bin) against the cluster,
+// in its kube mode (no Argo server), as a person at a terminal would.
+func argo(ctx context.Context, args ...string) (string, error) {
+	return tool(ctx, "argo", args...)
+}
+
+// tool runs a command line tool of bin/cluster with the cluster's kubeconfig.
+func tool(ctx context.Context, name string, args ...string) (string, error) {
 	bin, err := cluster.FindBinDir()
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, name), append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()

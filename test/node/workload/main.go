@@ -43,7 +43,9 @@ func main() {
 	case "serve":
 		serve(os.Args[2:])
 	case "crash":
-		fmt.Println("workload: crashing on start")
+		// A credential in the log, as real programs print them: the evidence Kubernaut
+		// gathers must not carry it.
+		fmt.Println("workload: crashing on start: cannot reach postgres://app:s3cret-pw@db:5432/orders")
 		os.Exit(1)
 	case "clear-cache":
 		if err := os.WriteFile("/tmp/cleared", []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
