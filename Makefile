@@ -207,19 +207,22 @@ KUBECTL := $(CLUSTER_BIN)/kubectl --kubeconfig $(DEV_KUBECONFIG)
 
 .PHONY: dev-cluster
 ARGO ?=
+# NODE=real joins a real node to the dev cluster (make node-bin; as root) and makes the demo's
+# situations happen for real on it.
+NODE ?=
 
-dev-cluster: cluster-bin $(if $(ARGO),argo-bin) ## Start the full local control plane in the background (kubeconfig in bin/dev-cluster); ARGO=1 adds Argo's workflow-controller.
+dev-cluster: cluster-bin $(if $(ARGO),argo-bin) $(if $(filter real,$(NODE)),node-bin $(if $(ARGO),argoexec-bin)) ## Start the full local control plane in the background (kubeconfig in bin/dev-cluster); ARGO=1 adds Argo's workflow-controller, NODE=real a real node (as root).
 	@if [ -f $(DEV_DIR)/pid ] && kill -0 $$(cat $(DEV_DIR)/pid) 2>/dev/null && [ -f $(DEV_DIR)/ready ]; then \
 		echo "dev cluster already running (pid $$(cat $(DEV_DIR)/pid))"; exit 0; fi
 	@mkdir -p $(DEV_DIR)
 	go build -o $(BIN)/devcluster ./test/cluster/devcluster
 	@rm -f $(DEV_DIR)/ready
-	@nohup $(BIN)/devcluster --dir $(DEV_DIR) --crds manifests/crd/bases $(if $(ARGO),--argo kubernaut-system) > $(DEV_DIR)/devcluster.log 2>&1 & echo $$! > $(DEV_DIR)/pid
-	@for i in $$(seq 1 600); do \
+	@nohup $(BIN)/devcluster --dir $(DEV_DIR) --crds manifests/crd/bases $(if $(ARGO),--argo kubernaut-system) $(if $(filter real,$(NODE)),--real-node) > $(DEV_DIR)/devcluster.log 2>&1 & echo $$! > $(DEV_DIR)/pid
+	@for i in $$(seq 1 1500); do \
 		[ -f $(DEV_DIR)/ready ] && break; \
 		if ! kill -0 $$(cat $(DEV_DIR)/pid) 2>/dev/null; then echo "dev cluster failed to start:"; tail -30 $(DEV_DIR)/devcluster.log; rm -f $(DEV_DIR)/pid; exit 1; fi; \
 		sleep 0.2; done
-	@[ -f $(DEV_DIR)/ready ] || { echo "dev cluster not ready after 120s:"; tail -30 $(DEV_DIR)/devcluster.log; exit 1; }
+	@[ -f $(DEV_DIR)/ready ] || { echo "dev cluster not ready after 300s:"; tail -30 $(DEV_DIR)/devcluster.log; exit 1; }
 	@cat $(DEV_DIR)/devcluster.log
 	@echo
 	@echo "The local control plane runs in the background (pid $$(cat $(DEV_DIR)/pid)). Use it with:"
@@ -243,11 +246,11 @@ dev-cluster-down: ## Stop the local control plane.
 KEEP ?=
 
 .PHONY: demo
-demo: build ## The demo: an alert to a verified rollback (KEEP=1 leaves the control plane running; ARGO=1 runs it through Argo's real workflow-controller).
+demo: build ## The demo: an alert to a verified rollback (KEEP=1 leaves the control plane running; ARGO=1 runs it through Argo's real workflow-controller; NODE=real on real workloads on a real node, as root).
 	@started=0; \
 	if ! { [ -f $(DEV_DIR)/pid ] && kill -0 $$(cat $(DEV_DIR)/pid) 2>/dev/null; }; then \
 		$(MAKE) --no-print-directory dev-cluster; started=1; fi; \
-	rc=0; ARGO="$(ARGO)" KUBECTL="$(KUBECTL)" KUBERNAUT="$(BIN)/kubernaut" KUBECONFIG=$(DEV_KUBECONFIG) hack/demo.sh || rc=$$?; \
+	rc=0; ARGO="$(ARGO)" NODE="$(NODE)" KUBECTL="$(KUBECTL)" KUBERNAUT="$(BIN)/kubernaut" KUBECONFIG=$(DEV_KUBECONFIG) hack/demo.sh || rc=$$?; \
 	if [ -z "$(KEEP)" ] && [ $$started = 1 ]; then $(MAKE) --no-print-directory dev-cluster-down; \
 	elif [ -n "$(KEEP)" ]; then echo "KEEP=1: the control plane keeps running; export KUBECONFIG=$(DEV_KUBECONFIG); stop it with 'make dev-cluster-down'"; fi; \
 	exit $$rc

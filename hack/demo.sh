@@ -26,11 +26,25 @@ if [[ -n ${ARGO:-} ]]; then
   ENGINE=argo
   kubectl get crd workflows.argoproj.io >/dev/null 2>&1 || { echo "ARGO=1: the dev cluster runs without Argo; restart it: make dev-cluster-down && make dev-cluster ARGO=1"; exit 1; }
 fi
-echo "engine: $ENGINE; plans of confidence 0.75 and up run without a person outside production (--auto-approve-threshold 0.75)"
+# NODE=real: each step runs as a Job of the actions image on the real node (the production
+# overlay's executor), against workloads the kubelet really runs.
+EXECUTOR=(--memory-soak 2s)
+EXECUTOR_NAME=inprocess
+DEMO=()
+SITUATIONS="Six situations on a sample estate"
+if [[ ${NODE:-} == real ]]; then
+  kubectl get node real-node >/dev/null 2>&1 || { echo "NODE=real: the dev cluster runs without a real node; restart it: make dev-cluster-down && make dev-cluster NODE=real"; exit 1; }
+  EXECUTOR=(--executor job --actions-image localhost/kubernaut/actions:dev --memory-soak 10s
+    --job-node-selector kubernaut.io/real-node=true --job-tolerations kubernaut.io/real-node:NoSchedule)
+  EXECUTOR_NAME="job (the actions image, on the real node)"
+  DEMO=(--real-node --kubectl "${KUBECTL%% *}")
+  SITUATIONS="Three situations made real on the real node"
+fi
+echo "engine: $ENGINE; executor: $EXECUTOR_NAME; plans of confidence 0.75 and up run without a person outside production (--auto-approve-threshold 0.75)"
 "$KUBERNAUT" local --kubeconfig "$KUBECONFIG" --metrics-bind-address "$METRICS_ADDR" --engine "$ENGINE" \
   --health-probe-bind-address "$PROBE_ADDR" --gateway-bind-address "$GATEWAY_ADDR" \
-  --gateway-token-file "$work/tokens" --auto-approve-threshold 0.75 --verify-interval 500ms --eviction-retry-delay 1s --memory-soak 2s \
-  --argo-recheck 5s >"$log" 2>&1 &
+  --gateway-token-file "$work/tokens" --auto-approve-threshold 0.75 --verify-interval 500ms --eviction-retry-delay 1s \
+  "${EXECUTOR[@]}" --argo-recheck 5s >"$log" 2>&1 &
 kpid=$!
 trap 'kill $kpid 2>/dev/null || true; wait $kpid 2>/dev/null || true; rm -rf "$work"' EXIT
 # http_get HOST:PORT PATH prints the HTTP answer (bash's /dev/tcp; no curl needed).
@@ -54,6 +68,8 @@ kubectl create namespace kubernaut-system --dry-run=client -o yaml | kubectl app
 # The actions' own ServiceAccounts and least-privilege roles, bound to nothing: each step binds
 # its action's role just in time where its target is, and acts as that ServiceAccount.
 kubectl apply -f manifests/base/actions-rbac.yaml >/dev/null
+# The Argo Workflows' ServiceAccount and its one right: creating the plans' steps.
+kubectl apply -n kubernaut-system -f manifests/base/rbac-workflow.yaml >/dev/null
 # Approvals the API server vouches for (the demo approves as the dev cluster's admin).
 kubectl apply -f manifests/base/admission-approvals.yaml -f manifests/base/admission-changes.yaml >/dev/null
 # The kill switch, the policy overrides and the blast-radius semaphores, as the base installs them.
@@ -61,10 +77,10 @@ kubectl apply -n kubernaut-system -f manifests/base/configmaps.yaml >/dev/null
 kubectl apply -k manifests/samples
 kubectl get kubernaut -n kubernaut-system
 
-step "Six situations on a sample estate, from Alertmanager's notification to a verified outcome"
+step "$SITUATIONS, from Alertmanager's notification to a verified outcome"
 # hack/demo plays the world (the estate, what a kubelet would write, Alertmanager) and approves
 # the plan that needs a person, by its hash; kubernaut does everything else.
-KUBECONFIG="$KUBECONFIG" go run ./hack/demo --gateway "http://$GATEWAY_ADDR" --token "$TOKEN" || {
+KUBECONFIG="$KUBECONFIG" go run ./hack/demo --gateway "http://$GATEWAY_ADDR" --token "$TOKEN" "${DEMO[@]}" || {
   echo; echo "the demo failed; kubernaut's log ends with:"; tail -40 "$log"; exit 1; }
 
 echo

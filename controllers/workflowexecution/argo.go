@@ -456,7 +456,7 @@ func (a *Argo) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution, w
 		p.Failures = []string{"the Workflow's nodes are offloaded to Argo's database; see the Argo UI"}
 		return p, nil
 	}
-	p.Steps = mirror(got, we, we.Spec.Steps, got.Name, "")
+	p.Steps = a.stepMessages(ctx, we.Namespace, mirror(got, we, we.Spec.Steps, got.Name, ""))
 	root := got.Status.Nodes.FindByName(got.Name)
 	switch {
 	case root != nil:
@@ -490,12 +490,29 @@ func (a *Argo) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution, w
 	if !exit.Phase.Completed() && !got.Status.Phase.Completed() {
 		p.Exit = wfv1.NodeRunning
 	}
-	for _, s := range mirror(got, we, undoOrder(we.Spec.Steps), exitName, "undo-") {
+	for _, s := range a.stepMessages(ctx, we.Namespace, mirror(got, we, undoOrder(we.Spec.Steps), exitName, "undo-")) {
 		if s.Phase != kubernautv1.StepSkipped && s.Phase != kubernautv1.StepOmitted && s.Phase != kubernautv1.StepPending {
 			p.Compensation = append(p.Compensation, s)
 		}
 	}
 	return p, nil
+}
+
+// stepMessages gives each ended step whose node says nothing (Argo's resource nodes end with
+// no message) its KubernetesExecution's own ("deployment \"web\" successfully rolled out"), as
+// the builtin engine's steps have, from the cache.
+func (a *Argo) stepMessages(ctx context.Context, ns string, steps []kubernautv1.StepStatus) []kubernautv1.StepStatus {
+	for i, st := range steps {
+		if st.Message != "" || st.KubernetesExecutionRef == nil ||
+			st.Phase != kubernautv1.StepSucceeded && st.Phase != kubernautv1.StepFailed && st.Phase != kubernautv1.StepError {
+			continue
+		}
+		ke := &kubernautv1.KubernetesExecution{}
+		if err := a.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: st.KubernetesExecutionRef.Name}, ke); err == nil {
+			steps[i].Message = kubernautv1.Truncate(readyMessage(ke), 1024)
+		}
+	}
+	return steps
 }
 
 // mirror reads the step nodes of one DAG (boundary is its node name).

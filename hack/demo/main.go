@@ -16,6 +16,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,23 +36,29 @@ type situation struct {
 	end    time.Time
 	result *kubernautv1.RemediationRequest
 	asked  bool // the plan's wait for people was shown
+	// describe, on the real node, says what the situation's pods do (before the alert and
+	// after the outcome, in the summary).
+	describe      func(ctx context.Context) string
+	before, after string
 }
 
 func main() {
 	url := flag.String("gateway", "http://127.0.0.1:18090", "kubernaut's gateway")
 	token := flag.String("token", "", "the gateway's bearer token")
 	namespace := flag.String("namespace", "kubernaut-system", "the gateway's namespace (where the RemediationRequests are)")
+	realNode := flag.Bool("real-node", false, "make the situations happen for real on the dev cluster's real node (make demo NODE=real)")
+	kubectl := flag.String("kubectl", "kubectl", "kubectl, to exec into a pod on the real node")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// The kubeconfig is $KUBECONFIG (controller-runtime owns the --kubeconfig flag).
-	if err := run(ctx, os.Getenv("KUBECONFIG"), *url, *token, *namespace); err != nil {
+	if err := run(ctx, os.Getenv("KUBECONFIG"), *url, *token, *namespace, *realNode, *kubectl); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, kubeconfig, url, token, ns string) error {
+func run(ctx context.Context, kubeconfig, url, token, ns string, realNode bool, kubectl string) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return err
@@ -60,15 +67,28 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 	if err != nil {
 		return err
 	}
+	var situations []*situation
+	if realNode {
+		if situations, err = onRealNode(ctx, c, kubeconfig, kubectl); err != nil {
+			return err
+		}
+	} else if situations, err = kwok(ctx, c); err != nil {
+		return err
+	}
+	return follow(ctx, c, cfg, url, token, ns, situations)
+}
+
+// kwok makes the six situations on the kwok nodes: the demo writes what a kubelet would.
+func kwok(ctx context.Context, c client.Client) ([]*situation, error) {
 	// Namespaces and the node with a suffix of their own: the demo may run again on a cluster
 	// kept from an earlier run (make demo KEEP=1).
 	staging, err := scenario.NewEstate(ctx, c, "shop-staging-", "staging")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prod, err := scenario.NewEstate(ctx, c, "ledger-prod-", "production")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	node := "demo-node-" + prod.Namespace[len("ledger-prod-"):]
 	situations := []*situation{
@@ -107,6 +127,36 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 				return a, c.Patch(ctx, d, client.MergeFrom(before))
 			}},
 	}
+	return situations, nil
+}
+
+// onRealNode makes three situations happen for real on the real node: a rollout that crashes, a
+// container the kernel OOM-kills, a pod whose readiness probe fails.
+func onRealNode(ctx context.Context, c client.Client, kubeconfig, kubectl string) ([]*situation, error) {
+	staging, err := scenario.NewEstate(ctx, c, "shop-real-", "staging")
+	if err != nil {
+		return nil, err
+	}
+	staging.Timeout = 3 * time.Minute
+	e := scenario.RealEstate{Estate: staging, Image: cluster.WorkloadImage, NodeLabel: cluster.RealNodeLabel,
+		Kubectl: []string{kubectl, "--kubeconfig", kubeconfig}}
+	of := func(app string) func(ctx context.Context) string {
+		return func(ctx context.Context) string { return e.Describe(ctx, app) }
+	}
+	fmt.Printf("On the real node (%s), in namespace %s: the kubelet, the kernel and the probes make the situations\n", cluster.RealNodeName, e.Namespace)
+	return []*situation{
+		{name: "crash loop after a bad rollout", want: kubernautv1.RemediationPhaseCompleted, describe: of("cart"),
+			make: func(ctx context.Context) (gateway.WebhookAlert, error) { return e.CrashLoopAfterRollout(ctx, "cart") }},
+		{name: "OOMKilled container", want: kubernautv1.RemediationPhaseCompleted, describe: of("orders"),
+			make: func(ctx context.Context) (gateway.WebhookAlert, error) { return e.OOMKilled(ctx, "orders") }},
+		{name: "stuck pod", want: kubernautv1.RemediationPhaseCompleted, describe: of("api"),
+			make: func(ctx context.Context) (gateway.WebhookAlert, error) { return e.StuckPod(ctx, "api") }},
+	}, nil
+}
+
+// follow notifies kubernaut of each situation, follows every remediation to its outcome
+// (approving the plans that wait for people) and prints the summary.
+func follow(ctx context.Context, c client.Client, cfg *rest.Config, url, token, ns string, situations []*situation) error {
 	people, err := approvers(ctx, c, cfg, ns)
 	if err != nil {
 		return err
@@ -117,6 +167,9 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 		alert, err := s.make(ctx)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if s.describe != nil {
+			s.before = s.describe(ctx)
 		}
 		if err := sender.Deliver(ctx, scenario.Notification(alert)); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -145,6 +198,9 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 			}
 			if rr.Status.Phase.IsFinished() {
 				s.end = time.Now()
+				if s.describe != nil {
+					s.after = s.describe(ctx)
+				}
 				continue
 			}
 			done = false
@@ -178,6 +234,11 @@ func run(ctx context.Context, kubeconfig, url, token, ns string) error {
 		}
 	}
 	_ = tw.Flush()
+	for _, s := range situations {
+		if s.describe != nil {
+			fmt.Printf("\n  %s — the real pods\n    before: %s\n    after:  %s\n", s.name, s.before, s.after)
+		}
+	}
 	for _, s := range situations {
 		if s.want == kubernautv1.RemediationPhaseRejected {
 			fmt.Printf("\nRefused by the safety policy (%s): %s\n", s.name, s.result.Status.Message)

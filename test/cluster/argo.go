@@ -57,6 +57,14 @@ func (c *Cluster) StartArgoWithExecutor(ctx context.Context, namespace, extra, e
 // ArgoExecutorImage is Argo's argoexec as the real node knows it (BuildArgoexecImage).
 const ArgoExecutorImage = "localhost/kubernaut/argoexec:v3.7.18"
 
+// ArgoOnRealNode is the configuration (StartArgoWithExecutor's extra) that places Argo's pods
+// on the real node: the controller's workflowDefaults.
+const ArgoOnRealNode = `workflowDefaults:
+  spec:
+    nodeSelector: {"` + RealNodeLabel + `": "true"}
+    tolerations: [{key: "` + RealNodeLabel + `", operator: Exists, effect: NoSchedule}]
+`
+
 // BuildArgoexecImage writes the image of bin/cluster/argoexec (make argoexec-bin), with the C
 // library it links, as ArgoExecutorImage into dir, and returns the archive's path.
 func BuildArgoexecImage(dir string) (string, error) {

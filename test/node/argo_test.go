@@ -30,13 +30,6 @@ import (
 	"github.com/kubernaut/kubernaut/test/gen"
 )
 
-// argoOnRealNode places Argo's pods on the real node (the controller's workflowDefaults).
-const argoOnRealNode = `workflowDefaults:
-  spec:
-    nodeSelector: {"` + cluster.RealNodeLabel + `": "true"}
-    tolerations: [{key: "` + cluster.RealNodeLabel + `", operator: Exists, effect: NoSchedule}]
-`
-
 // installWorkflowRBAC creates, once, the Argo Workflows' ServiceAccount in Kubernaut's
 // namespace with exactly manifests/base/rbac-workflow.yaml's Role (admission lets only it create
 // steps), and the blast-radius semaphores.
@@ -64,7 +57,7 @@ func startProduction(ctx SpecContext) {
 	GinkgoHelper()
 	installWorkflowRBAC(ctx)
 	ns := actionsNamespace
-	ac, err := env.StartArgoWithExecutor(ctx, ns, argoOnRealNode, cluster.ArgoExecutorImage)
+	ac, err := env.StartArgoWithExecutor(ctx, ns, cluster.ArgoOnRealNode, cluster.ArgoExecutorImage)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
 		if CurrentSpecReport().Failed() {

@@ -44,7 +44,7 @@ func startProductionChain(ctx SpecContext) *production {
 	binaryOnce.Do(func() { binaryPath, binaryErr = cluster.BuildKubernaut(ctx, env.Dir) })
 	Expect(binaryErr).NotTo(HaveOccurred())
 	installWorkflowRBAC(ctx)
-	ac, err := env.StartArgoWithExecutor(ctx, actionsNamespace, argoOnRealNode, cluster.ArgoExecutorImage)
+	ac, err := env.StartArgoWithExecutor(ctx, actionsNamespace, cluster.ArgoOnRealNode, cluster.ArgoExecutorImage)
 	Expect(err).NotTo(HaveOccurred())
 	proc, err := env.StartKubernaut(ctx, cluster.KubernautOptions{Binary: binaryPath, Name: "kubernaut-production", Args: []string{
 		"--learning-window=0", "--verify-interval=500ms", "--memory-soak=10s",
@@ -159,6 +159,8 @@ var _ = Describe("The production combination on the real node, from the alert", 
 		approve(ctx, name, kubernautv1.ActionRollbackDeployment)
 		rr := p.remediation(ctx, name)
 		Expect(rr.Status.Phase).To(Equal(kubernautv1.RemediationPhaseCompleted), "%s", rr.Status.Message)
+		// What the step verified, though Argo's resource node says nothing.
+		Expect(rr.Status.Message).To(ContainSubstring(`rollback: deployment "web" successfully rolled out`))
 
 		// The evidence was the kubelet's: the previous container's log, its credential
 		// redacted, and the kubelet's own BackOff events reached the processing and the analysis.

@@ -25,9 +25,10 @@ import (
 )
 
 // startArgo installs what Argo needs in namespace (the namespace, the Workflows'
-// ServiceAccount, the semaphore ConfigMap, the ClusterWorkflowTemplates), starts Argo's
-// workflow-controller and the executor stand-in.
-func startArgo(ctx context.Context, c *cluster.Cluster, ns string) error {
+// ServiceAccount, the semaphore ConfigMap, the ClusterWorkflowTemplates) and starts Argo's
+// workflow-controller, with the executor stand-in, or, with a real node, with the real
+// argoexec running Argo's pods there.
+func startArgo(ctx context.Context, c *cluster.Cluster, ns string, realNode bool) error {
 	k, err := client.New(c.Config, client.Options{Scheme: cluster.Scheme()})
 	if err != nil {
 		return err
@@ -49,6 +50,10 @@ func startArgo(ctx context.Context, c *cluster.Cluster, ns string) error {
 			return fmt.Errorf("creating %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 		}
 	}
+	if realNode {
+		_, err := c.StartArgoWithExecutor(ctx, ns, cluster.ArgoOnRealNode, cluster.ArgoExecutorImage)
+		return err
+	}
 	if _, err := c.StartArgo(ctx, ns); err != nil {
 		return err
 	}
@@ -61,16 +66,21 @@ func main() {
 	dir := flag.String("dir", "bin/dev-cluster", "folder for the cluster's data, certificates, logs and kubeconfig (emptied at start)")
 	nodes := flag.Int("nodes", 2, "number of kwok nodes")
 	crds := flag.String("crds", "manifests/crd/bases", "folder of CRDs to install")
+	realNode := flag.Bool("real-node", false, "also join a real node (kubelet, containerd, runc, CNI, kube-proxy from make node-bin; as root) with the workload image and the actions image "+ActionsImage+" imported")
 	argo := flag.String("argo", "", "also run Argo's workflow-controller (bin/cluster) for this namespace, with Argo's CRDs, Kubernaut's ClusterWorkflowTemplates and the executor stand-in (test/argoexec)")
 	flag.Parse()
 
-	if err := run(*dir, *nodes, *crds, *argo); err != nil {
+	if err := run(*dir, *nodes, *crds, *argo, *realNode); err != nil {
 		fmt.Fprintln(os.Stderr, "devcluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, nodes int, crds, argoNamespace string) error {
+// ActionsImage is the actions image the dev cluster's real node has imported (built from this
+// tree as make images builds it).
+const ActionsImage = "localhost/kubernaut/actions:dev"
+
+func run(dir string, nodes int, crds, argoNamespace string, realNode bool) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -93,18 +103,34 @@ func run(dir string, nodes int, crds, argoNamespace string) error {
 		}
 		dirs = append(dirs, argoCRDs)
 	}
-	c, err := cluster.Start(ctx, cluster.Options{
-		Dir: dir, Full: true, KwokNodes: nodes, CRDDirs: dirs, StartTimeout: 2 * time.Minute,
-	})
+	opts := cluster.Options{Dir: dir, Full: true, KwokNodes: nodes, CRDDirs: dirs, StartTimeout: 2 * time.Minute}
+	if realNode {
+		img, err := cluster.BuildActionsImage(ctx, filepath.Join(dir, "images"), ActionsImage)
+		if err != nil {
+			return err
+		}
+		opts.RealNode, opts.NodeImages, opts.StartTimeout = true, []string{img}, 4*time.Minute
+		if argoNamespace != "" {
+			exec, err := cluster.BuildArgoexecImage(filepath.Join(dir, "images"))
+			if err != nil {
+				return err
+			}
+			opts.NodeImages = append(opts.NodeImages, exec)
+		}
+	}
+	c, err := cluster.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
 	if argoNamespace != "" {
-		if err := startArgo(ctx, c, argoNamespace); err != nil {
+		if err := startArgo(ctx, c, argoNamespace, realNode); err != nil {
 			return err
 		}
 		fmt.Printf("Argo's workflow-controller runs for namespace %s (log %s)\n", argoNamespace, filepath.Join(dir, "workflow-controller-1.log"))
+	}
+	if realNode {
+		fmt.Printf("real node %s joined (label and taint %s; images %s, %s)\n", cluster.RealNodeName, cluster.RealNodeLabel, cluster.WorkloadImage, ActionsImage)
 	}
 	fmt.Printf("control plane ready in %s; kubeconfig %s\n", time.Since(start).Round(time.Millisecond), c.Kubeconfig)
 	if err := os.WriteFile(ready, []byte(c.Kubeconfig+"\n"), 0o644); err != nil {
