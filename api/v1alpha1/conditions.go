@@ -237,3 +237,27 @@ func derivePhase(conds []metav1.Condition, stages []stage, initial, done string)
 	}
 	return done
 }
+
+// MaxConditionMessage bounds a condition's message, as metav1.Condition's validation does
+// (32768 bytes).
+const MaxConditionMessage = 32768
+
+// SetCondition sets one condition in conditions for the object's generation: the one way
+// every controller sets a condition. The message is cut to MaxConditionMessage bytes on a
+// character boundary (the API server refuses invalid UTF-8, which a byte cut can make).
+func SetCondition(conditions *[]metav1.Condition, generation int64, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
+		Message: Truncate(msg, MaxConditionMessage), ObservedGeneration: generation})
+}
+
+// MirrorCondition sets the condition typ in conditions (for generation) to what a child's
+// condition of that type says — its status, reason and message — and reports whether the
+// child has one.
+func MirrorCondition(conditions *[]metav1.Condition, generation int64, child []metav1.Condition, typ string) bool {
+	c := meta.FindStatusCondition(child, typ)
+	if c == nil {
+		return false
+	}
+	SetCondition(conditions, generation, typ, c.Status, c.Reason, c.Message)
+	return true
+}

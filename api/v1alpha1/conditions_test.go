@@ -1,7 +1,9 @@
 package v1alpha1
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -111,5 +113,27 @@ func TestTruncate(t *testing.T) {
 		if got != tc.want || len(got) > tc.max {
 			t.Errorf("Truncate(%q, %d) = %q, want %q (at most %d bytes)", s, tc.max, got, tc.want, tc.max)
 		}
+	}
+}
+
+// A message over the bound is cut on a character boundary: a byte cut inside "é" made invalid
+// UTF-8, which the API server refuses (the analysis controller once cut at msg[:32000]).
+func TestSetConditionBoundsTheMessageOnACharacter(t *testing.T) {
+	var conds []metav1.Condition
+	msg := "x" + strings.Repeat("é", MaxConditionMessage) // 65537 bytes, every other byte inside a character
+	SetCondition(&conds, 7, ReadyCondition, metav1.ConditionFalse, ReasonFailed, msg)
+	got := conds[0]
+	if len(got.Message) > MaxConditionMessage || !utf8.ValidString(got.Message) || !strings.HasSuffix(got.Message, "…") {
+		t.Fatalf("message of %d bytes, valid UTF-8 %t, ends %q", len(got.Message), utf8.ValidString(got.Message), got.Message[len(got.Message)-8:])
+	}
+	if got.ObservedGeneration != 7 || got.Reason != ReasonFailed || got.Status != metav1.ConditionFalse {
+		t.Fatalf("got %+v", got)
+	}
+	var parent []metav1.Condition
+	if MirrorCondition(&parent, 3, conds, ApprovedCondition) || len(parent) != 0 {
+		t.Fatalf("mirrored a condition the child does not have: %+v", parent)
+	}
+	if !MirrorCondition(&parent, 3, conds, ReadyCondition) || parent[0].Message != got.Message || parent[0].ObservedGeneration != 3 {
+		t.Fatalf("mirrored %+v", parent)
 	}
 }

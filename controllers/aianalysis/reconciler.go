@@ -92,10 +92,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 func (r *Reconciler) set(aia *kubernautv1.AIAnalysis, typ string, status metav1.ConditionStatus, reason, msg string) {
-	if len(msg) > 32000 {
-		msg = msg[:32000]
-	}
-	meta.SetStatusCondition(&aia.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: aia.Generation})
+	kubernautv1.SetCondition(&aia.Status.Conditions, aia.Generation, typ, status, reason, msg)
 }
 
 // analyze runs the three stages: investigate (with fallback), validate, decide.

@@ -94,8 +94,7 @@ func (r *Reconciler) now() time.Time {
 }
 
 func set(ke *kubernautv1.KubernetesExecution, typ string, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&ke.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
-		Message: kubernautv1.Truncate(msg, 32768), ObservedGeneration: ke.Generation})
+	kubernautv1.SetCondition(&ke.Status.Conditions, ke.Generation, typ, status, reason, msg)
 }
 
 // end finishes the step: Ready False with a terminal reason.

@@ -80,7 +80,7 @@ func (r *Reconciler) now() time.Time {
 }
 
 func (r *Reconciler) set(rp *kubernautv1.RemediationProcessing, typ string, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&rp.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: kubernautv1.Truncate(msg, 32768), ObservedGeneration: rp.Generation})
+	kubernautv1.SetCondition(&rp.Status.Conditions, rp.Generation, typ, status, reason, msg)
 }
 
 // process runs enrichment (once) and classification. A missing target or a broken policy

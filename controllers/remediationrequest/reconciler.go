@@ -295,18 +295,15 @@ func (r *Reconciler) analyzed(rr *kubernautv1.RemediationRequest, aia *kubernaut
 
 // executed mirrors the WorkflowExecution's approval, execution and verification.
 func (r *Reconciler) executed(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExecution, now time.Time) ctrl.Result {
-	switch c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ValidatedCondition); {
+	switch {
 	case planning(we):
 		setCondition(rr, kubernautv1.ValidatedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "planning: the plan's validation and dry run")
-	case c != nil:
-		setCondition(rr, kubernautv1.ValidatedCondition, c.Status, c.Reason, c.Message)
+	case kubernautv1.MirrorCondition(&rr.Status.Conditions, rr.Generation, we.Status.Conditions, kubernautv1.ValidatedCondition):
 	default:
 		setCondition(rr, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonPlanValid, "the plan was validated")
 	}
 	for _, t := range []string{kubernautv1.ApprovedCondition, kubernautv1.ExecutedCondition, kubernautv1.VerifiedCondition} {
-		if c := meta.FindStatusCondition(we.Status.Conditions, t); c != nil {
-			setCondition(rr, t, c.Status, c.Reason, c.Message)
-		}
+		kubernautv1.MirrorCondition(&rr.Status.Conditions, rr.Generation, we.Status.Conditions, t)
 	}
 	if rr.Spec.ResolvedAt != nil {
 		rr.Status.Message = fmt.Sprintf("the alert resolved at %s during execution; verification continues",

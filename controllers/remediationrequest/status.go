@@ -3,7 +3,6 @@ package remediationrequest
 import (
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -11,9 +10,7 @@ import (
 
 // setCondition sets one condition for the object's current generation.
 func setCondition(rr *kubernautv1.RemediationRequest, typ string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&rr.Status.Conditions, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: kubernautv1.Truncate(message, 32768), ObservedGeneration: rr.Generation,
-	})
+	kubernautv1.SetCondition(&rr.Status.Conditions, rr.Generation, typ, status, reason, message)
 }
 
 // end finishes the remediation with a terminal reason (Failed, Rejected, Skipped, TimedOut,

@@ -97,8 +97,7 @@ func (r *Reconciler) now() time.Time {
 }
 
 func set(we *kubernautv1.WorkflowExecution, typ string, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&we.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
-		Message: kubernautv1.Truncate(msg, 32768), ObservedGeneration: we.Generation})
+	kubernautv1.SetCondition(&we.Status.Conditions, we.Generation, typ, status, reason, msg)
 }
 
 // Reconcile plans, then records the approval, and writes the status once.
