@@ -21,11 +21,8 @@ import (
 
 // Labels the gateway puts on every RemediationRequest; the field indexes below read them.
 const (
-	LabelFingerprint     = "kubernaut.io/fingerprint"
-	LabelAlertName       = "kubernaut.io/alertname"
-	LabelTargetNamespace = "kubernaut.io/target-namespace"
-	LabelTargetKind      = "kubernaut.io/target-kind"
-	LabelStorm           = "kubernaut.io/storm"
+	// LabelStorm marks a storm's RemediationRequest (the shared labels are kubernautv1's).
+	LabelStorm = "kubernaut.io/storm"
 
 	// IndexFingerprint indexes RemediationRequests by their fingerprint label.
 	IndexFingerprint = "kubernaut.io/fingerprint"
@@ -119,17 +116,17 @@ func NewRecorder(cfg RecorderConfig, c client.Client, cache client.Reader) *Reco
 // IndexFields are the field indexes the recorder's cache needs.
 var IndexFields = map[string]client.IndexerFunc{
 	IndexFingerprint: func(o client.Object) []string {
-		if fp := o.GetLabels()[LabelFingerprint]; fp != "" {
+		if fp := o.GetLabels()[kubernautv1.LabelFingerprint]; fp != "" {
 			return []string{fp}
 		}
 		return nil
 	},
 	IndexStormKey: func(o client.Object) []string {
 		l := o.GetLabels()
-		if l[LabelAlertName] == "" {
+		if l[kubernautv1.LabelAlertName] == "" {
 			return nil
 		}
-		return []string{stormKey(l[LabelAlertName], l[LabelTargetNamespace], l[LabelStorm] == "true")}
+		return []string{stormKey(l[kubernautv1.LabelAlertName], l[kubernautv1.LabelTargetNamespace], l[LabelStorm] == "true")}
 	},
 }
 
@@ -376,14 +373,14 @@ func (r *Recorder) recordResolved(ctx context.Context, s Signal) (Outcome, strin
 func (r *Recorder) newRR(name string, s Signal) *kubernautv1.RemediationRequest {
 	now := metav1.NewTime(r.now().Truncate(time.Second))
 	labels := map[string]string{
-		LabelFingerprint: s.Fingerprint,
-		LabelTargetKind:  string(s.Target.Kind),
+		kubernautv1.LabelFingerprint: s.Fingerprint,
+		kubernautv1.LabelTargetKind:  string(s.Target.Kind),
 	}
 	if v := labelValue(s.Name); v != "" {
-		labels[LabelAlertName] = v
+		labels[kubernautv1.LabelAlertName] = v
 	}
 	if s.Target.Namespace != "" {
-		labels[LabelTargetNamespace] = s.Target.Namespace
+		labels[kubernautv1.LabelTargetNamespace] = s.Target.Namespace
 	}
 	return &kubernautv1.RemediationRequest{
 		ObjectMeta: metav1.ObjectMeta{Namespace: r.cfg.Namespace, Name: name, Labels: labels},

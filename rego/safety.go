@@ -160,9 +160,6 @@ func (s *Safety) Evaluate(ctx context.Context, step kubernautv1.PlanStep, sc Saf
 	return kubernautv1.PolicyVerdict{Allowed: len(violations) == 0, Violations: violations, Policy: "safety.rego (" + version + ")", EvaluatedAt: &t}, nil
 }
 
-// optInLabel opts a namespace or a node in to remediation (remediationrequest.OptInLabel).
-const optInLabel = "kubernaut.io/remediate"
-
 // nodeFacts reads the node of a node action: its opt-in label and, for a drain, the pods it
 // would evict. A node that does not exist has not opted in.
 func (s *Safety) nodeFacts(ctx context.Context, step kubernautv1.PlanStep) (*NodeFacts, error) {
@@ -177,7 +174,7 @@ func (s *Safety) nodeFacts(ctx context.Context, step kubernautv1.PlanStep) (*Nod
 	case err != nil:
 		return nil, fmt.Errorf("reading node %s for the safety policy: %w", step.Target.Name, err)
 	}
-	facts.OptedIn = facts.OptedIn || node.Labels[optInLabel] == "true"
+	facts.OptedIn = facts.OptedIn || node.Labels[kubernautv1.OptInLabel] == "true"
 	if step.Action != kubernautv1.ActionDrainNode {
 		return facts, nil
 	}

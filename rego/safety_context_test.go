@@ -27,7 +27,7 @@ func TestRecentRemediationsOfTheTarget(t *testing.T) {
 	plan := func(name string, target kubernautv1.Target, age time.Duration, labelled bool) client.Object {
 		we := &kubernautv1.WorkflowExecution{ObjectMeta: metav1.ObjectMeta{Namespace: "kubernaut-system", Name: name,
 			CreationTimestamp: metav1.NewTime(now.Add(-age))},
-			Spec: kubernautv1.WorkflowExecutionSpec{Target: target, AIAnalysisRef: kubernautv1.LocalReference{Name: name + "-aia"}}}
+			Spec: kubernautv1.WorkflowExecutionSpec{Target: target, AIAnalysisRef: kubernautv1.LocalReference{Name: kubernautv1.AnalysisName(name)}}}
 		if labelled {
 			we.Labels = map[string]string{kubernautv1.LabelTargetHash: target.Hash()}
 		}

@@ -61,7 +61,7 @@ func (customScript) job(env Env, step kubernautv1.ActionStep, pre *kubernautv1.P
 	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: jobName(step, pre), Namespace: env.ScriptNamespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "kubernaut", "kubernaut.io/action": string(step.Action)}},
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "kubernaut", kubernautv1.LabelAction: string(step.Action)}},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: ptr.To[int32](0), ActiveDeadlineSeconds: &timeout, TTLSecondsAfterFinished: ptr.To[int32](3600),
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{

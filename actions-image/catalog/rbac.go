@@ -177,7 +177,7 @@ func ServiceAccountNames() []string {
 // roles are an action's ClusterRoles: what it needs where its target is, and (when it has
 // any) what it needs in the actions' namespace.
 func roles(a Action) []*rbacv1.ClusterRole {
-	labels := map[string]string{"app.kubernetes.io/part-of": "kubernaut", "kubernaut.io/action": string(a.Name)}
+	labels := map[string]string{"app.kubernetes.io/part-of": "kubernaut", kubernautv1.LabelAction: string(a.Name)}
 	var target, own []Permission
 	for _, p := range a.Permissions() {
 		if p.ActionsNamespace {
@@ -204,7 +204,7 @@ func RBAC(namespace string) []any {
 	var out []any
 	for _, a := range Actions {
 		sa := ServiceAccountName(a.Name)
-		labels := map[string]string{"app.kubernetes.io/part-of": "kubernaut", "kubernaut.io/action": string(a.Name)}
+		labels := map[string]string{"app.kubernetes.io/part-of": "kubernaut", kubernautv1.LabelAction: string(a.Name)}
 		out = append(out, &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 			ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: namespace, Labels: labels}, AutomountServiceAccountToken: boolPtr(true)})
 		for _, r := range roles(a) {

@@ -183,7 +183,7 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 				fmt.Sprintf("how long a remediation may stay in phase %s", t.phase)) // the flag package prints the default
 		}
 		fs.BoolVar(&oc.ClusterWide, "cluster-wide", false,
-			"remediate every namespace and node, not only those labelled "+remediationrequest.OptInLabel+"=true")
+			"remediate every namespace and node, not only those labelled "+kubernautv1.OptInLabel+"=true")
 		fs.DurationVar(&oc.Cooldown, "cooldown", oc.Cooldown, "a finished remediation of the same target and signal holds new ones back this long")
 		fs.IntVar(&oc.FailureLimit, "failure-limit", oc.FailureLimit, "consecutive failures of one alert that block it (0 = never)")
 		fs.DurationVar(&oc.FailureBlock, "failure-block", oc.FailureBlock, "how long an alert stays blocked after --failure-limit failures")

@@ -115,7 +115,7 @@ func bindingName(h Holder, b catalog.Binding) string {
 func (g *Granter) object(h Holder, action kubernautv1.ActionName, b catalog.Binding) client.Object {
 	meta := metav1.ObjectMeta{Name: bindingName(h, b), Namespace: b.Namespace,
 		Labels: map[string]string{"app.kubernetes.io/managed-by": "kubernaut", LabelGrant: strings.ToLower(h.Kind),
-			"kubernaut.io/action": action.DNSName()},
+			kubernautv1.LabelAction: action.DNSName()},
 		Annotations: map[string]string{AnnotationHolder: h.String()}}
 	ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: b.Role}
 	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: catalog.ServiceAccountName(action), Namespace: g.Namespace}}

@@ -80,7 +80,7 @@ func (a *Alertmanager) Firing(ctx context.Context, alertname, fingerprint string
 // alertOf returns the alert of a step's remediation, and whether the step is one of its plan's
 // last (no other step waits for it): only those wait for the alert to resolve.
 func (r *Reconciler) alertOf(ctx context.Context, ke *kubernautv1.KubernetesExecution) (name, fingerprint string, last bool, err error) {
-	rrName := ke.Labels["kubernaut.io/remediation"]
+	rrName := ke.Labels[kubernautv1.LabelRemediation]
 	if rrName == "" || ke.Spec.Mode != kubernautv1.ExecutionModeExecute {
 		return "", "", false, nil
 	}

@@ -21,14 +21,6 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
-// Labels on the executor's Jobs.
-const (
-	// LabelExecution names the KubernetesExecution a Job runs (hashed when too long).
-	LabelExecution = "kubernaut.io/execution"
-	// LabelAction names the action.
-	LabelAction = "kubernaut.io/action"
-)
-
 // Job runs each step in a Job of its own: the actions image, as the action's own
 // ServiceAccount, under the restricted Pod Security profile, with resources, a deadline, no
 // retries and a TTL. The result comes back through the container's termination message.
@@ -86,10 +78,10 @@ func (j Job) Build(ke *kubernautv1.KubernetesExecution) (*batchv1.Job, error) {
 		execLabel = JobName(ke)[len("kubernaut-"):]
 	}
 	labels := map[string]string{"app.kubernetes.io/managed-by": "kubernaut", "app.kubernetes.io/component": "action",
-		LabelExecution: strings.Trim(execLabel, "-."), LabelAction: ke.Spec.Action.DNSName()}
+		kubernautv1.LabelExecution: strings.Trim(execLabel, "-."), kubernautv1.LabelAction: ke.Spec.Action.DNSName()}
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: JobName(ke), Namespace: j.Namespace, Labels: labels,
-			Annotations: map[string]string{"kubernaut.io/execution": ke.Namespace + "/" + ke.Name}},
+			Annotations: map[string]string{kubernautv1.LabelExecution: ke.Namespace + "/" + ke.Name}},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: ptr.To[int32](0), ActiveDeadlineSeconds: &deadline, TTLSecondsAfterFinished: &ttl,
 			Template: corev1.PodTemplateSpec{

@@ -131,7 +131,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	now := r.now()
 	// The actions log every mutation with the step's own values.
 	step := *r
-	step.Env.Log = r.Env.Log.WithValues("remediation", ke.Labels["kubernaut.io/remediation"], "step", ke.Spec.StepName,
+	step.Env.Log = r.Env.Log.WithValues("remediation", ke.Labels[kubernautv1.LabelRemediation], "step", ke.Spec.StepName,
 		"execution", ke.Namespace+"/"+ke.Name, "mode", ke.Spec.Mode)
 	r = &step
 	if ke.Status.StartedAt == nil {

@@ -17,14 +17,11 @@ import (
 
 // Child names: the RemediationRequest's name and a suffix, so a child is found without a
 // list and created once.
-func processingName(rr *kubernautv1.RemediationRequest) string { return rr.Name + "-rp" }
-func analysisName(rr *kubernautv1.RemediationRequest) string   { return rr.Name + "-aia" }
-func workflowName(rr *kubernautv1.RemediationRequest) string   { return rr.Name + "-we" }
 
 // newProcessing is the RemediationProcessing child: the signal and its targets.
 func newProcessing(rr *kubernautv1.RemediationRequest) *kubernautv1.RemediationProcessing {
 	return &kubernautv1.RemediationProcessing{
-		ObjectMeta: childMeta(rr, processingName(rr)),
+		ObjectMeta: childMeta(rr, kubernautv1.ProcessingName(rr.Name)),
 		Spec: kubernautv1.RemediationProcessingSpec{
 			RemediationRequestRef: kubernautv1.LocalReference{Name: rr.Name},
 			Signal:                rr.Spec.Signal,
@@ -37,7 +34,7 @@ func newProcessing(rr *kubernautv1.RemediationRequest) *kubernautv1.RemediationP
 // newAnalysis is the AIAnalysis child: the signal with the processing's context.
 func newAnalysis(rr *kubernautv1.RemediationRequest, rp *kubernautv1.RemediationProcessing) *kubernautv1.AIAnalysis {
 	return &kubernautv1.AIAnalysis{
-		ObjectMeta: childMeta(rr, analysisName(rr)),
+		ObjectMeta: childMeta(rr, kubernautv1.AnalysisName(rr.Name)),
 		Spec: kubernautv1.AIAnalysisSpec{
 			RemediationRequestRef: kubernautv1.LocalReference{Name: rr.Name},
 			Signal:                rr.Spec.Signal,
@@ -53,7 +50,7 @@ func newAnalysis(rr *kubernautv1.RemediationRequest, rp *kubernautv1.Remediation
 // blast-radius target is the workload the processing resolved, else the alert's target.
 func newWorkflow(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis) *kubernautv1.WorkflowExecution {
 	target := blastRadius(rr, aia)
-	meta := childMeta(rr, workflowName(rr))
+	meta := childMeta(rr, kubernautv1.WorkflowName(rr.Name))
 	meta.Labels[kubernautv1.LabelTargetHash] = target.Hash()
 	return &kubernautv1.WorkflowExecution{
 		ObjectMeta: meta,
@@ -70,8 +67,8 @@ func newWorkflow(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis
 }
 
 func childMeta(rr *kubernautv1.RemediationRequest, name string) metav1.ObjectMeta {
-	labels := map[string]string{"kubernaut.io/remediation": rr.Name}
-	for _, k := range []string{"kubernaut.io/alertname", "kubernaut.io/fingerprint"} {
+	labels := map[string]string{kubernautv1.LabelRemediation: rr.Name}
+	for _, k := range []string{kubernautv1.LabelAlertName, kubernautv1.LabelFingerprint} {
 		if v := rr.Labels[k]; v != "" {
 			labels[k] = v
 		}

@@ -13,9 +13,6 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/killswitch"
 )
 
-// OptInLabel marks a namespace (or a Node) whose objects Kubernaut may remediate.
-const OptInLabel = "kubernaut.io/remediate"
-
 // Config tunes the orchestrator; cmd/kubernaut fills it from flags.
 type Config struct {
 	// Timeouts bounds each phase; a phase absent here has no timeout.

@@ -46,7 +46,7 @@ func checkGuards(cfg Config, in guardInput) guardVerdict {
 			where = string(t.Kind) + " " + t.Name
 		}
 		return guardVerdict{reason: kubernautv1.ReasonOutOfScope,
-			message: fmt.Sprintf("%s has not opted in (label %s=true) and remediation is not cluster-wide", where, OptInLabel)}
+			message: fmt.Sprintf("%s has not opted in (label %s=true) and remediation is not cluster-wide", where, kubernautv1.OptInLabel)}
 	}
 	for i := range in.sameTarget {
 		other := &in.sameTarget[i]

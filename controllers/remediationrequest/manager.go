@@ -91,7 +91,7 @@ func (r *Reconciler) optedIn(ctx context.Context, t kubernautv1.Target) (bool, e
 		}
 		return false, fmt.Errorf("reading the opt-in label of %s: %w", key.Name, err)
 	}
-	return obj.GetLabels()[OptInLabel] == "true", nil
+	return obj.GetLabels()[kubernautv1.OptInLabel] == "true", nil
 }
 
 // killSwitch reads the kill-switch ConfigMap; a missing ConfigMap means off.

@@ -278,16 +278,11 @@ func (a *Argo) Await(ctx context.Context, we *kubernautv1.WorkflowExecution, wf 
 	return a.resumer(got, n), nil
 }
 
-// ResumedByAnnotation is the user who resumed a Workflow's approval gate, as the API server
-// authenticated them: stamped by admission (manifests/base/admission-approvals.yaml), which also
-// refuses the resume to anyone without the RBAC verb approve where the plan acts.
-const ResumedByAnnotation = "kubernaut.io/resumed-by"
-
 // kubernautResume starts the message of a gate the controller resumed.
 const kubernautResume = "Resumed by kubernaut"
 
 // resumer names who resumed a gate. Vouched: the user admission stamped in
-// ResumedByAnnotation, or, when that is the Argo server, the person its actor labels (SSO)
+// kubernautv1.ResumedByAnnotation, or, when that is the Argo server, the person its actor labels (SSO)
 // name. Otherwise — the admission policies not installed — Argo's actor labels, the node's
 // "Resumed by" message or the field manager of the update, said to be unvouched.
 func (a *Argo) resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) Resume {
@@ -298,7 +293,7 @@ func (a *Argo) resumer(wf *wfv1.Workflow, n *wfv1.NodeStatus) Resume {
 			break
 		}
 	}
-	by := kubernautv1.Truncate(wf.Annotations[ResumedByAnnotation], 200)
+	by := kubernautv1.Truncate(wf.Annotations[kubernautv1.ResumedByAnnotation], 200)
 	switch {
 	case by != "" && by == a.ArgoServerUser && actor != "":
 		return Resume{By: "argo resume by " + actor + " (through the Argo server)", User: actor}

@@ -67,7 +67,7 @@ func (b *Builtin) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution
 
 func (b *Builtin) advance(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (Progress, error) {
 	var list kubernautv1.KubernetesExecutionList
-	if err := b.Client.List(ctx, &list, client.InNamespace(we.Namespace), client.MatchingLabels{LabelWorkflowExecution: we.Name}); err != nil {
+	if err := b.Client.List(ctx, &list, client.InNamespace(we.Namespace), client.MatchingLabels{kubernautv1.LabelWorkflowExecution: we.Name}); err != nil {
 		return Progress{}, fmt.Errorf("listing the steps of %s: %w", we.Name, err)
 	}
 	existing := map[string]*kubernautv1.KubernetesExecution{}

@@ -39,20 +39,6 @@ type CompileOptions struct {
 	SemaphoreConfigMap string
 }
 
-// Labels put on compiled Workflows, for the Argo UI and `argo list -l`.
-const (
-	LabelRemediation       = "kubernaut.io/remediation"
-	LabelWorkflowExecution = "kubernaut.io/workflow-execution"
-	LabelAlertName         = "kubernaut.io/alertname"
-	LabelTargetKind        = "kubernaut.io/target-kind"
-	LabelTargetNamespace   = "kubernaut.io/target-namespace"
-	LabelTargetName        = "kubernaut.io/target-name"
-	// LabelApprovers is how many distinct people must approve a Manual plan: admission
-	// refuses a person's resume of the gate of a plan that needs more than one
-	// (manifests/base/admission-approvals.yaml), since one resume cannot carry several.
-	LabelApprovers = "kubernaut.io/approvers"
-)
-
 // planHashAnnotation carries the hash of the plan a compiled Workflow (or, by reference, its
 // WorkflowTemplate) runs; a Workflow of another plan is never adopted.
 const planHashAnnotation = "kubernaut.io/plan-hash"
@@ -150,9 +136,9 @@ func build(we *kubernautv1.WorkflowExecution, planHash string, opts CompileOptio
 		ObjectMeta: metav1.ObjectMeta{
 			Name: we.Name, Namespace: we.Namespace,
 			Labels: labels(map[string]string{
-				LabelRemediation: we.Spec.RemediationRequestRef.Name, LabelWorkflowExecution: we.Name,
-				LabelAlertName: we.Spec.AlertName, LabelTargetKind: string(t.Kind), LabelTargetNamespace: t.Namespace, LabelTargetName: t.Name,
-				LabelApprovers: approversLabel(we),
+				kubernautv1.LabelRemediation: we.Spec.RemediationRequestRef.Name, kubernautv1.LabelWorkflowExecution: we.Name,
+				kubernautv1.LabelAlertName: we.Spec.AlertName, kubernautv1.LabelTargetKind: string(t.Kind), kubernautv1.LabelTargetNamespace: t.Namespace, kubernautv1.LabelTargetName: t.Name,
+				kubernautv1.LabelApprovers: approversLabel(we),
 			}),
 			Annotations: map[string]string{planHashAnnotation: planHash, "workflows.argoproj.io/description": fmt.Sprintf("Kubernaut remediation of %s for %s", t, we.Spec.AlertName)},
 		},
@@ -343,7 +329,7 @@ var labelUnsafe = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 // labels keeps the values that are valid label values; a longer or odd one is shortened with a
 // hash so that it still filters.
-// approversLabel is LabelApprovers' value: the quorum of a Manual plan, none for Auto.
+// approversLabel is kubernautv1.LabelApprovers' value: the quorum of a Manual plan, none for Auto.
 func approversLabel(we *kubernautv1.WorkflowExecution) string {
 	if we.Spec.ApprovalMode != kubernautv1.ApprovalManual {
 		return ""

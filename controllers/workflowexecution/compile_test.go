@@ -121,7 +121,7 @@ func TestCompiledShape(t *testing.T) {
 	if wf.Spec.Synchronization.Mutexes[0].Name != "kubernaut.node.cluster.worker-3" || len(wf.Spec.Synchronization.Semaphores) != 2 {
 		t.Errorf("synchronization %+v", wf.Spec.Synchronization)
 	}
-	if wf.Labels[LabelTargetName] != "worker-3" || wf.Labels[LabelRemediation] != "rr-x" {
+	if wf.Labels[kubernautv1.LabelTargetName] != "worker-3" || wf.Labels[kubernautv1.LabelRemediation] != "rr-x" {
 		t.Errorf("labels %v", wf.Labels)
 	}
 }

@@ -18,14 +18,6 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
-// ChangedByAnnotation is, on the Deployments, StatefulSets, DaemonSets, ConfigMaps and
-// HorizontalPodAutoscalers of opted-in namespaces, who changed the object's spec (a
-// ConfigMap's data) most recently: one line per person, newest first, "<RFC 3339 time>
-// <user>", at most five. Admission stamps it with the user the API server authenticated and
-// refuses any other value (manifests/base/admission-changes.yaml); the separation of duties
-// reads it.
-const ChangedByAnnotation = "kubernaut.io/changed-by"
-
 // approve records the approval: the policy's for Auto; for Manual, a person's rejection, or
 // the approvals of this plan's hash by distinct people the API server vouched for, none of
 // whom changed the plan's targets within the separation window, until they reach the
@@ -51,10 +43,10 @@ func (r *Reconciler) approve(ctx context.Context, we *kubernautv1.WorkflowExecut
 		set(we, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonAutoApproved, "approved by the approval policy")
 		return false, nil
 	}
-	user := we.Annotations[DecidedByAnnotation]
-	if reason, ok := we.Annotations[RejectAnnotation]; ok {
+	user := we.Annotations[kubernautv1.DecidedByAnnotation]
+	if reason, ok := we.Annotations[kubernautv1.RejectAnnotation]; ok {
 		// A rejection is taken even unvouched: refusing to act is always safe.
-		who := "an unvouched user (no " + DecidedByAnnotation + ")"
+		who := "an unvouched user (no " + kubernautv1.DecidedByAnnotation + ")"
 		if user != "" {
 			who = "user " + kubernautv1.Truncate(user, 200)
 		}
@@ -62,7 +54,7 @@ func (r *Reconciler) approve(ctx context.Context, we *kubernautv1.WorkflowExecut
 		return false, nil
 	}
 	q := quorumOf(we)
-	got, ok := we.Annotations[ApproveAnnotation]
+	got, ok := we.Annotations[kubernautv1.ApproveAnnotation]
 	var candidate string
 	switch {
 	case resume.By != "" && resume.User == "" && (q.Approvers > 1 || q.SeparationWindow.Duration > 0):
@@ -78,14 +70,14 @@ func (r *Reconciler) approve(ctx context.Context, we *kubernautv1.WorkflowExecut
 	case ok && got == hash && user == "":
 		set(we, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval,
 			fmt.Sprintf("an approval of plan %s was ignored: it carries no %s, so the API server did not vouch for who gave it "+
-				"(install the admission policies of manifests/base/admission-approvals.yaml, then approve again)", hash, DecidedByAnnotation))
+				"(install the admission policies of manifests/base/admission-approvals.yaml, then approve again)", hash, kubernautv1.DecidedByAnnotation))
 		return false, nil
 	case ok && got == hash:
 		candidate, clear = user, true
 	case ok:
 		set(we, kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval,
 			fmt.Sprintf("an approval for plan %q was refused: this plan is %s; approve it with kubectl annotate workflowexecution %s %s=%s --overwrite",
-				kubernautv1.Truncate(got, 80), hash, we.Name, ApproveAnnotation, hash))
+				kubernautv1.Truncate(got, 80), hash, we.Name, kubernautv1.ApproveAnnotation, hash))
 		return false, nil
 	}
 	if candidate != "" {
@@ -170,7 +162,7 @@ func quorumOf(we *kubernautv1.WorkflowExecution) kubernautv1.Quorum {
 
 // waiting says who approved so far and how the next person approves.
 func waiting(we *kubernautv1.WorkflowExecution, q kubernautv1.Quorum, approvers []kubernautv1.Approver) string {
-	how := fmt.Sprintf("kubectl annotate workflowexecution %s %s=%s", we.Name, ApproveAnnotation, we.Status.Plan.Hash)
+	how := fmt.Sprintf("kubectl annotate workflowexecution %s %s=%s", we.Name, kubernautv1.ApproveAnnotation, we.Status.Plan.Hash)
 	if len(approvers) == 0 {
 		if q.Approvers == 1 {
 			return "waiting for approval: " + how
@@ -211,7 +203,7 @@ type change struct {
 	at     time.Time
 }
 
-// trackedKinds are the kinds whose changes admission stamps into ChangedByAnnotation.
+// trackedKinds are the kinds whose changes admission stamps into kubernautv1.ChangedByAnnotation.
 var trackedKinds = map[kubernautv1.TargetKind]schema.GroupVersionKind{
 	kubernautv1.TargetKindDeployment:              {Group: "apps", Version: "v1", Kind: "Deployment"},
 	kubernautv1.TargetKindStatefulSet:             {Group: "apps", Version: "v1", Kind: "StatefulSet"},
@@ -249,12 +241,12 @@ func (r *Reconciler) changes(ctx context.Context, we *kubernautv1.WorkflowExecut
 		case err != nil:
 			return nil, fmt.Errorf("reading who changed %s, for the separation of duties: %w", t, err)
 		}
-		out = append(out, parseChanges(t.String(), obj.GetAnnotations()[ChangedByAnnotation])...)
+		out = append(out, parseChanges(t.String(), obj.GetAnnotations()[kubernautv1.ChangedByAnnotation])...)
 	}
 	return out, nil
 }
 
-// parseChanges reads ChangedByAnnotation's lines; a line that does not parse is skipped
+// parseChanges reads kubernautv1.ChangedByAnnotation's lines; a line that does not parse is skipped
 // (admission writes every line, so none should).
 func parseChanges(target, v string) []change {
 	var out []change
@@ -273,7 +265,7 @@ func parseChanges(target, v string) []change {
 // into account, so that the next approver can set it: admission lets only the controller
 // remove them, and nothing else.
 func (r *Reconciler) clearApproval(ctx context.Context, we *kubernautv1.WorkflowExecution) error {
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null,%q:null}}}`, ApproveAnnotation, DecidedByAnnotation)
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null,%q:null}}}`, kubernautv1.ApproveAnnotation, kubernautv1.DecidedByAnnotation)
 	if err := r.Client.Patch(ctx, we, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 		return fmt.Errorf("removing the counted approval of WorkflowExecution %s: %w", we.Name, err)
 	}

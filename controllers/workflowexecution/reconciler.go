@@ -25,18 +25,6 @@ import (
 	"github.com/kubernaut/kubernaut/templates"
 )
 
-// Annotations a person sets on a WorkflowExecution.
-const (
-	// ApproveAnnotation approves the plan whose hash it carries.
-	ApproveAnnotation = "kubernaut.io/approve"
-	// RejectAnnotation rejects the plan (its value is the reason).
-	RejectAnnotation = "kubernaut.io/reject"
-	// DecidedByAnnotation is the user who set ApproveAnnotation or RejectAnnotation, as the API
-	// server authenticated them: stamped by admission (manifests/base/admission-approvals.yaml),
-	// which refuses any other value and any decision by a user without the RBAC verb approve.
-	DecidedByAnnotation = "kubernaut.io/decided-by"
-)
-
 // Reconciler plans WorkflowExecutions, records their approval, runs the approved plan with an
 // engine and mirrors its nodes.
 type Reconciler struct {

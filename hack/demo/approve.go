@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
-	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
 
@@ -59,10 +58,10 @@ func approvers(ctx context.Context, c client.Client, cfg *rest.Config, ns string
 // quorum needs, false while it is still being planned or needs more.
 func approve(ctx context.Context, c client.Client, people []person, ns string, s *situation) (bool, error) {
 	we := &kubernautv1.WorkflowExecution{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.rr + "-we"}, we); err != nil || we.Status.Phase != kubernautv1.WorkflowAwaitingApproval || we.Status.Plan == nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: kubernautv1.WorkflowName(s.rr)}, we); err != nil || we.Status.Phase != kubernautv1.WorkflowAwaitingApproval || we.Status.Plan == nil {
 		return false, nil
 	}
-	if _, pending := we.Annotations[workflowexecution.ApproveAnnotation]; pending {
+	if _, pending := we.Annotations[kubernautv1.ApproveAnnotation]; pending {
 		return false, nil // the controller has not counted the last approval yet
 	}
 	need := 1
@@ -73,7 +72,7 @@ func approve(ctx context.Context, c client.Client, people []person, ns string, s
 		s.asked = true
 		why := "the approval policy asks for a person"
 		aia := &kubernautv1.AIAnalysis{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.rr + "-aia"}, aia); err == nil && aia.Status.Approval != nil {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: kubernautv1.AnalysisName(s.rr)}, aia); err == nil && aia.Status.Approval != nil {
 			why = strings.Join(aia.Status.Approval.Reasons, "; ")
 		}
 		fmt.Printf("\n  ── %s waits for people: %s\n", s.name, why)
@@ -84,7 +83,7 @@ func approve(ctx context.Context, c client.Client, people []person, ns string, s
 			fmt.Printf("       it needs %s (the approval policy's quorum)\n", we.Spec.Quorum)
 		}
 		fmt.Printf("       plan hash %s; each approves with either of:\n", we.Status.Plan.Hash)
-		fmt.Printf("         kubectl annotate workflowexecution %s -n %s %s=%s\n", we.Name, ns, workflowexecution.ApproveAnnotation, we.Status.Plan.Hash)
+		fmt.Printf("         kubectl annotate workflowexecution %s -n %s %s=%s\n", we.Name, ns, kubernautv1.ApproveAnnotation, we.Status.Plan.Hash)
 		if need == 1 {
 			fmt.Printf("         argo resume %s -n %s    (with the argo engine: make demo ARGO=1)\n", we.Name, ns)
 		}
@@ -109,16 +108,16 @@ func approve(ctx context.Context, c client.Client, people []person, ns string, s
 	if we.Annotations == nil {
 		we.Annotations = map[string]string{}
 	}
-	we.Annotations[workflowexecution.ApproveAnnotation] = we.Status.Plan.Hash
+	we.Annotations[kubernautv1.ApproveAnnotation] = we.Status.Plan.Hash
 	if err := p.c.Patch(ctx, we, client.MergeFrom(before)); err != nil {
 		return false, fmt.Errorf("approving %s as %s: %w", we.Name, p.name, err)
 	}
-	who := we.Annotations[workflowexecution.DecidedByAnnotation]
+	who := we.Annotations[kubernautv1.DecidedByAnnotation]
 	if who == "" {
 		return false, fmt.Errorf("approving %s: the API server did not stamp %s (are manifests/base/admission-approvals.yaml's policies installed?)",
-			we.Name, workflowexecution.DecidedByAnnotation)
+			we.Name, kubernautv1.DecidedByAnnotation)
 	}
 	fmt.Printf("       approved by %s (%d of %d): the user the API server authenticated, stamped by admission into %s\n",
-		who, len(counted)+1, need, workflowexecution.DecidedByAnnotation)
+		who, len(counted)+1, need, kubernautv1.DecidedByAnnotation)
 	return len(counted)+1 >= need, nil
 }

@@ -64,24 +64,24 @@ func InstallApprovalAdmission(ctx context.Context, cfg *rest.Config, root string
 	if err != nil {
 		return err
 	}
-	probeNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubernaut-admission-probe", Labels: map[string]string{"kubernaut.io/remediate": "true"}}}
+	probeNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kubernaut-admission-probe", Labels: map[string]string{kubernautv1.OptInLabel: "true"}}}
 	if err := k.Create(ctx, probeNS); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", probeNS.Name, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		stamped := gen.WorkflowExecution("default", "admission-probe-we", func(w *kubernautv1.WorkflowExecution) {
-			w.Annotations = map[string]string{"kubernaut.io/approve": "probe"}
+			w.Annotations = map[string]string{kubernautv1.ApproveAnnotation: "probe"}
 		})
 		errS := k.Create(ctx, stamped, client.DryRunAll)
 		forged := gen.WorkflowExecution("default", "admission-probe-we", func(w *kubernautv1.WorkflowExecution) {
-			w.Annotations = map[string]string{"kubernaut.io/decided-by": "someone-else"}
+			w.Annotations = map[string]string{kubernautv1.DecidedByAnnotation: "someone-else"}
 		})
 		errF := k.Create(ctx, forged, client.DryRunAll)
 		changed := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: probeNS.Name, Name: "admission-probe"}, Data: map[string]string{"k": "v"}}
 		errC := k.Create(ctx, changed, client.DryRunAll)
-		if errS == nil && stamped.Annotations["kubernaut.io/decided-by"] != "" && apierrors.IsForbidden(errF) &&
-			errC == nil && changed.Annotations["kubernaut.io/changed-by"] != "" {
+		if errS == nil && stamped.Annotations[kubernautv1.DecidedByAnnotation] != "" && apierrors.IsForbidden(errF) &&
+			errC == nil && changed.Annotations[kubernautv1.ChangedByAnnotation] != "" {
 			return nil
 		}
 		if time.Now().After(deadline) {

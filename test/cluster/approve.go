@@ -58,7 +58,7 @@ func ApprovePlan(ctx context.Context, cfg *rest.Config, key client.ObjectKey) (*
 			if err := k.Get(ctx, key, we); err != nil {
 				return false, client.IgnoreNotFound(err)
 			}
-			_, pending := we.Annotations["kubernaut.io/approve"]
+			_, pending := we.Annotations[kubernautv1.ApproveAnnotation]
 			return decided(we) || we.Status.Phase == kubernautv1.WorkflowAwaitingApproval && we.Status.Plan != nil && !pending, nil
 		})
 		if err != nil {
@@ -87,7 +87,7 @@ func ApprovePlan(ctx context.Context, cfg *rest.Config, key client.ObjectKey) (*
 		if we.Annotations == nil {
 			we.Annotations = map[string]string{}
 		}
-		we.Annotations["kubernaut.io/approve"] = we.Status.Plan.Hash
+		we.Annotations[kubernautv1.ApproveAnnotation] = we.Status.Plan.Hash
 		if err := person.Patch(ctx, we, client.MergeFrom(before), client.FieldOwner("kubectl-annotate")); err != nil {
 			return we, fmt.Errorf("approving plan %s as %s: %w", key, Approvers[next], err)
 		}

@@ -113,7 +113,7 @@ func narrowRole(ctx SpecContext, sa string, rules []rbacv1.PolicyRule, probe aut
 func optInNode(ctx SpecContext, name string) {
 	GinkgoHelper()
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	Expect(k8s.Patch(ctx, node, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"`+scenario.OptInLabel+`":"true"}}}`)))).To(Succeed())
+	Expect(k8s.Patch(ctx, node, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"`+kubernautv1.OptInLabel+`":"true"}}}`)))).To(Succeed())
 }
 
 // undo compensates a finished step and waits until its pre-state is back.
@@ -508,7 +508,7 @@ var _ = Describe("The actions on the full control plane", func() {
 		for _, name := range []string{"not-opted-in", "runs-kube-system"} {
 			n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}}}
 			if name == "runs-kube-system" {
-				n.Labels[scenario.OptInLabel] = "true"
+				n.Labels[kubernautv1.OptInLabel] = "true"
 			}
 			Expect(k8s.Create(ctx, n)).To(Succeed())
 			DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, n))).To(Succeed()) })
@@ -574,7 +574,7 @@ var _ = Describe("The actions on the full control plane", func() {
 		// A node no kwok manages: nothing acts as its kubelet, as on a node that died. Its pods
 		// stay Terminating once evicted.
 		nodeName := "dead-node"
-		dead := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{"kubernetes.io/hostname": nodeName, scenario.OptInLabel: "true"}}}
+		dead := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{"kubernetes.io/hostname": nodeName, kubernautv1.OptInLabel: "true"}}}
 		Expect(k8s.Create(ctx, dead)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
 			Expect(client.IgnoreNotFound(k8s.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}))).To(Succeed())

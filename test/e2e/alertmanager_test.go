@@ -71,7 +71,7 @@ var _ = Describe("Verification with Alertmanager", func() {
 		ns := newNamespace(ctx, "am-")
 		Expect(k8s.Create(ctx, gen.RemediationRequest(ns, "rr-am"))).To(Succeed())
 		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"POOL": "10"}})).To(Succeed())
-		ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-am-config", Labels: map[string]string{"kubernaut.io/remediation": "rr-am"}},
+		ke := &kubernautv1.KubernetesExecution{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-am-config", Labels: map[string]string{kubernautv1.LabelRemediation: "rr-am"}},
 			Spec: kubernautv1.KubernetesExecutionSpec{Mode: kubernautv1.ExecutionModeExecute, StepName: "config", TimeoutSeconds: 120,
 				ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionUpdateConfig, Target: target("ConfigMap", ns, "settings"),
 					Parameters: &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: map[string]string{"POOL": "20"}}}}}}

@@ -118,7 +118,7 @@ func planned(ctx context.Context, rrName string) *kubernautv1.WorkflowExecution 
 	GinkgoHelper()
 	we := &kubernautv1.WorkflowExecution{}
 	Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rrName + "-we"}, we)).To(Succeed())
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: kubernautv1.WorkflowName(rrName)}, we)).To(Succeed())
 		g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
 		g.Expect(we.Status.Plan).NotTo(BeNil())
 	}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
@@ -169,7 +169,7 @@ func imageOf(ctx context.Context, e scenario.Estate, name string) string {
 func withdrawn(ctx context.Context, rr string) {
 	GinkgoHelper()
 	Eventually(func() bool {
-		return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rr + "-we"}, &kubernautv1.WorkflowExecution{}))
+		return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: kubernautv1.WorkflowName(rr)}, &kubernautv1.WorkflowExecution{}))
 	}).WithContext(ctx).Should(BeTrue(), "the plan of %s is withdrawn", rr)
 }
 
@@ -364,7 +364,7 @@ var _ = Describe("The whole chain through kubernaut's binary: what goes wrong", 
 		c.fire(ctx, alerts...) // one notification: Alertmanager groups them by alertname and namespace
 		var rrs kubernautv1.RemediationRequestList
 		Eventually(func(g Gomega) {
-			g.Expect(k8s.List(ctx, &rrs, client.InNamespace(actionsNamespace), client.MatchingLabels{gateway.LabelTargetNamespace: e.Namespace})).To(Succeed())
+			g.Expect(k8s.List(ctx, &rrs, client.InNamespace(actionsNamespace), client.MatchingLabels{kubernautv1.LabelTargetNamespace: e.Namespace})).To(Succeed())
 			g.Expect(rrs.Items).NotTo(BeEmpty())
 			for _, rr := range rrs.Items {
 				g.Expect(rr.Status.Phase.IsFinished()).To(BeTrue(), "%s is %s", rr.Name, rr.Status.Phase)
@@ -475,7 +475,7 @@ var _ = Describe("The whole chain through kubernaut's binary with HolmesGPT", Or
 		got := reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
 		Expect(got.Status.ApprovalMode).To(Equal(kubernautv1.ApprovalManual), "the rules alone would approve 0.92 automatically in staging")
 		var aia kubernautv1.AIAnalysis
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rr + "-aia"}, &aia)).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: kubernautv1.AnalysisName(rr)}, &aia)).To(Succeed())
 		Expect(aia.Status.Approval.Reasons).To(ContainElement(ContainSubstring("fallback")))
 		approvePlan(ctx, rr)
 		reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)

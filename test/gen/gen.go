@@ -124,7 +124,7 @@ func WorkflowExecution(namespace, name string, mods ...func(*kubernautv1.Workflo
 		ObjectMeta: meta(namespace, name),
 		Spec: kubernautv1.WorkflowExecutionSpec{
 			RemediationRequestRef: kubernautv1.LocalReference{Name: "rr-" + Fingerprint},
-			AIAnalysisRef:         kubernautv1.LocalReference{Name: "rr-" + Fingerprint + "-analysis"},
+			AIAnalysisRef:         kubernautv1.LocalReference{Name: kubernautv1.AnalysisName("rr-" + Fingerprint)},
 			AlertName:             "KubePodCrashLooping",
 			Target:                DeploymentTarget(),
 			Steps:                 []kubernautv1.PlanStep{RollbackStep()},

@@ -153,7 +153,7 @@ var _ = Describe("The AIAnalysis controller", func() {
 			before := past.DeepCopy()
 			done := metav1.NewTime(time.Now().Add(-time.Duration(i+1) * time.Hour))
 			past.Status = kubernautv1.RemediationRequestStatus{Phase: phase, CompletedAt: &done, SignalType: "crashloop",
-				Actions: []kubernautv1.ActionName{kubernautv1.ActionRollbackDeployment}, WorkflowExecutionRef: &kubernautv1.LocalReference{Name: past.Name + "-we"}}
+				Actions: []kubernautv1.ActionName{kubernautv1.ActionRollbackDeployment}, WorkflowExecutionRef: &kubernautv1.LocalReference{Name: kubernautv1.WorkflowName(past.Name)}}
 			Expect(k8s.Status().Patch(ctx, past, client.MergeFrom(before))).To(Succeed())
 		}
 		startAnalysis(ctx, ns, rules.New())

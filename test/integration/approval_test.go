@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
-	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/gen"
 )
@@ -79,33 +78,33 @@ var _ = Describe("Approvals the API server vouches for (manifests/base/admission
 		for _, user := range []string{"mallory", "alice"} {
 			grant(ctx, ns, user, editor.Name) // where the plans live
 		}
-		err := decide(ctx, as("mallory"), w, map[string]string{workflowexecution.ApproveAnnotation: hash})
+		err := decide(ctx, as("mallory"), w, map[string]string{kubernautv1.ApproveAnnotation: hash})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
 		Expect(err.Error()).To(ContainSubstring("user mallory may not approve or reject this plan: it acts in namespace " + prod +
 			", where that needs the verb approve on workflowexecutions.kubernaut.io"))
-		err = decide(ctx, as("mallory"), w, map[string]string{workflowexecution.RejectAnnotation: "no"})
+		err = decide(ctx, as("mallory"), w, map[string]string{kubernautv1.RejectAnnotation: "no"})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "rejecting is deciding too: %v", err)
 		// Nor may mallory name someone else as the approver, with or without a decision.
-		err = decide(ctx, as("mallory"), w, map[string]string{workflowexecution.DecidedByAnnotation: "alice"})
+		err = decide(ctx, as("mallory"), w, map[string]string{kubernautv1.DecidedByAnnotation: "alice"})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
 		Expect(err.Error()).To(ContainSubstring(`mallory may not set it to "alice"`))
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
-		Expect(w.Annotations).NotTo(HaveKey(workflowexecution.ApproveAnnotation))
+		Expect(w.Annotations).NotTo(HaveKey(kubernautv1.ApproveAnnotation))
 
 		// alice may approve in prod (the namespace the plan acts in, not where it lives); what
 		// she writes as the approver is replaced by who she is.
 		grant(ctx, prod, "alice", "kubernaut-approver")
-		Expect(decide(ctx, as("alice"), w, map[string]string{workflowexecution.ApproveAnnotation: hash,
-			workflowexecution.DecidedByAnnotation: "the-cto"})).To(Succeed())
+		Expect(decide(ctx, as("alice"), w, map[string]string{kubernautv1.ApproveAnnotation: hash,
+			kubernautv1.DecidedByAnnotation: "the-cto"})).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
-		Expect(w.Annotations).To(HaveKeyWithValue(workflowexecution.DecidedByAnnotation, "alice"))
+		Expect(w.Annotations).To(HaveKeyWithValue(kubernautv1.DecidedByAnnotation, "alice"))
 		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash), HaveField("DecidedBy", "user alice")))
 
 		// A plan acting in another namespace needs the verb there.
 		o := gen.WorkflowExecution(ns, "rr-other-we", actingIn(other))
 		Expect(k8s.Create(ctx, o)).To(Succeed())
 		o = waitWE(ctx, o, kubernautv1.WorkflowAwaitingApproval)
-		err = decide(ctx, as("alice"), o, map[string]string{workflowexecution.ApproveAnnotation: o.Status.Plan.Hash})
+		err = decide(ctx, as("alice"), o, map[string]string{kubernautv1.ApproveAnnotation: o.Status.Plan.Hash})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "alice approves in %s only: %v", prod, err)
 		Expect(err.Error()).To(ContainSubstring("it acts in namespace " + other))
 	})
@@ -158,7 +157,7 @@ var _ = Describe("`argo resume` the API server vouches for (manifests/base/admis
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
 		Expect(err.Error()).To(ContainSubstring("user mallory may not resume the approval gate of this plan: it acts in namespace " + prod))
 		grant(ctx, prod, "alice", "kubernaut-approver")
-		err = resumeAs(ctx, as("alice"), ns, "rr-resume-we", nil, map[string]string{workflowexecution.ResumedByAnnotation: "the-cto"})
+		err = resumeAs(ctx, as("alice"), ns, "rr-resume-we", nil, map[string]string{kubernautv1.ResumedByAnnotation: "the-cto"})
 		Expect(err).NotTo(HaveOccurred())
 		w := waitWE(ctx, gen.WorkflowExecution(ns, "rr-resume-we"), kubernautv1.WorkflowRunning)
 		Expect(w.Status.Approval.DecidedBy).To(Equal("argo resume by user alice"), "the API server's name, not the one alice wrote")
@@ -201,7 +200,7 @@ var _ = Describe("Plans and steps from Kubernaut only (manifests/base/admission-
 		forbidden(mallory.Create(ctx, gen.AIAnalysis(ns, "rr-handmade-aia")), "only Kubernaut creates aianalyses")
 		forbidden(mallory.Create(ctx, gen.RemediationRequest(ns, "rr-handmade")), "only Kubernaut creates remediationrequests")
 		wf := &wfv1.Workflow{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-handmade-we",
-			Labels: map[string]string{workflowexecution.LabelWorkflowExecution: "rr-handmade-we"}},
+			Labels: map[string]string{kubernautv1.LabelWorkflowExecution: "rr-handmade-we"}},
 			Spec: wfv1.WorkflowSpec{Entrypoint: "main", Templates: []wfv1.Template{{Name: "main", Suspend: &wfv1.SuspendTemplate{}}}}}
 		forbidden(mallory.Create(ctx, wf), "only Kubernaut creates workflows labelled kubernaut.io/workflow-execution")
 

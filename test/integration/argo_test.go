@@ -137,7 +137,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		Expect(dag.Tasks[1]).To(And(HaveField("Name", "rollback"), HaveField("Depends", "approve.Succeeded")))
 		Expect(dag.Tasks[2]).To(And(HaveField("Name", "done"), HaveField("Depends", "rollback.Succeeded")))
 		Expect(wf.Spec.Synchronization.Mutexes).To(ConsistOf(HaveField("Name", "kubernaut.deployment.shop.checkout")))
-		Expect(wf.Labels).To(HaveKeyWithValue("kubernaut.io/workflow-execution", "rr-argo-we"))
+		Expect(wf.Labels).To(HaveKeyWithValue(kubernautv1.LabelWorkflowExecution, "rr-argo-we"))
 
 		// Argo runs the DAG to the suspend gate; a person runs `argo resume`.
 		reachGate(ctx, ns, wf.Name)
@@ -187,7 +187,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 			argoNode(wf, wf.Name, wfv1.NodeTypeDAG, wfv1.NodeRunning, "")
 			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")
 		})
-		annotate(ctx, w, workflowexecution.ApproveAnnotation, w.Status.Plan.Hash)
+		annotate(ctx, w, kubernautv1.ApproveAnnotation, w.Status.Plan.Hash)
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wf), wf)).To(Succeed())
 			gate := wf.Status.Nodes.FindByName(wf.Name + ".approve")
@@ -201,7 +201,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		Expect(k8s.Create(ctx, r)).To(Succeed())
 		r = waitWE(ctx, r, kubernautv1.WorkflowAwaitingApproval)
 		workflow(ctx, ns, "rr-rej-we")
-		annotate(ctx, r, workflowexecution.RejectAnnotation, "not now")
+		annotate(ctx, r, kubernautv1.RejectAnnotation, "not now")
 		waitWE(ctx, r, kubernautv1.WorkflowRejected)
 		Eventually(func(g Gomega) {
 			rwf := &wfv1.Workflow{}
@@ -264,7 +264,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		r = waitWE(ctx, r, kubernautv1.WorkflowAwaitingApproval)
 		workflow(ctx, ns, r.Name)
 		reachGate(ctx, ns, r.Name)
-		annotate(ctx, r, workflowexecution.RejectAnnotation, "not now")
+		annotate(ctx, r, kubernautv1.RejectAnnotation, "not now")
 		waitWE(ctx, r, kubernautv1.WorkflowRejected)
 		nudge(ctx, r.Name, 1)
 		playArgo(ctx, ns, r.Name, "workflow-controller", func(wf *wfv1.Workflow) {

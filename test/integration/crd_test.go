@@ -66,10 +66,10 @@ var _ = Describe("The CRDs", func() {
 		out := kubectl(ctx, "get", "kubernaut", "-n", "kubernaut-system")
 		for _, kind := range []string{
 			"remediationrequest.kubernaut.io/rr-5f8a3c2e9b1d4a07",
-			"remediationprocessing.kubernaut.io/rr-5f8a3c2e9b1d4a07-processing",
-			"aianalysis.kubernaut.io/rr-5f8a3c2e9b1d4a07-analysis",
-			"workflowexecution.kubernaut.io/rr-5f8a3c2e9b1d4a07-workflow",
-			"kubernetesexecution.kubernaut.io/rr-5f8a3c2e9b1d4a07-workflow-rollback",
+			"remediationprocessing.kubernaut.io/rr-5f8a3c2e9b1d4a07-rp",
+			"aianalysis.kubernaut.io/rr-5f8a3c2e9b1d4a07-aia",
+			"workflowexecution.kubernaut.io/rr-5f8a3c2e9b1d4a07-we",
+			"kubernetesexecution.kubernaut.io/rr-5f8a3c2e9b1d4a07-we-rollback",
 		} {
 			Expect(out).To(ContainSubstring(kind))
 		}

@@ -183,7 +183,7 @@ var _ = Describe("The gateway against a real API server", func() {
 		rr := listRRs(ctx, ns)[0]
 		fp := gateway.Fingerprint(podLabels("checkout-1"))
 		Expect(rr.Name).To(Equal(gateway.RRName(fp, start)))
-		Expect(rr.Labels).To(HaveKeyWithValue(gateway.LabelFingerprint, fp))
+		Expect(rr.Labels).To(HaveKeyWithValue(kubernautv1.LabelFingerprint, fp))
 		Expect(rr.Spec.Target).To(Equal(kubernautv1.Target{Kind: "Pod", Namespace: "shop", Name: "checkout-1"}))
 		Expect(rr.Spec.Signal.Severity).To(Equal(kubernautv1.SeverityCritical))
 		Expect(rr.Spec.Signal.StartsAt.Time).To(BeTemporally("==", start))

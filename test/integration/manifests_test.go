@@ -24,7 +24,6 @@ import (
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
-	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 )
 
 // kustomize renders a kustomization with the kustomize API (what Argo CD and Flux use).
@@ -159,7 +158,7 @@ var _ = Describe("The base manifests", func() {
 				}
 			}
 		}
-		Expect(egress).To(HaveKey(kubernetesexecution.LabelAction), "the job executor's Jobs carry it")
+		Expect(egress).To(HaveKey(kubernautv1.LabelAction), "the job executor's Jobs carry it")
 		Expect(egress).To(HaveKey("workflows.argoproj.io/workflow"), "Argo labels its step pods with it")
 	})
 

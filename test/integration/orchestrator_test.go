@@ -43,7 +43,7 @@ func startOrchestrator(ctx SpecContext, tune func(*remediationrequest.Config)) *
 	}
 	var tns corev1.Namespace
 	Expect(k8s.Get(ctx, client.ObjectKey{Name: o.target}, &tns)).To(Succeed())
-	tns.Labels[remediationrequest.OptInLabel] = "true"
+	tns.Labels[kubernautv1.OptInLabel] = "true"
 	Expect(k8s.Update(ctx, &tns)).To(Succeed())
 
 	runManager(o.ns, func(ctx context.Context, mgr ctrl.Manager) error {
@@ -108,7 +108,7 @@ func conditions(types ...string) []metav1.Condition {
 // completeProcessing plays the RemediationProcessing controller.
 func completeProcessing(ctx SpecContext, ns, rrName string) *kubernautv1.RemediationProcessing {
 	GinkgoHelper()
-	rp := child(ctx, ns, rrName+"-rp", &kubernautv1.RemediationProcessing{})
+	rp := child(ctx, ns, kubernautv1.ProcessingName(rrName), &kubernautv1.RemediationProcessing{})
 	before := rp.DeepCopy()
 	rp.Status.Conditions = conditions(kubernautv1.EnrichedCondition, kubernautv1.ClassifiedCondition, kubernautv1.ReadyCondition)
 	rp.Status.Phase = rp.DerivePhase()
@@ -121,7 +121,7 @@ func completeProcessing(ctx SpecContext, ns, rrName string) *kubernautv1.Remedia
 // completeAnalysis plays the AIAnalysis controller with a rollback plan and the given mode.
 func completeAnalysis(ctx SpecContext, ns, rrName string, mode kubernautv1.ApprovalMode, steps ...kubernautv1.PlanStep) *kubernautv1.AIAnalysis {
 	GinkgoHelper()
-	aia := child(ctx, ns, rrName+"-aia", &kubernautv1.AIAnalysis{})
+	aia := child(ctx, ns, kubernautv1.AnalysisName(rrName), &kubernautv1.AIAnalysis{})
 	before := aia.DeepCopy()
 	aia.Status.Conditions = conditions(kubernautv1.InvestigatedCondition, kubernautv1.RecommendedCondition, kubernautv1.ApprovalDecidedCondition, kubernautv1.ReadyCondition)
 	aia.Status.Phase = aia.DerivePhase()
@@ -135,7 +135,7 @@ func completeAnalysis(ctx SpecContext, ns, rrName string, mode kubernautv1.Appro
 // setWorkflow plays the WorkflowExecution controller.
 func setWorkflow(ctx SpecContext, ns, rrName string, phase kubernautv1.WorkflowPhase, conds ...metav1.Condition) *kubernautv1.WorkflowExecution {
 	GinkgoHelper()
-	we := child(ctx, ns, rrName+"-we", &kubernautv1.WorkflowExecution{})
+	we := child(ctx, ns, kubernautv1.WorkflowName(rrName), &kubernautv1.WorkflowExecution{})
 	before := we.DeepCopy()
 	for _, c := range conds {
 		c.LastTransitionTime = metav1.Now()
@@ -245,7 +245,7 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 			completeAnalysis(ctx, o.ns, n, kubernautv1.ApprovalRejected, rollback(o.target))
 		}, kubernautv1.RemediationPhaseRejected, "the approval policy rejected the plan"),
 		Entry("processing fails", func(ctx SpecContext, o *orchestrated, n string) {
-			rp := child(ctx, o.ns, n+"-rp", &kubernautv1.RemediationProcessing{})
+			rp := child(ctx, o.ns, kubernautv1.ProcessingName(n), &kubernautv1.RemediationProcessing{})
 			before := rp.DeepCopy()
 			rp.Status.Conditions = []metav1.Condition{{Type: kubernautv1.ReadyCondition, Status: metav1.ConditionFalse, Reason: kubernautv1.ReasonFailed, Message: "classification policy error", LastTransitionTime: metav1.Now()}}
 			rp.Status.Phase = kubernautv1.ProcessingFailed

@@ -30,7 +30,7 @@ import (
 // its workloads (manifests/base/admission-changes.yaml).
 func optedIn(ctx SpecContext) string {
 	GinkgoHelper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "it-", Labels: map[string]string{"kubernaut.io/remediate": "true"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "it-", Labels: map[string]string{kubernautv1.OptInLabel: "true"}}}
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
 	return ns.Name
 }
@@ -111,13 +111,13 @@ var _ = Describe("Separation of duties and quorum (rego/approval.rego, manifests
 		d := deployment(ctx, k8s, prod, w.Spec.Target.Name)
 		Expect(setImage(ctx, as("carol"), d, "registry.example/app:2")).To(Succeed())
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
-		Expect(d.Annotations[workflowexecution.ChangedByAnnotation]).To(MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ carol\n`))
+		Expect(d.Annotations[kubernautv1.ChangedByAnnotation]).To(MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ carol\n`))
 		// and cannot erase it.
 		before := d.DeepCopy()
-		d.Annotations[workflowexecution.ChangedByAnnotation] = "2020-01-01T00:00:00Z nobody"
+		d.Annotations[kubernautv1.ChangedByAnnotation] = "2020-01-01T00:00:00Z nobody"
 		Expect(as("carol").Patch(ctx, d, client.MergeFrom(before))).To(Succeed())
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
-		Expect(d.Annotations[workflowexecution.ChangedByAnnotation]).To(Equal(before.Annotations[workflowexecution.ChangedByAnnotation]))
+		Expect(d.Annotations[kubernautv1.ChangedByAnnotation]).To(Equal(before.Annotations[kubernautv1.ChangedByAnnotation]))
 
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
@@ -128,10 +128,10 @@ var _ = Describe("Separation of duties and quorum (rego/approval.rego, manifests
 		// into account: counted (and the annotation removed for the next person) or not.
 		approveAs := func(user string) *kubernautv1.WorkflowExecution {
 			GinkgoHelper()
-			Expect(decide(ctx, as(user), w, map[string]string{workflowexecution.ApproveAnnotation: hash})).To(Succeed())
+			Expect(decide(ctx, as(user), w, map[string]string{kubernautv1.ApproveAnnotation: hash})).To(Succeed())
 			Eventually(func(g Gomega) {
 				g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
-				g.Expect(w.Annotations).NotTo(HaveKey(workflowexecution.ApproveAnnotation))
+				g.Expect(w.Annotations).NotTo(HaveKey(kubernautv1.ApproveAnnotation))
 			}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 			return w
 		}
@@ -154,14 +154,14 @@ var _ = Describe("Separation of duties and quorum (rego/approval.rego, manifests
 		Expect(w.Status.Approval.Reasons).To(ContainElement(MatchRegexp(
 			`^user carol changed Deployment/` + prod + `/` + d.Name + ` at .*, within the separation window of 1h0m0s: their approval does not count$`)))
 
-		Expect(decide(ctx, as("bob"), w, map[string]string{workflowexecution.ApproveAnnotation: hash})).To(Succeed())
+		Expect(decide(ctx, as("bob"), w, map[string]string{kubernautv1.ApproveAnnotation: hash})).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
 		Expect(users(w)).To(Equal([]string{"alice", "bob"}))
 		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash), HaveField("DecidedBy", "user alice, user bob")))
 
 		// Nobody but the controller removes an approval: not an approver, not the approver herself.
 		for _, user := range []string{"alice", "bob"} {
-			err := decide(ctx, as(user), w, map[string]string{workflowexecution.DecidedByAnnotation: ""})
+			err := decide(ctx, as(user), w, map[string]string{kubernautv1.DecidedByAnnotation: ""})
 			Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%s: %v", user, err)
 		}
 	})
@@ -175,9 +175,9 @@ var _ = Describe("Separation of duties and quorum (rego/approval.rego, manifests
 		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, editor)).To(Succeed()) })
 		grant(ctx, ns, "alice", editor.Name)
 		for _, approvers := range []string{"2", "1"} {
-			wf := &wfv1.Workflow{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-quorum-" + approvers + "-we", Labels: map[string]string{
-				workflowexecution.LabelWorkflowExecution: "rr-quorum-" + approvers + "-we", workflowexecution.LabelTargetNamespace: prod,
-				workflowexecution.LabelApprovers: approvers}},
+			wf := &wfv1.Workflow{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rr-quorum-" + kubernautv1.WorkflowName(approvers), Labels: map[string]string{
+				kubernautv1.LabelWorkflowExecution: "rr-quorum-" + kubernautv1.WorkflowName(approvers), kubernautv1.LabelTargetNamespace: prod,
+				kubernautv1.LabelApprovers: approvers}},
 				Spec: wfv1.WorkflowSpec{Entrypoint: "plan", Templates: []wfv1.Template{{Name: "plan", Suspend: &wfv1.SuspendTemplate{}}}}}
 			Expect(k8s.Create(ctx, wf)).To(Succeed())
 			argoNode(wf, wf.Name+".approve", wfv1.NodeTypeSuspend, wfv1.NodeRunning, "")

@@ -75,7 +75,7 @@ var _ = Describe("The ClusterWorkflowTemplates", func() {
 			ke.Namespace = ns
 			Expect(k8s.Create(ctx, ke, client.DryRunAll)).To(Succeed(), "action %s", a.Name)
 			Expect(ke.Spec.Action).To(Equal(a.Name))
-			Expect(ke.Labels).To(HaveKeyWithValue("kubernaut.io/remediation", "rr-1"))
+			Expect(ke.Labels).To(HaveKeyWithValue(kubernautv1.LabelRemediation, "rr-1"))
 			Expect(ke.OwnerReferences).To(ConsistOf(And(HaveField("Kind", "Workflow"), HaveField("Name", "rr-1-we"),
 				HaveField("UID", BeEquivalentTo("6f1c8a52-3d4e-4b7a-9c10-2e5f7a8b9c0d")), HaveField("Controller", HaveValue(BeTrue())))),
 				"the Workflow owns its steps")

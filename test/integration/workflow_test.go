@@ -63,7 +63,7 @@ func startWorkflows(ns string, w builtinWorld) {
 func stepsOf(ctx SpecContext, w *kubernautv1.WorkflowExecution) []kubernautv1.KubernetesExecution {
 	GinkgoHelper()
 	var list kubernautv1.KubernetesExecutionList
-	Expect(k8s.List(ctx, &list, client.InNamespace(w.Namespace), client.MatchingLabels{workflowexecution.LabelWorkflowExecution: w.Name})).To(Succeed())
+	Expect(k8s.List(ctx, &list, client.InNamespace(w.Namespace), client.MatchingLabels{kubernautv1.LabelWorkflowExecution: w.Name})).To(Succeed())
 	return list.Items
 }
 
@@ -76,7 +76,7 @@ func ownedPlan(ctx SpecContext, ns, rrName string, phase kubernautv1.Remediation
 	before := rr.DeepCopy()
 	rr.Status.Phase = phase
 	Expect(k8s.Status().Patch(ctx, rr, client.MergeFrom(before))).To(Succeed())
-	w := gen.WorkflowExecution(ns, rrName+"-we", func(w *kubernautv1.WorkflowExecution) { w.Spec.RemediationRequestRef.Name = rrName })
+	w := gen.WorkflowExecution(ns, kubernautv1.WorkflowName(rrName), func(w *kubernautv1.WorkflowExecution) { w.Spec.RemediationRequestRef.Name = rrName })
 	Expect(controllerutil.SetControllerReference(rr, w, k8s.Scheme())).To(Succeed())
 	Expect(k8s.Create(ctx, w)).To(Succeed())
 	return w
@@ -116,7 +116,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ApprovedCondition).Message).
 			To(ContainSubstring("kubectl annotate workflowexecution rr-1-we kubernaut.io/approve=" + hash))
 
-		annotate(ctx, w, workflowexecution.ApproveAnnotation, "0000000000000000000000000000000000000000000000000000000000000000")
+		annotate(ctx, w, kubernautv1.ApproveAnnotation, "0000000000000000000000000000000000000000000000000000000000000000")
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
 			g.Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ApprovedCondition).Message).To(ContainSubstring("was refused"))
@@ -126,7 +126,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		Expect(k8s.List(ctx, &steps, client.InNamespace(ns))).To(Succeed())
 		Expect(steps.Items).To(BeEmpty(), "nothing runs before the approval")
 
-		annotate(ctx, w, workflowexecution.ApproveAnnotation, hash)
+		annotate(ctx, w, kubernautv1.ApproveAnnotation, hash)
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
 		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash),
 			HaveField("DecidedBy", "user kubernaut-admin")))
@@ -135,7 +135,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		Eventually(func() error { return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rr-1-we-rollback"}, &ke) }).WithContext(ctx).Should(Succeed())
 		Expect(metav1.IsControlledBy(&ke, w)).To(BeTrue())
 		Expect(ke.Spec.ActionStep).To(Equal(w.Spec.Steps[0].ActionStep))
-		Expect(ke.Labels).To(HaveKeyWithValue("kubernaut.io/workflow-execution", "rr-1-we"))
+		Expect(ke.Labels).To(HaveKeyWithValue(kubernautv1.LabelWorkflowExecution, "rr-1-we"))
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
 			g.Expect(w.Status.Steps).To(ConsistOf(And(HaveField("Name", "rollback"), HaveField("Phase", kubernautv1.StepRunning),
@@ -298,7 +298,7 @@ var _ = Describe("The WorkflowExecution controller", func() {
 		w := gen.WorkflowExecution(ns, "rr-4-we")
 		Expect(k8s.Create(ctx, w)).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowAwaitingApproval)
-		annotate(ctx, w, workflowexecution.RejectAnnotation, "not during the sale")
+		annotate(ctx, w, kubernautv1.RejectAnnotation, "not during the sale")
 		w = waitWE(ctx, w, kubernautv1.WorkflowRejected)
 		Expect(w.Status.Approval.Decision).To(Equal("Denied"))
 		Expect(meta.FindStatusCondition(w.Status.Conditions, kubernautv1.ReadyCondition).Message).To(ContainSubstring("not during the sale"))

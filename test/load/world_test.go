@@ -363,7 +363,7 @@ func (tr *tracker) ke(ke *kubernautv1.KubernetesExecution, now time.Time) {
 	defer tr.mu.Unlock()
 	t := tr.kes[ke.Name]
 	if t == nil {
-		t = &keTrace{rr: ke.Labels["kubernaut.io/remediation"]}
+		t = &keTrace{rr: ke.Labels[kubernautv1.LabelRemediation]}
 		tr.kes[ke.Name] = t
 	}
 	t.phase = ke.Status.Phase

@@ -149,7 +149,7 @@ var _ = Describe("Argo's real controller and executor on the real node", func() 
 			g.Expect(wf.Status.Nodes.FindByName(we.Name + ".approve")).To(HaveField("Phase", wfv1.NodeRunning))
 		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed(), "Argo holds the plan at its gate")
 		var steps kubernautv1.KubernetesExecutionList
-		Expect(k8s.List(ctx, &steps, client.InNamespace(actionsNamespace), client.MatchingLabels{workflowexecution.LabelWorkflowExecution: we.Name})).To(Succeed())
+		Expect(k8s.List(ctx, &steps, client.InNamespace(actionsNamespace), client.MatchingLabels{kubernautv1.LabelWorkflowExecution: we.Name})).To(Succeed())
 		Expect(steps.Items).To(BeEmpty(), "nothing runs before the approval")
 		out, err := argo(ctx, "resume", we.Name, "-n", actionsNamespace, "--as", "alice")
 		Expect(err).NotTo(HaveOccurred(), out)

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
-	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	"github.com/kubernaut/kubernaut/gateway"
 	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/scenario"
@@ -85,7 +84,7 @@ func approve(ctx SpecContext, rrName string, action kubernautv1.ActionName) {
 	GinkgoHelper()
 	we := &kubernautv1.WorkflowExecution{}
 	Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: rrName + "-we"}, we)).To(Succeed())
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: kubernautv1.WorkflowName(rrName)}, we)).To(Succeed())
 		g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
 		g.Expect(we.Status.Plan).NotTo(BeNil())
 	}).WithContext(ctx).WithTimeout(90 * time.Second).Should(Succeed())
@@ -99,10 +98,10 @@ func approve(ctx SpecContext, rrName string, action kubernautv1.ActionName) {
 		if i > 0 {
 			Eventually(func(g Gomega) {
 				g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
-				g.Expect(we.Annotations).NotTo(HaveKey(workflowexecution.ApproveAnnotation), "the last approval counted")
+				g.Expect(we.Annotations).NotTo(HaveKey(kubernautv1.ApproveAnnotation), "the last approval counted")
 			}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 		}
-		out, err := kubectl(ctx, "annotate", "--as", person, "workflowexecution", "-n", actionsNamespace, we.Name, workflowexecution.ApproveAnnotation+"="+we.Status.Plan.Hash)
+		out, err := kubectl(ctx, "annotate", "--as", person, "workflowexecution", "-n", actionsNamespace, we.Name, kubernautv1.ApproveAnnotation+"="+we.Status.Plan.Hash)
 		Expect(err).NotTo(HaveOccurred(), out)
 	}
 }
@@ -165,9 +164,9 @@ var _ = Describe("The production combination on the real node, from the alert", 
 		// The evidence was the kubelet's: the previous container's log, its credential
 		// redacted, and the kubelet's own BackOff events reached the processing and the analysis.
 		rp := &kubernautv1.RemediationProcessing{}
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: name + "-rp"}, rp)).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: kubernautv1.ProcessingName(name)}, rp)).To(Succeed())
 		aia := &kubernautv1.AIAnalysis{}
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: name + "-aia"}, aia)).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: kubernautv1.AnalysisName(name)}, aia)).To(Succeed())
 		for _, e := range []*kubernautv1.Enrichment{rp.Status.Enrichment, aia.Spec.Enrichment} {
 			Expect(e).NotTo(BeNil())
 			Expect(e.Logs).To(ContainElement(And(HaveField("Pod", crashing.Name), HaveField("Previous", true),

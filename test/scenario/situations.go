@@ -18,12 +18,10 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/gateway"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
-
-// OptInLabel opts a namespace or node in to remediation (remediationrequest.OptInLabel).
-const OptInLabel = "kubernaut.io/remediate"
 
 // Estate is one namespace's workloads on a cluster whose pods kwok runs.
 type Estate struct {
@@ -38,7 +36,7 @@ type Estate struct {
 // NewEstate creates a namespace named prefix plus a random suffix, opted in to remediation,
 // with its environment label (production, staging, development), and returns its estate.
 func NewEstate(ctx context.Context, c client.Client, prefix, environment string) (Estate, error) {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix, Labels: map[string]string{OptInLabel: "true", "environment": environment}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix, Labels: map[string]string{kubernautv1.OptInLabel: "true", "environment": environment}}}
 	if err := c.Create(ctx, ns); err != nil {
 		return Estate{}, fmt.Errorf("creating a namespace %s…: %w", prefix, err)
 	}
@@ -338,7 +336,7 @@ func NodeDown(ctx context.Context, c client.Client, name string) (gateway.Webhoo
 		if n.Labels == nil {
 			n.Labels = map[string]string{}
 		}
-		n.Labels[OptInLabel] = "true"
+		n.Labels[kubernautv1.OptInLabel] = "true"
 		n.Labels[cluster.KubeletStoppedLabel] = "true"
 	})
 	if err != nil {
