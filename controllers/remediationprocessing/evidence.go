@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/redact"
 )
 
 // events records recent Warning events about the target, its workload and failing pods.
@@ -50,7 +51,7 @@ func (b *enrichment) events(ctx context.Context) {
 			break
 		}
 		ev := &all[i]
-		msg, _ := Redact(ev.Message)
+		msg, _ := redact.String(ev.Message)
 		t := metav1.NewTime(eventTime(ev))
 		count := ev.Count
 		if ev.Series != nil {
@@ -100,7 +101,7 @@ func (b *enrichment) logs(ctx context.Context) {
 			if len(text) > maxLogBytes {
 				text = text[len(text)-maxLogBytes:]
 			}
-			text, n := Redact(text)
+			text, n := redact.String(text)
 			b.out.Logs = append(b.out.Logs, kubernautv1.LogTail{Pod: p.Name, Container: c.Name, Previous: previous,
 				Text: kubernautv1.Truncate(text, maxLogBytes), Redactions: int32(n)})
 		}

@@ -10,8 +10,8 @@ import (
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
-	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/manifests/crd"
+	"github.com/kubernaut/kubernaut/redact"
 )
 
 // recommendationSection is the section the legacy /api/investigate is asked to fill.
@@ -154,7 +154,7 @@ func (p *promptBuilder) ask(aia *kubernautv1.AIAnalysis) string {
 		"classification": aia.Spec.Classification, "context": aia.Spec.Enrichment,
 	}
 	raw, _ := json.Marshal(data)
-	text, _ := remediationprocessing.Redact(string(raw))
+	text, _ := redact.String(string(raw))
 	if len(text) > maxContextBytes {
 		text = text[:maxContextBytes] + "…(truncated)"
 	}

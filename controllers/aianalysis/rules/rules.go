@@ -14,7 +14,7 @@ import (
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
-	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
+	"github.com/kubernaut/kubernaut/facts"
 )
 
 // Analyzer is the rules analyzer.
@@ -45,7 +45,7 @@ type situation func(a *Analyzer, in *input) *aianalysis.Result
 type input struct {
 	aia   *kubernautv1.AIAnalysis
 	e     *kubernautv1.Enrichment
-	facts remediationprocessing.Facts
+	facts facts.Facts
 	sig   kubernautv1.Signal
 }
 
@@ -58,7 +58,7 @@ func (a *Analyzer) Analyze(_ context.Context, aia *kubernautv1.AIAnalysis) (*aia
 	if e == nil {
 		e = &kubernautv1.Enrichment{}
 	}
-	in := &input{aia: aia, e: e, facts: remediationprocessing.FactsOf(e, aia.Spec.Signal.StartsAt.Time), sig: aia.Spec.Signal}
+	in := &input{aia: aia, e: e, facts: facts.Of(e, aia.Spec.Signal.StartsAt.Time), sig: aia.Spec.Signal}
 	for _, s := range situations {
 		if r := s(a, in); r != nil {
 			r.Raw = fmt.Sprintf("rules: %s", r.RootCause.Summary)
@@ -183,7 +183,7 @@ func crashAfterRollout(_ *Analyzer, in *input) *aianalysis.Result {
 	}
 	for _, p := range in.e.Pods {
 		for _, c := range p.Containers {
-			if remediationprocessing.CrashLooping(c) {
+			if facts.CrashLooping(c) {
 				evidence = append(evidence, ev("pods", "container %s of pod %s crash-loops (%d restarts, last exit %s)", c.Name, p.Name, c.RestartCount, c.LastTerminationReason))
 			}
 		}

@@ -1,4 +1,6 @@
-package remediationprocessing
+// Package redact removes secrets from text Kubernaut stores or sends: log tails, event
+// messages, an analyzer's prompt. The processing and the analysis both use it.
+package redact
 
 import "regexp"
 
@@ -14,8 +16,8 @@ var secretPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)(://[^:/\s]+:)[^@/\s]+(@)`),
 }
 
-// Redact replaces secrets in s and returns the result and how many were replaced.
-func Redact(s string) (string, int) {
+// String replaces secrets in s and returns the result and how many were replaced.
+func String(s string) (string, int) {
 	n := 0
 	for i, re := range secretPatterns {
 		s = re.ReplaceAllStringFunc(s, func(m string) string {

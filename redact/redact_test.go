@@ -1,11 +1,11 @@
-package remediationprocessing
+package redact
 
 import (
 	"strings"
 	"testing"
 )
 
-func TestRedact(t *testing.T) {
+func TestString(t *testing.T) {
 	for _, tc := range []struct {
 		in, keep string
 		secret   string
@@ -18,13 +18,13 @@ func TestRedact(t *testing.T) {
 		{"-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "", "MIIEow"},
 		{"token: ghp_abcdefghijklmnopqrstuvwxyz012345", "token: ", "ghp_abcdefghijklmnop"},
 	} {
-		out, n := Redact(tc.in)
+		out, n := String(tc.in)
 		if n == 0 || strings.Contains(out, tc.secret) || !strings.Contains(out, tc.keep) || !strings.Contains(out, "[REDACTED]") {
-			t.Errorf("Redact(%q) = %q (%d); want %q gone and %q kept", tc.in, out, n, tc.secret, tc.keep)
+			t.Errorf("String(%q) = %q (%d); want %q gone and %q kept", tc.in, out, n, tc.secret, tc.keep)
 		}
 	}
 	clean := "panic: runtime error: index out of range [3] with length 3"
-	if out, n := Redact(clean); n != 0 || out != clean {
+	if out, n := String(clean); n != 0 || out != clean {
 		t.Errorf("a line without secrets changed: %q (%d)", out, n)
 	}
 }

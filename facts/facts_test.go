@@ -1,4 +1,4 @@
-package remediationprocessing
+package facts
 
 import (
 	"testing"
@@ -10,7 +10,7 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
-func TestFactsOf(t *testing.T) {
+func TestOf(t *testing.T) {
 	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) *metav1.Time { t := metav1.NewTime(start.Add(d)); return &t }
 	e := &kubernautv1.Enrichment{
@@ -24,14 +24,14 @@ func TestFactsOf(t *testing.T) {
 		Rollouts:   []kubernautv1.RolloutRevision{{Revision: 8, CreatedAt: at(-10 * time.Minute)}, {Revision: 7, CreatedAt: at(-48 * time.Hour)}},
 		ConfigMaps: []kubernautv1.ConfigMapState{{Name: "old", LastUpdated: at(-72 * time.Hour)}, {Name: "fresh", LastUpdated: at(-3 * time.Minute)}},
 	}
-	got := FactsOf(e, start)
+	got := Of(e, start)
 	want := Facts{OOMKilled: true, CrashLooping: true, NotReadyPods: 1, ReplicasMissing: 2, HPAAtMax: true,
 		NodePressure: true, RolloutInProgress: true, RecentRollout: true, ConfigChangedRecently: true}
 	if got != want {
-		t.Fatalf("FactsOf = %+v\nwant      %+v", got, want)
+		t.Fatalf("Of = %+v\nwant      %+v", got, want)
 	}
 
-	quiet := FactsOf(&kubernautv1.Enrichment{
+	quiet := Of(&kubernautv1.Enrichment{
 		Node:     &kubernautv1.NodeState{Conditions: []kubernautv1.ObservedCondition{{Type: "Ready", Status: "Unknown"}, {Type: "MemoryPressure", Status: "False"}}},
 		Rollouts: []kubernautv1.RolloutRevision{{Revision: 1, CreatedAt: at(-time.Minute)}},
 		HPA:      &kubernautv1.HPAState{MaxReplicas: 5, CurrentReplicas: 5, DesiredReplicas: 3},
@@ -48,7 +48,7 @@ func TestFactsOf(t *testing.T) {
 		"the kubelet's BackOff event": {Events: []kubernautv1.EventSummary{{Reason: "BackOff", Object: "Pod/a",
 			Message: "Back-off restarting failed container app in pod a_shop(0d1e)"}}},
 	} {
-		if !FactsOf(e, start).CrashLooping {
+		if !Of(e, start).CrashLooping {
 			t.Errorf("%s: not seen as a crash loop", name)
 		}
 	}
@@ -57,11 +57,11 @@ func TestFactsOf(t *testing.T) {
 		"restarts that completed":  {Pods: []kubernautv1.PodState{{Name: "a", Containers: []kubernautv1.ContainerState{{Name: "app", RestartCount: 5, LastTerminationReason: "Completed"}}}}},
 		"a back-off pulling image": {Events: []kubernautv1.EventSummary{{Reason: "BackOff", Message: "Back-off pulling image \"shop/web:2.0\""}}},
 	} {
-		if FactsOf(e, start).CrashLooping {
+		if Of(e, start).CrashLooping {
 			t.Errorf("%s: seen as a crash loop", name)
 		}
 	}
-	if FactsOf(nil, start) != (Facts{}) {
+	if Of(nil, start) != (Facts{}) {
 		t.Fatal("no enrichment, no facts")
 	}
 }
