@@ -12,13 +12,17 @@ default auto_threshold := 0.9
 
 auto_threshold := input.thresholds.auto
 
-default manual_threshold := 0.7
+# Below the rejection threshold (--reject-threshold) a plan is Rejected. Its input was named
+# "manual" before; that name is still read, for one release, when "reject" is absent.
+default reject_threshold := 0.7
 
-manual_threshold := input.thresholds.manual
+reject_threshold := input.thresholds.reject
+
+reject_threshold := input.thresholds.manual if not input.thresholds.reject
 
 # Reasons to refuse outright.
-rejections contains sprintf("confidence %.2f is below %.2f", [input.confidence, manual_threshold]) if {
-	input.confidence < manual_threshold
+rejections contains sprintf("confidence %.2f is below %.2f", [input.confidence, reject_threshold]) if {
+	input.confidence < reject_threshold
 }
 
 # Reasons a person must approve.

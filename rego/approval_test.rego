@@ -4,7 +4,7 @@ import data.kubernaut.approval
 
 base := {
 	"confidence": 0.95, "fallback": false, "environment": "staging", "severity": "critical",
-	"failedDetections": [], "thresholds": {"auto": 0.9, "manual": 0.7},
+	"failedDetections": [], "thresholds": {"auto": 0.9, "reject": 0.7},
 	"steps": [{"name": "rollback", "action": "rollback_deployment", "risk": "medium", "targetKind": "Deployment"}],
 }
 
@@ -12,7 +12,7 @@ test_auto if {
 	approval.decision.mode == "Auto" with input as base
 }
 
-test_rejected_below_manual_threshold if {
+test_rejected_below_reject_threshold if {
 	d := approval.decision with input as object.union(base, {"confidence": 0.5})
 	d.mode == "Rejected"
 	d.reasons == ["confidence 0.50 is below 0.70"]
@@ -54,7 +54,7 @@ test_missing_logs_alone_stays_auto if {
 }
 
 test_thresholds_configurable if {
-	approval.decision.mode == "Auto" with input as object.union(base, {"confidence": 0.8, "thresholds": {"auto": 0.75, "manual": 0.5}})
+	approval.decision.mode == "Auto" with input as object.union(base, {"confidence": 0.8, "thresholds": {"auto": 0.75, "reject": 0.5}})
 }
 
 test_rejection_wins_over_manual if {
@@ -98,4 +98,12 @@ test_staging_needs_one_approver if {
 test_unknown_declared_staging_needs_one_approver if {
 	d := approval.decision with input as object.union(base, {"environment": "unknown", "unknownEnvironment": "staging", "confidence": 0.8})
 	d.quorum.approvers == 1
+}
+
+test_former_manual_name_still_read if {
+	old := object.remove(base, ["thresholds"])
+	d := approval.decision with input as object.union(old, {"confidence": 0.6, "thresholds": {"auto": 0.9, "manual": 0.5}})
+	d.mode == "Manual"
+	d2 := approval.decision with input as object.union(old, {"confidence": 0.6, "thresholds": {"auto": 0.9, "manual": 0.65}})
+	d2.mode == "Rejected"
 }

@@ -21,6 +21,11 @@ const (
 	AnalysisRejected      AnalysisPhase = AnalysisPhase(ReasonRejected)
 )
 
+// IsFinished reports whether the phase ends the analysis.
+func (p AnalysisPhase) IsFinished() bool {
+	return p == AnalysisCompleted || IsTerminalReason(string(p))
+}
+
 // AnalyzerName names an analyzer backend.
 // +kubebuilder:validation:Enum=rules;holmesgpt
 type AnalyzerName string

@@ -137,3 +137,21 @@ func TestSetConditionBoundsTheMessageOnACharacter(t *testing.T) {
 		t.Fatalf("mirrored %+v", parent)
 	}
 }
+
+// Every phase type says when it has ended, with the same rule: its success, or a terminal reason.
+func TestEveryPhaseSaysWhenItEnded(t *testing.T) {
+	for _, tc := range []struct {
+		phase    interface{ IsFinished() bool }
+		finished bool
+	}{
+		{RemediationPhaseCompleted, true}, {RemediationPhaseAwaitingApproval, false},
+		{ProcessingCompleted, true}, {ProcessingFailed, true}, {ProcessingClassifying, false},
+		{AnalysisCompleted, true}, {AnalysisRejected, true}, {AnalysisDeciding, false},
+		{WorkflowCompleted, true}, {WorkflowRunning, false},
+		{ExecutionSucceeded, true}, {ExecutionRejected, true}, {ExecutionFailed, true}, {ExecutionVerifying, false},
+	} {
+		if got := tc.phase.IsFinished(); got != tc.finished {
+			t.Errorf("%v.IsFinished() = %t, want %t", tc.phase, got, tc.finished)
+		}
+	}
+}

@@ -19,6 +19,13 @@ const (
 	ExecutionRejected   ExecutionPhase = ExecutionPhase(ReasonRejected)
 )
 
+// IsFinished reports whether the phase ends the step. A step ends Succeeded, not Completed
+// as the other kinds do: its phases follow Argo's node phases, which the argo engine mirrors
+// (docs/api.md).
+func (p ExecutionPhase) IsFinished() bool {
+	return p == ExecutionSucceeded || IsTerminalReason(string(p))
+}
+
 // ExecutionMode says whether a step applies its action or undoes an earlier step.
 // +kubebuilder:validation:Enum=Execute;Compensate
 type ExecutionMode string

@@ -17,6 +17,11 @@ const (
 	ProcessingFailed      ProcessingPhase = ProcessingPhase(ReasonFailed)
 )
 
+// IsFinished reports whether the phase ends the processing.
+func (p ProcessingPhase) IsFinished() bool {
+	return p == ProcessingCompleted || IsTerminalReason(string(p))
+}
+
 // RemediationProcessingSpec is what the orchestrator hands to enrichment and classification.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable"
 type RemediationProcessingSpec struct {

@@ -75,7 +75,10 @@ type WorkflowExecutionSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	AlertName string `json:"alertName"`
 
-	// Target is the remediation's primary target; the blast-radius mutex is taken on it.
+	// Target is the plan's blast radius: the one object every step acts on or within (the
+	// workload of a pod, or the node), derived from the signal's target and the steps'; the
+	// blast-radius mutex is taken on it, and admission reads its namespace as where the plan
+	// acts.
 	Target Target `json:"target"`
 
 	// Steps of the plan, run as an Argo DAG.

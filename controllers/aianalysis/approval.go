@@ -22,14 +22,15 @@ import (
 type Approver struct {
 	// Policy is the approval policy (embedded, or a ConfigMap override).
 	Policy *kubernautrego.Policy
-	// AutoThreshold and ManualThreshold are the confidence thresholds handed to the policy.
-	AutoThreshold, ManualThreshold float64
+	// AutoThreshold (at and above it a plan may run without a person) and RejectThreshold
+	// (below it the plan is Rejected) are the confidence thresholds handed to the policy.
+	AutoThreshold, RejectThreshold float64
 }
 
 // NewApprover returns an approver of the embedded policy, overridable by the key
 // approval.rego of ConfigMap namespace/name.
-func NewApprover(reader client.Reader, namespace, name string, auto, manual float64) *Approver {
-	return &Approver{AutoThreshold: auto, ManualThreshold: manual, Policy: &kubernautrego.Policy{
+func NewApprover(reader client.Reader, namespace, name string, auto, reject float64) *Approver {
+	return &Approver{AutoThreshold: auto, RejectThreshold: reject, Policy: &kubernautrego.Policy{
 		File: "approval.rego", Query: "data.kubernaut.approval.decision", Reader: reader, Namespace: namespace, ConfigMap: name,
 	}}
 }
@@ -46,7 +47,7 @@ const (
 // threshold below the rejection threshold, fails the decision (it never falls back to the
 // flags silently: someone meant to change them).
 func (a *Approver) thresholds(cm *corev1.ConfigMap) (auto, reject float64, version string, err error) {
-	auto, reject = a.AutoThreshold, a.ManualThreshold
+	auto, reject = a.AutoThreshold, a.RejectThreshold
 	if cm == nil {
 		return auto, reject, "", nil
 	}
@@ -118,7 +119,9 @@ func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, conf
 	in := map[string]any{
 		"confidence": confidence, "analyzerConfidence": analyzer, "fallback": fallback, "environment": env, "severity": severity,
 		"failedDetections": failed, "steps": steps,
-		"thresholds": map[string]any{"auto": auto, "manual": reject},
+		// "manual" is the rejection threshold's former name, kept for one release: policy
+		// overrides written for it still read it.
+		"thresholds": map[string]any{"auto": auto, "reject": reject, "manual": reject},
 	}
 	if v, ok := tuned["unknownEnvironment"]; ok {
 		in["unknownEnvironment"] = v // what an undeclared environment counts as (production by default)
