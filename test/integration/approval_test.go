@@ -180,7 +180,8 @@ var _ = Describe("Plans and steps from Kubernaut only (manifests/base/admission-
 		ns := newNamespace(ctx)
 		all := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "kubernaut-admin-"},
 			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{"kubernaut.io"}, Resources: []string{"remediationrequests", "aianalyses", "workflowexecutions", "kubernetesexecutions"}, Verbs: []string{"*"}},
+				{APIGroups: []string{"kubernaut.io"}, Resources: []string{"remediationrequests", "aianalyses", "workflowexecutions", "kubernetesexecutions",
+					"remediationrequests/status", "aianalyses/status", "workflowexecutions/status", "kubernetesexecutions/status"}, Verbs: []string{"*"}},
 				{APIGroups: []string{"argoproj.io"}, Resources: []string{"workflows", "workflowtemplates"}, Verbs: []string{"*"}}}}
 		Expect(k8s.Create(ctx, all)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, all)).To(Succeed()) })
@@ -213,6 +214,14 @@ var _ = Describe("Plans and steps from Kubernaut only (manifests/base/admission-
 		err := mallory.Update(ctx, got)
 		Expect(err).To(HaveOccurred(), "the plan's spec does not change")
 		Expect(err.Error()).To(ContainSubstring("spec is immutable"))
+		// Nor may mallory write its status: a plan's approval and a step's result are
+		// Kubernaut's record, which the controllers act on.
+		Expect(mallory.Get(ctx, client.ObjectKeyFromObject(auto), got)).To(Succeed())
+		before := got.DeepCopy()
+		now := metav1.Now()
+		got.Status.Approval = &kubernautv1.Approval{Mode: kubernautv1.ApprovalManual, Decision: "Approved", DecidedBy: "user the-cto", DecidedAt: &now}
+		forbidden(mallory.Status().Patch(ctx, got, client.MergeFrom(before)), "only Kubernaut writes the status of workflowexecutions: user mallory may not")
+		Expect(as(controller).Status().Patch(ctx, got, client.MergeFrom(before))).To(Succeed(), "the controller does")
 		Expect(mallory.Delete(ctx, got)).To(Succeed(), "deleting stays RBAC's to decide")
 	})
 })
