@@ -108,17 +108,22 @@ func (r *Reconciler) approve(ctx context.Context, we *kubernautv1.WorkflowExecut
 
 // deny records a refused approval: who refused (or whose resume was refused) and why.
 func (r *Reconciler) deny(we *kubernautv1.WorkflowExecution, who, reason, msg string) {
+	r.refuse(we, who, kubernautv1.ReasonApprovalDenied, reason, msg)
+}
+
+// refuse ends the plan's approval Denied, with the Approved condition's reason why.
+func (r *Reconciler) refuse(we *kubernautv1.WorkflowExecution, who, condReason, reason, msg string) {
 	now := metav1.NewTime(r.now())
 	a := we.Status.Approval
 	a.Decision, a.DecidedBy, a.DecidedAt = "Denied", kubernautv1.Truncate(who, 1024), &now
 	a.Reasons = appendReason(a.Reasons, reason)
-	set(we, kubernautv1.ApprovedCondition, metav1.ConditionFalse, kubernautv1.ReasonApprovalDenied, msg)
+	set(we, kubernautv1.ApprovedCondition, metav1.ConditionFalse, condReason, msg)
 	set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
 }
 
 // count adds user to the plan's approvers unless they already approved it or changed one of
-// its targets within the separation window; either refusal is an event on the plan (and the
-// second a reason in its approval).
+// its targets within the separation window, and drops an earlier approver who has changed one
+// since; each refusal is an event on the plan (and a change, a reason in its approval).
 func (r *Reconciler) count(ctx context.Context, we *kubernautv1.WorkflowExecution, a *kubernautv1.Approval,
 	q kubernautv1.Quorum, user string, now metav1.Time) error {
 	if slices.ContainsFunc(a.Approvers, func(x kubernautv1.Approver) bool { return x.User == user }) {
@@ -130,14 +135,22 @@ func (r *Reconciler) count(ctx context.Context, we *kubernautv1.WorkflowExecutio
 		if err != nil {
 			return err
 		}
-		for _, c := range changes {
-			if c.user == user && now.Sub(c.at) < w {
-				msg := fmt.Sprintf("user %s changed %s at %s, within the separation window of %s: their approval does not count",
-					user, c.target, c.at.UTC().Format(time.RFC3339), w)
-				a.Reasons = appendReason(a.Reasons, msg)
-				r.notCounted(we, msg)
-				return nil
+		changed := func(user string) bool {
+			for _, c := range changes {
+				if c.user == user && now.Sub(c.at) < w {
+					msg := fmt.Sprintf("user %s changed %s at %s, within the separation window of %s: their approval does not count",
+						user, c.target, c.at.UTC().Format(time.RFC3339), w)
+					a.Reasons = appendReason(a.Reasons, msg)
+					r.notCounted(we, msg)
+					return true
+				}
 			}
+			return false
+		}
+		// One who approved, then changed a target, no longer counts either.
+		a.Approvers = slices.DeleteFunc(a.Approvers, func(x kubernautv1.Approver) bool { return changed(x.User) })
+		if changed(user) {
+			return nil
 		}
 	}
 	if len(a.Approvers) < 5 {
@@ -216,9 +229,8 @@ var trackedKinds = map[kubernautv1.TargetKind]schema.GroupVersionKind{
 // API server. A target that cannot be read fails the count: the approval is not taken until
 // the separation of duties can be checked.
 func (r *Reconciler) changes(ctx context.Context, we *kubernautv1.WorkflowExecution) ([]change, error) {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
+	if r.APIReader == nil {
+		return nil, fmt.Errorf("no APIReader to read who changed the targets of plan %s (its quorum has a separation window)", we.Name)
 	}
 	targets := []kubernautv1.Target{we.Spec.Target}
 	for _, s := range we.Spec.Steps {
@@ -234,7 +246,7 @@ func (r *Reconciler) changes(ctx context.Context, we *kubernautv1.WorkflowExecut
 		}
 		obj := &metav1.PartialObjectMetadata{}
 		obj.SetGroupVersionKind(gvk)
-		err := reader.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, obj)
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, obj)
 		switch {
 		case apierrors.IsNotFound(err):
 			continue
@@ -263,9 +275,12 @@ func parseChanges(target, v string) []change {
 
 // clearApproval removes the approval annotation (and its stamped author) that approve took
 // into account, so that the next approver can set it: admission lets only the controller
-// remove them, and nothing else.
+// remove them, and nothing else. The patch holds only at the version the controller read: a
+// decision made since (a rejection, stamped with its author) is never removed with it — the
+// conflict requeues the plan, which then reads it.
 func (r *Reconciler) clearApproval(ctx context.Context, we *kubernautv1.WorkflowExecution) error {
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null,%q:null}}}`, kubernautv1.ApproveAnnotation, kubernautv1.DecidedByAnnotation)
+	patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q,"annotations":{%q:null,%q:null}}}`,
+		we.ResourceVersion, kubernautv1.ApproveAnnotation, kubernautv1.DecidedByAnnotation)
 	if err := r.Client.Patch(ctx, we, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 		return fmt.Errorf("removing the counted approval of WorkflowExecution %s: %w", we.Name, err)
 	}

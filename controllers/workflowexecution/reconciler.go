@@ -264,10 +264,7 @@ func (r *Reconciler) remediationEnded(ctx context.Context, we *kubernautv1.Workf
 
 // refuseLate refuses the approval of a plan whose remediation ended (see remediationEnded).
 func (r *Reconciler) refuseLate(we *kubernautv1.WorkflowExecution, ended string) {
-	now := metav1.NewTime(r.now())
 	msg := ended + " before the plan was approved: the plan is withdrawn and can no longer be approved"
-	we.Status.Approval = &kubernautv1.Approval{Mode: we.Spec.ApprovalMode, Decision: "Denied", DecidedBy: "kubernaut", DecidedAt: &now,
-		PlanHash: we.Status.Plan.Hash, Reasons: []string{kubernautv1.Truncate(msg, 512)}}
-	set(we, kubernautv1.ApprovedCondition, metav1.ConditionFalse, kubernautv1.ReasonRemediationEnded, msg)
-	set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
+	we.Status.Approval = &kubernautv1.Approval{Mode: we.Spec.ApprovalMode, PlanHash: we.Status.Plan.Hash}
+	r.refuse(we, "kubernaut", kubernautv1.ReasonRemediationEnded, msg, msg)
 }

@@ -126,7 +126,7 @@ func startArgoWorldWith(ctx SpecContext, prefix string, namespaceSemaphore, argo
 		set, err := templates.Embedded()
 		Expect(err).NotTo(HaveOccurred())
 		safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)
-		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Safety: safety,
+		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Templates: set, Safety: safety,
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 10 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{
 				kubernautv1.EngineArgo:    &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Reference: reference, Recheck: argoRecheck()},

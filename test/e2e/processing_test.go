@@ -64,7 +64,7 @@ func startControllers(ctx SpecContext) {
 		Expect(err).NotTo(HaveOccurred())
 		safety := kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil)
 		actionsEnv := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr, EvictionRetryDelay: 500 * time.Millisecond, Exec: execs}
-		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Actions: &actionsEnv, Grants: granter(mgr),
+		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Templates: set, Actions: &actionsEnv, Grants: granter(mgr),
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow"}, Safety: safety,
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}}}
 		Expect(we.SetupWithManager(mgr)).To(Succeed())

@@ -51,7 +51,7 @@ func startArgoEngineWith(ns string, o argoEngine) {
 		if err != nil {
 			return err
 		}
-		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set,
+		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Templates: set,
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 30 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
 			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{

@@ -98,7 +98,7 @@ var _ = Describe("Separation of duties and quorum (rego/approval.rego, manifests
 				{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "create", "patch", "update"}}}}
 		Expect(k8s.Create(ctx, editor)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, editor)).To(Succeed()) })
-		for _, user := range []string{"alice", "bob", "carol"} {
+		for _, user := range []string{"alice", "bob", "carol", "dave"} {
 			grant(ctx, ns, user, editor.Name)
 			grant(ctx, prod, user, editor.Name)
 			grant(ctx, prod, user, "kubernaut-approver")
@@ -154,13 +154,20 @@ var _ = Describe("Separation of duties and quorum (rego/approval.rego, manifests
 		Expect(w.Status.Approval.Reasons).To(ContainElement(MatchRegexp(
 			`^user carol changed Deployment/` + prod + `/` + d.Name + ` at .*, within the separation window of 1h0m0s: their approval does not count$`)))
 
-		Expect(decide(ctx, as("bob"), w, map[string]string{kubernautv1.ApproveAnnotation: hash})).To(Succeed())
+		// alice, counted, then changes the target herself: she no longer counts once the
+		// next approval is taken.
+		Expect(setImage(ctx, as("alice"), d, "registry.example/app:3")).To(Succeed())
+		w = approveAs("bob")
+		Expect(users(w)).To(Equal([]string{"bob"}), "alice changed the target after approving")
+		Expect(w.Status.Phase).To(Equal(kubernautv1.WorkflowAwaitingApproval))
+
+		Expect(decide(ctx, as("dave"), w, map[string]string{kubernautv1.ApproveAnnotation: hash})).To(Succeed())
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
-		Expect(users(w)).To(Equal([]string{"alice", "bob"}))
-		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash), HaveField("DecidedBy", "user alice, user bob")))
+		Expect(users(w)).To(Equal([]string{"bob", "dave"}))
+		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash), HaveField("DecidedBy", "user bob, user dave")))
 
 		// Nobody but the controller removes an approval: not an approver, not the approver herself.
-		for _, user := range []string{"alice", "bob"} {
+		for _, user := range []string{"bob", "dave"} {
 			err := decide(ctx, as(user), w, map[string]string{kubernautv1.DecidedByAnnotation: ""})
 			Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%s: %v", user, err)
 		}

@@ -45,7 +45,7 @@ func startWorkflows(ns string, w builtinWorld) {
 		if err != nil {
 			return err
 		}
-		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Compile: compile,
+		r := &workflowexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Templates: set, Compile: compile,
 			Safety:  kubernautrego.NewSafety(mgr.GetAPIReader(), ns, "kubernaut-policies", nil),
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set, Reader: mgr.GetAPIReader()}}}
 		if w.dryRun {

@@ -73,7 +73,7 @@ func startProduction(ctx SpecContext) {
 			return err
 		}
 		safety := kubernautrego.NewSafety(mgr.GetAPIReader(), actionsNamespace, "kubernaut-policies", nil)
-		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), Templates: set, Safety: safety,
+		we := &workflowexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Templates: set, Safety: safety,
 			Compile: workflowexecution.CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 10 * time.Minute, SemaphoreConfigMap: "kubernaut-semaphores"},
 			Engines: map[kubernautv1.EngineName]workflowexecution.Engine{
 				kubernautv1.EngineArgo: &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recheck: 5 * time.Second}},
