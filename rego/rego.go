@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/kubernaut/kubernaut/terminal"
 	"github.com/open-policy-agent/opa/v1/rego"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -46,7 +47,8 @@ type Policy struct {
 
 // Prepared returns the prepared query of the current version of the policy and that
 // version ("embedded" or "configmap <ns>/<name>@<resourceVersion>"). A ConfigMap that does
-// not compile is an error: it is never silently replaced by the embedded policy.
+// not compile is a terminal error (it is never silently replaced by the embedded policy); one
+// that cannot be read is a transient one.
 func (p *Policy) Prepared(ctx context.Context) (rego.PreparedEvalQuery, string, error) {
 	pq, version, _, err := p.PreparedWithConfig(ctx)
 	return pq, version, err
@@ -85,14 +87,14 @@ func (p *Policy) prepare(ctx context.Context, src, version string) (rego.Prepare
 	if src == "" {
 		var err error
 		if src, err = Embedded(p.File); err != nil {
-			return rego.PreparedEvalQuery{}, "", err
+			return rego.PreparedEvalQuery{}, "", terminal.Error(err)
 		}
 	}
 	// Strict builtin errors: a value a builtin cannot take (a freeze window that is not RFC 3339)
 	// fails the evaluation, and so the decision, instead of leaving its rule silently undefined.
 	pq, err := rego.New(rego.Query(p.Query), rego.Module(p.File, src), rego.StrictBuiltinErrors(true)).PrepareForEval(ctx)
 	if err != nil {
-		return rego.PreparedEvalQuery{}, "", fmt.Errorf("compiling policy %s (%s): %w", p.File, version, err)
+		return rego.PreparedEvalQuery{}, "", terminal.Errorf("compiling policy %s (%s): %w", p.File, version, err)
 	}
 	p.prepared, p.version = pq, version
 	return pq, version, nil

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // SafetyContext is what the safety policy knows of the world around a step.
@@ -105,7 +106,9 @@ func ParseSafetyConfig(cm *corev1.ConfigMap) (map[string]any, error) {
 	return out, nil
 }
 
-// Evaluate returns the policy's verdict on a step.
+// Evaluate returns the policy's verdict on a step. The policy's own failure (it does not
+// compile, fails, or answers what is not a verdict; its settings are invalid) is terminal;
+// failing to read the policy or the node is transient.
 func (s *Safety) Evaluate(ctx context.Context, step kubernautv1.PlanStep, sc SafetyContext, now time.Time) (kubernautv1.PolicyVerdict, error) {
 	pq, version, cm, err := s.Policy.PreparedWithConfig(ctx)
 	if err != nil {
@@ -113,7 +116,7 @@ func (s *Safety) Evaluate(ctx context.Context, step kubernautv1.PlanStep, sc Saf
 	}
 	tuned, err := ParseSafetyConfig(cm)
 	if err != nil {
-		return kubernautv1.PolicyVerdict{}, err
+		return kubernautv1.PolicyVerdict{}, terminal.Error(err)
 	}
 	if tuned != nil {
 		version += fmt.Sprintf(", %s@%s", SafetyConfigKey, cm.ResourceVersion)
@@ -135,18 +138,18 @@ func (s *Safety) Evaluate(ctx context.Context, step kubernautv1.PlanStep, sc Saf
 	}
 	rs, err := pq.Eval(ctx, rego.EvalInput(in))
 	if err != nil {
-		return kubernautv1.PolicyVerdict{}, fmt.Errorf("evaluating the safety policy (%s) for step %s: %w", version, step.Name, err)
+		return kubernautv1.PolicyVerdict{}, terminal.Errorf("evaluating the safety policy (%s) for step %s: %w", version, step.Name, err)
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		// Undefined: an override whose package is not kubernaut.safety, or that has no deny
 		// rule. An empty set is defined; nothing is not "no objection".
-		return kubernautv1.PolicyVerdict{}, fmt.Errorf("the safety policy (%s) does not define %s: an override must keep package kubernaut.safety and its deny rules", version, s.Policy.Query)
+		return kubernautv1.PolicyVerdict{}, terminal.Errorf("the safety policy (%s) does not define %s: an override must keep package kubernaut.safety and its deny rules", version, s.Policy.Query)
 	}
 	var violations []string
 	{
 		list, ok := rs[0].Expressions[0].Value.([]any)
 		if !ok {
-			return kubernautv1.PolicyVerdict{}, fmt.Errorf("the safety policy (%s) answered %T, want a set of messages", version, rs[0].Expressions[0].Value)
+			return kubernautv1.PolicyVerdict{}, terminal.Errorf("the safety policy (%s) answered %T, want a set of messages", version, rs[0].Expressions[0].Value)
 		}
 		for _, v := range list {
 			violations = append(violations, kubernautv1.Truncate(fmt.Sprint(v), 512))

@@ -9,10 +9,14 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/rego"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 func TestSafetyVerdict(t *testing.T) {
@@ -83,6 +87,32 @@ func TestSafetyFailsClosed(t *testing.T) {
 			}
 			if v.Allowed {
 				t.Fatal("allowed")
+			}
+			if !terminal.Is(err) {
+				t.Fatalf("%v: a broken policy is not terminal: it would be retried for ever", err)
+			}
+		})
+	}
+	// A policy that cannot be read now may be readable in a moment: retried, never allowed.
+	for name, safety := range map[string]*Safety{
+		"reading policy override": NewSafety(fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+			Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+				return apierrors.NewServiceUnavailable("the API server is restarting")
+			}}).Build(), "kubernaut-system", "kubernaut-policies", nil),
+		"reading node worker-1": NewSafety(fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+			Get: func(_ context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+				if _, ok := obj.(*corev1.Node); ok {
+					return apierrors.NewTooManyRequests("slow down", 1)
+				}
+				return c.Get(context.Background(), key, obj, opts...)
+			}}).Build(), "kubernaut-system", "kubernaut-policies", nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			cordon := kubernautv1.PlanStep{Name: "cordon", ActionStep: kubernautv1.ActionStep{
+				Action: kubernautv1.ActionCordonNode, Target: kubernautv1.Target{Kind: "Node", Name: "worker-1"}}}
+			v, err := safety.Evaluate(context.Background(), cordon, sc, now)
+			if err == nil || v.Allowed || terminal.Is(err) || !strings.Contains(err.Error(), name) {
+				t.Fatalf("verdict %+v, error %v; want a transient error %s", v, err, name)
 			}
 		})
 	}

@@ -17,13 +17,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // FieldManager is the field manager of every change an action makes.
@@ -139,24 +139,58 @@ func IsRefusal(err error) bool {
 	return errors.As(err, &r)
 }
 
-// Permanent reports whether an error from an action cannot be cured by retrying: a refusal, or
-// an API answer that says the request itself is wrong.
-func Permanent(err error) bool {
-	return IsRefusal(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) ||
-		apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) || apierrors.IsUnsupportedMediaType(err)
-}
-
 var registry = map[kubernautv1.ActionName]Action{}
 
 func register(name kubernautv1.ActionName, a Action) { registry[name] = a }
 
-// For returns the implementation of a catalog action.
+// For returns the implementation of a catalog action. Its errors follow the terminal
+// package's rule: a Refusal, and an API server's answer that says the request itself is
+// wrong, are marked terminal (terminal.Is); anything else is transient.
 func For(name kubernautv1.ActionName) (Action, error) {
 	a, ok := registry[name]
 	if !ok {
-		return nil, refuse("spec.action", "action %q is not in the catalog", name)
+		return nil, terminal.Error(refuse("spec.action", "action %q is not in the catalog", name))
 	}
-	return a, nil
+	return marked{a}, nil
+}
+
+// marked marks an action's permanent errors terminal, in one place for every action.
+type marked struct{ a Action }
+
+// mark marks err terminal when no retry can cure it.
+func mark(err error) error {
+	if IsRefusal(err) {
+		return terminal.Error(err)
+	}
+	return terminal.API(err)
+}
+
+func (m marked) Capture(ctx context.Context, env Env, step kubernautv1.ActionStep) (*kubernautv1.PreState, error) {
+	pre, err := m.a.Capture(ctx, env, step)
+	return pre, mark(err)
+}
+
+func (m marked) Execute(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState, dryRun bool) (Change, error) {
+	c, err := m.a.Execute(ctx, env, step, pre, dryRun)
+	return c, mark(err)
+}
+
+func (m marked) Verify(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {
+	c, err := m.a.Verify(ctx, env, step, pre)
+	return c, mark(err)
+}
+
+func (m marked) Undo(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState, dryRun bool) (Change, error) {
+	c, err := m.a.Undo(ctx, env, step, pre, dryRun)
+	if errors.Is(err, ErrNoInverse) {
+		return c, err // not a failure: nothing to restore
+	}
+	return c, mark(err)
+}
+
+func (m marked) Restored(ctx context.Context, env Env, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Check, error) {
+	c, err := m.a.Restored(ctx, env, step, pre)
+	return c, mark(err)
 }
 
 // Run applies a step (Execute mode) or restores its pre-state (Compensate mode): what an

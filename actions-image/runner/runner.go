@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // MaxResultBytes is the most a termination message may hold (the kubelet's limit).
@@ -116,7 +117,7 @@ func strictJSON(s string, v any) error {
 func Run(ctx context.Context, in Invocation, env actions.Env) (kubernautv1.ActionResult, int) {
 	change, err := actions.Run(ctx, env, in.Mode, in.Step, in.PreState)
 	if err != nil {
-		return kubernautv1.ActionResult{Message: err.Error(), Changed: change.Changed}, ExitFailed
+		return kubernautv1.ActionResult{Message: terminal.Message(err), Changed: change.Changed}, ExitFailed
 	}
 	msg := change.Message
 	if msg == "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Approver evaluates the approval policy.
@@ -74,12 +75,14 @@ func (a *Approver) thresholds(cm *corev1.ConfigMap) (auto, reject float64, versi
 }
 
 // Decide returns the approval decision for a validated plan, and the versions of the policy
-// and thresholds it used.
-func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, confidence float64, fallback bool) (*kubernautv1.ApprovalDecision, string, error) {
+// and thresholds it used. Failing to read the policy is transient; everything after is the
+// policy's (or its settings') own answer, which the same input gives again: terminal.
+func (a *Approver) Decide(ctx context.Context, aia *kubernautv1.AIAnalysis, confidence float64, fallback bool) (_ *kubernautv1.ApprovalDecision, _ string, err error) {
 	pq, version, cm, err := a.Policy.PreparedWithConfig(ctx)
 	if err != nil {
 		return nil, "", err
 	}
+	defer func() { err = terminal.Error(err) }()
 	auto, reject, tv, err := a.thresholds(cm)
 	if err != nil {
 		return nil, version, err

@@ -14,6 +14,7 @@ import (
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
+	"github.com/kubernaut/kubernaut/test/gen"
 )
 
 // A Manual decision carries its quorum from the policy; an override that forgets it, or asks
@@ -28,10 +29,10 @@ func TestApprovalQuorum(t *testing.T) {
 		t.Fatal(err)
 	}
 	aia := func(env kubernautv1.Environment) *kubernautv1.AIAnalysis {
-		return &kubernautv1.AIAnalysis{
-			Spec: kubernautv1.AIAnalysisSpec{Classification: &kubernautv1.Classification{Environment: env}},
-			Status: kubernautv1.AIAnalysisStatus{Recommendation: &kubernautv1.Recommendation{Steps: []kubernautv1.PlanStep{{Name: "rollback",
-				ActionStep: kubernautv1.ActionStep{Action: kubernautv1.ActionRollbackDeployment, Target: kubernautv1.Target{Kind: "Deployment", Namespace: "shop", Name: "web"}}}}}}}
+		return gen.AIAnalysis("shop", "rr-1-aia", func(a *kubernautv1.AIAnalysis) {
+			a.Spec.Classification = &kubernautv1.Classification{Environment: env}
+			a.Status.Recommendation = &kubernautv1.Recommendation{Steps: []kubernautv1.PlanStep{gen.RollbackStep()}}
+		})
 	}
 	override := func(decision string) string {
 		return strings.Replace(embedded, `"quorum": quorum}`, decision+"}", 1)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Reconciler runs analyses.
@@ -160,11 +161,14 @@ func (r *Reconciler) analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) e
 		aia.Status.RootCause.Confidence = confidence
 	}
 	decision, version, err := r.Approver.Decide(ctx, aia, aia.Status.RootCause.Confidence, aia.Status.Fallback)
-	if err != nil {
-		msg := "approval policy: " + err.Error()
+	switch {
+	case terminal.Is(err):
+		msg := "approval policy: " + terminal.Message(err)
 		r.set(aia, kubernautv1.ApprovalDecidedCondition, metav1.ConditionFalse, kubernautv1.ReasonPolicyError, msg)
 		r.set(aia, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, msg)
-		return nil
+		return err
+	case err != nil:
+		return fmt.Errorf("deciding the approval: %w", err)
 	}
 	aia.Status.Approval = decision
 	r.Metrics.decided(decision.Mode, aia.Status.RootCause.Confidence)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Outcome is what an executor reports of a step.
@@ -43,8 +44,8 @@ type InProcess struct{}
 func (InProcess) Run(ctx context.Context, env actions.Env, ke *kubernautv1.KubernetesExecution) (Outcome, error) {
 	change, err := actions.Run(ctx, env, ke.Spec.Mode, ke.Spec.ActionStep, ke.Status.PreState)
 	switch {
-	case err != nil && actions.Permanent(err):
-		return Outcome{Done: true, Change: change, Failure: err.Error()}, nil
+	case terminal.Is(err):
+		return Outcome{Done: true, Change: change, Failure: terminal.Message(err)}, nil
 	case err != nil:
 		return Outcome{}, err
 	}
@@ -165,8 +166,8 @@ func (r *Reconciler) verify(ctx context.Context, ke *kubernautv1.KubernetesExecu
 		check, err = impl.Verify(ctx, env, ke.Spec.ActionStep, ke.Status.PreState)
 	}
 	switch {
-	case err != nil && actions.Permanent(err):
-		check = actions.Check{Done: true, Message: err.Error()}
+	case terminal.Is(err):
+		check = actions.Check{Done: true, Message: terminal.Message(err)}
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("verifying %s: %w", ke.Spec.Target, err)
 	}

@@ -102,7 +102,8 @@ func end(ke *kubernautv1.KubernetesExecution, reason, msg string) {
 	set(ke, kubernautv1.ReadyCondition, metav1.ConditionFalse, reason, msg)
 }
 
-func terminal(ke *kubernautv1.KubernetesExecution) bool {
+// ended reports whether the step has ended (Succeeded, Failed or Rejected).
+func ended(ke *kubernautv1.KubernetesExecution) bool {
 	switch ke.Status.Phase {
 	case kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed, kubernautv1.ExecutionRejected:
 		return true
@@ -123,7 +124,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.written.Stale(ke) {
 		return ctrl.Result{RequeueAfter: freshness.Retry}, nil
 	}
-	if terminal(ke) {
+	if ended(ke) {
 		r.written.Forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
@@ -201,7 +202,7 @@ func (r *Reconciler) summarize(ke, before *kubernautv1.KubernetesExecution, now 
 	}
 	ke.Status.Phase = ke.DerivePhase()
 	ke.Status.ObservedGeneration = ke.Generation
-	if terminal(ke) && ke.Status.CompletedAt == nil {
+	if ended(ke) && ke.Status.CompletedAt == nil {
 		t := metav1.NewTime(now)
 		ke.Status.CompletedAt = &t
 		r.Metrics.finished(ke, now)
@@ -209,7 +210,7 @@ func (r *Reconciler) summarize(ke, before *kubernautv1.KubernetesExecution, now 
 	}
 	// A step's event is its outcome (what it changed, or why not); the phases on the way are
 	// in its status, and each event is a write to the API server.
-	if ke.Status.Phase != before.Status.Phase && terminal(ke) && r.Events != nil {
+	if ke.Status.Phase != before.Status.Phase && ended(ke) && r.Events != nil {
 		kind := corev1.EventTypeNormal
 		if ke.Status.Phase == kubernautv1.ExecutionFailed || ke.Status.Phase == kubernautv1.ExecutionRejected {
 			kind = corev1.EventTypeWarning

@@ -18,6 +18,7 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/grants"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // reject ends the step before anything mutated.
@@ -38,7 +39,7 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 	}
 	impl, err := actions.For(ke.Spec.Action)
 	if err != nil {
-		reject(ke, kubernautv1.ReasonInvalidParameters, err.Error())
+		reject(ke, kubernautv1.ReasonInvalidParameters, terminal.Message(err))
 		return nil
 	}
 	if r.KillSwitch != nil {
@@ -66,20 +67,20 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 	step := ke.Spec.ActionStep
 	pre, err := impl.Capture(ctx, r.Env, step)
 	switch {
-	case err != nil && actions.Permanent(err):
-		reject(ke, kubernautv1.ReasonInvalidParameters, fmt.Sprintf("%s cannot run on %s: %v", step.Action, step.Target, err))
+	case terminal.Is(err):
+		reject(ke, kubernautv1.ReasonInvalidParameters, fmt.Sprintf("%s cannot run on %s: %s", step.Action, step.Target, terminal.Message(err)))
 		return nil
 	case err != nil:
 		return fmt.Errorf("reading the pre-state of %s: %w", step.Target, err)
 	}
 
-	verdict, evalErr, err := r.policy(ctx, ke, we, pre, now, false)
+	verdict, err := r.policy(ctx, ke, we, pre, now, false)
 	switch {
+	case terminal.Is(err):
+		reject(ke, kubernautv1.ReasonPolicyError, "the safety policy failed: "+terminal.Message(err))
+		return err
 	case err != nil:
 		return err
-	case evalErr != nil:
-		reject(ke, kubernautv1.ReasonPolicyError, "the safety policy failed: "+evalErr.Error())
-		return nil
 	}
 	ke.Status.PolicyDecision = &verdict
 	if !verdict.Allowed {
@@ -96,11 +97,11 @@ func (r *Reconciler) validate(ctx context.Context, ke *kubernautv1.KubernetesExe
 
 	change, err := impl.Execute(ctx, env, step, pre, true)
 	if err != nil {
-		if !actions.Permanent(err) {
+		if !terminal.Is(err) {
 			return fmt.Errorf("dry-running %s on %s: %w", step.Action, step.Target, err)
 		}
-		ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(err.Error(), 1024)}
-		reject(ke, kubernautv1.ReasonDryRunFailed, "the API server's dry run refused the change: "+err.Error())
+		ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(terminal.Message(err), 1024)}
+		reject(ke, kubernautv1.ReasonDryRunFailed, "the API server's dry run refused the change: "+terminal.Message(err))
 		return nil
 	}
 	ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Succeeded", Diff: change.Diff, Message: kubernautv1.Truncate(change.Message, 1024)}
@@ -124,13 +125,13 @@ func (r *Reconciler) afterValidation(ke *kubernautv1.KubernetesExecution, pre *k
 }
 
 // policy evaluates the safety policy on the step as the world is now: the plan's context, with
-// the current values read by the capture. evalErr is the policy's own failure (a broken
-// override); err a transient one.
-func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecution, we *kubernautv1.WorkflowExecution, pre *kubernautv1.PreState, now time.Time, compensation bool) (v kubernautv1.PolicyVerdict, evalErr, err error) {
+// the current values read by the capture. The policy's own failure (a broken override) is
+// terminal; a failure to read the world is transient.
+func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecution, we *kubernautv1.WorkflowExecution, pre *kubernautv1.PreState, now time.Time, compensation bool) (v kubernautv1.PolicyVerdict, err error) {
 	sc := kubernautrego.SafetyContext{Environment: kubernautv1.EnvironmentUnknown}
 	if we != nil { // the step's plan (nil for a step that names none)
 		if sc, err = kubernautrego.GatherSafetyContext(ctx, r.APIReader, we, now); err != nil {
-			return v, nil, err
+			return v, err
 		}
 	}
 	sc.Compensation = compensation
@@ -147,8 +148,7 @@ func (r *Reconciler) policy(ctx context.Context, ke *kubernautv1.KubernetesExecu
 	if name == "" {
 		name = ke.Name
 	}
-	v, evalErr = r.Safety.Evaluate(ctx, kubernautv1.PlanStep{Name: name, ActionStep: ke.Spec.ActionStep}, sc, now)
-	return v, evalErr, nil
+	return r.Safety.Evaluate(ctx, kubernautv1.PlanStep{Name: name, ActionStep: ke.Spec.ActionStep}, sc, now)
 }
 
 // authorize runs the SubjectAccessReview; false means the step was rejected.
@@ -190,13 +190,13 @@ func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.Kubernete
 	}
 	// The safety policy again, as for any change: the object may have become off limits
 	// (a protected namespace, GitOps ownership) since the step ran.
-	verdict, evalErr, err := r.policy(ctx, ke, we, orig.Status.PreState, now, true)
+	verdict, err := r.policy(ctx, ke, we, orig.Status.PreState, now, true)
 	switch {
+	case terminal.Is(err):
+		reject(ke, kubernautv1.ReasonPolicyError, "the safety policy failed on the undo of step "+name+": "+terminal.Message(err))
+		return err
 	case err != nil:
 		return err
-	case evalErr != nil:
-		reject(ke, kubernautv1.ReasonPolicyError, "the safety policy failed on the undo of step "+name+": "+evalErr.Error())
-		return nil
 	}
 	ke.Status.PolicyDecision = &verdict
 	if !verdict.Allowed {
@@ -215,11 +215,11 @@ func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.Kubernete
 	case errors.Is(err, actions.ErrNoInverse):
 		r.nothingToUndo(ke, fmt.Sprintf("%s has no inverse (step %s leaves nothing to restore)", ke.Spec.Action, name))
 		return nil
-	case err != nil && !actions.Permanent(err):
+	case err != nil && !terminal.Is(err):
 		return fmt.Errorf("dry-running the undo of %s: %w", name, err)
 	case err != nil:
-		ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(err.Error(), 1024)}
-		reject(ke, kubernautv1.ReasonDryRunFailed, "the API server's dry run refused the undo: "+err.Error())
+		ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(terminal.Message(err), 1024)}
+		reject(ke, kubernautv1.ReasonDryRunFailed, "the API server's dry run refused the undo: "+terminal.Message(err))
 		return nil
 	}
 	ke.Status.DryRun = &kubernautv1.DryRunResult{Result: "Succeeded", Diff: change.Diff, Message: kubernautv1.Truncate(change.Message, 1024)}
@@ -331,7 +331,7 @@ func (r *Reconciler) actionEnv(ke *kubernautv1.KubernetesExecution) (actions.Env
 // NeedsGrant reports whether a step still needs its action's rights: until it has executed
 // (verification only reads, with the controller's own rights) or ended.
 func NeedsGrant(ke *kubernautv1.KubernetesExecution) bool {
-	return !terminal(ke) && !final(ke, kubernautv1.ExecutedCondition)
+	return !ended(ke) && !final(ke, kubernautv1.ExecutedCondition)
 }
 
 // revoke takes the step's rights back once it no longer needs them; a revocation that fails is

@@ -12,6 +12,7 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/facts"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Classifier evaluates the classification policy.
@@ -42,8 +43,9 @@ type classificationResult struct {
 }
 
 // Classify evaluates the policy for a signal and returns the classification and the policy's
-// version.
-func (c *Classifier) Classify(ctx context.Context, rp *kubernautv1.RemediationProcessing, e *kubernautv1.Enrichment) (*kubernautv1.Classification, string, error) {
+// version. Failing to read the policy or the namespace is transient; everything after is the
+// policy's own answer, which the same input gives again: terminal.
+func (c *Classifier) Classify(ctx context.Context, rp *kubernautv1.RemediationProcessing, e *kubernautv1.Enrichment) (_ *kubernautv1.Classification, _ string, err error) {
 	pq, version, err := c.Policy.Prepared(ctx)
 	if err != nil {
 		return nil, "", err
@@ -52,6 +54,7 @@ func (c *Classifier) Classify(ctx context.Context, rp *kubernautv1.RemediationPr
 	if err != nil {
 		return nil, version, err
 	}
+	defer func() { err = terminal.Error(err) }()
 	rs, err := pq.Eval(ctx, rego.EvalInput(in))
 	if err != nil {
 		return nil, version, fmt.Errorf("evaluating the classification policy (%s): %w", version, err)

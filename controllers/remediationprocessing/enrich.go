@@ -2,7 +2,6 @@ package remediationprocessing
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,9 +29,6 @@ const (
 	maxConfigMaps    = 20
 	maxMessage       = 1024
 )
-
-// ErrTargetNotFound: the signal's target does not exist.
-var ErrTargetNotFound = errors.New("target not found")
 
 // LogReader reads the tail of a container's log.
 type LogReader interface {
@@ -62,8 +58,8 @@ type enrichment struct {
 	nodeObj *corev1.Node
 }
 
-// Enrich gathers the context of target. It fails only when the target itself cannot be read
-// (ErrTargetNotFound, or the API server's error).
+// Enrich gathers the context of target. It fails only when the target itself cannot be read:
+// for good (terminal) when it does not exist, else transiently (the API server's error).
 func (e *Enricher) Enrich(ctx context.Context, target kubernautv1.Target) (*kubernautv1.Enrichment, error) {
 	b := &enrichment{e: e, out: &kubernautv1.Enrichment{}, target: target}
 	if err := b.resolve(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // resolve reads the target and walks its controller owners up to the workload.
@@ -46,11 +47,11 @@ func (b *enrichment) resolve(ctx context.Context) error {
 	case kubernautv1.TargetKindNamespace:
 		obj = &corev1.Namespace{}
 	default:
-		return fmt.Errorf("target kind %s cannot be enriched", t.Kind)
+		return terminal.Errorf("target kind %s cannot be enriched", t.Kind)
 	}
 	if err := b.get(ctx, key, obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("%w: %s", ErrTargetNotFound, t)
+			return terminal.Errorf("target %s does not exist: %w", t, err)
 		}
 		return fmt.Errorf("reading target %s: %w", t, err)
 	}

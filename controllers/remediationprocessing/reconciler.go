@@ -16,9 +16,9 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Reconciler enriches and classifies RemediationProcessings.
@@ -84,17 +84,19 @@ func (r *Reconciler) set(rp *kubernautv1.RemediationProcessing, typ string, stat
 }
 
 // process runs enrichment (once) and classification. A missing target or a broken policy
-// fails the processing for good (a terminal error); an unreachable API server is retried.
+// fails the processing for good (a terminal error, returned after it is recorded); an
+// unreachable API server is retried.
 func (r *Reconciler) process(ctx context.Context, rp *kubernautv1.RemediationProcessing) error {
 	if !meta.IsStatusConditionTrue(rp.Status.Conditions, kubernautv1.EnrichedCondition) {
 		start := r.now()
 		e, err := r.Enricher.Enrich(ctx, rp.Spec.Target)
 		r.Metrics.observeEnrichment(r.now().Sub(start), e)
 		switch {
-		case errors.Is(err, ErrTargetNotFound):
-			r.set(rp, kubernautv1.EnrichedCondition, metav1.ConditionFalse, kubernautv1.ReasonTargetNotFound, err.Error())
-			r.set(rp, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, err.Error())
-			return nil
+		case terminal.Is(err):
+			msg := terminal.Message(err)
+			r.set(rp, kubernautv1.EnrichedCondition, metav1.ConditionFalse, kubernautv1.ReasonTargetNotFound, msg)
+			r.set(rp, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, msg)
+			return err
 		case err != nil:
 			r.set(rp, kubernautv1.EnrichedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "retrying: "+err.Error())
 			return err
@@ -107,11 +109,14 @@ func (r *Reconciler) process(ctx context.Context, rp *kubernautv1.RemediationPro
 		r.set(rp, kubernautv1.EnrichedCondition, metav1.ConditionTrue, kubernautv1.ReasonEnriched, msg)
 	}
 	c, version, err := r.Classifier.Classify(ctx, rp, rp.Status.Enrichment)
-	if err != nil {
-		msg := "classification failed: " + err.Error()
+	switch {
+	case terminal.Is(err):
+		msg := "classification failed: " + terminal.Message(err)
 		r.set(rp, kubernautv1.ClassifiedCondition, metav1.ConditionFalse, kubernautv1.ReasonPolicyError, msg)
 		r.set(rp, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, msg)
-		return reconcile.TerminalError(err)
+		return err
+	case err != nil:
+		return fmt.Errorf("classifying: %w", err)
 	}
 	rp.Status.Classification = c
 	r.set(rp, kubernautv1.ClassifiedCondition, metav1.ConditionTrue, kubernautv1.ReasonClassified, "classified by the policy ("+version+")")

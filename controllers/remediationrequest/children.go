@@ -2,17 +2,16 @@ package remediationrequest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Child names: the RemediationRequest's name and a suffix, so a child is found without a
@@ -76,33 +75,17 @@ func childMeta(rr *kubernautv1.RemediationRequest, name string) metav1.ObjectMet
 	return metav1.ObjectMeta{Namespace: rr.Namespace, Name: name, Labels: labels}
 }
 
-// notOurs is an object found under a child's name that this remediation does not control: it
-// is never adopted (a pre-created AIAnalysis would otherwise widen what the plan may touch),
-// and the remediation fails naming it.
-type notOurs struct{ error }
-
 // ensureChild returns the child named like want, creating want (owned by rr) when it does
-// not exist yet; one that another owner (or nobody) controls is a notOurs error.
+// not exist yet. An object under the child's name that this remediation does not control is
+// never adopted (a pre-created AIAnalysis would otherwise widen what the plan may touch): a
+// terminal error naming it, and the remediation fails.
 func ensureChild[T client.Object](ctx context.Context, r *Reconciler, rr *kubernautv1.RemediationRequest, want T) (T, error) {
 	got, err := findOrCreate(ctx, r, rr, want)
 	if err == nil && !metav1.IsControlledBy(got, rr) {
-		return got, notOurs{fmt.Errorf("%s %s/%s exists but is not this remediation's (its owners: %v): it is never adopted; delete it to remediate",
-			kindOf(want), got.GetNamespace(), got.GetName(), got.GetOwnerReferences())}
+		return got, terminal.Errorf("%s %s/%s exists but is not this remediation's (its owners: %v): it is never adopted; delete it to remediate",
+			kindOf(want), got.GetNamespace(), got.GetName(), got.GetOwnerReferences())
 	}
 	return got, err
-}
-
-// foreign ends a remediation whose child's name is held by an object it does not control
-// (done: return res, err); other errors are returned for a retry.
-func foreign(rr *kubernautv1.RemediationRequest, err error) (bool, ctrl.Result, error) {
-	if err == nil {
-		return false, ctrl.Result{}, nil
-	}
-	if no := (notOurs{}); errors.As(err, &no) {
-		end(rr, kubernautv1.ReasonFailed, no.Error())
-		return true, ctrl.Result{}, nil
-	}
-	return true, ctrl.Result{}, err
 }
 
 func findOrCreate[T client.Object](ctx context.Context, r *Reconciler, rr *kubernautv1.RemediationRequest, want T) (T, error) {

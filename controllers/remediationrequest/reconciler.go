@@ -14,9 +14,11 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/freshness"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Reconciler drives RemediationRequests.
@@ -73,6 +75,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := rr.DeepCopy()
 	res, err := r.advance(ctx, rr, now)
+	if terminal.Is(err) {
+		// Recorded as the remediation's end (advance) and logged here, but not returned: the
+		// finished remediation's retention is scheduled below, which an error would drop.
+		log.FromContext(ctx).Error(err, "the remediation failed for good")
+		err = nil
+	}
 	r.summarize(rr, before, now)
 	if !equality.Semantic.DeepEqual(before.Status, rr.Status) {
 		if perr := r.Client.Status().Patch(ctx, rr, client.MergeFrom(before)); perr != nil {
@@ -124,103 +132,6 @@ func (r *Reconciler) withdrawPlan(ctx context.Context, rr *kubernautv1.Remediati
 	}
 	r.event(rr, corev1.EventTypeNormal, "PlanWithdrawn", fmt.Sprintf("WorkflowExecution %s had not started when %s: withdrawn, it can no longer be approved", we.Name, why))
 	return nil
-}
-
-// advance runs the stages in order until one waits or ends the remediation.
-func (r *Reconciler) advance(ctx context.Context, rr *kubernautv1.RemediationRequest, now time.Time) (ctrl.Result, error) {
-	if rr.Status.StartedAt == nil {
-		t := metav1.NewTime(now)
-		rr.Status.StartedAt = &t
-	}
-	if !meta.IsStatusConditionTrue(rr.Status.Conditions, kubernautv1.GuardsPassedCondition) {
-		in, err := r.guardInput(ctx, rr, now)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if v := checkGuards(r.Config, in); v.reason != "" {
-			setCondition(rr, kubernautv1.GuardsPassedCondition, metav1.ConditionFalse, v.reason, v.message)
-			if v.blockedBy != "" {
-				rr.Status.BlockedBy = &kubernautv1.LocalReference{Name: v.blockedBy}
-			}
-			end(rr, kubernautv1.ReasonSkipped, v.message)
-			return ctrl.Result{}, nil
-		}
-		setCondition(rr, kubernautv1.GuardsPassedCondition, metav1.ConditionTrue, kubernautv1.ReasonGuardsPassed, "every guard allowed the remediation")
-	}
-
-	if rr.Spec.ResolvedAt != nil && rr.Status.WorkflowExecutionRef == nil {
-		end(rr, kubernautv1.ReasonCancelled, fmt.Sprintf("the alert resolved at %s, before execution started",
-			rr.Spec.ResolvedAt.UTC().Format(time.RFC3339)))
-		return ctrl.Result{}, nil
-	}
-
-	rp, err := ensureChild(ctx, r, rr, newProcessing(rr))
-	if done, res, err := foreign(rr, err); done {
-		return res, err
-	}
-	rr.Status.RemediationProcessingRef = &kubernautv1.LocalReference{Name: rp.Name}
-	switch rp.Status.Phase {
-	case kubernautv1.ProcessingCompleted:
-		setCondition(rr, kubernautv1.ProcessedCondition, metav1.ConditionTrue, kubernautv1.ReasonEnriched, "enriched and classified")
-		if c := rp.Status.Classification; c != nil {
-			rr.Status.SignalType = c.SignalType
-		}
-	case kubernautv1.ProcessingFailed:
-		msg := "processing failed: " + readyMessage(rp.Status.Conditions)
-		setCondition(rr, kubernautv1.ProcessedCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, msg)
-		end(rr, kubernautv1.ReasonFailed, msg)
-		return ctrl.Result{}, nil
-	default:
-		setCondition(rr, kubernautv1.ProcessedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "enriching and classifying")
-		return r.timeout(rr, now), nil
-	}
-
-	aia, err := ensureChild(ctx, r, rr, newAnalysis(rr, rp))
-	if done, res, err := foreign(rr, err); done {
-		return res, err
-	}
-	rr.Status.AIAnalysisRef = &kubernautv1.LocalReference{Name: aia.Name}
-	if done, res := r.analyzed(rr, aia, now); done {
-		return res, nil
-	}
-
-	if rr.Status.WorkflowExecutionRef == nil {
-		on, err := r.killSwitch(ctx)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if on {
-			msg := fmt.Sprintf("the kill switch (%s) stops new executions", r.Config.KillSwitch(nil))
-			setCondition(rr, kubernautv1.GuardsPassedCondition, metav1.ConditionFalse, kubernautv1.ReasonKillSwitchActive, msg)
-			end(rr, kubernautv1.ReasonSkipped, msg)
-			return ctrl.Result{}, nil
-		}
-		v, err := r.claimTarget(ctx, rr, blastRadius(rr, aia), now)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if v.reason != "" {
-			setCondition(rr, kubernautv1.GuardsPassedCondition, metav1.ConditionFalse, v.reason, v.message)
-			rr.Status.BlockedBy = &kubernautv1.LocalReference{Name: v.blockedBy}
-			end(rr, kubernautv1.ReasonSkipped, v.message)
-			return ctrl.Result{}, nil
-		}
-	}
-	we, err := ensureChild(ctx, r, rr, newWorkflow(rr, aia))
-	if done, res, err := foreign(rr, err); done {
-		return res, err
-	}
-	rr.Status.WorkflowExecutionRef = &kubernautv1.LocalReference{Name: we.Name}
-	if rr.Spec.ResolvedAt != nil && notStarted(we) {
-		// Resolved while the plan waits (for its approval, say): nothing may start now.
-		msg := fmt.Sprintf("the alert resolved at %s, before execution started", rr.Spec.ResolvedAt.UTC().Format(time.RFC3339))
-		if err := r.withdrawPlan(ctx, rr, we, msg); err != nil {
-			return ctrl.Result{}, err
-		}
-		end(rr, kubernautv1.ReasonCancelled, msg+"; the plan was withdrawn")
-		return ctrl.Result{}, nil
-	}
-	return r.executed(rr, we, now), nil
 }
 
 // planning reports whether a WorkflowExecution is still being planned (compiled, validated,

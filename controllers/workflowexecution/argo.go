@@ -22,6 +22,7 @@ import (
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/templates"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Argo runs plans as Argo Workflows and mirrors their nodes. Argo's controller runs the
@@ -214,8 +215,7 @@ func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
 			return a.Client.Update(ctx, cm, client.FieldOwner(FieldManager))
 		})
 		if err != nil {
-			var fp planFailure
-			if errors.As(err, &fp) {
+			if terminal.Is(err) {
 				return err
 			}
 			return fmt.Errorf("adding semaphore key %s to ConfigMap %s/%s: %w", key, wf.Namespace, name, err)

@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/templates"
+	"github.com/kubernaut/kubernaut/test/gen"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -33,14 +33,12 @@ var opts = CompileOptions{ServiceAccount: "kubernaut-workflow", ActiveDeadline: 
 const hash = "3f1c2e0d9b8a7f6e5d4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a291807f6e"
 
 func plan(name string, mode kubernautv1.ApprovalMode, target kubernautv1.Target, steps ...kubernautv1.PlanStep) *kubernautv1.WorkflowExecution {
-	return &kubernautv1.WorkflowExecution{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "kubernaut-system", Name: name},
-		Spec: kubernautv1.WorkflowExecutionSpec{
-			RemediationRequestRef: kubernautv1.LocalReference{Name: strings.TrimSuffix(name, "-we")},
-			AIAnalysisRef:         kubernautv1.LocalReference{Name: strings.TrimSuffix(name, "-we") + "-aia"},
-			AlertName:             "KubePodCrashLooping", Target: target, ApprovalMode: mode, Steps: steps,
-		},
-	}
+	return gen.WorkflowExecution("kubernaut-system", name, func(we *kubernautv1.WorkflowExecution) {
+		rr := strings.TrimSuffix(name, kubernautv1.WorkflowName(""))
+		we.Spec.RemediationRequestRef = kubernautv1.LocalReference{Name: rr}
+		we.Spec.AIAnalysisRef = kubernautv1.LocalReference{Name: kubernautv1.AnalysisName(rr)}
+		we.Spec.Target, we.Spec.ApprovalMode, we.Spec.Steps = target, mode, steps
+	})
 }
 
 func step(name string, a kubernautv1.ActionName, t kubernautv1.Target, p *kubernautv1.ActionParameters, deps ...string) kubernautv1.PlanStep {

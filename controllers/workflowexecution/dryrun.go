@@ -12,6 +12,7 @@ import (
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/grants"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // dryRun is the API server's dry run (dryRun=All) of one step's mutation as the cluster is
@@ -27,7 +28,7 @@ func (r *Reconciler) dryRun(ctx context.Context, we *kubernautv1.WorkflowExecuti
 	}
 	impl, err := actions.For(s.Action)
 	if err != nil {
-		return &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(err.Error(), 1024)}, nil
+		return &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(terminal.Message(err), 1024)}, nil
 	}
 	entry, err := catalog.Lookup(s.Action)
 	if err != nil {
@@ -56,10 +57,10 @@ func (r *Reconciler) dryRun(ctx context.Context, we *kubernautv1.WorkflowExecuti
 			return &kubernautv1.DryRunResult{Result: "Succeeded", Diff: change.Diff, Message: kubernautv1.Truncate(change.Message, 1024)}, nil
 		}
 	}
-	if !actions.Permanent(err) {
+	if !terminal.Is(err) {
 		return nil, fmt.Errorf("dry-running step %s: %w", s.Name, err)
 	}
-	return &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(err.Error(), 1024)}, nil
+	return &kubernautv1.DryRunResult{Result: "Failed", Message: kubernautv1.Truncate(terminal.Message(err), 1024)}, nil
 }
 
 // NeedsGrant reports whether a plan still needs a grant made at grantedAt for a dry run at

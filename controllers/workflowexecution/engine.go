@@ -2,12 +2,12 @@ package workflowexecution
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Progress is an engine's account of a run: the step and compensation nodes, and where the
@@ -65,14 +65,9 @@ type Resume struct {
 	User string
 }
 
-// planFailure is an error no retry can cure — the templates in the cluster do not match, a
+// failPlan is an error no retry can cure — the templates in the cluster do not match, a
 // Workflow of another plan holds the name: the plan fails with it as the reason.
-type planFailure struct{ error }
-
-func (p planFailure) Unwrap() error { return p.error }
-
-// failPlan makes a planFailure.
-func failPlan(format string, args ...any) error { return planFailure{fmt.Errorf(format, args...)} }
+func failPlan(format string, args ...any) error { return terminal.Errorf(format, args...) }
 
 // undoOrder is the order the exit hook undoes the steps in, as the compiler emits the undo
 // tasks: the dependency order reversed, the newest step first.

@@ -23,6 +23,7 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/grants"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/templates"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Reconciler plans WorkflowExecutions, records their approval, runs the approved plan with an
@@ -108,34 +109,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	before := we.DeepCopy()
-	var res ctrl.Result
-	clearApproval := false
-	err := r.plan(ctx, we)
-	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ValidatedCondition) {
-		// A plan whose remediation ended is refused before its gate: nothing is created for it.
-		var ended string
-		ended, err = r.remediationEnded(ctx, we)
-		switch {
-		case err != nil:
-		case ended != "":
-			r.refuseLate(we, ended)
-		default:
-			var resume Resume
-			if resume, err = r.gate(ctx, we); err == nil {
-				clearApproval, err = r.approve(ctx, we, resume)
-			}
-		}
-		if err == nil {
-			res, err = r.rejected(ctx, we)
-		}
-	}
-	if err == nil && meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
-		res, err = r.run(ctx, we)
-	}
-	if pf := (planFailure{}); errors.As(err, &pf) {
-		// Not retried blindly: the plan fails, saying what to put right.
-		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, pf.Error())
-		err = nil
+	clearApproval, res, err := r.advance(ctx, we)
+	if ready := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ReadyCondition); terminal.Is(err) &&
+		(ready == nil || !kubernautv1.IsTerminalReason(ready.Reason)) {
+		// Not retried: the plan fails, saying what to put right (unless it ended already, as
+		// a plan whose safety policy fails is Rejected).
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonFailed, terminal.Message(err))
 	}
 	we.Status.Phase = we.DerivePhase()
 	we.Status.ObservedGeneration = we.Generation
@@ -162,6 +141,38 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		err = r.clearApproval(ctx, we)
 	}
 	return res, err
+}
+
+// advance takes the plan through its stages in order, stopping at the first that waits, ends
+// the plan or fails: planning (compile, safety policy, dry run: once); the approval (refused
+// when the remediation ended; the gate, then the people's or the policy's decision, clear
+// saying the counted annotation is to be removed); a rejection's stop of the gated Workflow;
+// the run.
+func (r *Reconciler) advance(ctx context.Context, we *kubernautv1.WorkflowExecution) (clear bool, res ctrl.Result, err error) {
+	if err := r.plan(ctx, we); err != nil || !meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ValidatedCondition) {
+		return false, ctrl.Result{}, err
+	}
+	// A plan whose remediation ended is refused before its gate: nothing is created for it.
+	ended, err := r.remediationEnded(ctx, we)
+	switch {
+	case err != nil:
+		return false, ctrl.Result{}, err
+	case ended != "":
+		r.refuseLate(we, ended)
+	default:
+		resume, err := r.gate(ctx, we)
+		if err != nil {
+			return false, ctrl.Result{}, err
+		}
+		if clear, err = r.approve(ctx, we, resume); err != nil {
+			return false, ctrl.Result{}, err
+		}
+	}
+	if res, err = r.rejected(ctx, we); err != nil || !meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
+		return clear, res, err
+	}
+	res, err = r.run(ctx, we)
+	return clear, res, err
 }
 
 func phaseNote(we *kubernautv1.WorkflowExecution) string {
@@ -200,11 +211,14 @@ func (r *Reconciler) plan(ctx context.Context, we *kubernautv1.WorkflowExecution
 	var denied, failed []string
 	for _, s := range we.Spec.Steps {
 		v, err := r.Safety.Evaluate(ctx, s, sc, now)
-		if err != nil {
-			msg := "the safety policy failed: " + err.Error()
+		switch {
+		case terminal.Is(err):
+			msg := "the safety policy failed: " + terminal.Message(err)
 			set(we, kubernautv1.ValidatedCondition, metav1.ConditionFalse, kubernautv1.ReasonPolicyError, msg)
 			set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonRejected, msg)
-			return nil
+			return err
+		case err != nil:
+			return fmt.Errorf("evaluating the safety policy for step %s: %w", s.Name, err)
 		}
 		for _, m := range v.Violations {
 			denied = append(denied, s.Name+": "+m)

@@ -27,6 +27,7 @@ import (
 	"github.com/kubernaut/kubernaut/actions-image/actions"
 	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 	"github.com/kubernaut/kubernaut/test/scenario"
 )
 
@@ -312,7 +313,7 @@ var _ = Describe("The actions on the full control plane", func() {
 		_, err = impl.Capture(ctx, e, step)
 		Expect(err).To(MatchError(And(ContainSubstring("spec.parameters.rollbackDeployment.toRevision: revision 1 of Deployment/"+ns+"/web last served 192h0m0s ago"),
 			ContainSubstring("a rollback goes back only to a revision that served within the last 168h0m0s"))))
-		Expect(actions.Permanent(err)).To(BeTrue())
+		Expect(terminal.Is(err)).To(BeTrue(), "a refusal is terminal")
 		e.Now = nil
 		pre, err := impl.Capture(ctx, e, step)
 		Expect(err).NotTo(HaveOccurred(), "today, revision 1 served a moment ago")

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/test/gen"
 )
 
 var start = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -29,10 +30,11 @@ func crashing(reason string) kubernautv1.PodState {
 }
 
 func analysis(target kubernautv1.Target, alert string, e *kubernautv1.Enrichment) *kubernautv1.AIAnalysis {
-	return &kubernautv1.AIAnalysis{Spec: kubernautv1.AIAnalysisSpec{
-		Target: target, Enrichment: e,
-		Signal: kubernautv1.Signal{Name: alert, StartsAt: metav1.NewTime(start)},
-	}}
+	return gen.AIAnalysis("shop", "rr-1-aia", func(a *kubernautv1.AIAnalysis) {
+		a.Spec.Target, a.Spec.Enrichment = target, e
+		a.Spec.Signal.Name, a.Spec.Signal.StartsAt = alert, metav1.NewTime(start)
+		a.Spec.Signal.Labels["alertname"] = alert
+	})
 }
 
 func TestSituations(t *testing.T) {
