@@ -13,8 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
@@ -41,6 +42,12 @@ func TestBadInvocations(t *testing.T) {
 		{"a node selector without a value", []string{"controller", "--job-node-selector", "pool"}, `--job-node-selector "pool": want key=value`},
 		{"a toleration with an unknown effect", []string{"controller", "--job-tolerations", "dedicated=actions:NoRun"}, `--job-tolerations "dedicated=actions:NoRun": effect "NoRun"`},
 		{"unreadable kubeconfig", []string{"controller", "--kubeconfig", "/nonexistent/kubeconfig"}, `kubeconfig "/nonexistent/kubeconfig"`},
+		{"a Job request above its limit", []string{"controller", "--job-cpu-request", "1", "--job-cpu-limit", "500m"}, "--job-cpu-request (1) is above --job-cpu-limit (500m)"},
+		{"a Job quantity that is not one", []string{"controller", "--job-memory-limit", "lots"}, `invalid value "lots" for flag -job-memory-limit`},
+		{"no Job memory", []string{"controller", "--job-memory-request", "0"}, `invalid value "0" for flag -job-memory-request: must be positive`},
+		{"learning from no samples", []string{"controller", "--learning-min-samples", "0"}, "--learning-min-samples must be at least 1, got 0"},
+		{"learning that gains more than it may", []string{"controller", "--learning-max-gain", "0.6"}, "--learning-max-gain (0.6) must be within [0, 0.5]"},
+		{"a storm of no members", []string{"gateway", "--storm-max-members", "0", "--gateway-token-review"}, "--storm-max-members must be at least 1, got 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -158,6 +165,28 @@ func freeAddrs(t *testing.T, n int) []string {
 		defer func() { _ = l.Close() }()
 	}
 	return out
+}
+
+// The tuning flags reach what they tune.
+func TestTuningFlags(t *testing.T) {
+	o, err := parseOptions("local", []string{"--job-cpu-request", "100m", "--job-memory-limit", "1Gi", "--learning-min-samples", "5",
+		"--learning-max-gain", "0.1", "--learning-max-loss", "0.2", "--storm-max-members", "50", "--gateway-token-review"}, io.Discard, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := o.execution.jobResources()
+	if cpu, mem := r.Requests[corev1.ResourceCPU], r.Limits[corev1.ResourceMemory]; cpu.String() != "100m" || mem.String() != "1Gi" {
+		t.Errorf("Job resources %v", r)
+	}
+	if cpu, mem := r.Limits[corev1.ResourceCPU], r.Requests[corev1.ResourceMemory]; cpu.String() != "500m" || mem.String() != "64Mi" {
+		t.Errorf("Job resources %v: the defaults are 500m and 64Mi", r)
+	}
+	if a := o.analysis; a.learningMinSamples != 5 || a.learningMaxGain != 0.1 || a.learningMaxLoss != 0.2 {
+		t.Errorf("learning %d %v %v", a.learningMinSamples, a.learningMaxGain, a.learningMaxLoss)
+	}
+	if o.gateway.recorder.MaxStormMembers != 50 {
+		t.Errorf("storm members %d", o.gateway.recorder.MaxStormMembers)
+	}
 }
 
 func TestJobPlacement(t *testing.T) {

@@ -9,8 +9,6 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -233,7 +231,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Events:    mgr.GetEventRecorder("kubernaut-remediationrequest"),
-		Config:    o.orchestrator,
+		Config:    o.orchestrator.Config,
 		Metrics:   remediationrequest.NewMetrics(metrics.Registry),
 	}
 	if err := rr.SetupWithManager(ctx, mgr); err != nil {
@@ -281,12 +279,13 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		Timeout:   o.analysis.timeout,
 		Validator: &aianalysis.Validator{Client: mgr.GetClient(), MaxSteps: o.analysis.maxSteps},
 		Approver: aianalysis.NewApprover(mgr.GetAPIReader(), o.processing.policyNamespace, o.processing.policyConfigMap,
-			o.analysis.autoThreshold, o.analysis.manualThreshold),
+			o.analysis.autoThreshold, o.analysis.rejectThreshold),
 		Events:  mgr.GetEventRecorder("kubernaut-aianalysis"),
 		Metrics: aianalysis.NewMetrics(metrics.Registry),
 	}
 	if o.analysis.learningWindow > 0 {
-		aia.Learner = &aianalysis.Learner{Reader: mgr.GetClient(), Window: o.analysis.learningWindow, MinSamples: 3, MaxGain: 0.05, MaxLoss: 0.3}
+		aia.Learner = &aianalysis.Learner{Reader: mgr.GetClient(), Window: o.analysis.learningWindow, MinSamples: o.analysis.learningMinSamples,
+			MaxGain: o.analysis.learningMaxGain, MaxLoss: o.analysis.learningMaxLoss}
 	}
 	if err := aia.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AIAnalysis controller: %w", err)
@@ -318,7 +317,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		return fmt.Errorf("adding the grants' sweeper: %w", err)
 	}
 	we := &workflowexecution.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Templates: set, Compile: o.workflow, Safety: safety, Actions: &env, Grants: granter,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Templates: set, Compile: o.workflow.CompileOptions, Safety: safety, Actions: &env, Grants: granter,
 		Events:        mgr.GetEventRecorder("kubernaut-workflowexecution"),
 		Engines:       map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set, Reader: mgr.GetAPIReader()}},
 		DefaultEngine: kubernautv1.EngineName(o.execution.engine),
@@ -347,10 +346,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		ke.Executors[kubernautv1.ExecutorJob] = kubernetesexecution.Job{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 			Image: o.execution.actionsImage, Namespace: o.execution.actionsNamespace, Deadline: o.execution.jobDeadline,
 			NodeSelector: o.execution.jobPlacement.nodeSelector, Tolerations: o.execution.jobPlacement.tolerations,
-			Resources: corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
-			}}
+			Resources: o.execution.jobResources()}
 	}
 	if o.execution.alertmanagerURL != "" {
 		ke.Alerts = &kubernetesexecution.Alertmanager{URL: o.execution.alertmanagerURL}
