@@ -176,7 +176,7 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy, the CRDs (manifests/crd/bases)
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=manifests/crd/bases
 	go run ./templates/gen templates
-	go run ./actions-image/catalog/gen manifests/base/actions-rbac.yaml
+	go run ./catalog/gen manifests/base/actions-rbac.yaml
 	go run ./hack/dashboards manifests/monitoring/dashboards
 	go test ./cmd/kubernaut -count=1 -run '^TestConfigurationReference$$' -args -update
 

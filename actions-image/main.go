@@ -17,8 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/kubernaut/kubernaut/actions-image/actions"
-	"github.com/kubernaut/kubernaut/actions-image/runner"
+	"github.com/kubernaut/kubernaut/actions"
+	"github.com/kubernaut/kubernaut/actions/runner"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 

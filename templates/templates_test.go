@@ -6,7 +6,7 @@ import (
 
 	"github.com/argoproj/argo-workflows/v3/workflow/validate"
 
-	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	"github.com/kubernaut/kubernaut/catalog"
 )
 
 // committed reads the generated YAML files, which are what users sync (embedded as they are).

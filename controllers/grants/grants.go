@@ -35,9 +35,9 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kubernaut/kubernaut/actions-image/actions"
-	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	"github.com/kubernaut/kubernaut/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/catalog"
 )
 
 // Labels and annotations on a grant's bindings.

@@ -3,8 +3,8 @@ package kubernetesexecution
 import (
 	"testing"
 
-	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/catalog"
 )
 
 func TestPermissionNames(t *testing.T) {

@@ -15,10 +15,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	"github.com/kubernaut/kubernaut/actions-image/actions"
-	"github.com/kubernaut/kubernaut/actions-image/catalog"
-	"github.com/kubernaut/kubernaut/actions-image/runner"
+	"github.com/kubernaut/kubernaut/actions"
+	"github.com/kubernaut/kubernaut/actions/runner"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/catalog"
 )
 
 // Job runs each step in a Job of its own: the actions image, as the action's own

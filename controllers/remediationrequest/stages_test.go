@@ -160,7 +160,7 @@ func TestTimeout(t *testing.T) {
 			rr.Status.Phase = kubernautv1.RemediationPhaseProcessing
 		}), 10 * time.Minute, false},
 		"a phase under way is looked at again when its time is up": {gen.RemediationRequest("shop", "rr-1", analyzing(4*time.Minute)), 6 * time.Minute, false},
-		"a phase past its timeout ends the remediation":             {gen.RemediationRequest("shop", "rr-1", analyzing(11*time.Minute)), 0, true},
+		"a phase past its timeout ends the remediation":            {gen.RemediationRequest("shop", "rr-1", analyzing(11*time.Minute)), 0, true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			res := r.timeout(tc.rr, now)

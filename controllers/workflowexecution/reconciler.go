@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
-	"github.com/kubernaut/kubernaut/actions-image/actions"
+	"github.com/kubernaut/kubernaut/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/freshness"
 	"github.com/kubernaut/kubernaut/controllers/grants"

@@ -17,10 +17,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kubernaut/kubernaut/actions-image/actions"
-	"github.com/kubernaut/kubernaut/actions-image/catalog"
-	"github.com/kubernaut/kubernaut/actions-image/runner"
+	"github.com/kubernaut/kubernaut/actions"
+	"github.com/kubernaut/kubernaut/actions/runner"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/catalog"
 	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 )

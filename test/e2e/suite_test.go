@@ -20,7 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kubernaut/kubernaut/actions-image/catalog"
+	"github.com/kubernaut/kubernaut/catalog"
 	"github.com/kubernaut/kubernaut/controllers/grants"
 	"github.com/kubernaut/kubernaut/templates"
 	"github.com/kubernaut/kubernaut/test/cluster"

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	"github.com/kubernaut/kubernaut/actions-image/actions"
+	"github.com/kubernaut/kubernaut/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"

@@ -26,8 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/catalog"
 	"github.com/kubernaut/kubernaut/gateway"
 	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/scenario"

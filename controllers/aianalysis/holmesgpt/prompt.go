@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/kubernaut/kubernaut/actions-image/catalog"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/catalog"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/manifests/crd"
 	"github.com/kubernaut/kubernaut/redact"

@@ -12,7 +12,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/kubernaut/kubernaut/actions-image/actions"
+	"github.com/kubernaut/kubernaut/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/terminal"
 )
