@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/test/gen"
 )
 
 // A plan of several actions that all kept working gains no more than one would: 0.55 once
@@ -23,19 +24,20 @@ func TestLearnerCapsTheTotalGain(t *testing.T) {
 	var objs []client.Object
 	for i := range 3 {
 		done := metav1.NewTime(now.Add(-time.Duration(i+1) * time.Hour))
-		objs = append(objs, &kubernautv1.RemediationRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("rr-%d", i)},
-			Status: kubernautv1.RemediationRequestStatus{Phase: kubernautv1.RemediationPhaseCompleted, CompletedAt: &done, SignalType: "crashloop",
-				Actions: actions}})
+		objs = append(objs, gen.RemediationRequest("shop", fmt.Sprintf("rr-%d", i), func(rr *kubernautv1.RemediationRequest) {
+			rr.Status = kubernautv1.RemediationRequestStatus{Phase: kubernautv1.RemediationPhaseCompleted, CompletedAt: &done, SignalType: "crashloop", Actions: actions}
+		}))
 	}
 	scheme := runtime.NewScheme()
 	if err := kubernautv1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
 	l := &Learner{Reader: fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build(), Window: 24 * time.Hour, MinSamples: 3, MaxGain: 0.05, MaxLoss: 0.3}
-	aia := &kubernautv1.AIAnalysis{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "rr-new-aia"},
-		Spec: kubernautv1.AIAnalysisSpec{RemediationRequestRef: kubernautv1.LocalReference{Name: "rr-new"},
-			Classification: &kubernautv1.Classification{SignalType: "crashloop"}},
-		Status: kubernautv1.AIAnalysisStatus{Recommendation: &kubernautv1.Recommendation{}}}
+	aia := gen.AIAnalysis("shop", kubernautv1.AnalysisName("rr-new"), func(a *kubernautv1.AIAnalysis) {
+		a.Spec.RemediationRequestRef = kubernautv1.LocalReference{Name: "rr-new"}
+		a.Spec.Classification = &kubernautv1.Classification{SignalType: "crashloop"}
+		a.Status.Recommendation = &kubernautv1.Recommendation{}
+	})
 	for i, a := range actions {
 		aia.Status.Recommendation.Steps = append(aia.Status.Recommendation.Steps, kubernautv1.PlanStep{Name: fmt.Sprintf("s%d", i), ActionStep: kubernautv1.ActionStep{Action: a}})
 	}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/test/gen"
 )
 
 // A remediation that loses the race for a target's claim (the other created the Lease between
@@ -28,8 +29,9 @@ func TestClaimRaceLostStandsBack(t *testing.T) {
 		}
 	}
 	target := kubernautv1.Target{Kind: kubernautv1.TargetKindDeployment, Namespace: "shop", Name: "web"}
-	winner := &kubernautv1.RemediationRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "kubernaut-system", Name: "rr-winner"},
-		Status: kubernautv1.RemediationRequestStatus{Phase: kubernautv1.RemediationPhaseAnalyzing}}
+	winner := gen.RemediationRequest("kubernaut-system", "rr-winner", func(rr *kubernautv1.RemediationRequest) {
+		rr.Status.Phase = kubernautv1.RemediationPhaseAnalyzing
+	})
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "kubernaut-system", Name: claimName(target)},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("rr-winner")}}
 	hidden := true // the first read does not see the winner's Lease yet
@@ -43,7 +45,7 @@ func TestClaimRaceLostStandsBack(t *testing.T) {
 		},
 	}).Build()
 	r := &Reconciler{Client: c, APIReader: c, Config: DefaultConfig()}
-	loser := &kubernautv1.RemediationRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "kubernaut-system", Name: "rr-loser"}}
+	loser := gen.RemediationRequest("kubernaut-system", "rr-loser")
 	v, err := r.claimTarget(context.Background(), loser, target, time.Now())
 	if err != nil {
 		t.Fatalf("claimTarget: %v, want the loser to stand back", err)

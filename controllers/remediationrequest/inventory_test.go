@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/test/gen"
 )
 
 func inventoryScheme(t *testing.T) *runtime.Scheme {
@@ -32,12 +33,13 @@ func inventoryScheme(t *testing.T) *runtime.Scheme {
 func TestInventoryCountsPhasesAndOldest(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	rr := func(name string, phase kubernautv1.RemediationPhase, created, phaseStarted time.Duration) *kubernautv1.RemediationRequest {
-		o := &kubernautv1.RemediationRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "kubernaut-system", Name: name,
-			CreationTimestamp: metav1.NewTime(now.Add(-created))}, Status: kubernautv1.RemediationRequestStatus{Phase: phase}}
-		if phaseStarted > 0 {
-			o.Status.PhaseStartedAt = &metav1.Time{Time: now.Add(-phaseStarted)}
-		}
-		return o
+		return gen.RemediationRequest("kubernaut-system", name, func(o *kubernautv1.RemediationRequest) {
+			o.CreationTimestamp = metav1.NewTime(now.Add(-created))
+			o.Status.Phase = phase
+			if phaseStarted > 0 {
+				o.Status.PhaseStartedAt = &metav1.Time{Time: now.Add(-phaseStarted)}
+			}
+		})
 	}
 	c := fake.NewClientBuilder().WithScheme(inventoryScheme(t)).WithObjects(
 		rr("new", "", 30*time.Second, 0),

@@ -381,7 +381,7 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		for _, engine := range []kubernautv1.EngineName{kubernautv1.EngineArgo, kubernautv1.EngineBuiltin} {
 			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "settings"}, Data: map[string]string{"MODE": "a"}}
 			Expect(k8s.Create(ctx, cm)).To(Succeed())
-			we := waitEnd(ctx, runPlan(ctx, w.ns, "rr-literal-"+string(engine)+"-we", engine, kubernautv1.ApprovalAuto, t, configStep("config", w.ns, hostile)))
+			we := waitEnd(ctx, runPlan(ctx, w.ns, kubernautv1.WorkflowName("rr-literal-"+string(engine)), engine, kubernautv1.ApprovalAuto, t, configStep("config", w.ns, hostile)))
 			Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%s: %v", engine, we.Status.Conditions)
 			get(ctx, cm)
 			Expect(cm.Data).To(Equal(hostile), "%s: the ConfigMap holds the approved text", engine)
