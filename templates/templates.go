@@ -18,8 +18,8 @@ import (
 
 // Version is the templates' version; the controller refuses templates of another version.
 // 2: the step's owner reference is written in the manifest, not by setOwnerReference (see
-// manifest).
-const Version = "2"
+// manifest). 3: the step carries the undo finalizer (kubernaut.io/undo).
+const Version = "3"
 
 // VersionLabel carries Version on every template.
 const VersionLabel = "kubernaut.io/template-version"
@@ -105,6 +105,8 @@ metadata:
     uid: "{{workflow.uid}}"
     controller: true
     blockOwnerDeletion: true
+  finalizers:
+  - kubernaut.io/undo
 spec:
   action: %s
   mode: %s

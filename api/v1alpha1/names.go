@@ -57,6 +57,17 @@ const (
 	// and refuses any other value (manifests/base/admission-changes.yaml); the separation of
 	// duties reads it.
 	ChangedByAnnotation = "kubernaut.io/changed-by"
+
+	// UndoFinalizer holds a WorkflowExecution whose plan has started, and each step that
+	// recorded a pre-state, while they are deleted: a plan deleted mid-way (kubectl delete, a
+	// namespace deletion, a GitOps prune) first stops, lets its running step end and undoes
+	// its completed steps newest first, and only then goes (docs/orchestration.md, "Deleting
+	// a remediation").
+	UndoFinalizer = "kubernaut.io/undo"
+	// ReleaseUndoAnnotation, set by a person on a WorkflowExecution being deleted whose undo
+	// failed, lets it go without the undo (its value says why): the person has looked. Admission
+	// asks of them what it asks of an approver, and stamps DecidedByAnnotation.
+	ReleaseUndoAnnotation = "kubernaut.io/release-undo"
 )
 
 // The names of a RemediationRequest's children: its name and a suffix, so that each child is

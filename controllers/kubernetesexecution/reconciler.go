@@ -126,7 +126,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if ended(ke) {
 		r.written.Forget(req.NamespacedName)
-		return ctrl.Result{}, nil
+		return r.letGo(ctx, ke)
 	}
 	before := ke.DeepCopy()
 	now := r.now()

@@ -184,6 +184,10 @@ func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.Kubernete
 		reject(ke, kubernautv1.ReasonInvalidParameters, fmt.Sprintf("spec.compensates: step %s ran %s on %s, not %s on %s",
 			name, orig.Spec.Action, orig.Spec.Target, ke.Spec.Action, ke.Spec.Target))
 		return nil
+	case !ended(orig) && orig.Status.PreState != nil:
+		// A step stopped from outside (a deleted plan, Argo's deadline) may still be changing
+		// its target: its undo waits for it to end, bounded by the undo's own timeout.
+		return errPlanPending
 	case orig.Spec.DryRun || orig.Status.PreState == nil:
 		r.nothingToUndo(ke, fmt.Sprintf("step %s changed nothing (it was a dry run or stopped before executing): nothing to undo", name))
 		return nil
@@ -278,6 +282,10 @@ func (r *Reconciler) approvedStep(ctx context.Context, ke *kubernautv1.Kubernete
 		}
 		if we.Spec.DryRun && !ke.Spec.DryRun {
 			return nil, fmt.Sprintf("plan %s is a dry run: its step %s may not change anything", we.Name, ke.Spec.StepName), nil
+		}
+		if we.DeletionTimestamp != nil && ke.Spec.Mode != kubernautv1.ExecutionModeCompensate {
+			// Whatever the engine does, a deleted plan starts nothing new: only its undo runs.
+			return nil, fmt.Sprintf("plan %s is being deleted: no new step starts, its completed steps are undone", we.Name), nil
 		}
 		return we, "", nil
 	}

@@ -381,6 +381,40 @@ func (a *Argo) Reject(ctx context.Context, we *kubernautv1.WorkflowExecution) (t
 	return a.settle(ctx, wf, since)
 }
 
+// stop reads a deleted plan's Workflow and asks Argo's controller to stop it, as `argo stop`
+// does (spec.shutdown Stop: no new step starts, the running one ends, the exit hook undoes the
+// completed ones). It creates nothing: errWorkflowGone when the Workflow went first.
+func (a *Argo) stop(ctx context.Context, _ *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (*wfv1.Workflow, error) {
+	got := &wfv1.Workflow{}
+	err := a.Client.Get(ctx, client.ObjectKeyFromObject(wf), got)
+	switch {
+	case apierrors.IsNotFound(err) || err == nil && got.DeletionTimestamp != nil:
+		return nil, errWorkflowGone
+	case err != nil:
+		return nil, fmt.Errorf("reading Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
+	}
+	if got.Spec.Shutdown == "" && !got.Status.Phase.Completed() {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			fresh := &wfv1.Workflow{}
+			if err := a.Reader.Get(ctx, client.ObjectKeyFromObject(wf), fresh); err != nil {
+				return err
+			}
+			if fresh.Spec.Shutdown != "" || fresh.Status.Phase.Completed() {
+				return nil
+			}
+			fresh.Spec.Shutdown = wfv1.ShutdownStrategyStop
+			return a.Client.Update(ctx, fresh, client.FieldOwner(FieldManager))
+		})
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil, errWorkflowGone
+		case err != nil:
+			return nil, fmt.Errorf("stopping Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
+		}
+	}
+	return got, packer.DecompressWorkflow(got)
+}
+
 // resume marks the approval gate Succeeded, as `argo resume` does, once the plan is approved.
 func (a *Argo) resume(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -421,9 +455,13 @@ func (a *Argo) now() time.Time {
 }
 
 // Advance creates the Workflow, resumes its gate once the plan is approved, and mirrors its
-// nodes.
+// nodes; for a deleted plan, it stops the Workflow instead (see stop).
 func (a *Argo) Advance(ctx context.Context, we *kubernautv1.WorkflowExecution, wf *wfv1.Workflow) (Progress, error) {
-	got, err := a.ensure(ctx, we, wf)
+	ensure := a.ensure
+	if we.DeletionTimestamp != nil {
+		ensure = a.stop
+	}
+	got, err := ensure(ctx, we, wf)
 	if err != nil {
 		return Progress{}, err
 	}

@@ -54,8 +54,14 @@ func unacted(wf *wfv1.Workflow) string {
 	if wf.Status.Phase.Completed() {
 		return ""
 	}
-	if wf.Spec.Shutdown != "" {
+	switch wf.Spec.Shutdown {
+	case wfv1.ShutdownStrategyTerminate:
 		return "the terminate (spec.shutdown " + string(wf.Spec.Shutdown) + ")"
+	case "":
+	default:
+		// A Stop (a deleted plan) runs the exit hook for minutes; Argo missing it cannot start
+		// a new step: the KubernetesExecution controller refuses every step of a deleted plan.
+		return ""
 	}
 	gate := taskNode(wf, wf.Name, approveTask)
 	if gate == nil || gate.Phase != wfv1.NodeSucceeded {

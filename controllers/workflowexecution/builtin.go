@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 )
 
 // Builtin runs compiled Workflows in-process, as Argo's controller would: the same DAG, its
@@ -266,6 +267,10 @@ func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Templ
 	}
 	ke.Namespace = r.we.Namespace
 	obj, ok := r.existing[ke.Name]
+	if !ok && r.status == "Running" && r.we.DeletionTimestamp != nil {
+		// As Argo's Stop: a deleted plan starts no new step; its exit hook undoes the rest.
+		return dagNode{phase: wfv1.NodeFailed, message: "not started: the plan is being deleted"}, nil
+	}
 	if !ok {
 		// No Workflow exists here: the step is owned by the WorkflowExecution instead of the
 		// Workflow the template names.
@@ -277,7 +282,9 @@ func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Templ
 		case err == nil:
 		case apierrors.IsAlreadyExists(err):
 			// The cache has not seen it yet; the next pass will.
-		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		case terminal.Is(terminal.API(err)):
+			// Invalid, or refused for good: creating it again cannot help (in a namespace being
+			// deleted nothing new may be created, an undo step included).
 			return dagNode{phase: wfv1.NodeFailed, message: fmt.Sprintf("the API server refused step %s: %v", ke.Name, err)}, nil
 		default:
 			return dagNode{}, fmt.Errorf("creating step %s: %w", ke.Name, err)

@@ -2,6 +2,7 @@ package workflowexecution
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -35,6 +36,10 @@ type Progress struct {
 	// Nudged says why the engine nudged Argo's controller in this call; "" when it did not.
 	Nudged string
 }
+
+// errWorkflowGone: the Workflow of a deleted plan was deleted before it (a foreground or a
+// namespace deletion); the builtin engine finishes its stop and its undo.
+var errWorkflowGone = errors.New("the plan's Workflow is gone")
 
 // Engine runs a compiled Workflow.
 type Engine interface {

@@ -13,6 +13,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	waiting  prometheus.Histogram
 	nudges   prometheus.Counter
+	released *prometheus.CounterVec
 }
 
 // NewMetrics registers the plan metrics on reg.
@@ -27,6 +28,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time from a Manual plan's validation to its approval.", Buckets: prometheus.ExponentialBuckets(1, 2, 16)}),
 		nudges: f.NewCounter(prometheus.CounterOpts{Name: "kubernaut_argo_nudges_total",
 			Help: "Workflows the argo engine nudged because Argo's controller had not acted on a resume or a terminate (see INFORMER_WRITE_BACK in docs/workflow.md)."}),
+		released: f.NewCounterVec(prometheus.CounterOpts{Name: "kubernaut_undo_finalizers_released_total",
+			Help: "Deleted WorkflowExecutions let go, by why: settled (nothing to undo, or undone), person (an undo failed and a person released it), deadline (the undo outlived its bound)."}, []string{"reason"}),
 	}
 }
 
@@ -54,5 +57,12 @@ func (m *Metrics) observe(we, before *kubernautv1.WorkflowExecution) {
 func (m *Metrics) nudge() {
 	if m != nil {
 		m.nudges.Inc()
+	}
+}
+
+// release counts a deleted plan let go.
+func (m *Metrics) release(reason string) {
+	if m != nil {
+		m.released.WithLabelValues(reason).Inc()
 	}
 }

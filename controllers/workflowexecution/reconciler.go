@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/kubernaut/kubernaut/actions"
@@ -101,7 +102,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.written.Stale(we) {
 		return ctrl.Result{RequeueAfter: freshness.Retry}, nil
 	}
+	var held time.Duration // a deleted plan's time left before it goes, undone or not
+	if we.DeletionTimestamp != nil && controllerutil.ContainsFinalizer(we, kubernautv1.UndoFinalizer) {
+		release, reason, why, left := r.deleted(we, r.now())
+		if release {
+			r.written.Forget(req.NamespacedName)
+			return ctrl.Result{}, r.release(ctx, we, reason, why)
+		}
+		held = left
+	}
 	if we.Status.Phase.IsFinished() {
+		if held > 0 {
+			// Its undo failed: it stays until a person releases it, or its bound.
+			return ctrl.Result{RequeueAfter: held}, nil
+		}
 		r.written.Forget(req.NamespacedName)
 		if we.Status.Phase == kubernautv1.WorkflowRejected {
 			return r.rejected(ctx, we) // until the engine's controller has stopped the Workflow
@@ -139,6 +153,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if clearApproval && err == nil {
 		// Counted (or refused) and recorded above: the next approver sets the annotation anew.
 		err = r.clearApproval(ctx, we)
+	}
+	if held > 0 && (res.RequeueAfter <= 0 || res.RequeueAfter > held) {
+		res.RequeueAfter = held // a deleted plan goes at its bound, whatever it waits for
 	}
 	return res, err
 }

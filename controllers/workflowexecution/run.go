@@ -2,6 +2,7 @@ package workflowexecution
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -96,7 +97,20 @@ func (r *Reconciler) run(ctx context.Context, we *kubernautv1.WorkflowExecution)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("compiling the approved plan of %s: %w", we.Name, err)
 	}
+	if we.Status.StartedAt == nil {
+		if err := r.holdForUndo(ctx, we); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	p, err := engine.Advance(ctx, we, wf)
+	if errors.Is(err, errWorkflowGone) {
+		// The Workflow went before its plan (a foreground or namespace deletion): the builtin
+		// engine, which keeps no state of its own, finishes the stop and the undo from the
+		// steps that exist, named as Argo names them.
+		if b, ok := r.Engines[kubernautv1.EngineBuiltin]; ok {
+			p, err = b.Advance(ctx, we, wf)
+		}
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -134,6 +148,9 @@ func (r *Reconciler) run(ctx context.Context, we *kubernautv1.WorkflowExecution)
 		return ctrl.Result{RequeueAfter: resync}, nil
 	}
 	failed := failure(p.Failures)
+	if we.DeletionTimestamp != nil {
+		failed = "the plan was deleted while it ran: " + failed
+	}
 	set(we, kubernautv1.ExecutedCondition, metav1.ConditionFalse, kubernautv1.ReasonStepFailed, failed)
 	switch {
 	case p.Exit == "" || !p.Exit.Completed():

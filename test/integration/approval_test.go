@@ -84,6 +84,8 @@ var _ = Describe("Approvals the API server vouches for (manifests/base/admission
 			", where that needs the verb approve on workflowexecutions.kubernaut.io"))
 		err = decide(ctx, as("mallory"), w, map[string]string{kubernautv1.RejectAnnotation: "no"})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "rejecting is deciding too: %v", err)
+		err = decide(ctx, as("mallory"), w, map[string]string{kubernautv1.ReleaseUndoAnnotation: "looked"})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "letting a deleted plan go without its undo is deciding too: %v", err)
 		// Nor may mallory name someone else as the approver, with or without a decision.
 		err = decide(ctx, as("mallory"), w, map[string]string{kubernautv1.DecidedByAnnotation: "alice"})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)

@@ -295,7 +295,7 @@ var _ = Describe("The argo engine (Argo's CRDs installed; the test plays Argo's 
 		})
 		w := gen.WorkflowExecution(ns, "rr-old-we", gen.AutoApproved)
 		Expect(k8s.Create(ctx, w)).To(Succeed())
-		failsBeforeWorkflow(ctx, w, `ClusterWorkflowTemplate kubernaut-compensate has kubernaut.io/template-version="0", this controller needs "2"`)
+		failsBeforeWorkflow(ctx, w, `ClusterWorkflowTemplate kubernaut-compensate has kubernaut.io/template-version="0", this controller needs "`+templates.Version+`"`)
 	})
 
 	It("by reference, refuses a WorkflowTemplate of another plan left under the plan's name, and creates no Workflow", func(ctx SpecContext) {
