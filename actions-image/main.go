@@ -58,7 +58,8 @@ func execute(ctx context.Context, in runner.Invocation) (kubernautv1.ActionResul
 	if err != nil {
 		return kubernautv1.ActionResult{Message: "creating the clientset: " + err.Error()}, runner.ExitFailed
 	}
-	env := actions.Env{Client: c, Kube: cs, Log: zap.New(), Exec: actions.APIExec{Config: cfg, Kube: cs}, ScriptNamespace: ownNamespace()}
+	env := actions.Env{Client: c, Kube: cs, Log: zap.New(), Exec: actions.APIExec{Config: cfg, Kube: cs}, ScriptNamespace: ownNamespace(),
+		Retry: runner.JobRetry}
 	return runner.Run(ctx, in, env)
 }
 

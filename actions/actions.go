@@ -19,7 +19,9 @@ import (
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -64,6 +66,22 @@ type Env struct {
 	// workload condition last updated before it is stale (a progress deadline exceeded by an
 	// earlier rollout says nothing of this one).
 	ChangedAt time.Time
+	// Retry is how Run tries a transient failure of the change again within the step: a
+	// conflict, a 429 or 5xx, a timeout, a broken connection (anything not terminal).
+	// DefaultRetry when its Steps is 0.
+	Retry wait.Backoff
+}
+
+// DefaultRetry tries a change five times in about eight seconds: long enough for an API
+// server's restart or a burst of throttling, short enough to hold a controller's worker. The
+// in-process executor then leaves the step to its next reconcile, which tries again.
+var DefaultRetry = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 5, Cap: 10 * time.Second}
+
+func (e Env) retry() wait.Backoff {
+	if e.Retry.Steps > 0 {
+		return e.Retry
+	}
+	return DefaultRetry
 }
 
 func (e Env) now() time.Time {
@@ -194,16 +212,38 @@ func (m marked) Restored(ctx context.Context, env Env, step kubernautv1.ActionSt
 }
 
 // Run applies a step (Execute mode) or restores its pre-state (Compensate mode): what an
-// executor runs, in the controller or in the actions image.
+// executor runs, in the controller or in the actions image. A transient failure is tried again
+// (env.Retry), each time from the same recorded pre-state — never captured again from the
+// object the failed attempt may have changed — so the step makes its change once: every
+// action makes the same change given its step and pre-state. A terminal failure is not.
 func Run(ctx context.Context, env Env, mode kubernautv1.ExecutionMode, step kubernautv1.ActionStep, pre *kubernautv1.PreState) (Change, error) {
 	impl, err := For(step.Action)
 	if err != nil {
 		return Change{}, err
 	}
-	if mode == kubernautv1.ExecutionModeCompensate {
-		return impl.Undo(ctx, env, step, pre, false)
+	var change Change
+	attempt := 0
+	transient := func(err error) bool {
+		if terminal.Is(err) || ctx.Err() != nil {
+			return false
+		}
+		env.Log.Info("transient failure: trying the change again from the same pre-state", "action", step.Action, "target", step.Target.String(), "attempt", attempt, "error", err.Error())
+		return true
 	}
-	return impl.Execute(ctx, env, step, pre, false)
+	err = retry.OnError(env.retry(), transient, func() error {
+		attempt++
+		var err error
+		if mode == kubernautv1.ExecutionModeCompensate {
+			change, err = impl.Undo(ctx, env, step, pre, false)
+		} else {
+			change, err = impl.Execute(ctx, env, step, pre, false)
+		}
+		return err
+	})
+	if err != nil && attempt > 1 {
+		err = fmt.Errorf("after %d attempts: %w", attempt, err)
+	}
+	return change, err
 }
 
 // noInverse is embedded by actions that cannot be undone.

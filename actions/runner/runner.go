@@ -11,14 +11,22 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/kubernaut/kubernaut/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/terminal"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // MaxResultBytes is the most a termination message may hold (the kubelet's limit).
 const MaxResultBytes = 4096
+
+// JobRetry is how the actions image tries a transient failure of its change again: eight
+// attempts over about a minute and a half, within the Job's deadline. A Job that gives up
+// fails its step (and the plan's undo runs); the in-process executor's shorter
+// actions.DefaultRetry can leave the rest to its next reconcile instead.
+var JobRetry = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: 8, Cap: 30 * time.Second}
 
 // Exit codes of the actions binary.
 const (

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"io"
+	"net/http"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -62,7 +63,8 @@ func playContainer(ctx SpecContext, job *batchv1.Job, exitCode int32) kubernautv
 	Expect(err).NotTo(HaveOccurred())
 	cs, err := kubernetes.NewForConfig(cfg)
 	Expect(err).NotTo(HaveOccurred())
-	result, code := runner.Run(ctx, in, actions.Env{Client: c, Kube: cs, Log: GinkgoLogr})
+	// As the image's main: its retry of a transient failure.
+	result, code := runner.Run(ctx, in, actions.Env{Client: c, Kube: cs, Log: GinkgoLogr, Retry: runner.JobRetry})
 	if exitCode == 0 {
 		Expect(code).To(Equal(runner.ExitOK), result.Message)
 	} else {
@@ -167,6 +169,28 @@ var _ = Describe("The job executor on the full control plane", func() {
 		Expect(ke.Status.Result.Changed).To(ConsistOf(HaveField("Change", "set LOG_LEVEL")))
 		get(ctx, cm)
 		Expect(cm.Data["LOG_LEVEL"]).To(Equal("info"), "changed by the action's own ServiceAccount")
+	})
+
+	It("makes the change once when the API server answers 500, 429 and a conflict to the container's first writes", func(ctx SpecContext) {
+		cm, ke := configStepInJob(ctx, "job-faults-")
+		f := &faults{answers: []metav1.Status{
+			{Code: http.StatusServiceUnavailable, Reason: metav1.StatusReasonServiceUnavailable, Message: "injected: the API server is restarting"},
+			{Code: http.StatusTooManyRequests, Reason: metav1.StatusReasonTooManyRequests, Message: "injected: slow down"},
+			{Code: http.StatusConflict, Reason: metav1.StatusReasonConflict, Message: "injected: the object has been modified"},
+		}}
+		get(ctx, cm)
+		before := cm.DeepCopy()
+		cm.Labels = map[string]string{"kubernaut.io/faulty": "true"}
+		Expect(k8s.Patch(ctx, cm, client.MergeFrom(before))).To(Succeed())
+		injectFaults(ctx, cm.Namespace, f)
+
+		playContainer(ctx, waitJob(ctx, ke), 0)
+		waitDone(ctx, ke)
+		Expect(ke.Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", ke.Status.Conditions)
+		refused, admitted := f.counts()
+		Expect([]int{refused, admitted}).To(Equal([]int{3, 1}), "three transient refusals, then one change on the world")
+		get(ctx, cm)
+		Expect(cm.Data["LOG_LEVEL"]).To(Equal("info"))
 	})
 
 	It("maps a failed container to a failed step with the action's reason", func(ctx SpecContext) {
