@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	argotemplate "github.com/argoproj/argo-workflows/v3/util/template"
@@ -35,9 +36,18 @@ type Builtin struct {
 	Templates templateresolution.ClusterWorkflowTemplateGetter
 	// Reader reads the semaphore ConfigMap from the API server; Client when nil.
 	Reader client.Reader
+	// Now is the clock (the Workflow's deadline); time.Now when nil.
+	Now func() time.Time
 
 	// sem holds plans back while the semaphores they name are full, as Argo's controller does.
 	sem semaphores
+}
+
+func (b *Builtin) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
 }
 
 func (b *Builtin) reader() client.Reader {
@@ -77,11 +87,21 @@ func (b *Builtin) advance(ctx context.Context, we *kubernautv1.WorkflowExecution
 	}
 	main := wf.GetTemplateByName(wf.Spec.Entrypoint)
 	run := &dagRun{b: b, we: we, wf: wf, existing: existing, status: "Running"}
+	var recheck time.Duration
+	if d := wf.Spec.ActiveDeadlineSeconds; d != nil && we.Status.StartedAt != nil {
+		// As Argo's controller: past the Workflow's deadline no step starts and a running one
+		// fails; the exit hook still runs.
+		left := we.Status.StartedAt.Add(time.Duration(*d) * time.Second).Sub(b.now())
+		run.expired, recheck = left <= 0, max(left, 0)
+	}
 	nodes, err := run.advance(ctx, main.DAG.Tasks)
 	if err != nil {
 		return Progress{}, err
 	}
 	p := Progress{Main: assess(dagContext{main.DAG.Tasks}, nodes)}
+	if !p.Main.Completed() && recheck > 0 {
+		p.Recheck = recheck
+	}
 	p.Steps = run.mirror(we.Spec.Steps, nodes, "")
 	p.Failures = failures(main.DAG.Tasks, nodes)
 	if !p.Main.Completed() {
@@ -126,7 +146,12 @@ type dagRun struct {
 	existing map[string]*kubernautv1.KubernetesExecution
 	// status is {{workflow.status}}: Running during the plan, its outcome in the exit hook.
 	status string
+	// expired: the Workflow's deadline has passed.
+	expired bool
 }
+
+// deadlineExceeded is what Argo's controller says of a step past the Workflow's deadline.
+const deadlineExceeded = "Step exceeded its deadline"
 
 // advance decides every task it can, in passes until nothing changes: a task whose
 // dependencies are fulfilled runs (or is Omitted when its `depends` is false, Skipped when its
@@ -267,9 +292,20 @@ func (r *dagRun) resource(ctx context.Context, t *wfv1.DAGTask, tmpl *wfv1.Templ
 	}
 	ke.Namespace = r.we.Namespace
 	obj, ok := r.existing[ke.Name]
-	if !ok && r.status == "Running" && r.we.DeletionTimestamp != nil {
+	switch {
+	case !ok && r.status == "Running" && r.we.DeletionTimestamp != nil:
 		// As Argo's Stop: a deleted plan starts no new step; its exit hook undoes the rest.
 		return dagNode{phase: wfv1.NodeFailed, message: "not started: the plan is being deleted"}, nil
+	case !ok && r.status == "Running" && r.expired:
+		return dagNode{phase: wfv1.NodeFailed, message: deadlineExceeded}, nil
+	case ok && r.status == "Running" && r.expired:
+		// Argo kills a running step's executor at the deadline: the node fails while the step
+		// itself ends on its own (its undo waits for it).
+		n, err := conditions(resolved.Resource, obj)
+		if err == nil && !n.phase.Completed() {
+			n = dagNode{phase: wfv1.NodeFailed, message: deadlineExceeded}
+		}
+		return n, err
 	}
 	if !ok {
 		// No Workflow exists here: the step is owned by the WorkflowExecution instead of the

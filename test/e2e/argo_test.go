@@ -70,7 +70,7 @@ func startArgoWorld(ctx SpecContext, prefix string, namespaceSemaphore string) *
 
 // startArgoWorldWith is startArgoWorld with more of Argo's controller configuration and the
 // argo engine running plans by reference (WorkflowTemplate + workflowTemplateRef) or inline.
-func startArgoWorldWith(ctx SpecContext, prefix string, namespaceSemaphore, argoConfig string, reference bool) *argoWorld {
+func startArgoWorldWith(ctx SpecContext, prefix string, namespaceSemaphore, argoConfig string, reference bool, mods ...func(*workflowexecution.Reconciler)) *argoWorld {
 	GinkgoHelper()
 	ns := newNamespace(ctx, prefix)
 	Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kubernaut-workflow"}})).To(Succeed())
@@ -132,6 +132,9 @@ func startArgoWorldWith(ctx SpecContext, prefix string, namespaceSemaphore, argo
 				kubernautv1.EngineArgo:    &workflowexecution.Argo{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Reference: reference, Recheck: argoRecheck()},
 				kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set}},
 			DefaultEngine: kubernautv1.EngineArgo, WatchWorkflows: true}
+		for _, m := range mods {
+			m(we)
+		}
 		Expect(we.SetupWithManager(mgr)).To(Succeed())
 		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
 		ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e, Safety: safety,

@@ -35,9 +35,18 @@ func (s scripted) Analyze(_ context.Context, aia *kubernautv1.AIAnalysis) (*aian
 	return s.answer(aia)
 }
 
+// hanging is an analyzer that answers only when its call is given up: a HolmesGPT that hangs.
+type hanging struct{}
+
+func (hanging) Name() kubernautv1.AnalyzerName { return kubernautv1.AnalyzerHolmesGPT }
+func (hanging) Analyze(ctx context.Context, _ *kubernautv1.AIAnalysis) (*aianalysis.Result, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("POST /api/chat: %w", ctx.Err())
+}
+
 // startAnalysis runs the AIAnalysis controller for one namespace, with the rules analyzer as
 // the fallback and ai as the configured analyzer.
-func startAnalysis(ctx SpecContext, ns string, ai aianalysis.Analyzer) {
+func startAnalysis(ctx SpecContext, ns string, ai aianalysis.Analyzer, mods ...func(*aianalysis.Reconciler)) {
 	GinkgoHelper()
 	runManager(ns, func(_ context.Context, mgr ctrl.Manager) error {
 		rb := rules.New()
@@ -49,6 +58,9 @@ func startAnalysis(ctx SpecContext, ns string, ai aianalysis.Analyzer) {
 			Approver:  aianalysis.NewApprover(mgr.GetAPIReader(), ns, "kubernaut-policies", 0.9, 0.7),
 			Learner:   &aianalysis.Learner{Reader: mgr.GetClient(), Window: 7 * 24 * time.Hour, MinSamples: 3, MaxGain: 0.05, MaxLoss: 0.3},
 			Events:    mgr.GetEventRecorder("kubernaut-aianalysis"),
+		}
+		for _, m := range mods {
+			m(r)
 		}
 		return r.SetupWithManager(mgr)
 	})
@@ -178,6 +190,19 @@ var _ = Describe("The AIAnalysis controller", func() {
 		Expect(meta.FindStatusCondition(a.Status.Conditions, kubernautv1.InvestigatedCondition).Reason).To(Equal(kubernautv1.ReasonFallback))
 		Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalManual))
 		Expect(a.Status.Approval.Reasons).To(ContainElement(ContainSubstring("a fallback never auto-approves")))
+	})
+
+	It("gives up on an analyzer at --analysis-timeout mid-call and falls back to the rules, which never auto-approve", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		startAnalysis(ctx, ns, hanging{}, func(r *aianalysis.Reconciler) { r.Timeout = 2 * time.Second })
+		start := time.Now()
+		a := waitAnalysis(ctx, newAnalysis(ctx, ns, "staging"))
+		Expect(time.Since(start)).To(BeNumerically(">=", 2*time.Second), "the call ran until its timeout")
+		Expect(a.Status.Phase).To(Equal(kubernautv1.AnalysisCompleted))
+		Expect(a.Status.Fallback).To(BeTrue())
+		Expect(a.Status.Analyzer).To(Equal(kubernautv1.AnalyzerRules))
+		Expect(a.Status.FallbackReason).To(ContainSubstring("context deadline exceeded"))
+		Expect(a.Status.Approval.Mode).To(Equal(kubernautv1.ApprovalManual), "a fallback never auto-approves, even in staging")
 	})
 
 	DescribeTable("rejects an untrusted recommendation, naming each problem",
