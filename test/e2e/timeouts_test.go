@@ -92,3 +92,55 @@ var _ = Describe("Time running out mid-action (docs/orchestration.md, \"Timeouts
 		Expect(ke.Status.PreState).NotTo(BeNil(), "recorded for that undo")
 	})
 })
+
+var _ = Describe("Plans with independent steps (docs/workflow.md, \"Parallel steps\")", func() {
+	BeforeEach(func() { DeferCleanup(healthy) })
+
+	for _, engine := range []kubernautv1.EngineName{kubernautv1.EngineArgo, kubernautv1.EngineBuiltin} {
+		It("starts independent steps together, lets a running sibling finish after a failure, then undoes every completed step ("+string(engine)+" engine)", func(ctx SpecContext) {
+			w := startArgoWorld(ctx, "parallel-", "4")
+			gate := "kubernaut.io/gate-" + w.ns
+			available(ctx, deployment(w.ns, "web", 2))
+			Expect(k8s.Create(ctx, hpaOf(w.ns, "web", 2, 5))).To(Succeed()) // scaling web is refused: an HPA owns its replicas
+			Expect(k8s.Create(ctx, gated(w.ns, gate))).To(Succeed())
+			Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "settings"}, Data: map[string]string{"POOL": "10"}})).To(Succeed())
+			we := runPlan(ctx, w.ns, "rr-parallel-we", engine, kubernautv1.ApprovalAuto, target("Deployment", w.ns, "gated"),
+				configStep("pool", w.ns, map[string]string{"POOL": "20"}),
+				scaleStep("gated", w.ns, "gated", 1),
+				scaleStep("web", w.ns, "web", 4))
+			// All three start together; web fails while gated still verifies.
+			Eventually(func(g Gomega) {
+				g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
+				g.Expect(we.Status.Steps).To(ContainElement(And(HaveField("Name", "web"), HaveField("Phase", kubernautv1.StepFailed))))
+			}).WithContext(ctx).WithTimeout(60 * time.Second).Should(Succeed())
+			var starts []time.Time
+			for _, s := range []string{"pool", "gated", "web"} {
+				ke, err := stepOf(ctx, we, s)
+				Expect(err).NotTo(HaveOccurred(), "step %s started", s)
+				starts = append(starts, ke.CreationTimestamp.Time)
+			}
+			for _, t := range starts[1:] {
+				Expect(t).To(BeTemporally("~", starts[0], 3*time.Second), "independent steps start together")
+			}
+			ke, err := stepOf(ctx, we, "gated")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(ke.Status.Phase).NotTo(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed), "the sibling still runs after the failure")
+			Expect(we.Status.Phase).NotTo(Equal(kubernautv1.WorkflowFailed), "the plan waits for its running sibling")
+
+			openGate(ctx, gate) // the running sibling verifies; then the plan undoes what it did
+			we = waitEnd(ctx, we)
+			Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowFailed), "%v", we.Status.Conditions)
+			Expect(meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.CompensatedCondition)).To(BeTrue(), "%v", we.Status.Conditions)
+			// The undo goes in the plan's order reversed, one step at a time (the exit hook is
+			// compiled before anything runs): the same on both engines.
+			Expect(outcome(we)).To(Equal([]string{"Failed", "pool=Succeeded", "gated=Succeeded", "web=Failed",
+				"undo-web=Succeeded", "undo-gated=Succeeded", "undo-pool=Succeeded"}))
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "settings"}}
+			get(ctx, cm)
+			Expect(cm.Data).To(Equal(map[string]string{"POOL": "10"}))
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "gated"}}
+			get(ctx, d)
+			Expect(*d.Spec.Replicas).To(BeZero())
+		})
+	}
+})

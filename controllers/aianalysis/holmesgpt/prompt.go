@@ -165,7 +165,10 @@ func (p *promptBuilder) ask(aia *kubernautv1.AIAnalysis) string {
 
 Answer with a JSON object matching the response schema: rootCause {summary, confidence, evidence[]},
 steps[] {name, action, target {kind, namespace, name}, parameters, dependsOn[], rationale}, rationale,
-alternatives[].
+alternatives[]. A step runs once every step named in its dependsOn has succeeded; steps that depend
+on nothing start together. Name in dependsOn every step that must come first (a drain after its
+cordon); leave independent steps on different objects independent. If a step fails, the steps
+that depend on it never run, the others finish, and then every completed step is undone.
 
 The signal, its cluster context and classification:
 %s
