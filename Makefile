@@ -264,18 +264,21 @@ bench-gateway: cluster-bin ## Gateway numbers against the local API server (docs
 
 # Concurrent remediations of `make load`, comma-separated.
 LOAD_N ?= 100,1000
+# The engine `make load` and `make chaos` measure: builtin (Kubernaut's own) or argo (Argo's
+# workflow-controller runs the plans; the executor stand-in plays its pods).
+ENGINE ?= builtin
 
 .PHONY: load
-load: cluster-bin ## The whole chain under load: $(LOAD_N) concurrent remediations through the gateway (docs/benchmarks.md).
-	KUBERNAUT_LOAD_CHAIN=$(LOAD_N) go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
+load: cluster-bin $(if $(filter argo,$(ENGINE)),argo-bin) ## The whole chain under load: $(LOAD_N) concurrent remediations through the gateway (ENGINE=argo: as Argo Workflows; docs/benchmarks.md).
+	KUBERNAUT_LOAD_ENGINE=$(ENGINE) KUBERNAUT_LOAD_CHAIN=$(LOAD_N) go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
 
 .PHONY: load-floor
 load-floor: cluster-bin ## make load with 100, then this API server's capacity for status writes with Kubernaut stopped (docs/benchmarks.md).
 	KUBERNAUT_LOAD_FLOOR=1 KUBERNAUT_LOAD_CHAIN=100 go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
 
 .PHONY: chaos
-chaos: cluster-bin ## Faults: kubernaut SIGKILLed in 200 remediations, the API server restarted, leader failover (docs/benchmarks.md).
-	KUBERNAUT_CHAOS=1 go test ./test/load/ -count=1 -run TestChaos -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
+chaos: cluster-bin $(if $(filter argo,$(ENGINE)),argo-bin) ## Faults: kubernaut (ENGINE=argo: and Argo's controller) SIGKILLed in 200 remediations, the API server restarted, leader failover (docs/benchmarks.md).
+	KUBERNAUT_LOAD_ENGINE=$(ENGINE) KUBERNAUT_CHAOS=1 go test ./test/load/ -count=1 -run TestChaos -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
 
 ARGO_GATE_RUNS ?= 10
 

@@ -84,9 +84,20 @@ func chaosKill(t *testing.T) {
 		time.Sleep(time.Duration(500+rng.IntN(6000)) * time.Millisecond)
 		at := tr.phaseCounts(all)
 		k.Kill()
+		// With the argo engine, Argo's workflow-controller too, every other kill or so.
+		argoKilled := w.argo != nil && rng.IntN(2) == 0
+		if argoKilled {
+			w.argo.Kill()
+		}
 		down := time.Duration(rng.IntN(1000)) * time.Millisecond
 		time.Sleep(down)
 		t0 := time.Now()
+		if argoKilled {
+			if err := w.argo.Start(ctx); err != nil {
+				t.Fatalf("restarting Argo's controller after kill %d: %v", i+1, err)
+			}
+			at += " (Argo's controller killed too)"
+		}
 		if err := k.Restart(ctx); err != nil {
 			t.Fatalf("restart %d: %v", i+1, err)
 		}

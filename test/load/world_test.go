@@ -29,6 +29,8 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/catalog"
 	"github.com/kubernaut/kubernaut/gateway"
+	"github.com/kubernaut/kubernaut/templates"
+	"github.com/kubernaut/kubernaut/test/argoexec"
 	"github.com/kubernaut/kubernaut/test/cluster"
 	"github.com/kubernaut/kubernaut/test/scenario"
 )
@@ -43,7 +45,13 @@ type world struct {
 	c   *cluster.Cluster
 	k8s client.Client
 	bin string
+	// argo is Argo's workflow-controller, with the argo engine (nil with the builtin one).
+	argo *cluster.ArgoController
 }
+
+// argoEngine reports whether the measured Kubernaut runs plans as Argo Workflows
+// (KUBERNAUT_LOAD_ENGINE=argo, make load ENGINE=argo) instead of with the builtin engine.
+func argoEngine() bool { return os.Getenv("KUBERNAUT_LOAD_ENGINE") == string(kubernautv1.EngineArgo) }
 
 // startWorld starts the world for one measurement; it stops with the test.
 func startWorld(t *testing.T) *world {
@@ -59,8 +67,15 @@ func startWorld(t *testing.T) *world {
 		dir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "-"))
 		_ = os.RemoveAll(dir)
 	}
-	c, err := cluster.Start(ctx, cluster.Options{Full: true, KwokNodes: 2, AuditWrites: true, StartTimeout: 2 * time.Minute, Dir: dir,
-		CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases")}})
+	crds := []string{filepath.Join(root, "manifests", "crd", "bases")}
+	if argoEngine() {
+		argoCRDs, err := cluster.ArgoCRDs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		crds = append(crds, argoCRDs)
+	}
+	c, err := cluster.Start(ctx, cluster.Options{Full: true, KwokNodes: 2, AuditWrites: true, StartTimeout: 2 * time.Minute, Dir: dir, CRDDirs: crds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,17 +102,54 @@ func startWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{c: c, k8s: k8s, bin: bin}
+	w := &world{c: c, k8s: k8s, bin: bin}
+	if argoEngine() {
+		w.startArgo(t)
+	}
+	return w
+}
+
+// startArgo installs what the argo engine's Workflows need in the system namespace (their
+// ServiceAccount, Kubernaut's ClusterWorkflowTemplates) and starts Argo's workflow-controller
+// for it, with the executor stand-in playing Argo's pods (kwok runs no containers): its
+// requests are Argo's executor's, measured with the rest.
+func (w *world) startArgo(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	set, err := templates.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := []client.Object{&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "kubernaut-workflow"}}}
+	for _, tmpl := range set {
+		objs = append(objs, tmpl.DeepCopy())
+	}
+	for _, o := range objs {
+		if err := w.k8s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.argo, err = w.c.StartArgo(ctx, systemNamespace); err != nil {
+		t.Fatal(err)
+	}
+	exCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	ex := &argoexec.Executor{Client: w.k8s, Namespace: systemNamespace, Interval: 200 * time.Millisecond}
+	go ex.Run(exCtx)
 }
 
 // kubernautArgs are the flags of every measured Kubernaut: the rules analyzer, the builtin
-// engine and the in-process executor (the local mode's defaults), the gateway's per-source
+// engine (the argo engine with KUBERNAUT_LOAD_ENGINE=argo) and the in-process executor (the
+// local mode's defaults), the gateway's per-source
 // limit opened up (one Alertmanager sends every notification here) and
 // $KUBERNAUT_LOAD_ARGS, to compare settings.
 func kubernautArgs(extra ...string) []string {
 	// No soak after a memory raise: the numbers measure the chain's throughput, comparable
 	// with those taken before --memory-soak (its wait adds latency, not load).
 	args := []string{"--gateway-rate-limit=100000", "--gateway-rate-burst=100000", "--zap-log-level=info", "--memory-soak=0s"}
+	if argoEngine() {
+		args = append(args, "--engine=argo")
+	}
 	if env := os.Getenv("KUBERNAUT_LOAD_ARGS"); env != "" {
 		args = append(args, strings.Fields(env)...)
 	}
