@@ -215,7 +215,20 @@ func (w *world) endedOnce(t *testing.T, tr *tracker, sits []situation, since tim
 	for _, s := range sits {
 		o := outs[s.rr]
 		if o.phase != kubernautv1.RemediationPhaseCompleted || o.finished != 1 || o.steps != 1 {
-			t.Errorf("remediation %s of %s: phase %s, finished %d times, %d steps; want Completed once with one step", s.rr, s.namespace, o.phase, o.finished, o.steps)
+			why := ""
+			rr := &kubernautv1.RemediationRequest{}
+			if err := w.k8s.Get(context.Background(), client.ObjectKey{Namespace: systemNamespace, Name: s.rr}, rr); err == nil {
+				why = ": " + rr.Status.Message
+			}
+			var steps kubernautv1.KubernetesExecutionList
+			if err := w.k8s.List(context.Background(), &steps, client.InNamespace(systemNamespace), client.MatchingLabels{kubernautv1.LabelRemediation: s.rr}); err == nil {
+				for _, ke := range steps.Items {
+					for _, c := range ke.Status.Conditions {
+						why += fmt.Sprintf("; step %s %s=%s %s: %s (%s)", ke.Spec.StepName, c.Type, c.Status, c.Reason, c.Message, c.LastTransitionTime.Format("15:04:05"))
+					}
+				}
+			}
+			t.Errorf("remediation %s of %s: phase %s, finished %d times, %d steps; want Completed once with one step%s", s.rr, s.namespace, o.phase, o.finished, o.steps, why)
 		}
 		switch got := wr.byTarget[s.namespace]; {
 		case got == 1:
