@@ -63,6 +63,13 @@ type Enrichment struct {
 	// +listType=atomic
 	ConfigMaps []ConfigMapState `json:"configMaps,omitempty"`
 
+	// Backends are the workloads behind a Service target: the Deployments, StatefulSets and
+	// DaemonSets in its namespace whose pod template its selector selects, sorted, at most 10.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	// +listType=atomic
+	Backends []BackendState `json:"backends,omitempty"`
+
 	// GitOps records Argo CD or Flux ownership of the workload, if any.
 	// +optional
 	GitOps *GitOpsOwnership `json:"gitOps,omitempty"`
@@ -129,6 +136,26 @@ type WorkloadState struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
 	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// BackendState is one workload behind a Service: its replicas and whether a rollout of a new
+// spec is under way.
+type BackendState struct {
+	// Target names the workload.
+	Target Target `json:"target"`
+
+	// Replicas desired (for a DaemonSet, the nodes it should run on).
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// ReadyReplicas counted by the workload's controller.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+
+	// RolloutInProgress is true while a new spec is still being rolled out (a newer
+	// generation, or pods not yet updated) — not merely while pods are unavailable.
+	// +optional
+	RolloutInProgress bool `json:"rolloutInProgress,omitempty"`
 }
 
 // ObservedCondition is a condition read from another object.

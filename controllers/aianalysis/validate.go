@@ -52,7 +52,7 @@ func (v *Validator) Validate(ctx context.Context, aia *kubernautv1.AIAnalysis, r
 			problems = append(problems, fmt.Sprintf("%s: %s does not apply to a %s", at, s.Action, s.Target.Kind))
 		}
 		if !allowed[s.Target.String()] {
-			problems = append(problems, fmt.Sprintf("%s: target %s is outside the remediation (its target, owner chain, workload, node, HPA, ConfigMaps or storm members)", at, s.Target))
+			problems = append(problems, fmt.Sprintf("%s: target %s is outside the remediation (its target, owner chain, workload, node, HPA, ConfigMaps, a Service's backends or storm members)", at, s.Target))
 		}
 		msgs, err := v.dryRun(ctx, aia, s)
 		if err != nil {
@@ -106,7 +106,8 @@ func (v *Validator) dryRun(ctx context.Context, aia *kubernautv1.AIAnalysis, s k
 }
 
 // scope is the set of objects a plan may touch: the remediation's target, its owner chain
-// and workload, the storm's members, the nodes of its pods, its HPA and its ConfigMaps.
+// and workload, the storm's members, the nodes of its pods, its HPA, its ConfigMaps and the
+// workloads behind a Service target.
 func scope(aia *kubernautv1.AIAnalysis) map[string]bool {
 	ok := map[string]bool{aia.Spec.Target.String(): true}
 	for _, m := range aia.Spec.MemberTargets {
@@ -138,6 +139,9 @@ func scope(aia *kubernautv1.AIAnalysis) map[string]bool {
 	}
 	for _, cm := range e.ConfigMaps {
 		ok[kubernautv1.Target{Kind: kubernautv1.TargetKindConfigMap, Namespace: ns, Name: cm.Name}.String()] = true
+	}
+	for _, w := range e.Backends {
+		ok[w.Target.String()] = true
 	}
 	return ok
 }

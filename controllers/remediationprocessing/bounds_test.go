@@ -67,6 +67,9 @@ func TestWorstCaseEnrichmentFitsAnObject(t *testing.T) {
 		}
 		e.Rollouts = append(e.Rollouts, r)
 	}
+	for range maxBackends {
+		e.Backends = append(e.Backends, kubernautv1.BackendState{Target: target, Replicas: 1 << 20, ReadyReplicas: 1 << 20, RolloutInProgress: true})
+	}
 	for range maxConfigMaps {
 		e.ConfigMaps = append(e.ConfigMaps, kubernautv1.ConfigMapState{Name: s(253), ResourceVersion: s(64), LastUpdated: &now})
 	}

@@ -56,6 +56,7 @@ type enrichment struct {
 	wl      client.Object
 	sel     labels.Selector
 	nodeObj *corev1.Node
+	svc     *corev1.Service
 }
 
 // Enrich gathers the context of target. It fails only when the target itself cannot be read:
@@ -66,6 +67,7 @@ func (e *Enricher) Enrich(ctx context.Context, target kubernautv1.Target) (*kube
 		return nil, err
 	}
 	b.workload()
+	b.backends(ctx)
 	b.pods(ctx)
 	b.node(ctx)
 	b.events(ctx)

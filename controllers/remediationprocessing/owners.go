@@ -62,6 +62,8 @@ func (b *enrichment) resolve(ctx context.Context) error {
 			b.pod = o
 		case *corev1.Node:
 			b.nodeObj = o
+		case *corev1.Service:
+			b.svc = o
 		case *autoscalingv2.HorizontalPodAutoscaler:
 			// An HPA points at the workload it scales.
 			ref := o.Spec.ScaleTargetRef

@@ -12,10 +12,13 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
-// pods records the workload's pods (or the target pod, or the node's pods).
+// pods records the workload's pods (or the target pod, the node's pods, or the pods behind
+// the Service).
 func (b *enrichment) pods(ctx context.Context) {
 	var pods []corev1.Pod
-	switch {
+	switch svcSel := b.serviceSelector(); {
+	case svcSel != nil:
+		pods = b.servicePods(ctx, svcSel)
 	case b.sel != nil:
 		var list corev1.PodList
 		if err := b.list(ctx, &list, client.InNamespace(b.wl.GetNamespace()), client.MatchingLabelsSelector{Selector: b.sel}); err != nil {

@@ -181,7 +181,7 @@ func nothingRan(ctx context.Context, rr string, e scenario.Estate, name string) 
 	Expect(imageOf(ctx, e, name)).To(Equal("shop/"+name+":2.0"), "nothing changed")
 }
 
-var _ = Describe("The whole chain through kubernaut's binary: five situations", Ordered, func() {
+var _ = Describe("The whole chain through kubernaut's binary: six situations", Ordered, func() {
 	var c *chain
 	BeforeAll(func(ctx SpecContext) { c = startChain(ctx, "kubernaut-situations") }, NodeTimeout(3*time.Minute))
 	AfterEach(func() { c.report() })
@@ -230,6 +230,35 @@ var _ = Describe("The whole chain through kubernaut's binary: five situations", 
 		err := k8s.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: alert.Labels["pod"]}, &pod)
 		Expect(err == nil && pod.DeletionTimestamp == nil).To(BeFalse(), "the stuck pod is gone")
 		Expect(must(e.RolledOut(ctx, deploymentIn(ctx, e, "api")))).To(HaveLen(3), "its controller replaced it")
+	})
+
+	It("restarts each workload behind a Service whose pods are wedged, as independent steps started together, and leaves the healthy one alone", func(ctx SpecContext) {
+		e := newEstate(ctx, "front-staging-", "staging")
+		rr := c.fire(ctx, must(e.WedgedBehindService(ctx, "front")))[0]
+		rp := &kubernautv1.RemediationProcessing{}
+		got := reaches(ctx, rr, kubernautv1.RemediationPhaseAwaitingApproval)
+		Expect(got.Status.ApprovalMode).To(Equal(kubernautv1.ApprovalManual), "confidence 0.75 is below the automatic threshold")
+		Expect(got.Status.Actions).To(Equal([]kubernautv1.ActionName{kubernautv1.ActionRestartDeployment, kubernautv1.ActionRestartDeployment}))
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: kubernautv1.ProcessingName(rr)}, rp)).To(Succeed())
+		Expect(rp.Status.Enrichment.Backends).To(HaveLen(3))
+		Expect(rp.Status.Enrichment.FailedDetections).NotTo(ContainElement(HaveField("Detection", BeElementOf("backends", "pods"))), "kwok serves no logs; the rest is read")
+		we := approvePlan(ctx, rr)
+		for _, s := range we.Spec.Steps {
+			Expect(s.DependsOn).To(BeEmpty(), "step %s is independent", s.Name)
+		}
+		reaches(ctx, rr, kubernautv1.RemediationPhaseCompleted)
+		ran := steps(ctx, rr)
+		Expect(ran).To(HaveLen(2))
+		a, b := ran["restart-front-a"], ran["restart-front-b"]
+		Expect(a.Spec.Target.Name).To(Equal("front-a"))
+		Expect(b.Spec.Target.Name).To(Equal("front-b"))
+		Expect(a.CreationTimestamp.Time).To(BeTemporally("~", b.CreationTimestamp.Time, 2*time.Second), "started together, neither waiting for the other")
+		for _, name := range []string{"front-a", "front-b"} {
+			d := deploymentIn(ctx, e, name)
+			Expect(d.Spec.Template.Annotations).To(HaveKey("kubectl.kubernetes.io/restartedAt"), "%s restarted", name)
+			Expect(must(e.RolledOut(ctx, d))).To(HaveLen(2), "%s runs two Ready pods again", name)
+		}
+		Expect(deploymentIn(ctx, e, "front-c").Spec.Template.Annotations).NotTo(HaveKey("kubectl.kubernetes.io/restartedAt"), "the healthy workload is left alone")
 	})
 
 	It("cordons and drains a NotReady node after a person approved it, evicting its pods through their PodDisruptionBudget", func(ctx SpecContext) {

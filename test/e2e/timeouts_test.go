@@ -97,8 +97,8 @@ var _ = Describe("Plans with independent steps (docs/workflow.md, \"Parallel ste
 	BeforeEach(func() { DeferCleanup(healthy) })
 
 	for _, engine := range []kubernautv1.EngineName{kubernautv1.EngineArgo, kubernautv1.EngineBuiltin} {
-		It("starts independent steps together, lets a running sibling finish after a failure, then undoes every completed step ("+string(engine)+" engine)", func(ctx SpecContext) {
-			w := startArgoWorld(ctx, "parallel-", "4")
+		It("starts independent steps together, lets a running sibling finish after a failure, then undoes every completed step; the plan holds one semaphore slot throughout ("+string(engine)+" engine)", func(ctx SpecContext) {
+			w := startArgoWorld(ctx, "parallel-", "2")
 			gate := "kubernaut.io/gate-" + w.ns
 			available(ctx, deployment(w.ns, "web", 2))
 			Expect(k8s.Create(ctx, hpaOf(w.ns, "web", 2, 5))).To(Succeed()) // scaling web is refused: an HPA owns its replicas
@@ -127,7 +127,18 @@ var _ = Describe("Plans with independent steps (docs/workflow.md, \"Parallel ste
 			Expect(ke.Status.Phase).NotTo(BeElementOf(kubernautv1.ExecutionSucceeded, kubernautv1.ExecutionFailed), "the sibling still runs after the failure")
 			Expect(we.Status.Phase).NotTo(Equal(kubernautv1.WorkflowFailed), "the plan waits for its running sibling")
 
-			openGate(ctx, gate) // the running sibling verifies; then the plan undoes what it did
+			// The namespace's semaphore has two slots: the three branches hold one between them,
+			// so a second plan starts; a third waits while the failed branch's plan still runs.
+			Expect(k8s.Create(ctx, deployment(w.ns, "held", 0, func(d *appsv1.Deployment) { d.Spec.Template.Spec.NodeSelector = map[string]string{gate: "open"} }))).To(Succeed())
+			available(ctx, deployment(w.ns, "api", 1))
+			second := runPlan(ctx, w.ns, "rr-second-we", engine, kubernautv1.ApprovalAuto, target("Deployment", w.ns, "held"), scaleStep("held", w.ns, "held", 1))
+			Eventually(func() error { _, err := stepOf(ctx, second, "held"); return err }).WithContext(ctx).WithTimeout(30*time.Second).Should(Succeed(), "a slot is free beside the parallel plan")
+			third := runPlan(ctx, w.ns, "rr-third-we", engine, kubernautv1.ApprovalAuto, target("Deployment", w.ns, "api"), scaleStep("api", w.ns, "api", 2))
+			Consistently(func() error { _, err := stepOf(ctx, third, "api"); return err }).WithContext(ctx).WithTimeout(4*time.Second).ShouldNot(Succeed(), "both slots are held")
+
+			openGate(ctx, gate) // the running siblings verify; then the plan undoes what it did
+			Expect(waitEnd(ctx, second).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted))
+			Expect(waitEnd(ctx, third).Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "runs once a slot is free")
 			we = waitEnd(ctx, we)
 			Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowFailed), "%v", we.Status.Conditions)
 			Expect(meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.CompensatedCondition)).To(BeTrue(), "%v", we.Status.Conditions)

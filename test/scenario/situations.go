@@ -316,6 +316,48 @@ func (e Estate) StuckPod(ctx context.Context, name string) (gateway.WebhookAlert
 			"description": fmt.Sprintf("Pod %s/%s has been in a non-ready state for longer than 15 minutes.", e.Namespace, pods[0].Name)}, time.Now()), nil
 }
 
+// WedgedBehindService runs a Service name selecting the pods labelled tier=name of three
+// Deployments <name>-a, <name>-b (two replicas each) and <name>-c (one); one pod of each of
+// the first two then runs but never turns Ready. It waits until their Deployments count it and
+// returns an alert on the Service, as a blackbox or endpoints rule names it.
+func (e Estate) WedgedBehindService(ctx context.Context, name string) (gateway.WebhookAlert, error) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: name},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"tier": name}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	if err := e.Client.Create(ctx, svc); err != nil {
+		return gateway.WebhookAlert{}, fmt.Errorf("creating Service %s: %w", name, err)
+	}
+	tier := func(d *appsv1.Deployment) { d.Spec.Template.Labels["tier"] = name }
+	for _, w := range []struct {
+		suffix   string
+		replicas int32
+		wedge    bool
+	}{{"a", 2, true}, {"b", 2, true}, {"c", 1, false}} {
+		d := e.Deployment(name+"-"+w.suffix, w.replicas, tier)
+		pods, err := e.Run(ctx, d)
+		if err != nil {
+			return gateway.WebhookAlert{}, err
+		}
+		if !w.wedge {
+			continue
+		}
+		if err := Wedge(ctx, e.Client, &pods[0]); err != nil {
+			return gateway.WebhookAlert{}, err
+		}
+		err = e.wait(ctx, "Deployment "+d.Name+" counts its wedged pod", func(ctx context.Context) (bool, error) {
+			if err := e.Client.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+				return false, err
+			}
+			return d.Status.ReadyReplicas == w.replicas-1, nil
+		})
+		if err != nil {
+			return gateway.WebhookAlert{}, err
+		}
+	}
+	return Alert(e.labels("ServiceEndpointsNotReady", "warning", "service", name),
+		map[string]string{"summary": "Endpoints of a Service are not ready.",
+			"description": fmt.Sprintf("Service %s/%s has endpoints that have not been ready for 10 minutes.", e.Namespace, name)}, time.Now()), nil
+}
+
 // Guarded puts a PodDisruptionBudget on Deployment name that allows one pod down at a time.
 func (e Estate) Guarded(ctx context.Context, name string) error {
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: name},

@@ -50,7 +50,7 @@ type input struct {
 }
 
 // situations in order: the first that applies answers.
-var situations = []situation{node, oom, crashAfterRollout, unschedulable, hpaAtMax, stuckPod, configChange, crashWithoutChange}
+var situations = []situation{node, oom, crashAfterRollout, unschedulable, hpaAtMax, stuckPod, unreadyBackends, configChange, crashWithoutChange}
 
 // Analyze recognises the first known situation, or answers "no action" with a low confidence.
 func (a *Analyzer) Analyze(_ context.Context, aia *kubernautv1.AIAnalysis) (*aianalysis.Result, error) {

@@ -85,6 +85,32 @@ func TestSituations(t *testing.T) {
 		{"one pod stuck not ready", analysis(pod, "KubePodNotReady", &kubernautv1.Enrichment{Workload: workload(), Pods: []kubernautv1.PodState{
 			{Name: "web-1", Phase: "Running", NodeName: "w1"}, {Name: "web-2", Phase: "Running", Ready: true}, {Name: "web-3", Phase: "Running", Ready: true}}}),
 			[]kubernautv1.ActionName{"delete_pod"}, 0.85, "2 other pods", nil},
+		{"pods behind a Service not ready in two of its three workloads", analysis(svc, "KubeServiceEndpointsDown", &kubernautv1.Enrichment{
+			Backends: []kubernautv1.BackendState{backend("Deployment", "api", 2, 2, false), backend("Deployment", "web", 3, 1, false), backend("StatefulSet", "web", 2, 0, false)},
+			Pods:     []kubernautv1.PodState{{Name: "web-1", Phase: "Running"}, {Name: "web-0", Phase: "Running"}, {Name: "api-1", Phase: "Running", Ready: true}}}),
+			[]kubernautv1.ActionName{"restart_deployment", "restart_deployment"}, 0.75, "Deployment/shop/api has 2 of 2 replicas ready: left alone",
+			func(t *testing.T, s []kubernautv1.PlanStep) {
+				if s[0].Name != "restart-web" || s[1].Name != "restart-web-2" || s[0].Target.Kind != "Deployment" || s[1].Target.Kind != "StatefulSet" {
+					t.Errorf("steps %s %v, %s %v", s[0].Name, s[0].Target, s[1].Name, s[1].Target)
+				}
+				for _, st := range s {
+					if len(st.DependsOn) != 0 {
+						t.Errorf("step %s depends on %v: the restarts are independent", st.Name, st.DependsOn)
+					}
+				}
+			}},
+		{"pods behind a Service not ready while one workload rolls out", analysis(svc, "KubeServiceEndpointsDown", &kubernautv1.Enrichment{
+			Backends: []kubernautv1.BackendState{backend("Deployment", "web", 3, 1, true)},
+			Pods:     []kubernautv1.PodState{{Name: "web-1", Phase: "Running"}}}),
+			nil, 0.2, "none of the built-in situations", nil},
+		{"pods behind a Service waiting to be scheduled", analysis(svc, "KubeServiceEndpointsDown", &kubernautv1.Enrichment{
+			Backends: []kubernautv1.BackendState{backend("Deployment", "web", 3, 1, false)},
+			Pods:     []kubernautv1.PodState{{Name: "web-1", Phase: "Pending", Reason: "Unschedulable"}, {Name: "web-2", Phase: "Running"}}}),
+			nil, 0.2, "none of the built-in situations", nil},
+		{"pods behind a Service crash-looping", analysis(svc, "KubeServiceEndpointsDown", &kubernautv1.Enrichment{
+			Backends: []kubernautv1.BackendState{backend("Deployment", "web", 3, 1, false)},
+			Pods:     []kubernautv1.PodState{crashing("Error")}}),
+			nil, 0.4, "no rollout", nil},
 		{"errors right after a ConfigMap change", analysis(pod, "KubePodNotReady", &kubernautv1.Enrichment{Workload: workload(),
 			Pods:       []kubernautv1.PodState{{Name: "web-1", Phase: "Running"}},
 			ConfigMaps: []kubernautv1.ConfigMapState{{Name: "web-config", LastUpdated: at(-2 * time.Minute)}}}),
@@ -120,6 +146,28 @@ func TestSituations(t *testing.T) {
 				tc.check(t, res.Recommendation.Steps)
 			}
 		})
+	}
+}
+
+var svc = kubernautv1.Target{Kind: "Service", Namespace: "shop", Name: "front"}
+
+func backend(kind kubernautv1.TargetKind, name string, replicas, ready int32, rolling bool) kubernautv1.BackendState {
+	return kubernautv1.BackendState{Target: kubernautv1.Target{Kind: kind, Namespace: "shop", Name: name}, Replicas: replicas, ReadyReplicas: ready, RolloutInProgress: rolling}
+}
+
+func TestStepName(t *testing.T) {
+	taken := map[string]bool{}
+	for _, tc := range []struct{ name, want string }{
+		{"web", "restart-web"},
+		{"web", "restart-web-2"},
+		{"Web.v2_blue", "restart-web-v2-blue"},
+		{"a-very-long-workload-name-that-goes-on-and-on", "restart-a-very-long-workload-name-th"},
+		{"a-very-long-workload-name-that-goes-on-and-on", "restart-a-very-long-workload-name-th-2"},
+		{"-", "restart"},
+	} {
+		if got := stepName("restart", tc.name, taken); got != tc.want {
+			t.Errorf("stepName(%q) = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
 
