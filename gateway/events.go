@@ -170,7 +170,8 @@ func (s *EventSource) process(ctx context.Context, queue workqueue.TypedRateLimi
 		queue.Forget(key)
 		return
 	}
-	outcome, rr, err := s.recorder.Record(ctx, sig)
+	r := s.recorder.Record(ctx, []Signal{sig})[0]
+	outcome, rr, err := r.Outcome, r.Name, r.Err
 	if err != nil {
 		s.log.Error(err, "recording a Kubernetes event; retrying", "event", key)
 		queue.AddRateLimited(key)

@@ -30,7 +30,8 @@ const (
 
 // SignalRecorder records validated signals; *Recorder is the real one.
 type SignalRecorder interface {
-	Record(ctx context.Context, s Signal) (Outcome, string, error)
+	// Record records the signals of one delivery; the i-th result is the i-th signal's.
+	Record(ctx context.Context, signals []Signal) []Recorded
 }
 
 // Result says what the gateway did with the alerts of one payload.
@@ -116,34 +117,38 @@ func (s *Server) handleAlertmanager(c *gin.Context) {
 	res := &Result{Alerts: len(msg.Alerts)}
 	var fieldErrs []FieldError
 	var transient []string
+	signals := make([]Signal, 0, len(msg.Alerts))
+	at := make([]int, 0, len(msg.Alerts)) // the alert index of each signal
 	for i := range msg.Alerts {
-		a := &msg.Alerts[i]
-		sig, errs := buildSignal(i, msg, a, s.cfg.Limits)
+		sig, errs := buildSignal(i, msg, &msg.Alerts[i], s.cfg.Limits)
 		if len(errs) > 0 {
 			res.Invalid++
 			fieldErrs = append(fieldErrs, errs...)
 			s.metrics.signal("invalid")
 			continue
 		}
-		o, name, err := s.recorder.Record(c.Request.Context(), sig)
-		log := s.log.WithValues("alertname", sig.Name, "fingerprint", sig.Fingerprint, "target", sig.Target.String(), "groupKey", msg.GroupKey)
+		signals = append(signals, sig)
+		at = append(at, i)
+	}
+	for j, r := range s.recorder.Record(c.Request.Context(), signals) {
+		sig, i, err := &signals[j], at[j], r.Err
 		switch {
 		case err == nil:
-			res.add(o, name)
-			s.metrics.signal(string(o))
-			if o == OutcomeDuplicate {
-				log.V(1).Info("alert recorded", "outcome", o, "remediationRequest", name)
-			} else {
-				log.Info("alert recorded", "outcome", o, "remediationRequest", name)
+			res.add(r.Outcome, r.Name)
+			s.metrics.signal(string(r.Outcome))
+			if lvl := levelOf(r.Outcome); lvl == 0 || s.log.V(lvl).Enabled() {
+				// News at info level; a duplicate or a storm member is a count on a remediation.
+				s.log.V(lvl).Info("alert recorded", "alertname", sig.Name, "fingerprint", sig.Fingerprint, "target", sig.Target.String(),
+					"groupKey", msg.GroupKey, "outcome", r.Outcome, "remediationRequest", r.Name)
 			}
 		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err):
 			// No retry can cure it: a 503 would make Alertmanager resend it forever.
-			log.Error(err, "the API server refused the alert's RemediationRequest")
+			s.log.Error(err, "the API server refused the alert's RemediationRequest", "alertname", sig.Name, "fingerprint", sig.Fingerprint, "target", sig.Target.String())
 			res.Invalid++
 			fieldErrs = append(fieldErrs, FieldError{Pointer: fmt.Sprintf("/alerts/%d", i), Detail: "refused by the API server: " + err.Error()})
 			s.metrics.signal("invalid")
 		default:
-			log.Error(err, "cannot record the alert now; answering 503 so Alertmanager retries")
+			s.log.Error(err, "cannot record the alert now; answering 503 so Alertmanager retries", "alertname", sig.Name, "fingerprint", sig.Fingerprint, "target", sig.Target.String())
 			res.Failed++
 			transient = append(transient, fmt.Sprintf("alert %d: %v", i, err))
 			s.metrics.signal("failed")
@@ -164,6 +169,15 @@ func (s *Server) handleAlertmanager(c *gin.Context) {
 	default:
 		c.JSON(http.StatusOK, res)
 	}
+}
+
+// levelOf is the log level of an alert recorded with outcome o: info for a new remediation
+// or a resolution, debug for a count on an existing one.
+func levelOf(o Outcome) int {
+	if o == OutcomeDuplicate || o == OutcomeStormMember {
+		return 1
+	}
+	return 0
 }
 
 // buildSignal validates one alert and turns it into a Signal bounded to what a

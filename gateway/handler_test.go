@@ -29,19 +29,24 @@ type memRecorder struct {
 	err     func(Signal) error
 }
 
-func (m *memRecorder) Record(_ context.Context, s Signal) (Outcome, string, error) {
-	if m.err != nil {
-		if err := m.err(s); err != nil {
-			return "", "", err
+func (m *memRecorder) Record(_ context.Context, signals []Signal) []Recorded {
+	out := make([]Recorded, len(signals))
+	for i, s := range signals {
+		if m.err != nil {
+			if err := m.err(s); err != nil {
+				out[i].Err = err
+				continue
+			}
+		}
+		m.mu.Lock()
+		m.signals = append(m.signals, s)
+		m.mu.Unlock()
+		out[i] = Recorded{Outcome: OutcomeCreated, Name: "rr-" + s.Fingerprint}
+		if !s.Firing {
+			out[i].Outcome = OutcomeResolved
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.signals = append(m.signals, s)
-	if !s.Firing {
-		return OutcomeResolved, "rr-" + s.Fingerprint, nil
-	}
-	return OutcomeCreated, "rr-" + s.Fingerprint, nil
+	return out
 }
 
 const testToken = "s3cret"
@@ -361,7 +366,9 @@ func TestRecorderForgets(t *testing.T) {
 	for i := range 200000 {
 		r.noteCreated(fmt.Sprintf("KubePodCrashLooping/ns-%d", i))
 		if i%1000 == 0 {
-			r.rememberStorm(fmt.Sprintf("storm-%d", i), "rr-storm")
+			r.mu.Lock()
+			r.state(fmt.Sprintf("storm-%d", i), "rr-storm")
+			r.mu.Unlock()
 		}
 	}
 	r.noteCreated("recent")

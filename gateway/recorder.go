@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"strconv"
 	"strings"
@@ -86,31 +85,24 @@ type Recorder struct {
 	// created remembers when this replica created remediations, per storm key, so that storm
 	// detection does not wait for the cache to see its own writes.
 	created map[string][]time.Time
-	// storms remembers the storm remediation this replica joined per storm key, so a storm
-	// that spans a window boundary stays one remediation while the cache catches up.
-	storms map[string]joined
+	// storms is what this replica knows of the running storm remediation per storm key:
+	// its members, so that a re-sent member is only counted.
+	storms map[string]*stormState
 }
 
-// joined is a storm remediation this replica joined, and when it last did.
-type joined struct {
-	name string
-	at   time.Time
-}
-
-// stormMemory is how long a joined storm is remembered without a new member: by then the
-// cache has long seen it.
-const stormMemory = time.Hour
-
+// occurrences are the deliveries counted on one remediation since the last flush, and the
+// storm members they added.
 type occurrences struct {
 	count    int64
 	lastSeen time.Time
+	members  []kubernautv1.MemberTarget
 }
 
 // NewRecorder builds a recorder. cache must be a reader whose RemediationRequests are indexed
 // with IndexFields.
 func NewRecorder(cfg RecorderConfig, c client.Client, cache client.Reader) *Recorder {
 	return &Recorder{cfg: cfg, client: c, cache: cache, now: time.Now, pending: map[string]*occurrences{},
-		created: map[string][]time.Time{}, storms: map[string]joined{}}
+		created: map[string][]time.Time{}, storms: map[string]*stormState{}}
 }
 
 // IndexFields are the field indexes the recorder's cache needs.
@@ -140,30 +132,93 @@ func RRName(fingerprint string, startsAt time.Time) string {
 	return "rr-" + fingerprint + "-" + strconv.FormatInt(startsAt.Unix(), 36)
 }
 
-// Record records one signal.
-func (r *Recorder) Record(ctx context.Context, s Signal) (Outcome, string, error) {
-	if !s.Firing {
-		return r.recordResolved(ctx, s)
-	}
-	live, err := r.liveFor(ctx, s.Fingerprint)
-	if err != nil {
-		return "", "", err
-	}
-	if live != nil {
-		r.count(live.Name)
-		return OutcomeDuplicate, live.Name, nil
-	}
-	if r.cfg.StormThreshold > 0 && s.Target.Namespace != "" {
-		if name, ok, err := r.stormFor(ctx, s); err != nil || ok {
-			if err != nil {
-				return "", "", err
-			}
-			if err := r.addMember(ctx, name, s); err != nil {
-				return "", "", err
-			}
-			return OutcomeStormMember, name, nil
+// Recorded is what the recorder did with one signal: the outcome and the remediation it was
+// written or counted on, or why it could not be recorded now.
+type Recorded struct {
+	// Outcome of a recorded signal.
+	Outcome Outcome
+	// Name of the RemediationRequest written or counted on.
+	Name string
+	// Err says why the signal could not be recorded; nil when it was.
+	Err error
+}
+
+// Record records the signals of one delivery; the i-th result is the i-th signal's. A firing
+// alert already known is counted in memory (a duplicate, or a member of a running storm); the
+// new ones of one alertname and namespace are folded into a storm remediation — one create —
+// when they would take that key past StormThreshold remediations inside StormWindow, else
+// each gets its own.
+func (r *Recorder) Record(ctx context.Context, signals []Signal) []Recorded {
+	out := make([]Recorded, len(signals))
+	var keys []string
+	groups := map[string][]int{}
+	for i := range signals {
+		s := signals[i]
+		if !s.Firing {
+			o, name, err := r.recordResolved(ctx, s)
+			out[i] = Recorded{Outcome: o, Name: name, Err: err}
+			continue
 		}
+		live, err := r.liveFor(ctx, s.Fingerprint)
+		switch {
+		case err != nil:
+			out[i] = Recorded{Err: err}
+			continue
+		case live != nil:
+			r.count(live.Name, nil)
+			out[i] = Recorded{Outcome: OutcomeDuplicate, Name: live.Name}
+			continue
+		case r.cfg.StormThreshold <= 0 || s.Target.Namespace == "":
+			out[i] = r.create(ctx, s)
+			continue
+		}
+		key := stormKey(s.Name, s.Target.Namespace, true)
+		if name, ok, err := r.activeStorm(ctx, key); err != nil || ok {
+			if err == nil {
+				r.join(key, name, s)
+			}
+			out[i] = Recorded{Outcome: OutcomeStormMember, Name: name, Err: err}
+			continue
+		}
+		if groups[key] == nil {
+			keys = append(keys, key)
+		}
+		groups[key] = append(groups[key], i)
 	}
+	for _, key := range keys {
+		r.recordNew(ctx, key, signals, groups[key], out)
+	}
+	return out
+}
+
+// recordNew records new alerts of one storm key: each its own remediation, or all of them
+// members of a new storm when they would take the key past the threshold.
+func (r *Recorder) recordNew(ctx context.Context, key string, signals []Signal, idx []int, out []Recorded) {
+	first := signals[idx[0]]
+	n, err := r.recent(ctx, first.Name, first.Target.Namespace)
+	if err == nil && n+len(idx) > r.cfg.StormThreshold {
+		members := make([]Signal, len(idx))
+		for j, i := range idx {
+			members[j] = signals[i]
+		}
+		var name string
+		name, err = r.startStorm(ctx, key, members)
+		for _, i := range idx {
+			out[i] = Recorded{Outcome: OutcomeStormMember, Name: name, Err: err}
+		}
+		return
+	}
+	for _, i := range idx {
+		if err != nil {
+			out[i] = Recorded{Err: err}
+			continue
+		}
+		out[i] = r.create(ctx, signals[i])
+	}
+}
+
+// create writes the RemediationRequest of one new occurrence, or counts it on the existing one.
+func (r *Recorder) create(ctx context.Context, s Signal) Recorded {
 	name := RRName(s.Fingerprint, s.StartsAt.Time)
 	for attempt := 0; ; attempt++ {
 		rr := r.newRR(name, s)
@@ -171,9 +226,9 @@ func (r *Recorder) Record(ctx context.Context, s Signal) (Outcome, string, error
 		switch {
 		case err == nil:
 			r.noteCreated(stormKey(s.Name, s.Target.Namespace, false))
-			return OutcomeCreated, rr.Name, nil
+			return Recorded{Outcome: OutcomeCreated, Name: rr.Name}
 		case !apierrors.IsAlreadyExists(err):
-			return "", "", fmt.Errorf("creating RemediationRequest %s/%s: %w", r.cfg.Namespace, rr.Name, err)
+			return Recorded{Err: fmt.Errorf("creating RemediationRequest %s/%s: %w", r.cfg.Namespace, rr.Name, err)}
 		}
 		// Taken: a re-delivery of this occurrence, counted on it — unless that remediation
 		// finished more than the dedup window ago while the alert kept firing; then the
@@ -181,11 +236,11 @@ func (r *Recorder) Record(ctx context.Context, s Signal) (Outcome, string, error
 		// replica picks the same name.
 		var existing kubernautv1.RemediationRequest
 		if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &existing); err != nil {
-			return "", "", fmt.Errorf("reading RemediationRequest %s/%s: %w", r.cfg.Namespace, name, err)
+			return Recorded{Err: fmt.Errorf("reading RemediationRequest %s/%s: %w", r.cfg.Namespace, name, err)}
 		}
 		if r.isLive(&existing) || attempt > 0 || r.cfg.DedupWindow <= 0 {
-			r.count(name)
-			return OutcomeDuplicate, name, nil
+			r.count(name, nil)
+			return Recorded{Outcome: OutcomeDuplicate, Name: name}
 		}
 		name = RRName(s.Fingerprint, s.StartsAt.Time) + "-" + strconv.FormatInt(r.now().Unix()/int64(r.cfg.DedupWindow.Seconds()), 36)
 	}
@@ -221,121 +276,6 @@ func (r *Recorder) isLive(rr *kubernautv1.RemediationRequest) bool {
 	}
 	done := rr.Status.CompletedAt
 	return done == nil || r.now().Sub(done.Time) < r.cfg.DedupWindow
-}
-
-// stormFor finds the running storm remediation for the signal's alertname and namespace, or
-// decides that one must start (too many remediations for them inside the window). It returns
-// the storm remediation's name and whether the signal belongs to a storm.
-func (r *Recorder) stormFor(ctx context.Context, s Signal) (string, bool, error) {
-	ns := s.Target.Namespace
-	var storms kubernautv1.RemediationRequestList
-	if err := r.cache.List(ctx, &storms, client.InNamespace(r.cfg.Namespace), client.MatchingFields{IndexStormKey: stormKey(s.Name, ns, true)}); err != nil {
-		return "", false, fmt.Errorf("listing storm RemediationRequests: %w", err)
-	}
-	key := stormKey(s.Name, ns, true)
-	for i := range storms.Items {
-		if rr := &storms.Items[i]; !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil {
-			r.rememberStorm(key, rr.Name)
-			return rr.Name, true, nil
-		}
-	}
-	if name, ok := r.knownStorm(ctx, key); ok {
-		return name, true, nil
-	}
-	var recent kubernautv1.RemediationRequestList
-	if err := r.cache.List(ctx, &recent, client.InNamespace(r.cfg.Namespace), client.MatchingFields{IndexStormKey: stormKey(s.Name, ns, false)}); err != nil {
-		return "", false, fmt.Errorf("listing RemediationRequests for storm detection: %w", err)
-	}
-	since := r.now().Add(-r.cfg.StormWindow)
-	n := 0
-	for _, rr := range recent.Items {
-		if rr.CreationTimestamp.After(since) {
-			n++
-		}
-	}
-	n = max(n, r.createdSince(stormKey(s.Name, ns, false), since))
-	if n < r.cfg.StormThreshold {
-		return "", false, nil
-	}
-	// Replicas that see the storm in the same window derive the same name.
-	h := fnv.New64a()
-	_, _ = fmt.Fprintf(h, "%s\xff%s\xff%d", s.Name, ns, r.now().Truncate(r.cfg.StormWindow).Unix())
-	name := fmt.Sprintf("rr-storm-%016x", h.Sum64())
-	storm := r.newRR(name, r.stormSignal(s))
-	storm.Labels[LabelStorm] = "true"
-	storm.Spec.Target = kubernautv1.Target{Kind: kubernautv1.TargetKindNamespace, Name: ns}
-	if err := r.client.Create(ctx, storm); err != nil && !apierrors.IsAlreadyExists(err) {
-		return "", false, fmt.Errorf("creating storm RemediationRequest %s/%s: %w", r.cfg.Namespace, name, err)
-	}
-	r.rememberStorm(key, name)
-	return name, true, nil
-}
-
-func (r *Recorder) rememberStorm(key, name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.storms[key] = joined{name: name, at: r.now()}
-}
-
-// knownStorm returns the storm remediation this replica last joined for key, if it still
-// runs (read from the API server: the cache may not have it yet).
-func (r *Recorder) knownStorm(ctx context.Context, key string) (string, bool) {
-	r.mu.Lock()
-	j, ok := r.storms[key]
-	r.mu.Unlock()
-	if !ok {
-		return "", false
-	}
-	name := j.name
-	var rr kubernautv1.RemediationRequest
-	if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &rr); err != nil ||
-		rr.Status.Phase.IsFinished() || rr.DeletionTimestamp != nil {
-		r.mu.Lock()
-		delete(r.storms, key)
-		r.mu.Unlock()
-		return "", false
-	}
-	return name, true
-}
-
-// stormSignal is the signal of a storm remediation: the alertname and namespace as labels,
-// with the fingerprint of that label set.
-func (r *Recorder) stormSignal(s Signal) Signal {
-	labels := map[string]string{"alertname": s.Name, "namespace": s.Target.Namespace}
-	storm := s
-	storm.Signal = *s.DeepCopy()
-	storm.Labels = labels
-	storm.Fingerprint = Fingerprint(labels)
-	storm.StartsAt = metav1.NewTime(r.now().Truncate(time.Second))
-	return storm
-}
-
-// addMember appends the signal's target to a storm remediation, once per fingerprint.
-func (r *Recorder) addMember(ctx context.Context, name string, s Signal) error {
-	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		var rr kubernautv1.RemediationRequest
-		if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &rr); err != nil {
-			return err
-		}
-		for _, m := range rr.Spec.MemberTargets {
-			if m.Fingerprint == s.Fingerprint {
-				return nil
-			}
-		}
-		now := metav1.NewTime(r.now())
-		if len(rr.Spec.MemberTargets) < r.cfg.MaxStormMembers {
-			rr.Spec.MemberTargets = append(rr.Spec.MemberTargets, kubernautv1.MemberTarget{Target: s.Target, Fingerprint: s.Fingerprint})
-		}
-		rr.Spec.Deduplication.Count++
-		if now.After(rr.Spec.Deduplication.LastSeen.Time) {
-			rr.Spec.Deduplication.LastSeen = now
-		}
-		return r.client.Update(ctx, &rr)
-	})
-	if err != nil {
-		return fmt.Errorf("adding %s to storm RemediationRequest %s/%s: %w", s.Target, r.cfg.Namespace, name, err)
-	}
-	return nil
 }
 
 // recordResolved marks the occurrence's RemediationRequest resolved.
@@ -431,7 +371,7 @@ func (r *Recorder) createdSince(key string, since time.Time) int {
 func (r *Recorder) forget(now time.Time) {
 	since := now.Add(-r.cfg.StormWindow)
 	r.created = keep(r.created, func(times []time.Time) bool { return len(times) > 0 && times[len(times)-1].After(since) })
-	r.storms = keep(r.storms, func(j joined) bool { return now.Sub(j.at) <= stormMemory })
+	r.storms = keep(r.storms, func(st *stormState) bool { return now.Sub(st.at) <= stormMemory })
 }
 
 // keep drops the entries of m that fail ok. A Go map never gives back the memory of its
@@ -461,11 +401,16 @@ func prune(times []time.Time, since time.Time) []time.Time {
 	return times[i:]
 }
 
-// count records a re-delivery, written at the next flush.
-func (r *Recorder) count(name string) {
+// count records a delivery on remediation name, written at the next flush; member is a storm
+// member it adds (nil for a re-delivery).
+func (r *Recorder) count(name string, member *kubernautv1.MemberTarget) {
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.countLocked(name, member, now)
+}
+
+func (r *Recorder) countLocked(name string, member *kubernautv1.MemberTarget, now time.Time) {
 	o := r.pending[name]
 	if o == nil {
 		o = &occurrences{}
@@ -475,10 +420,14 @@ func (r *Recorder) count(name string) {
 	if now.After(o.lastSeen) {
 		o.lastSeen = now
 	}
+	if member != nil {
+		o.members = append(o.members, *member)
+	}
 }
 
-// Flush writes the counted re-deliveries. What cannot be written (the API server is down)
-// stays pending for the next flush; a RemediationRequest that is gone is dropped.
+// Flush writes the counted deliveries and the new storm members: one update per remediation.
+// What cannot be written (the API server is down) stays pending for the next flush; a
+// RemediationRequest that is gone is dropped.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.mu.Lock()
 	batch := r.pending
@@ -497,6 +446,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 			if o.lastSeen.After(rr.Spec.Deduplication.LastSeen.Time) {
 				rr.Spec.Deduplication.LastSeen = metav1.NewTime(o.lastSeen.Truncate(time.Second))
 			}
+			rr.Spec.MemberTargets = mergeMembers(rr.Spec.MemberTargets, o.members, r.cfg.MaxStormMembers)
 			return r.client.Update(ctx, &rr)
 		})
 		switch {
@@ -524,6 +474,7 @@ func (r *Recorder) requeue(name string, o *occurrences) {
 	if o.lastSeen.After(p.lastSeen) {
 		p.lastSeen = o.lastSeen
 	}
+	p.members = append(p.members, o.members...)
 }
 
 // Pending returns the number of re-deliveries not yet written.

@@ -89,7 +89,12 @@ func (r *Reconciler) set(rp *kubernautv1.RemediationProcessing, typ string, stat
 func (r *Reconciler) process(ctx context.Context, rp *kubernautv1.RemediationProcessing) error {
 	if !meta.IsStatusConditionTrue(rp.Status.Conditions, kubernautv1.EnrichedCondition) {
 		start := r.now()
-		e, err := r.Enricher.Enrich(ctx, rp.Spec.Target)
+		subject, err := r.Enricher.Subject(ctx, rp.Spec.Target, rp.Spec.MemberTargets)
+		if err != nil {
+			r.set(rp, kubernautv1.EnrichedCondition, metav1.ConditionUnknown, kubernautv1.ReasonInProgress, "retrying: "+err.Error())
+			return err
+		}
+		e, err := r.Enricher.Enrich(ctx, subject)
 		r.Metrics.observeEnrichment(r.now().Sub(start), e)
 		switch {
 		case terminal.Is(err):
@@ -103,6 +108,9 @@ func (r *Reconciler) process(ctx context.Context, rp *kubernautv1.RemediationPro
 		}
 		rp.Status.Enrichment = e
 		msg := fmt.Sprintf("gathered the context of %s", rp.Spec.Target)
+		if subject != rp.Spec.Target {
+			msg = fmt.Sprintf("gathered the context of %s, the workload of all %d members of the storm in %s", subject, len(rp.Spec.MemberTargets), rp.Spec.Target)
+		}
 		if n := len(e.FailedDetections); n > 0 {
 			msg += fmt.Sprintf("; %d lookups failed (see status.enrichment.failedDetections)", n)
 		}

@@ -338,6 +338,71 @@ var _ = Describe("The gateway against a real API server", func() {
 	})
 })
 
+var _ = Describe("The gateway's storms: in memory, written in batches (docs/gateway.md, \"Storms\")", func() {
+	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	// storm returns the namespace's one storm remediation once it lists want members and
+	// counts count deliveries, and checks nothing else was created.
+	storm := func(ctx SpecContext, ns string, want int, count int64) *kubernautv1.RemediationRequest {
+		GinkgoHelper()
+		var got *kubernautv1.RemediationRequest
+		Eventually(func(gm Gomega) {
+			rrs := listRRs(ctx, ns)
+			gm.Expect(rrs).To(HaveLen(1), "one remediation: the storm's")
+			got = &rrs[0]
+			gm.Expect(got.Labels).To(HaveKeyWithValue(gateway.LabelStorm, "true"))
+			gm.Expect(got.Spec.MemberTargets).To(HaveLen(want))
+			gm.Expect(got.Spec.Deduplication.Count).To(Equal(count))
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+		seen := map[string]bool{}
+		for _, m := range got.Spec.MemberTargets {
+			Expect(seen).NotTo(HaveKey(m.Fingerprint), "member %s listed twice", m.Target)
+			seen[m.Fingerprint] = true
+		}
+		return got
+	}
+	notification := func(from, to int) []byte {
+		var alerts []alert
+		for i := from; i < to; i++ {
+			alerts = append(alerts, firing(podLabels(fmt.Sprintf("web-%d", i)), start))
+		}
+		return payload(alerts...)
+	}
+
+	It("folds a 100-alert notification of a new storm into one create, and only counts its re-sends", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		g := startGateway(ctx, cfg, ns, func(rc *gateway.RecorderConfig) { rc.StormThreshold, rc.FlushInterval = 10, time.Second })
+		body := notification(0, 100)
+		Expect(g.deliver(body)).To(Equal(http.StatusOK))
+		first := storm(ctx, ns, 100, 100)
+		Expect(g.deliver(body)).To(Equal(http.StatusOK)) // Alertmanager's repeat_interval
+		again := storm(ctx, ns, 100, 200)
+		Expect(again.Name).To(Equal(first.Name))
+		// One flush, or two if a flush tick fell inside the delivery: never one write per alert.
+		Expect(again.Generation).To(BeNumerically("<=", first.Generation+2), "the re-sent hundred cost one write per flush")
+	})
+
+	It("lists each member once across two replicas, counts every delivery, and bounds the list", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		tune := func(rc *gateway.RecorderConfig) { rc.StormThreshold, rc.MaxStormMembers = 10, 150 }
+		a, b := startGateway(ctx, cfg, ns, tune), startGateway(ctx, cfg, ns, tune)
+		// Both replicas get the same new storm at once: one creates it, the other's members
+		// join at its flush.
+		var wg sync.WaitGroup
+		for _, g := range []*runningGateway{a, b} {
+			wg.Go(func() { defer GinkgoRecover(); Expect(g.deliver(notification(0, 100))).To(Equal(http.StatusOK)) })
+		}
+		wg.Wait()
+		storm(ctx, ns, 100, 200)
+		// New members through either replica, some sent to both; the list stops at 150.
+		Expect(a.deliver(notification(100, 160))).To(Equal(http.StatusOK))
+		Expect(b.deliver(notification(140, 200))).To(Equal(http.StatusOK))
+		got := storm(ctx, ns, 150, 320)
+		for _, m := range got.Spec.MemberTargets {
+			Expect(m.Target.Namespace).To(Equal("shop"))
+		}
+	})
+})
+
 var _ = Describe("The gateway when the API server goes away", func() {
 	It("answers 503 while it is gone and records the retried delivery once it is back", func(ctx SpecContext) {
 		own, err := cluster.Start(ctx, cluster.Options{CRDDirs: []string{filepath.Join(root, "manifests", "crd", "bases")}})

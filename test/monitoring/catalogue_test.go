@@ -122,8 +122,12 @@ func (r recorder) Unregister(prometheus.Collector) bool { return false }
 // okRecorder accepts every signal as a new RemediationRequest.
 type okRecorder struct{}
 
-func (okRecorder) Record(context.Context, gateway.Signal) (gateway.Outcome, string, error) {
-	return gateway.OutcomeCreated, "rr", nil
+func (okRecorder) Record(_ context.Context, signals []gateway.Signal) []gateway.Recorded {
+	out := make([]gateway.Recorded, len(signals))
+	for i := range out {
+		out[i] = gateway.Recorded{Outcome: gateway.OutcomeCreated, Name: "rr"}
+	}
+	return out
 }
 
 // exportedMetrics builds the catalogue: Kubernaut's controller collectors as cmd/kubernaut
