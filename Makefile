@@ -18,6 +18,9 @@ KWOK_VERSION ?= v0.8.0
 CONTROLLER_GEN_VERSION ?= v0.23.0
 # Argo's own workflow-controller, for the end-to-end suite (test/tools/argo pins it).
 ARGO_VERSION ?= v3.7.18
+# Alertmanager for the gateway's side-by-side benchmark: v0.32 and later do not build from the
+# Go module proxy (their UI assets are not in the module).
+ALERTMANAGER_VERSION ?= v0.31.1
 
 # The control-plane binaries live in one folder, which the test harness and envtest use.
 CLUSTER_BIN := $(BIN)/cluster
@@ -26,6 +29,7 @@ ETCD_STAMP := $(CLUSTER_BIN)/.etcd-$(ETCD_VERSION)
 KWOK_STAMP := $(CLUSTER_BIN)/.kwok-$(KWOK_VERSION)
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 ARGO_STAMP := $(CLUSTER_BIN)/.argo-$(ARGO_VERSION)
+ALERTMANAGER_STAMP := $(CLUSTER_BIN)/.alertmanager-$(ALERTMANAGER_VERSION)
 ARGOEXEC_STAMP := $(CLUSTER_BIN)/.argoexec-cli-$(ARGO_VERSION)
 
 # The real node's parts (issue 18): kubelet and kube-proxy from test/tools/kube, containerd 2.x
@@ -102,6 +106,15 @@ $(ARGO_STAMP):
 	@echo ">> building Argo's workflow-controller $(ARGO_VERSION) (once; ~3 min on 2 cores)"
 	cd test/tools/argo && go build -trimpath -ldflags "-s -w" -o $(CLUSTER_BIN)/workflow-controller github.com/argoproj/argo-workflows/v3/cmd/workflow-controller
 	rm -f $(CLUSTER_BIN)/.argo-* && touch $@
+
+.PHONY: alertmanager-bin
+alertmanager-bin: $(ALERTMANAGER_STAMP) ## Build a real Alertmanager into bin/cluster (once per version; ~2 min).
+
+$(ALERTMANAGER_STAMP):
+	@mkdir -p $(CLUSTER_BIN)
+	@echo ">> building Alertmanager $(ALERTMANAGER_VERSION) (once)"
+	GOBIN=$(CLUSTER_BIN) GOFLAGS=-mod=mod go install -trimpath -ldflags "-s -w" github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
+	rm -f $(CLUSTER_BIN)/.alertmanager-* && touch $@
 
 .PHONY: node-bin
 node-bin: node-debs $(CONTAINERD_STAMP) $(KUBELET_STAMP) ## Build a real node's parts into bin/node (once per version): kubelet, kube-proxy, containerd.
@@ -258,9 +271,9 @@ demo: build ## The demo: an alert to a verified rollback (KEEP=1 leaves the cont
 ##@ Benchmarks
 
 .PHONY: bench-gateway
-bench-gateway: cluster-bin ## Gateway numbers against the local API server (docs/benchmarks.md).
+bench-gateway: cluster-bin alertmanager-bin ## Gateway numbers against the local API server, side by side with a real Alertmanager's intake (docs/benchmarks.md).
 	KUBERNAUT_LOAD=1 go test ./test/load/ -count=1 -run '^$$' -bench BenchmarkDuplicatePath -benchtime 5s -cpu 1,2 -timeout 10m
-	KUBERNAUT_LOAD=1 go test ./test/load/ -count=1 -run TestGatewayLoad -v -timeout 10m | grep -E 'RESULT|FAIL|ok'
+	KUBERNAUT_LOAD=1 go test ./test/load/ -count=1 -run 'TestGatewayLoad|TestGatewayVersusAlertmanager' -v -timeout 10m | grep -E 'RESULT|FAIL|ok'
 
 # Concurrent remediations of `make load`, comma-separated.
 LOAD_N ?= 100,1000

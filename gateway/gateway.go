@@ -71,11 +71,6 @@ func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("creating the gateway's cache: %w", err)
 	}
-	for name, fn := range IndexFields {
-		if err := c.GetFieldIndexer().IndexField(ctx, &kubernautv1.RemediationRequest{}, name, fn); err != nil {
-			return nil, fmt.Errorf("indexing RemediationRequests by %s: %w", name, err)
-		}
-	}
 	direct, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("creating the gateway's client: %w", err)
@@ -84,9 +79,17 @@ func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("creating the gateway's Kubernetes client: %w", err)
 	}
-	rec := NewRecorder(opts.Recorder, direct, c.GetCache())
+	rec := NewRecorder(opts.Recorder, direct)
+	inf, err := c.GetCache().GetInformer(ctx, &kubernautv1.RemediationRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("watching RemediationRequests: %w", err)
+	}
+	indexed, err := inf.AddEventHandler(rec.Handler())
+	if err != nil {
+		return nil, fmt.Errorf("indexing RemediationRequests: %w", err)
+	}
 	ready := func(ctx context.Context) error {
-		if !c.GetCache().WaitForCacheSync(ctx) {
+		if !c.GetCache().WaitForCacheSync(ctx) || !indexed.HasSynced() {
 			return fmt.Errorf("RemediationRequest cache not synced")
 		}
 		if err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
@@ -157,8 +160,22 @@ func slimForDedup(obj any) (any, error) {
 			Name: rr.Name, Namespace: rr.Namespace, UID: rr.UID, ResourceVersion: rr.ResourceVersion,
 			Labels: rr.Labels, CreationTimestamp: rr.CreationTimestamp, DeletionTimestamp: rr.DeletionTimestamp,
 		},
+		Spec:   kubernautv1.RemediationRequestSpec{Deduplication: rr.Spec.Deduplication, MemberTargets: memberFingerprints(rr.Spec.MemberTargets)},
 		Status: kubernautv1.RemediationRequestStatus{Phase: rr.Status.Phase, CompletedAt: rr.Status.CompletedAt},
 	}, nil
+}
+
+// memberFingerprints keeps only the fingerprints of a storm's members: what tells a replica
+// the members the others wrote.
+func memberFingerprints(members []kubernautv1.MemberTarget) []kubernautv1.MemberTarget {
+	if len(members) == 0 {
+		return nil
+	}
+	out := make([]kubernautv1.MemberTarget, len(members))
+	for i, m := range members {
+		out[i] = kubernautv1.MemberTarget{Fingerprint: m.Fingerprint}
+	}
+	return out
 }
 
 // EventsLease is the Lease whose holder runs the event source.

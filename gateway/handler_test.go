@@ -361,7 +361,7 @@ func TestAuthenticatorFailureRevealsNothing(t *testing.T) {
 // over a day left 200,000 keys behind.
 func TestRecorderForgets(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	r := NewRecorder(RecorderConfig{StormThreshold: 5, StormWindow: time.Minute}, nil, nil)
+	r := NewRecorder(RecorderConfig{StormThreshold: 5, StormWindow: time.Minute}, nil)
 	r.now = func() time.Time { return now }
 	for i := range 200000 {
 		r.noteCreated(fmt.Sprintf("KubePodCrashLooping/ns-%d", i))

@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"maps"
 	"strconv"
 	"strings"
@@ -77,7 +80,7 @@ type Signal struct {
 type Recorder struct {
 	cfg    RecorderConfig
 	client client.Client // writes and fresh reads, straight to the API server
-	cache  client.Reader // the informer cache with the indexes of IndexFields
+	index  *index        // the RemediationRequests as the informer sees them
 	now    func() time.Time
 
 	mu      sync.Mutex
@@ -98,14 +101,20 @@ type occurrences struct {
 	members  []kubernautv1.MemberTarget
 }
 
-// NewRecorder builds a recorder. cache must be a reader whose RemediationRequests are indexed
-// with IndexFields.
-func NewRecorder(cfg RecorderConfig, c client.Client, cache client.Reader) *Recorder {
-	return &Recorder{cfg: cfg, client: c, cache: cache, now: time.Now, pending: map[string]*occurrences{},
+// NewRecorder builds a recorder writing with c. Its view of the RemediationRequests is fed by
+// the informer it is registered on (Handler).
+func NewRecorder(cfg RecorderConfig, c client.Client) *Recorder {
+	return &Recorder{cfg: cfg, client: c, index: newIndex(), now: time.Now, pending: map[string]*occurrences{},
 		created: map[string][]time.Time{}, storms: map[string]*stormState{}}
 }
 
-// IndexFields are the field indexes the recorder's cache needs.
+// Handler is the event handler that keeps the recorder's view of the RemediationRequests:
+// register it on an informer of the recorder's namespace.
+func (r *Recorder) Handler() toolscache.ResourceEventHandlerDetailedFuncs {
+	return toolscache.ResourceEventHandlerDetailedFuncs{AddFunc: r.index.OnAdd, UpdateFunc: r.index.OnUpdate, DeleteFunc: r.index.OnDelete}
+}
+
+// IndexFields are the keys the recorder looks RemediationRequests up by.
 var IndexFields = map[string]client.IndexerFunc{
 	IndexFingerprint: func(o client.Object) []string {
 		if fp := o.GetLabels()[kubernautv1.LabelFingerprint]; fp != "" {
@@ -247,15 +256,10 @@ func (r *Recorder) create(ctx context.Context, s Signal) Recorded {
 }
 
 // liveFor returns the newest RemediationRequest of fingerprint that is still running or
-// finished less than DedupWindow ago, from the cache.
-func (r *Recorder) liveFor(ctx context.Context, fingerprint string) (*kubernautv1.RemediationRequest, error) {
-	var list kubernautv1.RemediationRequestList
-	if err := r.cache.List(ctx, &list, client.InNamespace(r.cfg.Namespace), client.MatchingFields{IndexFingerprint: fingerprint}); err != nil {
-		return nil, fmt.Errorf("listing RemediationRequests of fingerprint %s: %w", fingerprint, err)
-	}
+// finished less than DedupWindow ago, as the informer saw it.
+func (r *Recorder) liveFor(_ context.Context, fingerprint string) (*kubernautv1.RemediationRequest, error) {
 	var live *kubernautv1.RemediationRequest
-	for i := range list.Items {
-		rr := &list.Items[i]
+	for _, rr := range r.index.list(IndexFingerprint, fingerprint) {
 		if !r.isLive(rr) {
 			continue
 		}
@@ -437,6 +441,13 @@ func (r *Recorder) Flush(ctx context.Context) error {
 
 	var failed []string
 	for name, o := range batch {
+		if done, err := r.patchCount(ctx, name, o); done || (err != nil && !apierrors.IsConflict(err)) {
+			if err != nil && !apierrors.IsNotFound(err) {
+				failed = append(failed, name)
+				r.requeue(name, o)
+			}
+			continue
+		}
 		err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 			var rr kubernautv1.RemediationRequest
 			if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &rr); err != nil {
@@ -460,6 +471,32 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		return fmt.Errorf("writing occurrence counts of %s (kept for the next flush)", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// patchCount writes a count with no new members in one round trip: a merge patch of the
+// count the informer last saw plus the pending ones, conditioned on the resourceVersion it
+// saw it at (a conflict means another writer came first: the caller reads and updates).
+// done is false when this path does not apply or lost the race.
+func (r *Recorder) patchCount(ctx context.Context, name string, o *occurrences) (done bool, err error) {
+	seen, ok := r.index.get(name)
+	if !ok || len(o.members) > 0 || seen.ResourceVersion == "" {
+		return false, nil
+	}
+	d := seen.Spec.Deduplication
+	d.Count += o.count
+	if o.lastSeen.After(d.LastSeen.Time) {
+		d.LastSeen = metav1.NewTime(o.lastSeen.Truncate(time.Second))
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]string{"resourceVersion": seen.ResourceVersion},
+		"spec": map[string]any{"deduplication": d}})
+	if err != nil {
+		return false, err
+	}
+	rr := &kubernautv1.RemediationRequest{ObjectMeta: metav1.ObjectMeta{Namespace: r.cfg.Namespace, Name: name}}
+	if err := r.client.Patch(ctx, rr, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (r *Recorder) requeue(name string, o *occurrences) {

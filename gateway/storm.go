@@ -8,7 +8,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
@@ -53,19 +52,18 @@ func (r *Recorder) stormName(alertName, namespace string) string {
 }
 
 // activeStorm returns the running storm remediation of key, if there is one: from memory,
-// checked against the cache, else from the cache.
+// checked against the informer's view, else from that view.
 func (r *Recorder) activeStorm(ctx context.Context, key string) (string, bool, error) {
 	r.mu.Lock()
 	st := r.storms[key]
 	r.mu.Unlock()
 	if st != nil {
-		var rr kubernautv1.RemediationRequest
-		err := r.cache.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: st.name}, &rr)
+		rr, found := r.index.get(st.name)
 		switch {
-		case err == nil && !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil:
-			r.learn(key, &rr)
+		case found && !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil:
+			r.learn(key, rr)
 			return st.name, true, nil
-		case err != nil && apierrors.IsNotFound(err) && r.now().Sub(st.learned) < cacheGrace:
+		case !found && r.now().Sub(st.learned) < cacheGrace:
 			return st.name, true, nil
 		}
 		r.mu.Lock()
@@ -74,12 +72,8 @@ func (r *Recorder) activeStorm(ctx context.Context, key string) (string, bool, e
 		}
 		r.mu.Unlock()
 	}
-	var storms kubernautv1.RemediationRequestList
-	if err := r.cache.List(ctx, &storms, client.InNamespace(r.cfg.Namespace), client.MatchingFields{IndexStormKey: key}); err != nil {
-		return "", false, fmt.Errorf("listing storm RemediationRequests: %w", err)
-	}
-	for i := range storms.Items {
-		if rr := &storms.Items[i]; !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil {
+	for _, rr := range r.index.list(IndexStormKey, key) {
+		if !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil {
 			r.learn(key, rr)
 			return rr.Name, true, nil
 		}
@@ -169,13 +163,9 @@ func (r *Recorder) startStorm(ctx context.Context, key string, members []Signal)
 // those the cache knows, or those this replica created if its cache has not seen them yet.
 func (r *Recorder) recent(ctx context.Context, alertName, namespace string) (int, error) {
 	key := stormKey(alertName, namespace, false)
-	var recent kubernautv1.RemediationRequestList
-	if err := r.cache.List(ctx, &recent, client.InNamespace(r.cfg.Namespace), client.MatchingFields{IndexStormKey: key}); err != nil {
-		return 0, fmt.Errorf("listing RemediationRequests for storm detection: %w", err)
-	}
 	since := r.now().Add(-r.cfg.StormWindow)
 	n := 0
-	for _, rr := range recent.Items {
+	for _, rr := range r.index.list(IndexStormKey, key) {
 		if rr.CreationTimestamp.After(since) {
 			n++
 		}

@@ -1,0 +1,311 @@
+package load
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubernaut/kubernaut/gateway"
+	"github.com/kubernaut/kubernaut/test/cluster"
+)
+
+// The side-by-side intake benchmark (issue 19): a real Alertmanager's own intake
+// (POST /api/v2/alerts) and the gateway's webhook, in the same run, with the same load
+// generator over loopback HTTP: 8 concurrent clients for 10 s, every alert already known (pure
+// re-sends, as Alertmanager makes them), in three shapes. Only what must hold is asserted (no
+// 5xx while the API server is healthy); the numbers are reported.
+const (
+	versusClients  = 8
+	versusDuration = 10 * time.Second
+)
+
+// alertmanagerBinary is the Alertmanager `make alertmanager-bin` builds.
+func alertmanagerBinary(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("KUBERNAUT_CLUSTER_BIN")
+	if dir == "" {
+		root, err := cluster.ModuleRoot()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		dir = filepath.Join(root, "bin", "cluster")
+	}
+	bin := filepath.Join(dir, "alertmanager")
+	if _, err := os.Stat(bin); err != nil {
+		tb.Fatalf("no Alertmanager at %s: run make alertmanager-bin", bin)
+	}
+	return bin
+}
+
+// alertmanager is a real Alertmanager on a loopback port, alone (no cluster), routing to a
+// receiver that sends nothing.
+type alertmanager struct {
+	url string
+	cmd *exec.Cmd
+}
+
+func startAlertmanager(tb testing.TB) *alertmanager {
+	tb.Helper()
+	dir := tb.TempDir()
+	cfg := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(cfg, []byte("route:\n  receiver: none\n  group_by: [alertname, namespace]\nreceivers:\n- name: none\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	cmd := exec.Command(alertmanagerBinary(tb), "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	am := &alertmanager{url: "http://" + addr, cmd: cmd}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(am.url + "/-/ready"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return am
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("Alertmanager at %s not ready after 30s", addr)
+	return nil
+}
+
+// rssMiB is a process' resident memory.
+func rssMiB(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// shape is one load shape: the requests, each a list of alerts.
+type shape struct {
+	name     string
+	requests [][]map[string]string // per request, the alerts' labels
+}
+
+func (s shape) alerts() int {
+	n := 0
+	for _, r := range s.requests {
+		n += len(r)
+	}
+	return n
+}
+
+// versusLabels are an alert's labels as kube-state-metrics' rules write them.
+func versusLabels(alertname, ns, pod string) map[string]string {
+	return map[string]string{"alertname": alertname, "namespace": ns, "pod": pod, "severity": "critical", "container": "app",
+		"job": "kube-state-metrics", "service": "kube-state-metrics", "instance": "10.0.0.7:8080"}
+}
+
+var versusStart = time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+
+// amBody is the body of POST /api/v2/alerts.
+func amBody(tb testing.TB, alerts []map[string]string) []byte {
+	var out []map[string]any
+	for _, l := range alerts {
+		out = append(out, map[string]any{"labels": l, "annotations": map[string]string{"summary": "Pod is crash looping."},
+			"startsAt": versusStart, "generatorURL": "http://prometheus:9090/graph"})
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return body
+}
+
+// gatewayBody is the body of Alertmanager's webhook notification of alerts.
+func gatewayBody(tb testing.TB, alerts []map[string]string) []byte {
+	var out []map[string]any
+	for _, l := range alerts {
+		out = append(out, map[string]any{"status": "firing", "labels": l, "annotations": map[string]string{"summary": "Pod is crash looping."},
+			"startsAt": versusStart, "endsAt": time.Time{}, "generatorURL": "http://prometheus:9090/graph", "fingerprint": gateway.Fingerprint(l)})
+	}
+	body, err := json.Marshal(map[string]any{"version": "4", "groupKey": `{}:{alertname="KubePodCrashLooping"}`, "status": "firing", "receiver": "kubernaut",
+		"groupLabels": map[string]string{"alertname": "KubePodCrashLooping"}, "commonLabels": map[string]string{}, "commonAnnotations": map[string]string{},
+		"externalURL": "http://alertmanager:9093", "truncatedAlerts": 0, "alerts": out})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return body
+}
+
+// intake is one receiver of the load: where to post, and how to encode a request.
+type intake struct {
+	name   string
+	url    string
+	token  string
+	encode func(testing.TB, []map[string]string) []byte
+}
+
+var versusClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * versusClients}, Timeout: 10 * time.Second}
+
+func (in intake) post(body []byte) (int, time.Duration, error) {
+	req, _ := http.NewRequest(http.MethodPost, in.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if in.token != "" {
+		req.Header.Set("Authorization", "Bearer "+in.token)
+	}
+	t0 := time.Now()
+	resp, err := versusClient.Do(req)
+	if err != nil {
+		return 0, time.Since(t0), err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, time.Since(t0), nil
+}
+
+// run is what one intake did with one shape.
+type run struct {
+	requests, alerts, failed int64
+	took                     time.Duration
+}
+
+func (r run) perSecond() (float64, float64) {
+	return float64(r.requests) / r.took.Seconds(), float64(r.alerts) / r.took.Seconds()
+}
+
+// firstDelivery sends every request of the shape once, in order, and returns the latencies.
+func firstDelivery(t *testing.T, in intake, bodies [][]byte) []time.Duration {
+	t.Helper()
+	var lat []time.Duration
+	for i, b := range bodies {
+		code, d, err := in.post(b)
+		if err != nil || code/100 != 2 {
+			t.Fatalf("%s: first delivery of request %d: %d %v", in.name, i, code, err)
+		}
+		lat = append(lat, d)
+	}
+	return lat
+}
+
+// resend posts the shape's requests round-robin from versusClients clients for versusDuration.
+func resend(in intake, bodies [][]byte, perRequest []int) run {
+	var next, reqs, alerts, failed atomic.Int64
+	t0 := time.Now()
+	deadline := t0.Add(versusDuration)
+	var wg sync.WaitGroup
+	for range versusClients {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				i := int(next.Add(1)-1) % len(bodies)
+				code, _, err := in.post(bodies[i])
+				reqs.Add(1)
+				if err != nil || code/100 != 2 {
+					failed.Add(1)
+					continue
+				}
+				alerts.Add(int64(perRequest[i]))
+			}
+		})
+	}
+	wg.Wait()
+	return run{requests: reqs.Load(), alerts: alerts.Load(), failed: failed.Load(), took: time.Since(t0)}
+}
+
+// TestGatewayVersusAlertmanager is `make bench-gateway`'s side-by-side part.
+func TestGatewayVersusAlertmanager(t *testing.T) {
+	e := start(t)
+	am := startAlertmanager(t)
+	ctx := t.Context()
+	// A gateway with the product's storm defaults, writing into a namespace of its own.
+	const rrNS = "versus"
+	if err := e.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rrNS}}); err != nil {
+		t.Fatal(err)
+	}
+	tf, err := gateway.NewTokenFile(filepath.Join(e.cluster.Dir, "gateway-tokens"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := gateway.DefaultConfig()
+	srv.RatePerSecond = 0
+	gw, err := gateway.New(ctx, e.cluster.Config, cluster.Scheme(), gateway.Options{Server: srv,
+		Recorder: gateway.RecorderConfig{Namespace: rrNS, DedupWindow: 5 * time.Minute, StormThreshold: 10, StormWindow: time.Minute, FlushInterval: time.Second, MaxStormMembers: 500},
+		Auth:     tf, Log: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := serve(ctx, gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intakes := []intake{
+		{name: "alertmanager", url: am.url + "/api/v2/alerts", encode: amBody},
+		{name: "gateway", url: url + gateway.AlertmanagerPath, token: token, encode: gatewayBody},
+	}
+
+	var single, storm, groups shape
+	single.name, storm.name, groups.name = "single alerts, each in a namespace of its own", "single alerts, 300 pods of one namespace (a storm)", "100-alert notifications, one namespace each (a storm per group)"
+	for i := range 300 {
+		single.requests = append(single.requests, []map[string]string{versusLabels("KubePodCrashLooping", fmt.Sprintf("solo-%d", i), "web-0")})
+		storm.requests = append(storm.requests, []map[string]string{versusLabels("KubePodCrashLooping", "stormy", fmt.Sprintf("web-%d", i))})
+	}
+	for g := range 50 {
+		var alerts []map[string]string
+		for i := range 100 {
+			alerts = append(alerts, versusLabels("KubePodCrashLooping", fmt.Sprintf("group-%d", g), fmt.Sprintf("web-%d", i)))
+		}
+		groups.requests = append(groups.requests, alerts)
+	}
+	for _, s := range []shape{single, storm, groups} {
+		per := make([]int, len(s.requests))
+		for i, r := range s.requests {
+			per[i] = len(r)
+		}
+		var runs [2]run
+		for k, in := range intakes {
+			bodies := make([][]byte, len(s.requests))
+			for i, r := range s.requests {
+				bodies[i] = in.encode(t, r)
+			}
+			lat := firstDelivery(t, in, bodies)
+			if s.name == groups.name {
+				p50, p95, p99, mx := quantiles(lat)
+				t.Logf("RESULT %s: a new 100-alert storm notification, %d of them: p50=%s p95=%s p99=%s max=%s", in.name, len(lat),
+					p50.Round(100*time.Microsecond), p95.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), mx.Round(100*time.Microsecond))
+			}
+			time.Sleep(2 * time.Second) // the gateway's cache sees what it created: every alert below is known
+			runs[k] = resend(in, bodies, per)
+			rps, aps := runs[k].perSecond()
+			t.Logf("RESULT %s, %s: %.0f req/s, %.0f alerts/s, %d of %d requests failed", in.name, s.name, rps, aps, runs[k].failed, runs[k].requests)
+			if in.name == "gateway" && runs[k].failed > 0 {
+				t.Errorf("%s: the gateway failed %d requests with a healthy API server", s.name, runs[k].failed)
+			}
+		}
+		_, amAPS := runs[0].perSecond()
+		_, gwAPS := runs[1].perSecond()
+		t.Logf("RESULT ratio gateway/alertmanager, %s: %.2f", s.name, gwAPS/amAPS)
+	}
+	t.Logf("RESULT RSS after the run: alertmanager %.0f MiB; this process (gateway, its caches, the load generator) %.0f MiB", rssMiB(am.cmd.Process.Pid), rssMiB(os.Getpid()))
+}
