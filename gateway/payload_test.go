@@ -114,6 +114,9 @@ func TestDecodeRefusesWhatCanNeverSucceed(t *testing.T) {
 		{"a repeated top-level key", `{"version":"4","alerts":[],"version":"3"}`, "/version", `key "version" repeated`},
 		{"the same key in two objects is fine, then too deep", `{"version":"4","alerts":[{"labels":{"a":"1"}},{"labels":{"a":"1"}}],"x":` +
 			strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, "/x" + strings.Repeat("/0", 31), "JSON nested deeper than 32 levels at byte"},
+		// encoding/json replaced invalid UTF-8 with U+FFFD: a label Kubernaut stored was not
+		// the label Alertmanager matched on.
+		{"invalid UTF-8", "{\"version\":\"4\",\"alerts\":[{\"labels\":{\"pod\":\"web-\xff\"}}]}", "/alerts/0/labels/pod", "malformed JSON at byte 48: invalid UTF-8"},
 		{"very deep", strings.Repeat("[", 20000) + strings.Repeat("]", 20000), strings.Repeat("/0", 32), "JSON nested deeper than 32 levels at byte 33"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

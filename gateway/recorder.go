@@ -44,7 +44,9 @@ type RecorderConfig struct {
 	StormThreshold int
 	// StormWindow is the storm detection window.
 	StormWindow time.Duration
-	// FlushInterval is how often counted re-deliveries are written (batched).
+	// FlushInterval is how long the counted re-deliveries of one remediation wait before
+	// they are written (its count and lastSeen, batched); new storm members are written at
+	// the next flush tick, within a second.
 	FlushInterval time.Duration
 	// MaxStormMembers bounds a storm remediation's member list; later members only count.
 	MaxStormMembers int
@@ -97,6 +99,7 @@ type Recorder struct {
 // storm members they added.
 type occurrences struct {
 	count    int64
+	since    time.Time // the first delivery counted
 	lastSeen time.Time
 	members  []kubernautv1.MemberTarget
 }
@@ -417,7 +420,7 @@ func (r *Recorder) count(name string, member *kubernautv1.MemberTarget) {
 func (r *Recorder) countLocked(name string, member *kubernautv1.MemberTarget, now time.Time) {
 	o := r.pending[name]
 	if o == nil {
-		o = &occurrences{}
+		o = &occurrences{since: now}
 		r.pending[name] = o
 	}
 	o.count++
@@ -432,11 +435,25 @@ func (r *Recorder) countLocked(name string, member *kubernautv1.MemberTarget, no
 // Flush writes the counted deliveries and the new storm members: one update per remediation.
 // What cannot be written (the API server is down) stays pending for the next flush; a
 // RemediationRequest that is gone is dropped.
-func (r *Recorder) Flush(ctx context.Context) error {
+func (r *Recorder) Flush(ctx context.Context) error { return r.flush(ctx, true) }
+
+// flush writes the pending deliveries that are due (all of them when all): those that add
+// storm members, and counts that waited FlushInterval. A remediation re-sent many times a
+// second is written once per FlushInterval, not once per tick.
+func (r *Recorder) flush(ctx context.Context, all bool) error {
+	now := r.now()
 	r.mu.Lock()
 	batch := r.pending
 	r.pending = map[string]*occurrences{}
-	r.forget(r.now())
+	if !all {
+		for name, o := range batch {
+			if len(o.members) == 0 && now.Sub(o.since) < r.cfg.FlushInterval {
+				r.pending[name] = o
+				delete(batch, name)
+			}
+		}
+	}
+	r.forget(now)
 	r.mu.Unlock()
 
 	var failed []string
@@ -507,6 +524,9 @@ func (r *Recorder) requeue(name string, o *occurrences) {
 		r.pending[name] = o
 		return
 	}
+	if o.since.Before(p.since) {
+		p.since = o.since
+	}
 	p.count += o.count
 	if o.lastSeen.After(p.lastSeen) {
 		p.lastSeen = o.lastSeen
@@ -525,9 +545,14 @@ func (r *Recorder) Pending() int64 {
 	return n
 }
 
-// Run flushes every FlushInterval until ctx ends, then flushes once more.
+// flushTick is how often the flusher looks for due deliveries: new storm members wait at
+// most this long.
+const flushTick = time.Second
+
+// Run flushes what is due every second (or every FlushInterval when shorter) until ctx ends,
+// then flushes everything once more.
 func (r *Recorder) Run(ctx context.Context, onError func(error)) {
-	t := time.NewTicker(r.cfg.FlushInterval)
+	t := time.NewTicker(min(flushTick, r.cfg.FlushInterval))
 	defer t.Stop()
 	for {
 		select {
@@ -539,7 +564,7 @@ func (r *Recorder) Run(ctx context.Context, onError func(error)) {
 			cancel()
 			return
 		case <-t.C:
-			if err := r.Flush(ctx); err != nil && onError != nil {
+			if err := r.flush(ctx, false); err != nil && onError != nil {
 				onError(err)
 			}
 		}

@@ -55,7 +55,8 @@ func (g *gatewayOptions) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&rec.StormWindow, "storm-window", time.Minute, "storm detection window")
 	fs.IntVar(&rec.MaxStormMembers, "storm-max-members", 500,
 		"most alerts a storm's RemediationRequest lists as members (the occurrence count goes on beyond)")
-	fs.DurationVar(&rec.FlushInterval, "dedup-flush-interval", time.Second, "how often counted re-deliveries are written")
+	fs.DurationVar(&rec.FlushInterval, "dedup-flush-interval", 10*time.Second,
+		"how long the counted re-deliveries of one remediation wait before they are written (its count and lastSeen; new storm members are written within a second)")
 	fs.BoolVar(&g.eventSource, "event-source", false,
 		"also turn Kubernetes Warning events (see --event-reasons) into RemediationRequests")
 	fs.StringVar(&g.identity, "identity", firstNonEmpty(os.Getenv("POD_NAME"), hostname()),

@@ -239,7 +239,7 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 	e := start(t)
 	am := startAlertmanager(t)
 	ctx := t.Context()
-	// A gateway with the product's storm defaults, writing into a namespace of its own.
+	// A gateway with the product's defaults (storms, flush), writing into a namespace of its own.
 	const rrNS = "versus"
 	if err := e.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rrNS}}); err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 	srv := gateway.DefaultConfig()
 	srv.RatePerSecond = 0
 	gw, err := gateway.New(ctx, e.cluster.Config, cluster.Scheme(), gateway.Options{Server: srv,
-		Recorder: gateway.RecorderConfig{Namespace: rrNS, DedupWindow: 5 * time.Minute, StormThreshold: 10, StormWindow: time.Minute, FlushInterval: time.Second, MaxStormMembers: 500},
+		Recorder: gateway.RecorderConfig{Namespace: rrNS, DedupWindow: 5 * time.Minute, StormThreshold: 10, StormWindow: time.Minute, FlushInterval: 10 * time.Second, MaxStormMembers: 500},
 		Auth:     tf, Log: logr.Discard()})
 	if err != nil {
 		t.Fatal(err)
