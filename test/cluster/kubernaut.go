@@ -34,6 +34,9 @@ type KubernautOptions struct {
 	Name string
 	// Args are further flags.
 	Args []string
+	// Command is the subcommand: local (the default: the controllers and the gateway) or
+	// gateway (the gateway alone).
+	Command string
 }
 
 // Kubernaut is `kubernaut local` (the controllers and the gateway in one process) running
@@ -73,10 +76,17 @@ func (c *Cluster) StartKubernaut(ctx context.Context, o KubernautOptions) (*Kube
 	if err := os.WriteFile(tokens, []byte(k.Token+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("writing the gateway's token file: %w", err)
 	}
-	k.args = append([]string{"local", "--kubeconfig=" + c.Kubeconfig,
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]),
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]),
-		fmt.Sprintf("--gateway-bind-address=127.0.0.1:%d", ports[2]), "--gateway-token-file=" + tokens}, o.Args...)
+	if o.Command == "" {
+		o.Command = "local"
+	}
+	k.args = []string{o.Command, "--kubeconfig=" + c.Kubeconfig}
+	if o.Command != "gateway" { // the gateway alone serves its probes on its own address
+		k.args = append(k.args, fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]),
+			fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]))
+	} else {
+		k.ProbeURL = k.GatewayURL
+	}
+	k.args = append(append(k.args, fmt.Sprintf("--gateway-bind-address=127.0.0.1:%d", ports[2]), "--gateway-token-file="+tokens), o.Args...)
 	return k, k.start(ctx)
 }
 

@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -16,12 +17,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/gateway"
 	"github.com/kubernaut/kubernaut/test/cluster"
+	"github.com/kubernaut/kubernaut/test/gen"
 )
 
 // The side-by-side intake benchmark (issue 19): a real Alertmanager's own intake
@@ -239,30 +243,30 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 	e := start(t)
 	am := startAlertmanager(t)
 	ctx := t.Context()
-	// A gateway with the product's defaults (storms, flush), writing into a namespace of its own.
-	const rrNS = "versus"
+	// The gateway as it runs in production: `kubernaut gateway`, its own process with the
+	// product's defaults (storms, flush), tracking 10,000 remediations of earlier alerts
+	// besides the ones the shapes create, so that its memory is measured where it matters.
+	const rrNS, tracked = "versus", 10000
 	if err := e.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rrNS}}); err != nil {
 		t.Fatal(err)
 	}
-	tf, err := gateway.NewTokenFile(filepath.Join(e.cluster.Dir, "gateway-tokens"))
+	t0 := time.Now()
+	createTracked(t, e, rrNS, tracked)
+	t.Logf("created %d tracked RemediationRequests in %s", tracked, time.Since(t0).Round(time.Second))
+	bin, err := cluster.BuildKubernaut(ctx, e.cluster.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := gateway.DefaultConfig()
-	srv.RatePerSecond = 0
-	gw, err := gateway.New(ctx, e.cluster.Config, cluster.Scheme(), gateway.Options{Server: srv,
-		Recorder: gateway.RecorderConfig{Namespace: rrNS, DedupWindow: 5 * time.Minute, StormThreshold: 10, StormWindow: time.Minute, FlushInterval: 10 * time.Second, MaxStormMembers: 500},
-		Auth:     tf, Log: logr.Discard()})
+	gw, err := e.cluster.StartKubernaut(ctx, cluster.KubernautOptions{Binary: bin, Name: "gateway", Command: "gateway",
+		Args: []string{"--gateway-namespace=" + rrNS, "--gateway-rate-limit=0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, err := serve(ctx, gw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(gw.Stop)
+	url := gw.GatewayURL
 	intakes := []intake{
 		{name: "alertmanager", url: am.url + "/api/v2/alerts", encode: amBody},
-		{name: "gateway", url: url + gateway.AlertmanagerPath, token: token, encode: gatewayBody},
+		{name: "gateway", url: url + gateway.AlertmanagerPath, token: gw.Token, encode: gatewayBody},
 	}
 
 	var single, storm, groups shape
@@ -307,5 +311,44 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 		_, gwAPS := runs[1].perSecond()
 		t.Logf("RESULT ratio gateway/alertmanager, %s: %.2f", s.name, gwAPS/amAPS)
 	}
-	t.Logf("RESULT RSS after the run: alertmanager %.0f MiB; this process (gateway, its caches, the load generator) %.0f MiB", rssMiB(am.cmd.Process.Pid), rssMiB(os.Getpid()))
+	t.Logf("RESULT RSS after the run: alertmanager %.0f MiB; the gateway (kubernaut gateway, %d RemediationRequests tracked besides the shapes') %.0f MiB",
+		rssMiB(am.cmd.Process.Pid), tracked, rssMiB(gw.PID()))
+}
+
+// createTracked creates n RemediationRequests of distinct alerts in namespace ns, 16 at a
+// time, without the client's rate limit.
+func createTracked(t *testing.T, e *env, ns string, n int) {
+	t.Helper()
+	cfg := rest.CopyConfig(e.cluster.Config)
+	cfg.QPS, cfg.Burst = -1, 0
+	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				labels := versusLabels("KubePodCrashLooping", fmt.Sprintf("tracked-%d", i), "web-0")
+				fp := gateway.Fingerprint(labels)
+				rr := gen.RemediationRequest(ns, gateway.RRName(fp, versusStart), func(rr *kubernautv1.RemediationRequest) {
+					rr.Labels = map[string]string{kubernautv1.LabelFingerprint: fp, kubernautv1.LabelAlertName: "KubePodCrashLooping",
+						kubernautv1.LabelTargetNamespace: labels["namespace"], kubernautv1.LabelTargetKind: "Pod"}
+					rr.Spec.Signal.Fingerprint, rr.Spec.Signal.Labels = fp, labels
+					rr.Spec.Target = kubernautv1.Target{Kind: kubernautv1.TargetKindPod, Namespace: labels["namespace"], Name: "web-0"}
+				})
+				if err := c.Create(context.Background(), rr); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("creating tracked RemediationRequests: %v", err)
+	}
 }
