@@ -246,7 +246,15 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 	// The gateway as it runs in production: `kubernaut gateway`, its own process with the
 	// product's defaults (storms, flush), tracking 10,000 remediations of earlier alerts
 	// besides the ones the shapes create, so that its memory is measured where it matters.
-	const rrNS, tracked = "versus", 10000
+	const rrNS = "versus"
+	tracked := 10000
+	if v := os.Getenv("KUBERNAUT_VERSUS_TRACKED"); v != "" { // an experiment's knob
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("KUBERNAUT_VERSUS_TRACKED=%q: %v", v, err)
+		}
+		tracked = n
+	}
 	if err := e.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rrNS}}); err != nil {
 		t.Fatal(err)
 	}
@@ -257,16 +265,19 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if v := os.Getenv("KUBERNAUT_VERSUS_GOMEMLIMIT"); v != "" { // an experiment's knob
+		t.Setenv("GOMEMLIMIT", v)
+	}
 	gw, err := e.cluster.StartKubernaut(ctx, cluster.KubernautOptions{Binary: bin, Name: "gateway", Command: "gateway",
 		Args: []string{"--gateway-namespace=" + rrNS, "--gateway-rate-limit=0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Stop)
-	url := gw.GatewayURL
+	t.Logf("RESULT gateway RSS once ready, %d RemediationRequests tracked: %.0f MiB", tracked, rssMiB(gw.PID()))
 	intakes := []intake{
 		{name: "alertmanager", url: am.url + "/api/v2/alerts", encode: amBody},
-		{name: "gateway", url: url + gateway.AlertmanagerPath, token: gw.Token, encode: gatewayBody},
+		{name: "gateway", url: gw.GatewayURL + gateway.AlertmanagerPath, token: gw.Token, encode: gatewayBody},
 	}
 
 	var single, storm, groups shape
