@@ -60,8 +60,9 @@ help: ## Show the targets.
 ##@ Build
 
 .PHONY: build
-build: ## Build the kubernaut binary into bin/.
+build: ## Build the kubernaut binary and the gateway's own (kubernaut-gateway) into bin/.
 	go build -o $(BIN)/kubernaut ./cmd/kubernaut
+	go build -o $(BIN)/kubernaut-gateway ./cmd/kubernaut-gateway
 
 .PHONY: tools
 tools: cluster-bin $(CONTROLLER_GEN) ## Build every tool the tests and the demo need.
@@ -273,7 +274,8 @@ demo: build ## The demo: an alert to a verified rollback (KEEP=1 leaves the cont
 .PHONY: bench-gateway
 bench-gateway: cluster-bin alertmanager-bin ## Gateway numbers against the local API server, side by side with a real Alertmanager's intake (docs/benchmarks.md).
 	KUBERNAUT_LOAD=1 go test ./test/load/ -count=1 -run '^$$' -bench BenchmarkDuplicatePath -benchtime 5s -cpu 1,2 -timeout 10m
-	KUBERNAUT_LOAD=1 go test ./test/load/ -count=1 -run 'TestGatewayLoad|TestGatewayVersusAlertmanager' -v -timeout 10m | grep -E 'RESULT|FAIL|ok'
+	go build -o $(BIN)/kubernaut-gateway ./cmd/kubernaut-gateway
+	KUBERNAUT_VERSUS_GATEWAY_BINARY=$(BIN)/kubernaut-gateway KUBERNAUT_LOAD=1 go test ./test/load/ -count=1 -run 'TestGatewayLoad|TestGatewayVersusAlertmanager' -v -timeout 10m | grep -E 'RESULT|FAIL|ok'
 
 # Concurrent remediations of `make load`, comma-separated.
 LOAD_N ?= 100,1000

@@ -184,8 +184,8 @@ func TestTuningFlags(t *testing.T) {
 	if a := o.analysis; a.learningMinSamples != 5 || a.learningMaxGain != 0.1 || a.learningMaxLoss != 0.2 {
 		t.Errorf("learning %d %v %v", a.learningMinSamples, a.learningMaxGain, a.learningMaxLoss)
 	}
-	if o.gateway.recorder.MaxStormMembers != 50 {
-		t.Errorf("storm members %d", o.gateway.recorder.MaxStormMembers)
+	if o.gateway.Recorder.MaxStormMembers != 50 {
+		t.Errorf("storm members %d", o.gateway.Recorder.MaxStormMembers)
 	}
 }
 

@@ -4,22 +4,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/cmd/internal/gatewaycmd"
 )
 
 // options are a command's settings, read from flags (and KUBECONFIG).
 type options struct {
-	command    string
-	kubeconfig string
-	apiQPS     float64
-	apiBurst   int
-	zap        zap.Options
+	command string
+	client  gatewaycmd.Client
+	zap     zap.Options
 
 	// runController and runGateway say which parts the command runs.
 	runController bool
@@ -47,11 +45,7 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 	o := &options{command: command, runController: controller, runGateway: gw}
 	fs := flag.NewFlagSet("kubernaut "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"),
-		"path of a kubeconfig; in-cluster configuration when empty (default $KUBECONFIG)")
-	fs.Float64Var(&o.apiQPS, "kube-api-qps", 200,
-		"requests per second to the API server (client-go's own default of 5 would throttle the gateway)")
-	fs.IntVar(&o.apiBurst, "kube-api-burst", 400, "burst of requests to the API server")
+	o.client.BindFlags(fs)
 	o.zap.Development = command == "local"
 	o.zap.BindFlags(fs)
 
@@ -125,18 +119,4 @@ func (q quantity) Set(s string) error {
 	}
 	*q.q = v
 	return nil
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func hostname() string {
-	h, _ := os.Hostname()
-	return h
 }

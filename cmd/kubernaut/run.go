@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubernaut/kubernaut/cmd/internal/gatewaycmd"
+	"github.com/kubernaut/kubernaut/gateway"
+
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -14,7 +17,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -35,7 +37,6 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
-	"github.com/kubernaut/kubernaut/gateway"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/templates"
 )
@@ -50,17 +51,6 @@ func newScheme() *runtime.Scheme {
 	return s
 }
 
-// restConfig loads the kubeconfig, or the in-cluster configuration when none is given.
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("loading the Kubernetes client configuration (kubeconfig %q): %w", kubeconfig, err)
-	}
-	return cfg, nil
-}
-
 // runnable is one long-running part of the process.
 type runnable func(ctx context.Context) error
 
@@ -70,18 +60,16 @@ func runProcess(ctx context.Context, o *options) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName(o.command)
 	var tokens *gateway.TokenFile
-	if o.runGateway && o.gateway.tokenFile != "" {
+	if o.runGateway {
 		var err error
-		if tokens, err = gateway.NewTokenFile(o.gateway.tokenFile); err != nil {
+		if tokens, err = o.gateway.Tokens(); err != nil {
 			return err
 		}
 	}
-	cfg, err := restConfig(o.kubeconfig)
+	cfg, err := o.client.Config("kubernaut/" + version)
 	if err != nil {
 		return err
 	}
-	cfg.UserAgent = "kubernaut/" + version
-	cfg.QPS, cfg.Burst = float32(o.apiQPS), o.apiBurst
 
 	var runs []runnable
 	if o.runController {
@@ -101,61 +89,17 @@ func runProcess(ctx context.Context, o *options) error {
 		})
 	}
 	if o.runGateway {
-		gw, err := newGateway(ctx, cfg, o.gateway, tokens)
+		gw, err := gatewaycmd.New(ctx, cfg, o.gateway.Options, tokens, ctrl.Log.WithName("gateway"))
 		if err != nil {
 			return err
 		}
-		runs = append(runs, gw...)
+		runs = append(runs, gw)
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, r := range runs {
 		g.Go(func() error { return r(ctx) })
 	}
 	return g.Wait()
-}
-
-// newGateway assembles the gateway.
-func newGateway(ctx context.Context, cfg *rest.Config, o gatewayOptions, tokens *gateway.TokenFile) ([]runnable, error) {
-	log := ctrl.Log.WithName("gateway")
-	var auth gateway.AnyOf
-	if tokens != nil {
-		auth = append(auth, tokens)
-	}
-	if o.tokenReview {
-		cs, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("creating the token reviewer's client: %w", err)
-		}
-		auth = append(auth, gateway.NewTokenReviewer(cs, o.recorder.Namespace, nil, o.tokenReviewTTL))
-	}
-	opts := gateway.Options{Server: o.server, Recorder: o.recorder, Auth: auth, TokenReloadInterval: o.tokenReloadInterval, Log: log, Identity: o.identity}
-	if o.eventSource {
-		opts.EventReasons = map[string]kubernautv1.Severity{}
-		for _, r := range strings.Split(o.eventReasons, ",") {
-			if r = strings.TrimSpace(r); r == "" {
-				continue
-			}
-			sev, known := gateway.DefaultEventReasons[r]
-			if !known {
-				sev = kubernautv1.SeverityWarning
-			}
-			opts.EventReasons[r] = sev
-		}
-		if len(opts.EventReasons) == 0 {
-			return nil, fmt.Errorf("--event-source needs at least one reason in --event-reasons")
-		}
-	}
-	if tokens != nil {
-		opts.TokenFile = tokens
-	}
-	gw, err := gateway.New(ctx, cfg, newScheme(), opts)
-	if err != nil {
-		return nil, err
-	}
-	return []runnable{func(ctx context.Context) error {
-		log.Info("starting the gateway", "address", o.server.Addr, "metricsAddress", o.server.MetricsAddr, "namespace", o.recorder.Namespace)
-		return gw.Run(ctx, nil)
-	}}, nil
 }
 
 // newManager builds the controller manager with its health, readiness and metrics endpoints.

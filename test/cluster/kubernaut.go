@@ -37,6 +37,8 @@ type KubernautOptions struct {
 	// Command is the subcommand: local (the default: the controllers and the gateway) or
 	// gateway (the gateway alone).
 	Command string
+	// GatewayBinary says Binary is kubernaut-gateway: the gateway alone, no subcommand.
+	GatewayBinary bool
 }
 
 // Kubernaut is `kubernaut local` (the controllers and the gateway in one process) running
@@ -80,7 +82,10 @@ func (c *Cluster) StartKubernaut(ctx context.Context, o KubernautOptions) (*Kube
 		o.Command = "local"
 	}
 	k.args = []string{o.Command, "--kubeconfig=" + c.Kubeconfig}
-	if o.Command != "gateway" { // the gateway alone serves its probes on its own address
+	if o.GatewayBinary {
+		k.args = k.args[1:]
+	}
+	if o.Command != "gateway" && !o.GatewayBinary { // the gateway alone serves its probes on its own address
 		k.args = append(k.args, fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]),
 			fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]))
 	} else {

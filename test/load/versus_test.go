@@ -261,14 +261,19 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 	t0 := time.Now()
 	createTracked(t, e, rrNS, tracked)
 	t.Logf("created %d tracked RemediationRequests in %s", tracked, time.Since(t0).Round(time.Second))
-	bin, err := cluster.BuildKubernaut(ctx, e.cluster.Dir)
-	if err != nil {
-		t.Fatal(err)
+	// make bench-gateway runs the gateway's own binary; without it, `kubernaut gateway`.
+	bin := os.Getenv("KUBERNAUT_VERSUS_GATEWAY_BINARY")
+	own := bin != ""
+	if !own {
+		var err error
+		if bin, err = cluster.BuildKubernaut(ctx, e.cluster.Dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if v := os.Getenv("KUBERNAUT_VERSUS_GOMEMLIMIT"); v != "" { // an experiment's knob
 		t.Setenv("GOMEMLIMIT", v)
 	}
-	gw, err := e.cluster.StartKubernaut(ctx, cluster.KubernautOptions{Binary: bin, Name: "gateway", Command: "gateway",
+	gw, err := e.cluster.StartKubernaut(ctx, cluster.KubernautOptions{Binary: bin, Name: "gateway", Command: "gateway", GatewayBinary: own,
 		Args: []string{"--gateway-namespace=" + rrNS, "--gateway-rate-limit=0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -322,8 +327,8 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 		_, gwAPS := runs[1].perSecond()
 		t.Logf("RESULT ratio gateway/alertmanager, %s: %.2f", s.name, gwAPS/amAPS)
 	}
-	t.Logf("RESULT RSS after the run: alertmanager %.0f MiB; the gateway (kubernaut gateway, %d RemediationRequests tracked besides the shapes') %.0f MiB",
-		rssMiB(am.cmd.Process.Pid), tracked, rssMiB(gw.PID()))
+	t.Logf("RESULT RSS after the run: alertmanager %.0f MiB; the gateway (%s, %d RemediationRequests tracked besides the shapes') %.0f MiB",
+		rssMiB(am.cmd.Process.Pid), filepath.Base(bin), tracked, rssMiB(gw.PID()))
 }
 
 // createTracked creates n RemediationRequests of distinct alerts in namespace ns, 16 at a
