@@ -309,7 +309,8 @@ IMAGE_TAG ?= dev
 images: ## Build kubernaut's and the actions' images as OCI archives in bin/images, without a Docker daemon.
 	@mkdir -p $(BIN)/images
 	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w" -o $(BIN)/images/kubernaut ./cmd/kubernaut
+	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w" -o $(BIN)/images/kubernaut-gateway ./cmd/kubernaut-gateway
 	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w" -o $(BIN)/images/kubernaut-actions ./actions-image
-	go run ./hack/image/build --binary $(BIN)/images/kubernaut --name /kubernaut --ref kubernaut:$(IMAGE_TAG) --version $(IMAGE_TAG) --out $(BIN)/images/kubernaut.oci.tar
+	go run ./hack/image/build --binary $(BIN)/images/kubernaut --name /kubernaut --file /kubernaut-gateway=$(BIN)/images/kubernaut-gateway --ref kubernaut:$(IMAGE_TAG) --version $(IMAGE_TAG) --out $(BIN)/images/kubernaut.oci.tar
 	go run ./hack/image/build --binary $(BIN)/images/kubernaut-actions --name /kubernaut-actions --ref kubernaut-actions:$(IMAGE_TAG) --version $(IMAGE_TAG) --out $(BIN)/images/kubernaut-actions.oci.tar
 	@echo "push with: skopeo copy oci-archive:$(BIN)/images/kubernaut.oci.tar docker://<registry>/kubernaut:$(IMAGE_TAG)"

@@ -32,35 +32,49 @@ func main() {
 	}
 }
 
-// run parses the flags, builds the gateway and runs it until ctx ends or it fails.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
-	var client gatewaycmd.Client
-	var o gatewaycmd.Options
-	var logOpts zap.Options
+// settings are the parsed command line.
+type settings struct {
+	client gatewaycmd.Client
+	o      gatewaycmd.Options
+	log    zap.Options
+}
+
+// parse reads and checks the flags.
+func parse(args []string, stderr io.Writer) (*settings, error) {
+	var st settings
 	fs := flag.NewFlagSet("kubernaut-gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	client.BindFlags(fs)
-	logOpts.BindFlags(fs)
-	o.BindFlags(fs)
+	st.client.BindFlags(fs)
+	st.log.BindFlags(fs)
+	st.o.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("kubernaut-gateway takes no arguments, got %q", fs.Args())
+		return nil, fmt.Errorf("kubernaut-gateway takes no arguments, got %q", fs.Args())
 	}
-	if err := o.Validate(); err != nil {
-		return err
+	if err := st.o.Validate(); err != nil {
+		return nil, err
 	}
-	tokens, err := o.Tokens()
+	return &st, nil
+}
+
+// run parses the flags, builds the gateway and runs it until ctx ends or it fails.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	st, err := parse(args, stderr)
 	if err != nil {
 		return err
 	}
-	cfg, err := client.Config("kubernaut-gateway/" + version)
+	tokens, err := st.o.Tokens()
 	if err != nil {
 		return err
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&logOpts)))
-	gw, err := gatewaycmd.New(ctx, cfg, o, tokens, ctrl.Log.WithName("gateway"))
+	cfg, err := st.client.Config("kubernaut-gateway/" + version)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&st.log)))
+	gw, err := gatewaycmd.New(ctx, cfg, st.o, tokens, ctrl.Log.WithName("gateway"))
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,14 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // TestBadInvocations: what `kubernaut gateway` refuses, kubernaut-gateway refuses the same way.
@@ -44,5 +49,31 @@ func TestLinksNoController(t *testing.T) {
 				t.Errorf("kubernaut-gateway links %s", pkg)
 			}
 		}
+	}
+}
+
+// TestTheManifestRunsIt: manifests/base/gateway.yaml runs this binary with flags it accepts.
+func TestTheManifestRunsIt(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "manifests", "base", "gateway.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, doc := range strings.Split(string(raw), "\n---") {
+		var d appsv1.Deployment
+		if err := yaml.Unmarshal([]byte(doc), &d); err != nil || d.Kind != "Deployment" {
+			continue
+		}
+		found = true
+		c := d.Spec.Template.Spec.Containers[0]
+		if len(c.Command) != 1 || c.Command[0] != "/kubernaut-gateway" {
+			t.Errorf("the gateway runs %q, want /kubernaut-gateway", c.Command)
+		}
+		if _, err := parse(c.Args, io.Discard); err != nil {
+			t.Errorf("the manifest's flags %q: %v", c.Args, err)
+		}
+	}
+	if !found {
+		t.Fatal("no Deployment in manifests/base/gateway.yaml")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -20,12 +21,21 @@ func main() {
 	out := flag.String("out", "", "the OCI archive to write")
 	source := flag.String("source", "https://github.com/kubernaut/kubernaut", "org.opencontainers.image.source")
 	version := flag.String("version", "dev", "org.opencontainers.image.version")
+	files := map[string]string{}
+	flag.Func("file", "a further executable, as /path/in/image=host-path (repeatable)", func(v string) error {
+		in, host, ok := strings.Cut(v, "=")
+		if !ok || !strings.HasPrefix(in, "/") || host == "" {
+			return fmt.Errorf("want /path/in/image=host-path, got %q", v)
+		}
+		files[in] = host
+		return nil
+	})
 	flag.Parse()
 	if *binary == "" || *name == "" || *ref == "" || *out == "" {
 		fmt.Fprintln(os.Stderr, "build: --binary, --name, --ref and --out are required")
 		os.Exit(2)
 	}
-	img, err := image.Build(image.Spec{Binary: *binary, Name: *name,
+	img, err := image.Build(image.Spec{Binary: *binary, Name: *name, Files: files,
 		Platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
 		Labels:   map[string]string{"org.opencontainers.image.source": *source, "org.opencontainers.image.version": *version}})
 	if err == nil {
