@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -105,11 +106,13 @@ var _ = Describe("The job executor on the real node", func() {
 		Expect(err).NotTo(HaveOccurred(), out)
 		Expect(out).To(ContainSubstring("kubernaut-actions:"))
 		available(ctx, d)
-		var after corev1.PodList
-		Expect(k8s.List(ctx, &after, client.InNamespace(ns))).To(Succeed())
-		for _, p := range after.Items {
-			Expect(p.Name).NotTo(Equal(before.Items[0].Name), "the pod was replaced")
-		}
+		// Replaced: the old pod goes. The Deployment is available again as soon as the new pod
+		// is ready, while the real kubelet may still be stopping the old one (its container's
+		// grace period): wait for it to be gone rather than list once (a list right after
+		// failed a run, 2026-12-07, with the old pod still terminating).
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(&before.Items[0]), &corev1.Pod{}))
+		}).WithContext(ctx).WithTimeout(90*time.Second).Should(BeTrue(), "the pod was replaced")
 	})
 })
 
