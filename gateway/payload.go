@@ -114,8 +114,8 @@ func DecodeWebhook(r io.Reader, limits DecodeLimits) (*WebhookMessage, error) {
 		return nil, err
 	}
 	if tooDeep(data) {
-		// The slow scan names where (checkJSON); the fast one only says whether.
-		if fe := checkJSON(data); fe != nil {
+		// The slow walk names where; the fast scan only says whether.
+		if fe := depthError(data); fe != nil {
 			return nil, &PayloadError{Errors: []FieldError{*fe}}
 		}
 	}
@@ -308,16 +308,13 @@ func escapePointer(s string) string {
 // maxJSONDepth bounds how deep a payload nests: Alertmanager's is four levels deep.
 const maxJSONDepth = 32
 
-// checkJSON scans the document once, before it is decoded, and refuses what encoding/json
-// would silently take: a key repeated in one object (the last one would win, so a sender could
-// show one value to a reader and another to Kubernaut; keys are compared unescaped, so
-// "\u006eamespace" is "namespace") and nesting deeper than maxJSONDepth. The problem is named
-// with its JSON pointer and byte offset. Syntax errors are left to the decoder, which names them.
-// A byte scanner, not json.Decoder.Token: that one cost twice the decode itself.
-func checkJSON(data []byte) *FieldError {
+// depthError names where the document nests deeper than maxJSONDepth (its JSON pointer and
+// byte offset), or nil. It runs only when tooDeep said so: the decoder refuses repeated keys
+// itself, so this walk is needed only to say where a document is too deep. Syntax errors are
+// left to the decoder, which names them.
+func depthError(data []byte) *FieldError {
 	type frame struct {
 		object bool
-		keys   map[string]struct{}
 		key    string
 		index  int
 		expect bool // an object's next string is a key
@@ -366,28 +363,14 @@ func checkJSON(data []byte) *FieldError {
 			if i >= len(data) {
 				return nil // unterminated: the decoder says where
 			}
-			n := len(stack)
-			if n == 0 || !stack[n-1].object || !stack[n-1].expect {
-				continue
-			}
-			top := &stack[n-1]
-			top.expect = false
-			key := string(data[start+1 : i])
-			if escaped {
-				var k string
-				if err := json.Unmarshal(data[start:i+1], &k); err != nil {
-					return nil
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].expect {
+				top := &stack[n-1]
+				top.expect = false
+				top.key = string(data[start+1 : i])
+				if escaped {
+					_ = json.Unmarshal(data[start:i+1], &top.key)
 				}
-				key = k
 			}
-			if top.keys == nil {
-				top.keys = map[string]struct{}{}
-			}
-			top.key = key
-			if _, dup := top.keys[key]; dup {
-				return &FieldError{Pointer: pointer(), Detail: fmt.Sprintf("key %q repeated in one object at byte %d", key, i+1)}
-			}
-			top.keys[key] = struct{}{}
 		}
 	}
 	return nil

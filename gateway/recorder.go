@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"maps"
 	"strconv"
 	"strings"
@@ -14,7 +12,9 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -171,11 +171,7 @@ func (r *Recorder) Record(ctx context.Context, signals []Signal) []Recorded {
 			out[i] = Recorded{Outcome: o, Name: name, Err: err}
 			continue
 		}
-		live, err := r.liveFor(ctx, s.Fingerprint)
-		switch {
-		case err != nil:
-			out[i] = Recorded{Err: err}
-			continue
+		switch live := r.liveFor(s.Fingerprint); {
 		case live != nil:
 			r.count(live.Name, nil)
 			out[i] = Recorded{Outcome: OutcomeDuplicate, Name: live.Name}
@@ -185,11 +181,9 @@ func (r *Recorder) Record(ctx context.Context, signals []Signal) []Recorded {
 			continue
 		}
 		key := stormKey(s.Name, s.Target.Namespace, true)
-		if name, ok, err := r.activeStorm(ctx, key); err != nil || ok {
-			if err == nil {
-				r.join(key, name, s)
-			}
-			out[i] = Recorded{Outcome: OutcomeStormMember, Name: name, Err: err}
+		if name, ok := r.activeStorm(key); ok {
+			r.join(key, name, s)
+			out[i] = Recorded{Outcome: OutcomeStormMember, Name: name}
 			continue
 		}
 		if groups[key] == nil {
@@ -207,25 +201,19 @@ func (r *Recorder) Record(ctx context.Context, signals []Signal) []Recorded {
 // members of a new storm when they would take the key past the threshold.
 func (r *Recorder) recordNew(ctx context.Context, key string, signals []Signal, idx []int, out []Recorded) {
 	first := signals[idx[0]]
-	n, err := r.recent(ctx, first.Name, first.Target.Namespace)
-	if err == nil && n+len(idx) > r.cfg.StormThreshold {
-		members := make([]Signal, len(idx))
-		for j, i := range idx {
-			members[j] = signals[i]
-		}
-		var name string
-		name, err = r.startStorm(ctx, key, members)
+	if r.recent(first.Name, first.Target.Namespace)+len(idx) <= r.cfg.StormThreshold {
 		for _, i := range idx {
-			out[i] = Recorded{Outcome: OutcomeStormMember, Name: name, Err: err}
+			out[i] = r.create(ctx, signals[i])
 		}
 		return
 	}
+	members := make([]Signal, len(idx))
+	for j, i := range idx {
+		members[j] = signals[i]
+	}
+	name, err := r.startStorm(ctx, key, members)
 	for _, i := range idx {
-		if err != nil {
-			out[i] = Recorded{Err: err}
-			continue
-		}
-		out[i] = r.create(ctx, signals[i])
+		out[i] = Recorded{Outcome: OutcomeStormMember, Name: name, Err: err}
 	}
 }
 
@@ -260,7 +248,7 @@ func (r *Recorder) create(ctx context.Context, s Signal) Recorded {
 
 // liveFor returns the newest RemediationRequest of fingerprint that is still running or
 // finished less than DedupWindow ago, as the informer saw it.
-func (r *Recorder) liveFor(_ context.Context, fingerprint string) (*kubernautv1.RemediationRequest, error) {
+func (r *Recorder) liveFor(fingerprint string) *kubernautv1.RemediationRequest {
 	var live *kubernautv1.RemediationRequest
 	for _, rr := range r.index.list(IndexFingerprint, fingerprint) {
 		if !r.isLive(rr) {
@@ -270,7 +258,7 @@ func (r *Recorder) liveFor(_ context.Context, fingerprint string) (*kubernautv1.
 			live = rr
 		}
 	}
-	return live, nil
+	return live
 }
 
 // isLive reports whether a new occurrence should be counted on rr rather than start anew.
@@ -287,16 +275,12 @@ func (r *Recorder) isLive(rr *kubernautv1.RemediationRequest) bool {
 
 // recordResolved marks the occurrence's RemediationRequest resolved.
 func (r *Recorder) recordResolved(ctx context.Context, s Signal) (Outcome, string, error) {
-	live, err := r.liveFor(ctx, s.Fingerprint)
-	if err != nil {
-		return "", "", err
-	}
 	name := RRName(s.Fingerprint, s.StartsAt.Time)
-	if live != nil {
+	if live := r.liveFor(s.Fingerprint); live != nil {
 		name = live.Name
 	}
 	resolvedAt := metav1.NewTime(s.EndsAt)
-	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		var rr kubernautv1.RemediationRequest
 		if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &rr); err != nil {
 			return err

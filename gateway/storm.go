@@ -53,7 +53,7 @@ func (r *Recorder) stormName(alertName, namespace string) string {
 
 // activeStorm returns the running storm remediation of key, if there is one: from memory,
 // checked against the informer's view, else from that view.
-func (r *Recorder) activeStorm(ctx context.Context, key string) (string, bool, error) {
+func (r *Recorder) activeStorm(key string) (string, bool) {
 	r.mu.Lock()
 	st := r.storms[key]
 	r.mu.Unlock()
@@ -62,9 +62,9 @@ func (r *Recorder) activeStorm(ctx context.Context, key string) (string, bool, e
 		switch {
 		case found && !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil:
 			r.learn(key, rr)
-			return st.name, true, nil
+			return st.name, true
 		case !found && r.now().Sub(st.learned) < cacheGrace:
-			return st.name, true, nil
+			return st.name, true
 		}
 		r.mu.Lock()
 		if r.storms[key] == st {
@@ -75,10 +75,10 @@ func (r *Recorder) activeStorm(ctx context.Context, key string) (string, bool, e
 	for _, rr := range r.index.list(IndexStormKey, key) {
 		if !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil {
 			r.learn(key, rr)
-			return rr.Name, true, nil
+			return rr.Name, true
 		}
 	}
-	return "", false, nil
+	return "", false
 }
 
 // learn remembers storm rr under key, with the members it lists (once per resourceVersion).
@@ -161,7 +161,7 @@ func (r *Recorder) startStorm(ctx context.Context, key string, members []Signal)
 
 // recent counts the remediations of alertname in namespace created inside the storm window:
 // those the cache knows, or those this replica created if its cache has not seen them yet.
-func (r *Recorder) recent(ctx context.Context, alertName, namespace string) (int, error) {
+func (r *Recorder) recent(alertName, namespace string) int {
 	key := stormKey(alertName, namespace, false)
 	since := r.now().Add(-r.cfg.StormWindow)
 	n := 0
@@ -170,7 +170,7 @@ func (r *Recorder) recent(ctx context.Context, alertName, namespace string) (int
 			n++
 		}
 	}
-	return max(n, r.createdSince(key, since)), nil
+	return max(n, r.createdSince(key, since))
 }
 
 // stormSignal is the signal of a storm remediation: the alertname and namespace as labels,

@@ -15,8 +15,8 @@ import (
 // Subject is what to enrich for a remediation of target: target itself, except for a storm
 // (a namespace target with members) whose members all belong to one workload — the pods of
 // one Deployment crash-looping together — which is about that workload, so that the analysis
-// sees it (DESIGN: a storm for one owner workload is asked once). Two lists answer it (the
-// namespace's pods and ReplicaSets), however many members. A member whose pod is gone is
+// sees it (DESIGN: a storm for one owner workload is asked once). Two metadata lists answer
+// it (the namespace's pods and ReplicaSets), however many members. A member whose pod is gone is
 // left out; a member of another workload, or of a kind that is not a pod or a workload, keeps
 // the namespace.
 func (e *Enricher) Subject(ctx context.Context, target kubernautv1.Target, members []kubernautv1.MemberTarget) (kubernautv1.Target, error) {
@@ -25,9 +25,12 @@ func (e *Enricher) Subject(ctx context.Context, target kubernautv1.Target, membe
 	}
 	ns := target.Name
 	b := &enrichment{e: e}
-	var pods corev1.PodList
-	var sets appsv1.ReplicaSetList
-	for _, l := range []client.ObjectList{&pods, &sets} {
+	// Metadata only: the owner references are all this needs, and a namespace may hold
+	// thousands of pods.
+	pods, sets := &metav1.PartialObjectMetadataList{}, &metav1.PartialObjectMetadataList{}
+	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+	sets.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("ReplicaSetList"))
+	for _, l := range []client.ObjectList{pods, sets} {
 		if err := b.list(ctx, l, client.InNamespace(ns)); err != nil {
 			return target, fmt.Errorf("reading the workloads of the storm in namespace %s: %w", ns, err)
 		}

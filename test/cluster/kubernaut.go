@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -78,18 +79,15 @@ func (c *Cluster) StartKubernaut(ctx context.Context, o KubernautOptions) (*Kube
 	if err := os.WriteFile(tokens, []byte(k.Token+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("writing the gateway's token file: %w", err)
 	}
-	if o.Command == "" {
-		o.Command = "local"
+	k.args = []string{"--kubeconfig=" + c.Kubeconfig}
+	if !o.GatewayBinary {
+		k.args = append([]string{cmp.Or(o.Command, "local")}, k.args...)
 	}
-	k.args = []string{o.Command, "--kubeconfig=" + c.Kubeconfig}
-	if o.GatewayBinary {
-		k.args = k.args[1:]
-	}
-	if o.Command != "gateway" && !o.GatewayBinary { // the gateway alone serves its probes on its own address
+	if o.GatewayBinary || o.Command == "gateway" {
+		k.ProbeURL = k.GatewayURL // the gateway alone serves its probes on its own address
+	} else {
 		k.args = append(k.args, fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]),
 			fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]))
-	} else {
-		k.ProbeURL = k.GatewayURL
 	}
 	k.args = append(append(k.args, fmt.Sprintf("--gateway-bind-address=127.0.0.1:%d", ports[2]), "--gateway-token-file="+tokens), o.Args...)
 	return k, k.start(ctx)
