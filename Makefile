@@ -285,7 +285,7 @@ ENGINE ?= builtin
 
 .PHONY: load
 load: cluster-bin $(if $(filter argo,$(ENGINE)),argo-bin) ## The whole chain under load: $(LOAD_N) concurrent remediations through the gateway (ENGINE=argo: as Argo Workflows; docs/benchmarks.md).
-	KUBERNAUT_LOAD_ENGINE=$(ENGINE) KUBERNAUT_LOAD_CHAIN=$(LOAD_N) go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'
+	KUBERNAUT_LOAD_ENGINE=$(ENGINE) KUBERNAUT_LOAD_CHAIN=$(LOAD_N) go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go|^\s+\+[0-9]+ ms'
 
 .PHONY: load-floor
 load-floor: cluster-bin ## make load with 100, then this API server's capacity for status writes with Kubernaut stopped (docs/benchmarks.md).

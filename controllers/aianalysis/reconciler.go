@@ -76,12 +76,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case kubernautv1.AnalysisCompleted, kubernautv1.AnalysisFailed, kubernautv1.AnalysisRejected:
 		t := metav1.NewTime(r.now())
 		aia.Status.CompletedAt = &t
-		kind := corev1.EventTypeNormal
-		if aia.Status.Phase != kubernautv1.AnalysisCompleted {
-			kind = corev1.EventTypeWarning
-		}
-		if r.Events != nil {
-			r.Events.Eventf(aia, nil, kind, string(aia.Status.Phase), "Analyze", "%s", meta.FindStatusCondition(aia.Status.Conditions, kubernautv1.ReadyCondition).Message)
+		// Only a failure or a rejection is an event: the root cause and the plan of a completed
+		// analysis are told by its remediation's event when the plan waits or runs.
+		if aia.Status.Phase != kubernautv1.AnalysisCompleted && r.Events != nil {
+			r.Events.Eventf(aia, nil, corev1.EventTypeWarning, string(aia.Status.Phase), "Analyze", "%s", meta.FindStatusCondition(aia.Status.Conditions, kubernautv1.ReadyCondition).Message)
 		}
 	}
 	if !equality.Semantic.DeepEqual(before.Status, aia.Status) {

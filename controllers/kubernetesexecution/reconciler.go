@@ -140,6 +140,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		ke.Status.StartedAt = &t
 	}
 	res, err := r.step(ctx, ke, now)
+	if errors.Is(err, errPlanPending) {
+		// Nothing happened: the step starts (and its status is first written) once its plan's
+		// decision is seen, or the plan is given up on.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	r.summarize(ke, before, now)
 	if !equality.Semantic.DeepEqual(before.Status, ke.Status) {
 		if perr := r.Client.Status().Patch(ctx, ke, client.MergeFrom(before)); perr != nil {
@@ -173,7 +178,7 @@ func (r *Reconciler) step(ctx context.Context, ke *kubernautv1.KubernetesExecuti
 	switch {
 	case meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.ValidatedCondition) == nil:
 		err := r.validate(ctx, ke, now)
-		if errors.Is(err, errPlanPending) {
+		if errors.Is(err, errStepRunning) {
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
 		return ctrl.Result{}, err

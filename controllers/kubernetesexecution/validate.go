@@ -187,7 +187,7 @@ func (r *Reconciler) validateUndo(ctx context.Context, ke *kubernautv1.Kubernete
 	case !ended(orig) && orig.Status.PreState != nil:
 		// A step stopped from outside (a deleted plan, Argo's deadline) may still be changing
 		// its target: its undo waits for it to end, bounded by the undo's own timeout.
-		return errPlanPending
+		return errStepRunning
 	case orig.Spec.DryRun || orig.Status.PreState == nil:
 		r.nothingToUndo(ke, fmt.Sprintf("step %s changed nothing (it was a dry run or stopped before executing): nothing to undo", name))
 		return nil
@@ -308,8 +308,12 @@ func sameStep(plan, step kubernautv1.ActionStep) bool {
 }
 
 // errPlanPending: the step's plan has no approval decision yet; the step waits (see
-// planPendingWait) without a condition.
+// planPendingWait) without a condition, and without a status write: it has not started.
 var errPlanPending = errors.New("the step's plan is not decided yet")
+
+// errStepRunning: the step an undo compensates has not ended; the undo waits, started (its
+// own timeout counts from its first look), without a condition.
+var errStepRunning = errors.New("the compensated step has not ended")
 
 // planPendingWait is how long a step waits for its plan's approval to be recorded before it
 // is refused.

@@ -52,15 +52,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if rp.Status.Phase == kubernautv1.ProcessingCompleted || rp.Status.Phase == kubernautv1.ProcessingFailed {
 		t := metav1.NewTime(r.now())
 		rp.Status.CompletedAt = &t
-		kind, note := corev1.EventTypeNormal, "enriched and classified"
-		if c := rp.Status.Classification; c != nil {
-			note = fmt.Sprintf("enriched (%d failed detections) and classified: %s, %s, %s", len(rp.Status.Enrichment.FailedDetections), c.Environment, c.Priority, c.SignalType)
-		}
-		if rp.Status.Phase == kubernautv1.ProcessingFailed {
-			kind, note = corev1.EventTypeWarning, meta.FindStatusCondition(rp.Status.Conditions, kubernautv1.ReadyCondition).Message
-		}
-		if r.Events != nil {
-			r.Events.Eventf(rp, nil, kind, string(rp.Status.Phase), "Process", "%s", note)
+		// Only a failure is an event: a success is in the status, and its remediation's events
+		// tell the rest (each event is a write to the API server).
+		if rp.Status.Phase == kubernautv1.ProcessingFailed && r.Events != nil {
+			r.Events.Eventf(rp, nil, corev1.EventTypeWarning, string(rp.Status.Phase), "Process", "%s",
+				meta.FindStatusCondition(rp.Status.Conditions, kubernautv1.ReadyCondition).Message)
 		}
 	}
 	rp.Status.ObservedGeneration = rp.Generation

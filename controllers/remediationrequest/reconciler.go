@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -276,11 +277,9 @@ func (r *Reconciler) summarize(rr, before *kubernautv1.RemediationRequest, now t
 		if phase == kubernautv1.RemediationPhaseFailed || phase == kubernautv1.RemediationPhaseTimedOut {
 			kind = corev1.EventTypeWarning
 		}
-		note := fmt.Sprintf("%s → %s", orPending(before.Status.Phase), phase)
-		if c := meta.FindStatusCondition(rr.Status.Conditions, kubernautv1.ReadyCondition); c != nil && phase.IsFinished() {
-			note += ": " + c.Message
+		if tellsTheStory(phase) || kind == corev1.EventTypeWarning {
+			r.event(rr, kind, string(phase), phaseNote(rr, before.Status.Phase, phase))
 		}
-		r.event(rr, kind, string(phase), note)
 	}
 	rr.Status.Phase = phase
 	if phase.IsFinished() && rr.Status.CompletedAt == nil {
@@ -289,6 +288,46 @@ func (r *Reconciler) summarize(rr, before *kubernautv1.RemediationRequest, now t
 		r.Metrics.finished(phase, now.Sub(rr.CreationTimestamp.Time))
 	}
 	rr.Status.ObservedGeneration = rr.Generation
+}
+
+// tellsTheStory reports whether entering phase is worth an event: what a person acts on or
+// wants told — a plan waiting for them, a change starting, the end. Pending, Processing,
+// Analyzing and Verifying are in the status (and kubectl get's columns); an event per phase was one write to
+// the API server per phase of every remediation.
+func tellsTheStory(phase kubernautv1.RemediationPhase) bool {
+	switch phase {
+	case kubernautv1.RemediationPhasePending, kubernautv1.RemediationPhaseProcessing, kubernautv1.RemediationPhaseAnalyzing, kubernautv1.RemediationPhaseVerifying:
+		return false
+	}
+	return true
+}
+
+// phaseNote is the event's note on entering phase: the transition and, for a plan about to be
+// approved or run, what it does and why (the analysis' own events are only its failures);
+// at the end, the outcome.
+func phaseNote(rr *kubernautv1.RemediationRequest, from, phase kubernautv1.RemediationPhase) string {
+	note := fmt.Sprintf("%s → %s", orPending(from), phase)
+	switch {
+	case phase.IsFinished():
+		if c := meta.FindStatusCondition(rr.Status.Conditions, kubernautv1.ReadyCondition); c != nil {
+			note += ": " + c.Message
+		}
+	case phase == kubernautv1.RemediationPhaseAwaitingApproval || phase == kubernautv1.RemediationPhaseExecuting:
+		if ref := rr.Status.WorkflowExecutionRef; ref != nil {
+			note += ": plan " + ref.Name
+		}
+		if len(rr.Status.Actions) > 0 {
+			acts := make([]string, len(rr.Status.Actions))
+			for i, a := range rr.Status.Actions {
+				acts[i] = string(a)
+			}
+			note += " (" + strings.Join(acts, ", ") + ")"
+		}
+		if rr.Status.RootCause != "" {
+			note += "; root cause: " + rr.Status.RootCause
+		}
+	}
+	return kubernautv1.Truncate(note, 1024)
 }
 
 func orPending(p kubernautv1.RemediationPhase) kubernautv1.RemediationPhase {

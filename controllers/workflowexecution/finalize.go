@@ -81,11 +81,16 @@ func (r *Reconciler) holdForUndo(ctx context.Context, we *kubernautv1.WorkflowEx
 	if we.DeletionTimestamp != nil || controllerutil.ContainsFinalizer(we, kubernautv1.UndoFinalizer) {
 		return nil
 	}
+	// The patch is sent from a copy: the API server's answer carries the status as stored,
+	// which would overwrite what this reconcile decided and has not written yet (the plan,
+	// its approval) — the plan was then planned, dry-run and granted again.
 	orig := we.DeepCopy()
-	controllerutil.AddFinalizer(we, kubernautv1.UndoFinalizer)
-	if err := r.Client.Patch(ctx, we, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+	patched := we.DeepCopy()
+	controllerutil.AddFinalizer(patched, kubernautv1.UndoFinalizer)
+	if err := r.Client.Patch(ctx, patched, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("adding the finalizer %s to WorkflowExecution %s: %w", kubernautv1.UndoFinalizer, we.Name, err)
 	}
+	we.ObjectMeta = patched.ObjectMeta
 	return nil
 }
 

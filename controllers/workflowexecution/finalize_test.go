@@ -1,10 +1,16 @@
 package workflowexecution
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/test/gen"
@@ -67,5 +73,39 @@ func TestDeleted(t *testing.T) {
 				t.Fatal("let go without saying why")
 			}
 		})
+	}
+}
+
+// Adding the undo finalizer keeps what the reconcile decided and has not written yet: the API
+// server's answer to the metadata patch carries the stored status, which once replaced the
+// plan's validation and approval (the plan was then dry-run and granted a second time).
+func TestHoldForUndoKeepsTheStatus(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := kubernautv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	stored := gen.WorkflowExecution("kubernaut-system", "plan-1")
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(stored).WithStatusSubresource(stored).Build()
+	we := &kubernautv1.WorkflowExecution{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(stored), we); err != nil {
+		t.Fatal(err)
+	}
+	kubernautv1.SetCondition(&we.Status.Conditions, we.Generation, kubernautv1.ValidatedCondition, metav1.ConditionTrue, kubernautv1.ReasonPlanValid, "valid")
+	kubernautv1.SetCondition(&we.Status.Conditions, we.Generation, kubernautv1.ApprovedCondition, metav1.ConditionTrue, kubernautv1.ReasonAutoApproved, "approved")
+	we.Status.Plan = &kubernautv1.Plan{Hash: "h"}
+	want := we.Status.DeepCopy()
+	r := &Reconciler{Client: c}
+	if err := r.holdForUndo(context.Background(), we); err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(*want, we.Status) {
+		t.Errorf("the status after adding the finalizer:\n%+v\nwant what the reconcile decided:\n%+v", we.Status, *want)
+	}
+	got := &kubernautv1.WorkflowExecution{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(stored), got); err != nil {
+		t.Fatal(err)
+	}
+	if !controllerutil.ContainsFinalizer(got, kubernautv1.UndoFinalizer) || got.ResourceVersion != we.ResourceVersion {
+		t.Errorf("stored finalizers %v (resourceVersion %s, in hand %s), want %s", got.Finalizers, got.ResourceVersion, we.ResourceVersion, kubernautv1.UndoFinalizer)
 	}
 }

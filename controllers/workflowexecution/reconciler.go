@@ -135,12 +135,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	r.Metrics.observe(we, before)
 	if we.Status.Phase != before.Status.Phase && r.Events != nil {
 		kind := corev1.EventTypeNormal
-		if we.Status.Phase == kubernautv1.WorkflowRejected || we.Status.Phase == kubernautv1.WorkflowFailed || we.Status.Phase == kubernautv1.WorkflowCompensating {
+		if we.Status.Phase == kubernautv1.WorkflowRejected || we.Status.Phase == kubernautv1.WorkflowFailed || we.Status.Phase == kubernautv1.WorkflowTimedOut ||
+			we.Status.Phase == kubernautv1.WorkflowCompensating {
 			kind = corev1.EventTypeWarning
 		}
-		// The RemediationRequest's events tell each phase; the plan's own are what a person
-		// acts on: its wait for an approval, its trouble and its end.
-		if kind == corev1.EventTypeWarning || we.Status.Phase == kubernautv1.WorkflowAwaitingApproval || we.Status.Phase.IsFinished() {
+		// The RemediationRequest's events tell the story, its end included; the plan's own are
+		// what a person acts on: its wait for an approval and its trouble.
+		if kind == corev1.EventTypeWarning || we.Status.Phase == kubernautv1.WorkflowAwaitingApproval {
 			r.Events.Eventf(we, nil, kind, string(we.Status.Phase), "Plan", "%s", phaseNote(we))
 		}
 	}

@@ -219,13 +219,18 @@ var _ = Describe("The RemediationRequest orchestrator", func() {
 
 		var evs eventsv1.EventList
 		Expect(k8s.List(ctx, &evs, client.InNamespace(o.ns))).To(Succeed())
-		var reasons []string
+		// The events tell the story — the plan waiting, the change starting with what and why,
+		// the end — not every phase (each is a write to the API server).
+		notes := map[string]string{}
 		for _, e := range evs.Items {
 			if e.Regarding.Name == "rr-happy" {
-				reasons = append(reasons, e.Reason)
+				notes[e.Reason] = e.Note
 			}
 		}
-		Expect(reasons).To(ContainElements("Processing", "Analyzing", "AwaitingApproval", "Executing", "Verifying", "Completed"))
+		Expect(notes).To(HaveLen(3), "events: %v", notes)
+		Expect(notes).To(HaveKeyWithValue("AwaitingApproval", And(ContainSubstring("rollback_deployment"), ContainSubstring("revision 7"))))
+		Expect(notes).To(HaveKeyWithValue("Executing", And(ContainSubstring("plan "+kubernautv1.WorkflowName("rr-happy")), ContainSubstring("root cause"))))
+		Expect(notes).To(HaveKeyWithValue("Completed", ContainSubstring("checkout healthy")))
 	})
 
 	DescribeTable("ends a remediation on its children's outcomes",

@@ -85,6 +85,9 @@ func chainLoad(t *testing.T, n int) {
 	t.Logf("RESULT chain n=%d: mean time from the notification to each phase first seen: %s", n, strings.Join(phases, ", "))
 	t.Logf("RESULT chain n=%d: API requests per remediation %.1f = %.1f writes + %.1f dry runs + %.1f access reviews; writes: %s",
 		n, float64(wr.total)/float64(n), float64(wr.persisted)/float64(n), float64(wr.dryRun)/float64(n), float64(wr.reviews)/float64(n), perRemediation(wr.byKind, n))
+	if n == 1 {
+		t.Logf("RESULT chain n=1: kubernaut's requests in order (audit log):\n\t%s", strings.Join(wr.inOrder, "\n\t"))
+	}
 	t.Logf("RESULT chain n=%d: controllers: %s", n, after.metrics.queueTimes())
 	var reqs []string
 	reqTotal := 0.0

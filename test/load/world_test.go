@@ -555,6 +555,8 @@ type writes struct {
 	// customResources counts the persisted writes of Kubernaut's own kinds (kubernaut.io).
 	customResources int
 	byTarget        map[string]int // namespace → persisted writes to apps/deployments
+	// inOrder lists the first requests as "+ms verb resource name" (one remediation's story).
+	inOrder []string
 }
 
 // auditWrites reads the audit log's write requests made by userAgent (a prefix) from since on.
@@ -577,6 +579,7 @@ func auditWrites(path, userAgent string, since time.Time) (writes, error) {
 				Resource    string `json:"resource"`
 				Subresource string `json:"subresource"`
 				Namespace   string `json:"namespace"`
+				Name        string `json:"name"`
 				APIGroup    string `json:"apiGroup"`
 			} `json:"objectRef"`
 		}
@@ -590,6 +593,13 @@ func auditWrites(path, userAgent string, since time.Time) (writes, error) {
 		res := ev.ObjectRef.Resource
 		if ev.ObjectRef.Subresource != "" {
 			res += "/" + ev.ObjectRef.Subresource
+		}
+		if len(w.inOrder) < 100 {
+			what := ev.Verb
+			if strings.Contains(ev.RequestURI, "dryRun=") {
+				what += " (dry run)"
+			}
+			w.inOrder = append(w.inOrder, fmt.Sprintf("+%d ms %s %s %s", ev.Received.Sub(since).Milliseconds(), what, res, ev.ObjectRef.Name))
 		}
 		switch {
 		case strings.Contains(ev.RequestURI, "dryRun="):
