@@ -296,7 +296,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		ke.Alerts = &kubernetesexecution.Alertmanager{URL: o.execution.alertmanagerURL}
 	}
 	if o.execution.authorize {
-		ke.Authorizer = &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: o.execution.actionsNamespace}
+		ke.Authorizer = &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: o.execution.actionsNamespace, Rules: granter}
 	}
 	if err := ke.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the KubernetesExecution controller: %w", err)

@@ -62,7 +62,8 @@ func (r *Reconciler) interval() time.Duration {
 // progressWrites throttles the progress messages of verifying steps: a rollout's message
 // changes several times a second ("0 of 1 updated replicas are available…", "1 old replicas
 // are pending termination…"), and each write also triggers the step's next reconcile at once.
-// A step writes its progress at most once per verify interval; its outcome is always written.
+// A step writes its progress at most once per verify interval, the first an interval after it
+// executed; its outcome is always written.
 type progressWrites struct {
 	mu sync.Mutex
 	at map[types.NamespacedName]time.Time
@@ -80,6 +81,18 @@ func (p *progressWrites) due(step types.NamespacedName, now time.Time, every tim
 	}
 	p.at[step] = now
 	return true
+}
+
+// started notes that a step began verifying: its first progress may be written an interval
+// later, so that a health check that passes within an interval (most rollouts) writes none —
+// the step's Verified condition says "verifying" meanwhile.
+func (p *progressWrites) started(step types.NamespacedName, now time.Time) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.at[step] = now
 }
 
 // forget drops a step that finished or is gone.
@@ -145,6 +158,7 @@ func (r *Reconciler) execute(ctx context.Context, ke *kubernautv1.KubernetesExec
 	}
 	set(ke, kubernautv1.ExecutedCondition, metav1.ConditionTrue, kubernautv1.ReasonActionSucceeded, result.Message)
 	set(ke, kubernautv1.VerifiedCondition, metav1.ConditionUnknown, kubernautv1.ReasonVerifying, "verifying "+ke.Spec.Target.String())
+	r.progress.started(client.ObjectKeyFromObject(ke), now)
 	return ctrl.Result{RequeueAfter: r.interval() / 4}, nil
 }
 

@@ -53,7 +53,18 @@ func TestProgressWrites(t *testing.T) {
 	if !p.due(a, start.Add(2100*time.Millisecond), every) {
 		t.Error("a forgotten step writes at once")
 	}
+	// A step that just executed writes its first progress an interval later: a rollout done
+	// within an interval writes none.
+	c := types.NamespacedName{Namespace: "kubernaut-system", Name: "c"}
+	p.started(c, start)
+	if p.due(c, start.Add(1900*time.Millisecond), every) {
+		t.Error("a step writes progress within an interval of executing")
+	}
+	if !p.due(c, start.Add(2*time.Second), every) {
+		t.Error("a step does not write progress an interval after executing")
+	}
 	var none *progressWrites
+	none.started(c, start)
 	if !none.due(a, start, every) {
 		t.Error("without a throttle every change is written")
 	}

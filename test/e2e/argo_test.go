@@ -139,7 +139,7 @@ func startArgoWorldWith(ctx SpecContext, prefix string, namespaceSemaphore, argo
 		e := actions.Env{Client: k8s, Kube: clientset, Log: GinkgoLogr}
 		ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e, Safety: safety,
 			Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
-			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond,
+			Authorizer: authorizer(mgr), Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond,
 			Metrics: kubernetesexecution.NewMetrics(prometheus.NewRegistry())}
 		Expect(ke.SetupWithManager(mgr)).To(Succeed())
 		return nil

@@ -41,7 +41,7 @@ func startJobExecutor(ctx SpecContext) {
 		r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e,
 			Safety:    kubernautrego.NewSafety(mgr.GetAPIReader(), "kubernaut-system", "kubernaut-policies", nil),
 			Executors: map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorJob: job}, Default: kubernautv1.ExecutorJob,
-			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond,
+			Authorizer: authorizer(mgr), Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond,
 			Metrics: kubernetesexecution.NewMetrics(prometheus.NewRegistry())}
 		Expect(r.SetupWithManager(mgr)).To(Succeed())
 		return nil
@@ -213,7 +213,7 @@ var _ = Describe("custom_script on the full control plane", func() {
 				map[string]any{"allowCustomScript": true, "customScriptImages": []string{"registry.example.com/fix-cache:1.2"}})
 			r := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: e, Safety: safety,
 				Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
-				Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond}
+				Authorizer: authorizer(mgr), Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond}
 			Expect(r.SetupWithManager(mgr)).To(Succeed())
 			return nil
 		})

@@ -70,7 +70,7 @@ func startControllers(ctx SpecContext) {
 		Expect(we.SetupWithManager(mgr)).To(Succeed())
 		ke := &kubernetesexecution.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: actionsEnv, Safety: safety,
 			Executors:  map[kubernautv1.ExecutorName]kubernetesexecution.Executor{kubernautv1.ExecutorInProcess: kubernetesexecution.InProcess{}},
-			Authorizer: &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace}, Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond,
+			Authorizer: authorizer(mgr), Grants: granter(mgr), VerifyInterval: 250 * time.Millisecond,
 			Events: mgr.GetEventRecorder("kubernaut-kubernetesexecution")}
 		Expect(ke.SetupWithManager(mgr)).To(Succeed())
 		return nil

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubernaut/kubernaut/catalog"
 	"github.com/kubernaut/kubernaut/controllers/grants"
+	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 	"github.com/kubernaut/kubernaut/templates"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
@@ -115,6 +116,12 @@ func runManager(setup func(ctx context.Context, mgr ctrl.Manager) error) {
 // actions' ServiceAccounts hold nothing at rest (catalog.RBAC binds nothing).
 func granter(mgr ctrl.Manager) *grants.Granter {
 	return &grants.Granter{Client: k8s, Namespace: actionsNamespace, Config: env.Config, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()}
+}
+
+// authorizer is the steps' Authorizer as kubernaut runs it: one rules review per namespace,
+// as the action's ServiceAccount.
+func authorizer(mgr ctrl.Manager) *kubernetesexecution.Authorizer {
+	return &kubernetesexecution.Authorizer{Client: mgr.GetClient(), Namespace: actionsNamespace, Rules: granter(mgr)}
 }
 
 // healthy fails the spec when a control-plane process died.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -98,6 +99,20 @@ func actionSA(a kubernautv1.ActionName) string {
 	return "system:serviceaccount:" + system + ":" + catalog.ServiceAccountName(a)
 }
 
+// countedRules counts the rules reviews the API server answered.
+type countedRules struct {
+	kubernetesexecution.RulesReviewer
+	answered atomic.Int32
+}
+
+func (c *countedRules) Rules(ctx context.Context, name kubernautv1.ActionName, ns string) ([]authorizationv1.ResourceRule, bool, error) {
+	rules, incomplete, err := c.RulesReviewer.Rules(ctx, name, ns)
+	if err == nil {
+		c.answered.Add(1)
+	}
+	return rules, incomplete, err
+}
+
 // eventuallyCan waits until the authorizer (an informer) agrees.
 func eventuallyCan(ctx SpecContext, want bool, user, verb, group, resource, ns string) {
 	GinkgoHelper()
@@ -148,6 +163,45 @@ var _ = Describe("Just-in-time rights (manifests/base RBAC and admission on the 
 		Expect(granter.Revoke(ctx, h, entry, target)).To(Succeed())
 		eventuallyCan(ctx, false, sa, "patch", "apps", "deployments", shop)
 		Expect(granter.Revoke(ctx, h, entry, target)).To(Succeed(), "revoking again is fine")
+	})
+
+	It("answers a step's access review with one rules review per namespace, as SubjectAccessReviews answer it", func(ctx SpecContext) {
+		shop := newNamespace(ctx)
+		_, h := holder(ctx, shop)
+		bySAR := &kubernetesexecution.Authorizer{Client: k8s, Namespace: system}
+		reviews := &countedRules{RulesReviewer: granter}
+		byRules := &kubernetesexecution.Authorizer{Client: k8s, Namespace: system, Rules: reviews}
+		both := func(a catalog.Action, t kubernautv1.Target) (*kubernautv1.AuthorizationResult, *kubernautv1.AuthorizationResult) {
+			GinkgoHelper()
+			s, err := bySAR.Authorize(ctx, a, t)
+			Expect(err).NotTo(HaveOccurred())
+			r, err := byRules.Authorize(ctx, a, t)
+			Expect(err).NotTo(HaveOccurred())
+			return s, r
+		}
+		for _, a := range catalog.Actions {
+			t := kubernautv1.Target{Kind: a.Targets[0], Namespace: shop, Name: "x"}
+			if t.Kind.IsClusterScoped() {
+				t.Namespace = ""
+			}
+			s, r := both(a, t)
+			Expect(r).To(Equal(s), "%s on %s, no grant", a.Name, t)
+			Expect(r.Allowed).To(BeFalse(), "%s: no standing right", a.Name)
+			Expect(r.Denied).NotTo(BeEmpty(), "%s: the refused permissions named", a.Name)
+
+			Expect(granter.Grant(ctx, h, a, t)).To(Succeed())
+			Eventually(func() *kubernautv1.AuthorizationResult { _, r := both(a, t); return r }).WithContext(ctx).WithTimeout(10*time.Second).
+				Should(HaveField("Allowed", BeTrue()), "%s on %s, granted", a.Name, t)
+			s, r = both(a, t)
+			Expect(r).To(Equal(s), "%s on %s, granted", a.Name, t)
+
+			Expect(granter.Revoke(ctx, h, a, t)).To(Succeed())
+			Eventually(func() *kubernautv1.AuthorizationResult { _, r := both(a, t); return r }).WithContext(ctx).WithTimeout(10*time.Second).
+				Should(HaveField("Allowed", BeFalse()), "%s on %s, revoked", a.Name, t)
+		}
+		// The rules answered (the ServiceAccounts may review their own rules): one review per
+		// namespace and Authorize, none for what is cluster-wide.
+		Expect(reviews.answered.Load()).To(BeNumerically(">", 3*len(catalog.Actions)/2), "rules reviews answered")
 	})
 
 	It("binds node actions cluster-wide for the step only, and custom_script's Job rights only in Kubernaut's namespace", func(ctx SpecContext) {
