@@ -51,6 +51,13 @@ func newWorkflow(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis
 	target := blastRadius(rr, aia)
 	meta := childMeta(rr, kubernautv1.WorkflowName(rr.Name))
 	meta.Labels[kubernautv1.LabelTargetHash] = target.Hash()
+	if aia.Status.Approval.Mode == kubernautv1.ApprovalAuto {
+		// An auto-approved plan starts the moment it is validated, and a started plan holds
+		// the undo finalizer (deleting it mid-way undoes what it did): it is created holding
+		// it, which spares the plan's controller a write when it starts. Deleted before it
+		// starts, it still goes at once: its controller lets go of a plan that had not started.
+		meta.Finalizers = []string{kubernautv1.UndoFinalizer}
+	}
 	return &kubernautv1.WorkflowExecution{
 		ObjectMeta: meta,
 		Spec: kubernautv1.WorkflowExecutionSpec{

@@ -75,7 +75,8 @@ func (r *Reconciler) release(ctx context.Context, we *kubernautv1.WorkflowExecut
 }
 
 // holdForUndo adds the undo finalizer to a plan about to start, so that deleting it mid-way
-// undoes what it did. Only then: a plan withdrawn or deleted before it starts (nothing to
+// undoes what it did. Only then (an auto-approved plan, which starts the moment it is
+// validated, is created holding it): a plan withdrawn or deleted before it starts (nothing to
 // undo) goes at once, even with no controller to let it go.
 func (r *Reconciler) holdForUndo(ctx context.Context, we *kubernautv1.WorkflowExecution) error {
 	if we.DeletionTimestamp != nil || controllerutil.ContainsFinalizer(we, kubernautv1.UndoFinalizer) {
