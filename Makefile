@@ -287,6 +287,16 @@ ENGINE ?= builtin
 load: cluster-bin $(if $(filter argo,$(ENGINE)),argo-bin) ## The whole chain under load: $(LOAD_N) concurrent remediations through the gateway (ENGINE=argo: as Argo Workflows; docs/benchmarks.md).
 	KUBERNAUT_LOAD_ENGINE=$(ENGINE) KUBERNAUT_LOAD_CHAIN=$(LOAD_N) go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go|^\s+\+[0-9]+ ms'
 
+# The commit make load-compare measures this tree against, and at how many at once.
+BASE ?= HEAD~1
+COMPARE_N ?= 100
+
+.PHONY: load-compare
+load-compare: cluster-bin ## make load (COMPARE_N at once) side by side with the kubernaut of commit $(BASE), alternately, twice each; prints the ratios (docs/benchmarks.md).
+	@wt=$$(mktemp -d) && git worktree add --detach -q $$wt $(BASE) && \
+	  (cd $$wt && go build -o $(BIN)/kubernaut-baseline ./cmd/kubernaut); rc=$$?; git worktree remove --force $$wt; exit $$rc
+	KUBERNAUT_LOAD_BASELINE=$(BIN)/kubernaut-baseline KUBERNAUT_LOAD_ENGINE=$(ENGINE) KUBERNAUT_LOAD_CHAIN=$(COMPARE_N) go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT (compare|chain n=[0-9]+: (all|overhead|API|reads|control))|FAIL|panic|ok'
+
 .PHONY: load-floor
 load-floor: cluster-bin ## make load with 100, then this API server's capacity for status writes with Kubernaut stopped (docs/benchmarks.md).
 	KUBERNAUT_LOAD_FLOOR=1 KUBERNAUT_LOAD_CHAIN=100 go test ./test/load/ -count=1 -run TestChainLoad -v -timeout 60m | grep -E 'RESULT|FAIL|panic|ok|_test.go'

@@ -56,6 +56,9 @@ type Options struct {
 	// AuditWrites makes the API server write an audit event (level Metadata) for every
 	// write request into AuditLog(), for measurements of who writes what.
 	AuditWrites bool
+	// AuditReads adds the get and list requests to the audit (with AuditWrites): what a client
+	// reads straight from the API server rather than its cache.
+	AuditReads bool
 
 	// RealNode starts a real node beside the kwok nodes (Full only; as root): containerd,
 	// the kubelet and kube-proxy of bin/node (make node-bin), named RealNodeName, labelled
@@ -250,7 +253,11 @@ func (c *Cluster) startAPIServer(ctx context.Context, pki *pki, etcdPort, apiPor
 	c.apiArgs = append(c.apiArgs, extra...)
 	if c.opts.AuditWrites {
 		policy := filepath.Join(c.Dir, "audit-policy.yaml")
-		if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		verbs := `"create", "update", "patch", "delete", "deletecollection"`
+		if c.opts.AuditReads {
+			verbs += `, "get", "list"`
+		}
+		if err := os.WriteFile(policy, []byte(fmt.Sprintf(auditPolicy, verbs)), 0o644); err != nil {
 			return fmt.Errorf("writing the audit policy: %w", err)
 		}
 		c.apiArgs = append(c.apiArgs, "--audit-policy-file="+policy, "--audit-log-path="+c.AuditLog(),
@@ -259,13 +266,14 @@ func (c *Cluster) startAPIServer(ctx context.Context, pki *pki, etcdPort, apiPor
 	return c.runAPIServer(ctx)
 }
 
-// auditPolicy records each write request once, when its answer is complete, without bodies.
+// auditPolicy records each request of the verbs (%s) once, when its answer is complete,
+// without bodies.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived", "ResponseStarted"]
 rules:
 - level: Metadata
-  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+  verbs: [%s]
 - level: None
 `
 

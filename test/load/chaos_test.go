@@ -63,7 +63,7 @@ func chaosKill(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	t.Logf("seed %d (KUBERNAUT_CHAOS_SEED repeats the kill times)", seed)
 
-	w := startWorld(t)
+	w := startWorld(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	sits, tr, k := w.remediate(ctx, t, n)
@@ -124,7 +124,7 @@ func chaosKill(t *testing.T) {
 func chaosAPIServer(t *testing.T) {
 	n := envInt(t, "KUBERNAUT_CHAOS_APISERVER_N", 40)
 	outage := 10 * time.Second
-	w := startWorld(t)
+	w := startWorld(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	sits, tr, k := w.remediate(ctx, t, n)
@@ -182,7 +182,7 @@ func chaosAPIServer(t *testing.T) {
 // chaosFailover runs two replicas with leader election and kills the leader while it works.
 func chaosFailover(t *testing.T) {
 	n := envInt(t, "KUBERNAUT_CHAOS_FAILOVER_N", 20)
-	w := startWorld(t)
+	w := startWorld(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	sits := w.oomKilled(t, 2*n)

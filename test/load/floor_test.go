@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -80,7 +81,7 @@ func (w *world) apiFloor(t *testing.T, k *cluster.Kubernaut, rrs []string, heavy
 		managers = append(managers, fmt.Sprintf("%s %s %s (%d B)", m.Manager, m.Operation, m.Subresource, len(m.FieldsV1.Raw)))
 	}
 	t.Logf("floor: %s's field managers: %s", objs[0].Name, strings.Join(managers, "; "))
-	profiled := w.profileAPIServer(t, ctx, os.Getenv("KUBERNAUT_LOAD_FLOOR_PROFILE"))
+	profiled := w.profileAPIServer(t, ctx, os.Getenv("KUBERNAUT_LOAD_FLOOR_PROFILE"), 5)
 	before := w.c.Usage()["kube-apiserver"].CPU
 	start := time.Now()
 	for range floorWorkers {
@@ -132,9 +133,9 @@ func (w *world) apiFloor(t *testing.T, k *cluster.Kubernaut, rrs []string, heavy
 		len(rrs), heavyPer, heavyPer*float64(len(rrs))/perSec, len(rrs), perSec/float64(len(rrs)))
 }
 
-// profileAPIServer starts a CPU profile of the API server (/debug/pprof/profile, 5 s) written
-// to path, when path is set; the returned function waits for it.
-func (w *world) profileAPIServer(t *testing.T, ctx context.Context, path string) func() error {
+// profileAPIServer starts a CPU profile of the API server (/debug/pprof/profile, for seconds)
+// written to path, when path is set; the returned function waits for it.
+func (w *world) profileAPIServer(t *testing.T, ctx context.Context, path string, seconds int) func() error {
 	t.Helper()
 	if path == "" {
 		return func() error { return nil }
@@ -145,7 +146,7 @@ func (w *world) profileAPIServer(t *testing.T, ctx context.Context, path string)
 	}
 	done := make(chan error, 1)
 	go func() {
-		b, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "5").DoRaw(ctx)
+		b, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(seconds)).DoRaw(ctx)
 		if err != nil {
 			done <- fmt.Errorf("profiling the API server: %w", err)
 			return

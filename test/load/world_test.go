@@ -54,7 +54,9 @@ type world struct {
 func argoEngine() bool { return os.Getenv("KUBERNAUT_LOAD_ENGINE") == string(kubernautv1.EngineArgo) }
 
 // startWorld starts the world for one measurement; it stops with the test.
-func startWorld(t *testing.T) *world {
+//
+// Kubernaut is bin, else $KUBERNAUT_LOAD_BINARY, else built from the tree.
+func startWorld(t *testing.T, bin string) *world {
 	t.Helper()
 	ctx := context.Background()
 	root, err := cluster.ModuleRoot()
@@ -75,7 +77,7 @@ func startWorld(t *testing.T) *world {
 		}
 		crds = append(crds, argoCRDs)
 	}
-	c, err := cluster.Start(ctx, cluster.Options{Full: true, KwokNodes: 2, AuditWrites: true, StartTimeout: 2 * time.Minute, Dir: dir, CRDDirs: crds})
+	c, err := cluster.Start(ctx, cluster.Options{Full: true, KwokNodes: 2, AuditWrites: true, AuditReads: true, StartTimeout: 2 * time.Minute, Dir: dir, CRDDirs: crds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,9 +100,13 @@ func startWorld(t *testing.T) *world {
 			t.Fatal(err)
 		}
 	}
-	bin, err := cluster.BuildKubernaut(ctx, c.Dir)
-	if err != nil {
-		t.Fatal(err)
+	if bin == "" {
+		bin = os.Getenv("KUBERNAUT_LOAD_BINARY")
+	}
+	if bin == "" {
+		if bin, err = cluster.BuildKubernaut(ctx, c.Dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	w := &world{c: c, k8s: k8s, bin: bin}
 	if argoEngine() {
@@ -555,13 +561,16 @@ type writes struct {
 	// customResources counts the persisted writes of Kubernaut's own kinds (kubernaut.io).
 	customResources int
 	byTarget        map[string]int // namespace → persisted writes to apps/deployments
+	reads           int            // gets and lists straight from the API server (not the cache)
+	readsByKind     map[string]int // verb resource[/subresource] → count
 	// inOrder lists the first requests as "+ms verb resource name" (one remediation's story).
 	inOrder []string
 }
 
-// auditWrites reads the audit log's write requests made by userAgent (a prefix) from since on.
+// auditWrites reads the audit log's requests made by userAgent (a prefix) from since on: the
+// writes, and the reads when the audit has them (cluster.Options.AuditReads).
 func auditWrites(path, userAgent string, since time.Time) (writes, error) {
-	w := writes{byKind: map[string]int{}, byTarget: map[string]int{}}
+	w := writes{byKind: map[string]int{}, byTarget: map[string]int{}, readsByKind: map[string]int{}}
 	f, err := os.Open(path)
 	if err != nil {
 		return w, fmt.Errorf("opening the audit log: %w", err)
@@ -589,11 +598,16 @@ func auditWrites(path, userAgent string, since time.Time) (writes, error) {
 		if !strings.HasPrefix(ev.UserAgent, userAgent) || ev.Received.Before(since) || ev.ObjectRef == nil {
 			continue
 		}
-		w.total++
 		res := ev.ObjectRef.Resource
 		if ev.ObjectRef.Subresource != "" {
 			res += "/" + ev.ObjectRef.Subresource
 		}
+		if ev.Verb == "get" || ev.Verb == "list" {
+			w.reads++
+			w.readsByKind[ev.Verb+" "+res]++
+			continue
+		}
+		w.total++
 		if len(w.inOrder) < 100 {
 			what := ev.Verb
 			if strings.Contains(ev.RequestURI, "dryRun=") {
