@@ -206,7 +206,7 @@ verify: generate ## Regenerate everything and fail if anything changed; gofmt an
 ##@ Test
 
 .PHONY: test
-test: cluster-bin argo-bin argoexec-bin node-bin verify ## Unit, integration (real API server) and end-to-end (full local control plane) tests.
+test: cluster-bin argo-bin argoexec-bin node-bin alertmanager-bin verify ## Unit, integration (real API server) and end-to-end (full local control plane) tests.
 	go test ./... -count=1 -timeout $(E2E_TIMEOUT) $(GO_TEST_FLAGS)
 
 .PHONY: test-unit

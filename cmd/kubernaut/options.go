@@ -29,6 +29,7 @@ type options struct {
 	analysis     analysisOptions
 	workflow     workflowOptions
 	execution    executionOptions
+	notify       notifyOptions
 	gateway      gatewayOptions
 }
 
@@ -52,7 +53,7 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 	var groups []flagGroup
 	if controller {
 		o.manager = managerOptions{leaderElect: command == "controller"}
-		groups = append(groups, &o.manager, &o.orchestrator, &o.processing, &o.analysis, &o.workflow, &o.execution)
+		groups = append(groups, &o.manager, &o.orchestrator, &o.processing, &o.analysis, &o.workflow, &o.execution, &o.notify)
 	}
 	if gw {
 		groups = append(groups, &o.gateway)

@@ -80,6 +80,9 @@ func runProcess(ctx context.Context, o *options) error {
 		if err := setupControllers(ctx, mgr, o); err != nil {
 			return err
 		}
+		if err := setupNotifications(ctx, mgr, o); err != nil {
+			return err
+		}
 		runs = append(runs, func(ctx context.Context) error {
 			log.Info("starting the controller manager", "metrics", o.manager.metricsAddr, "probes", o.manager.probeAddr)
 			if err := mgr.Start(ctx); err != nil {

@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,64 +36,16 @@ const (
 	versusDuration = 10 * time.Second
 )
 
-// alertmanagerBinary is the Alertmanager `make alertmanager-bin` builds.
-func alertmanagerBinary(tb testing.TB) string {
+// startAlertmanager starts a real Alertmanager, alone, routing to a receiver that sends
+// nothing.
+func startAlertmanager(tb testing.TB) *cluster.Alertmanager {
 	tb.Helper()
-	dir := os.Getenv("KUBERNAUT_CLUSTER_BIN")
-	if dir == "" {
-		root, err := cluster.ModuleRoot()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		dir = filepath.Join(root, "bin", "cluster")
-	}
-	bin := filepath.Join(dir, "alertmanager")
-	if _, err := os.Stat(bin); err != nil {
-		tb.Fatalf("no Alertmanager at %s: run make alertmanager-bin", bin)
-	}
-	return bin
-}
-
-// alertmanager is a real Alertmanager on a loopback port, alone (no cluster), routing to a
-// receiver that sends nothing.
-type alertmanager struct {
-	url string
-	cmd *exec.Cmd
-}
-
-func startAlertmanager(tb testing.TB) *alertmanager {
-	tb.Helper()
-	dir := tb.TempDir()
-	cfg := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(cfg, []byte("route:\n  receiver: none\n  group_by: [alertname, namespace]\nreceivers:\n- name: none\n"), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	am, err := cluster.StartAlertmanager(context.Background(), tb.TempDir(), "route:\n  receiver: none\n  group_by: [alertname, namespace]\nreceivers:\n- name: none\n")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	cmd := exec.Command(alertmanagerBinary(tb), "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	am := &alertmanager{url: "http://" + addr, cmd: cmd}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(am.url + "/-/ready"); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return am
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	tb.Fatalf("Alertmanager at %s not ready after 30s", addr)
-	return nil
+	tb.Cleanup(am.Stop)
+	return am
 }
 
 // rssMiB is a process' resident memory.
@@ -281,7 +231,7 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 	t.Cleanup(gw.Stop)
 	t.Logf("RESULT gateway RSS once ready, %d RemediationRequests tracked: %.0f MiB", tracked, rssMiB(gw.PID()))
 	intakes := []intake{
-		{name: "alertmanager", url: am.url + "/api/v2/alerts", encode: amBody},
+		{name: "alertmanager", url: am.URL + "/api/v2/alerts", encode: amBody},
 		{name: "gateway", url: gw.GatewayURL + gateway.AlertmanagerPath, token: gw.Token, encode: gatewayBody},
 	}
 
@@ -328,7 +278,7 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 		t.Logf("RESULT ratio gateway/alertmanager, %s: %.2f", s.name, gwAPS/amAPS)
 	}
 	t.Logf("RESULT RSS after the run: alertmanager %.0f MiB; the gateway (%s, %d RemediationRequests tracked besides the shapes') %.0f MiB",
-		rssMiB(am.cmd.Process.Pid), filepath.Base(bin), tracked, rssMiB(gw.PID()))
+		rssMiB(am.PID()), filepath.Base(bin), tracked, rssMiB(gw.PID()))
 }
 
 // createTracked creates n RemediationRequests of distinct alerts in namespace ns, 16 at a

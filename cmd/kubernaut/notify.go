@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	toolscache "k8s.io/client-go/tools/cache"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/notify"
+)
+
+// notifyOptions say how Kubernaut tells people what it does (docs/notifications.md).
+type notifyOptions struct {
+	alertmanager bool
+	interval     time.Duration
+	failureFor   time.Duration
+}
+
+func (n *notifyOptions) bindFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&n.alertmanager, "notify-alertmanager", true,
+		"post Kubernaut's own alerts (KubernautApprovalRequired, KubernautRemediating, KubernautRemediationFailed, KubernautCompensationFailed) to the Alertmanager of --alertmanager-url")
+	fs.DurationVar(&n.interval, "notify-interval", time.Minute, "how often firing notifications are posted again (each ends three intervals later unless posted again)")
+	fs.DurationVar(&n.failureFor, "notify-failure-for", 4*time.Hour, "how long KubernautRemediationFailed fires after a remediation failed or timed out")
+}
+
+func (n *notifyOptions) validate() error {
+	switch {
+	case n.interval < time.Second:
+		return fmt.Errorf("--notify-interval %s: want at least 1s", n.interval)
+	case n.failureFor <= 0:
+		return fmt.Errorf("--notify-failure-for %s: want a positive duration", n.failureFor)
+	}
+	return nil
+}
+
+// setupNotifications runs the notifier beside the controllers when there is an Alertmanager
+// to tell: it syncs on every change of a remediation or a plan, and every interval.
+func setupNotifications(ctx context.Context, mgr ctrl.Manager, o *options) error {
+	if o.execution.alertmanagerURL == "" || !o.notify.alertmanager {
+		return nil
+	}
+	n := &notify.Notifier{
+		Reader:   mgr.GetClient(),
+		Sink:     &notify.Alertmanager{URL: o.execution.alertmanagerURL},
+		Options:  notify.Options{Namespace: o.manager.namespace, FailureFor: o.notify.failureFor},
+		Interval: o.notify.interval,
+		Events:   mgr.GetEventRecorder("kubernaut-notify"),
+		Metrics:  notify.NewMetrics(metrics.Registry),
+		Log:      ctrl.Log.WithName("notify"),
+	}
+	wake := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { n.Notify() },
+		UpdateFunc: func(any, any) { n.Notify() },
+		DeleteFunc: func(any) { n.Notify() },
+	}
+	for _, obj := range []client.Object{&kubernautv1.RemediationRequest{}, &kubernautv1.WorkflowExecution{}} {
+		inf, err := mgr.GetCache().GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("watching %T for the notifications: %w", obj, err)
+		}
+		if _, err := inf.AddEventHandler(wake); err != nil {
+			return fmt.Errorf("watching %T for the notifications: %w", obj, err)
+		}
+	}
+	if err := mgr.Add(n); err != nil {
+		return fmt.Errorf("adding the notifier: %w", err)
+	}
+	return nil
+}
