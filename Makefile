@@ -60,9 +60,10 @@ help: ## Show the targets.
 ##@ Build
 
 .PHONY: build
-build: ## Build the kubernaut binary and the gateway's own (kubernaut-gateway) into bin/.
+build: ## Build the kubernaut binary, the gateway's own (kubernaut-gateway) and the kubectl plugin (kubectl-kubernaut) into bin/.
 	go build -o $(BIN)/kubernaut ./cmd/kubernaut
 	go build -o $(BIN)/kubernaut-gateway ./cmd/kubernaut-gateway
+	go build -o $(BIN)/kubectl-kubernaut ./cmd/kubectl-kubernaut
 
 .PHONY: tools
 tools: cluster-bin $(CONTROLLER_GEN) ## Build every tool the tests and the demo need.

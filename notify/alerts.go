@@ -153,8 +153,10 @@ func approvalRequired(rr *kubernautv1.RemediationRequest, we *kubernautv1.Workfl
 	}
 	a.Annotations["steps"] = steps(we.Status.Plan)
 	a.Annotations["plan_hash"] = we.Status.Plan.Hash
-	a.Annotations["approve"] = fmt.Sprintf("kubectl -n %s annotate workflowexecution %s %s=%s", we.Namespace, we.Name, kubernautv1.ApproveAnnotation, we.Status.Plan.Hash)
-	a.Annotations["reject"] = fmt.Sprintf("kubectl -n %s annotate workflowexecution %s %s='<reason>'", we.Namespace, we.Name, kubernautv1.RejectAnnotation)
+	// The plugin's commands, and plain kubectl's for those without it.
+	a.Annotations["approve"] = fmt.Sprintf("kubectl kubernaut approve %s -n %s", rr.Name, rr.Namespace)
+	a.Annotations["reject"] = fmt.Sprintf("kubectl kubernaut reject %s -n %s --reason '<why>'", rr.Name, rr.Namespace)
+	a.Annotations["approve_with_kubectl"] = fmt.Sprintf("kubectl -n %s annotate workflowexecution %s %s=%s", we.Namespace, we.Name, kubernautv1.ApproveAnnotation, we.Status.Plan.Hash)
 	need := int32(1)
 	if we.Spec.Quorum != nil && we.Spec.Quorum.Approvers > 0 {
 		need = we.Spec.Quorum.Approvers

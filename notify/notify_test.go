@@ -61,11 +61,12 @@ func TestDesired(t *testing.T) {
 		}
 	}
 	for k, want := range map[string]string{
-		"approve":    "kubectl -n kubernaut-system annotate workflowexecution rr-1-we kubernaut.io/approve=abc123",
-		"steps":      "1. rollback_deployment on Deployment/shop/checkout — policy allowed; dry run succeeded: - image: v8 + image: v7",
-		"plan_hash":  "abc123",
-		"quorum":     "1 of 2 approvals",
-		"root_cause": "revision 8 crashes on start; revision 7 served",
+		"approve":              "kubectl kubernaut approve rr-1 -n kubernaut-system",
+		"approve_with_kubectl": "kubectl -n kubernaut-system annotate workflowexecution rr-1-we kubernaut.io/approve=abc123",
+		"steps":                "1. rollback_deployment on Deployment/shop/checkout — policy allowed; dry run succeeded: - image: v8 + image: v7",
+		"plan_hash":            "abc123",
+		"quorum":               "1 of 2 approvals",
+		"root_cause":           "revision 8 crashes on start; revision 7 served",
 	} {
 		if a.Annotations[k] != want {
 			t.Errorf("annotation %s = %q, want %q", k, a.Annotations[k], want)

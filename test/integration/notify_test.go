@@ -125,7 +125,8 @@ inhibit_rules:
 		got := rcv.find(notify.ApprovalRequired, "firing")[0]
 		Expect(got.Labels).To(And(HaveKeyWithValue("namespace", "shop"), HaveKeyWithValue("target_name", "checkout"),
 			HaveKeyWithValue(notify.LabelSourceAlertname, "KubePodCrashLooping"), HaveKeyWithValue(notify.LabelRemediation, "rr-n")))
-		Expect(got.Annotations).To(And(HaveKeyWithValue("approve", "kubectl -n "+ns+" annotate workflowexecution rr-n-we kubernaut.io/approve="+hash),
+		Expect(got.Annotations).To(And(HaveKeyWithValue("approve", "kubectl kubernaut approve rr-n -n "+ns),
+			HaveKeyWithValue("approve_with_kubectl", "kubectl -n "+ns+" annotate workflowexecution rr-n-we kubernaut.io/approve="+hash),
 			HaveKeyWithValue("root_cause", "revision 8 crashes on start"), HaveKeyWithValue("steps", ContainSubstring("rollback_deployment on Deployment/shop/checkout — policy allowed"))))
 
 		// Approved: the plan runs.
