@@ -140,7 +140,7 @@ func build(we *kubernautv1.WorkflowExecution, planHash string, opts CompileOptio
 				kubernautv1.LabelAlertName: we.Spec.AlertName, kubernautv1.LabelTargetKind: string(t.Kind), kubernautv1.LabelTargetNamespace: t.Namespace, kubernautv1.LabelTargetName: t.Name,
 				kubernautv1.LabelApprovers: approversLabel(we),
 			}),
-			Annotations: map[string]string{planHashAnnotation: planHash, "workflows.argoproj.io/description": fmt.Sprintf("Kubernaut remediation of %s for %s", t, we.Spec.AlertName)},
+			Annotations: map[string]string{planHashAnnotation: planHash, titleAnnotation: title(we), descriptionAnnotation: description(we, planHash)},
 		},
 		Spec: wfv1.WorkflowSpec{
 			Entrypoint:         entrypoint,
