@@ -6,10 +6,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,6 +21,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/plugin"
@@ -38,7 +43,7 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	flags := genericclioptions.NewConfigFlags(true)
 	root := &cobra.Command{
 		Use:           "kubectl kubernaut",
-		Short:         "Kubernaut's remediations: list, show, approve, reject",
+		Short:         "Kubernaut's remediations: list, show, approve, reject, history; pause a namespace; the kill switch",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -146,8 +151,105 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		},
 	}
 	reject.Flags().StringVar(&reason, "reason", "", "why the plan is rejected (required)")
-	root.AddCommand(list, show, approve, reject)
+
+	var since, historyOutput string
+	history := &cobra.Command{
+		Use:   "history",
+		Short: "Finished remediations: signal, target, actions, approval, outcome, duration (newest first)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			window, err := parseSince(since)
+			if err != nil {
+				return err
+			}
+			p, ns, err := env.plugin()
+			if err != nil {
+				return err
+			}
+			records, err := p.History(cmd.Context(), ns, time.Now().Add(-window))
+			if err != nil {
+				return err
+			}
+			switch historyOutput {
+			case "":
+				if len(records) == 0 {
+					fmt.Fprintf(streams.ErrOut, "No remediation finished in %s within %s.\n", orAll(ns), since)
+					return nil
+				}
+				p.PrintHistory(records)
+				return nil
+			case "json":
+				enc := json.NewEncoder(streams.Out)
+				enc.SetIndent("", "    ")
+				return enc.Encode(records)
+			case "yaml":
+				raw, err := yaml.Marshal(records)
+				if err != nil {
+					return err
+				}
+				_, err = streams.Out.Write(raw)
+				return err
+			}
+			return errors.New("--output " + historyOutput + ": want json or yaml")
+		},
+	}
+	history.Flags().StringVar(&since, "since", "7d", "how far back: a duration such as 36h, or days such as 7d")
+	history.Flags().StringVarP(&historyOutput, "output", "o", "", "output format: json or yaml")
+
+	optIn := func(use, short string, on bool) *cobra.Command {
+		return &cobra.Command{
+			Use:   use + " NAMESPACE",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				p, _, err := env.plugin()
+				if err != nil {
+					return err
+				}
+				return p.SetRemediate(cmd.Context(), args[0], on)
+			},
+		}
+	}
+	pause := optIn("pause", "Stop remediating a namespace ("+kubernautv1.OptInLabel+"=false)", false)
+	resume := optIn("resume", "Remediate a namespace again ("+kubernautv1.OptInLabel+"=true)", true)
+
+	var configMap string
+	killswitch := &cobra.Command{
+		Use:       "killswitch on|off|status",
+		Short:     "The kill switch: on stops every new remediation and every step not yet started",
+		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
+		ValidArgs: []string{"on", "off", "status"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, ns, err := env.plugin()
+			if err != nil {
+				return err
+			}
+			ks := plugin.KillSwitch{Namespace: ns, Name: configMap}
+			if args[0] == "status" {
+				return p.KillSwitchStatus(cmd.Context(), ks)
+			}
+			return p.SetKillSwitch(cmd.Context(), ks, args[0] == "on")
+		},
+	}
+	killswitch.Flags().StringVar(&configMap, "config-map", "kubernaut-config", "the kill switch's ConfigMap (in -n, Kubernaut's namespace by default)")
+	root.AddCommand(list, show, approve, reject, history, pause, resume, killswitch)
 	return root
+}
+
+// parseSince reads a duration, days included ("7d").
+func parseSince(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("--since %q: want a positive number of days (7d) or a duration (36h)", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--since %q: want a positive number of days (7d) or a duration (36h)", s)
+	}
+	return d, nil
 }
 
 // cliEnv makes the plugin from kubectl's flags.

@@ -20,6 +20,11 @@ func TestBadInvocations(t *testing.T) {
 		{[]string{"reject", "rr-1"}, "reject needs --reason"},
 		{[]string{"list", "extra"}, `unknown command "extra"`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"history", "--since", "a week"}, `--since "a week": want a positive number of days`},
+		{[]string{"history", "--since", "0d"}, `--since "0d": want a positive number of days`},
+		{[]string{"killswitch", "maybe"}, `invalid argument "maybe"`},
+		{[]string{"killswitch"}, "accepts 1 arg(s), received 0"},
+		{[]string{"pause"}, "accepts 1 arg(s), received 0"},
 	} {
 		var out, errOut bytes.Buffer
 		root := newRoot(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
@@ -39,7 +44,7 @@ func TestHelp(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"list", "show", "approve", "reject", "--namespace", "--context", "--kubeconfig", "--as"} {
+	for _, want := range []string{"list", "show", "approve", "reject", "history", "pause", "resume", "killswitch", "--namespace", "--context", "--kubeconfig", "--as"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}

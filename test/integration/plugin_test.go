@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -122,6 +123,68 @@ var _ = Describe("kubectl kubernaut (plugin/) against the real API server and it
 		// A plan no longer waiting is not approved again.
 		Expect((&plugin.Plugin{Client: as("alice"), Out: &out}).Decide(ctx, ns, "rr-waiting-we", plugin.Decision{Approve: true})).
 			To(MatchError(ContainSubstring("plan rr-waiting-we is Running, not waiting for approval")))
+	})
+
+	It("pauses and resumes a namespace, turns the kill switch on and off, and tells the history", func(ctx SpecContext) {
+		ns, shop := newNamespace(ctx), newNamespace(ctx)
+		var out bytes.Buffer
+		p := &plugin.Plugin{Client: k8s, Out: &out}
+
+		Expect(p.SetRemediate(ctx, shop, false)).To(Succeed())
+		got := &corev1.Namespace{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: shop}, got)).To(Succeed())
+		Expect(got.Labels).To(HaveKeyWithValue(kubernautv1.OptInLabel, "false"))
+		Expect(out.String()).To(ContainSubstring("namespace " + shop + ": paused"))
+		Expect(p.SetRemediate(ctx, shop, true)).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: shop}, got)).To(Succeed())
+		Expect(got.Labels).To(HaveKeyWithValue(kubernautv1.OptInLabel, "true"))
+		// Someone RBAC does not let label namespaces is refused, and told which permission.
+		err := (&plugin.Plugin{Client: as("bob"), Out: &out}).SetRemediate(ctx, shop, false)
+		Expect(err).To(MatchError(ContainSubstring(`User "bob" cannot patch resource "namespaces"`)))
+
+		ks := plugin.KillSwitch{Namespace: ns, Name: "kubernaut-config"}
+		out.Reset()
+		Expect(p.KillSwitchStatus(ctx, ks)).To(Succeed())
+		Expect(out.String()).To(HavePrefix("kill switch off"))
+		Expect(p.SetKillSwitch(ctx, ks, true)).To(Succeed(), "creates the ConfigMap when there is none")
+		cm := &corev1.ConfigMap{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "kubernaut-config"}, cm)).To(Succeed())
+		Expect(cm.Data).To(HaveKeyWithValue("killSwitch", "true"))
+		Expect(out.String()).To(ContainSubstring("kill switch ON (ConfigMap " + ns + "/kubernaut-config)"))
+		Expect(p.SetKillSwitch(ctx, ks, false)).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "kubernaut-config"}, cm)).To(Succeed())
+		Expect(cm.Data).To(HaveKeyWithValue("killSwitch", "false"))
+
+		// History: what finished within the window, newest first, with how it was approved.
+		finish := func(name string, ago time.Duration, phase kubernautv1.RemediationPhase, approval *kubernautv1.Approval) {
+			GinkgoHelper()
+			rr := gen.RemediationRequest(ns, name)
+			Expect(k8s.Create(ctx, rr)).To(Succeed())
+			if approval != nil {
+				we := gen.WorkflowExecution(ns, kubernautv1.WorkflowName(name))
+				Expect(k8s.Create(ctx, we)).To(Succeed())
+				we.Status.Approval = approval
+				Expect(k8s.Status().Update(ctx, we)).To(Succeed())
+				rr.Status.WorkflowExecutionRef = &kubernautv1.LocalReference{Name: we.Name}
+			}
+			t := metav1.NewTime(time.Now().Add(-ago))
+			rr.Status.Phase, rr.Status.CompletedAt = phase, &t
+			rr.Status.Actions = []kubernautv1.ActionName{kubernautv1.ActionRollbackDeployment}
+			Expect(k8s.Status().Update(ctx, rr)).To(Succeed())
+		}
+		finish("rr-auto", time.Hour, kubernautv1.RemediationPhaseCompleted, &kubernautv1.Approval{Mode: kubernautv1.ApprovalAuto, Decision: "Approved", DecidedBy: "policy"})
+		finish("rr-by-alice", 2*time.Hour, kubernautv1.RemediationPhaseFailed, &kubernautv1.Approval{Mode: kubernautv1.ApprovalManual, Decision: "Approved", DecidedBy: "user alice"})
+		finish("rr-skipped", 3*time.Hour, kubernautv1.RemediationPhaseSkipped, nil)
+		finish("rr-long-ago", 10*24*time.Hour, kubernautv1.RemediationPhaseCompleted, nil)
+		records, err := p.History(ctx, ns, time.Now().Add(-7*24*time.Hour))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(records).To(HaveLen(3))
+		Expect(records[0]).To(And(HaveField("Name", "rr-auto"), HaveField("Approval", "auto"), HaveField("Outcome", kubernautv1.RemediationPhaseCompleted)))
+		Expect(records[1]).To(And(HaveField("Name", "rr-by-alice"), HaveField("Approval", "user alice"), HaveField("Outcome", kubernautv1.RemediationPhaseFailed)))
+		Expect(records[2]).To(And(HaveField("Name", "rr-skipped"), HaveField("Approval", "-")))
+		out.Reset()
+		p.PrintHistory(records)
+		Expect(strings.Split(strings.TrimSpace(out.String()), "\n")[0]).To(MatchRegexp(`^NAME\s+SIGNAL\s+TARGET\s+ACTIONS\s+APPROVAL\s+OUTCOME\s+DURATION\s+FINISHED$`))
 	})
 })
 
