@@ -22,6 +22,8 @@ type ArgoController struct {
 	namespace string
 	extra     string
 	executor  string
+	// env and args are appended to the defaults (a later environment variable or flag wins).
+	env, args []string
 	proc      *process
 	starts    int
 }
@@ -51,6 +53,18 @@ func (c *Cluster) StartArgoWithExecutor(ctx context.Context, namespace, extra, e
 		executorImage = "quay.io/argoproj/argoexec:v3.7.18"
 	}
 	a := &ArgoController{c: c, namespace: namespace, extra: extra, executor: executorImage}
+	return a, a.Start(ctx)
+}
+
+// StartArgoTuned is StartArgoWithConfig (extra) with the controller's settings changed: env
+// (NAME=value) and args (flags) are appended to the defaults, so that they win — to measure
+// Argo's knobs (DEFAULT_REQUEUE_TIME, --workflow-workers, --qps, --burst, nodeEvents) under load.
+func (c *Cluster) StartArgoTuned(ctx context.Context, namespace, extra string, env, args []string) (*ArgoController, error) {
+	bin := c.bin("workflow-controller")
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("Argo's workflow-controller is not built (run 'make argo-bin'): %w", err)
+	}
+	a := &ArgoController{c: c, namespace: namespace, extra: extra, executor: "quay.io/argoproj/argoexec:v3.7.18", env: env, args: args}
 	return a, a.Start(ctx)
 }
 
@@ -119,15 +133,17 @@ func (a *ArgoController) Start(ctx context.Context) error {
 		return err
 	}
 	a.starts++
-	p, err := startProcessEnv(a.c.Dir, "workflow-controller-"+strconv.Itoa(a.starts), a.c.bin("workflow-controller"), []string{
+	env := append([]string{
 		// Argo's knobs for speed: requeue after 1 s, wait at most 2 s for a task result.
 		"DEFAULT_REQUEUE_TIME=1s", "TASK_RESULT_TIMEOUT_DURATION=2s", "LEADER_ELECTION_DISABLE=true",
 		"ARGO_EXECUTOR_PLUGINS=false", "WORKFLOW_GC_PERIOD=30s",
-	},
-		"--kubeconfig="+a.c.Kubeconfig, "--namespaced", "--namespace="+a.namespace, "--managed-namespace="+a.namespace,
-		"--configmap=workflow-controller-configmap", "--executor-image="+a.executor,
+	}, a.env...)
+	args := append([]string{
+		"--kubeconfig=" + a.c.Kubeconfig, "--namespaced", "--namespace=" + a.namespace, "--managed-namespace=" + a.namespace,
+		"--configmap=workflow-controller-configmap", "--executor-image=" + a.executor,
 		"--loglevel=info", "--qps=200", "--burst=400", "--workflow-workers=8",
-	)
+	}, a.args...)
+	p, err := startProcessEnv(a.c.Dir, "workflow-controller-"+strconv.Itoa(a.starts), a.c.bin("workflow-controller"), env, args...)
 	if err != nil {
 		return err
 	}

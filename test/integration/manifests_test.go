@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,7 +21,9 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
+	kusttypes "sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/catalog"
@@ -340,5 +343,54 @@ var _ = Describe("The base manifests", func() {
 				}
 			}
 		}
+	})
+})
+
+var _ = Describe("Argo's settings (manifests/argo)", func() {
+	It("patch an Argo install's workflow-controller as docs/benchmarks.md measured", func() {
+		dir := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(dir, "argo.yaml"), []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: workflow-controller, namespace: argo}
+spec:
+  selector: {matchLabels: {app: workflow-controller}}
+  template:
+    metadata: {labels: {app: workflow-controller}}
+    spec:
+      containers:
+      - name: workflow-controller
+        image: quay.io/argoproj/workflow-controller:v3.7.18
+        args: [--configmap, workflow-controller-configmap, --executor-image, quay.io/argoproj/argoexec:v3.7.18]
+        env:
+        - {name: LEADER_ELECTION_IDENTITY, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: workflow-controller-configmap, namespace: argo}
+`), 0o600)).To(Succeed())
+		component, err := filepath.Rel(dir, filepath.Join(root, "manifests", "argo")) // kustomize takes no absolute path
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte("resources: [argo.yaml]\ncomponents: ["+component+"]\n"), 0o600)).To(Succeed())
+		opts := krusty.MakeDefaultOptions()
+		opts.LoadRestrictions = kusttypes.LoadRestrictionsNone
+		resmap, err := krusty.MakeKustomizer(opts).Run(filesys.MakeFsOnDisk(), dir)
+		Expect(err).NotTo(HaveOccurred())
+		out, err := resmap.AsYaml()
+		Expect(err).NotTo(HaveOccurred())
+		var d appsv1.Deployment
+		var cm corev1.ConfigMap
+		for _, doc := range strings.Split(string(out), "\n---\n") {
+			switch {
+			case strings.Contains(doc, "kind: Deployment"):
+				Expect(sigsyaml.Unmarshal([]byte(doc), &d)).To(Succeed())
+			case strings.Contains(doc, "kind: ConfigMap"):
+				Expect(sigsyaml.Unmarshal([]byte(doc), &cm)).To(Succeed())
+			}
+		}
+		c := d.Spec.Template.Spec.Containers[0]
+		Expect(c.Args).To(Equal([]string{"--configmap", "workflow-controller-configmap", "--executor-image", "quay.io/argoproj/argoexec:v3.7.18",
+			"--qps=200", "--burst=400", "--workflow-workers=32"}))
+		Expect(c.Env).To(ContainElements(HaveField("Name", "LEADER_ELECTION_IDENTITY"), corev1.EnvVar{Name: "INFORMER_WRITE_BACK", Value: "false"}), "merged, not replaced")
+		Expect(cm.Data).To(BeEmpty(), "the ConfigMap as it was")
 	})
 })

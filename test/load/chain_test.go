@@ -164,6 +164,13 @@ func chainLoad(t *testing.T, n int, bin string) chainResult {
 	t.Logf("RESULT chain n=%d: API requests per remediation %.1f = %.1f writes + %.1f dry runs + %.1f access reviews; writes: %s",
 		n, float64(wr.total)/float64(n), float64(wr.persisted)/float64(n), float64(wr.dryRun)/float64(n), float64(wr.reviews)/float64(n), perRemediation(wr.byKind, n))
 	t.Logf("RESULT chain n=%d: reads straight from the API server per remediation %.1f: %s", n, float64(wr.reads)/float64(n), perRemediation(wr.readsByKind, n))
+	if argoEngine() {
+		aw, err := auditWrites(w.c.AuditLog(), "workflow-controller", start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("RESULT chain n=%d: Argo's controller's requests per remediation: %.1f writes (%s), %.1f reads", n, float64(aw.persisted)/float64(n), perRemediation(aw.byKind, n), float64(aw.reads)/float64(n))
+	}
 	if n == 1 {
 		t.Logf("RESULT chain n=1: kubernaut's requests in order (audit log):\n\t%s", strings.Join(wr.inOrder, "\n\t"))
 	}

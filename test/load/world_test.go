@@ -135,7 +135,15 @@ func (w *world) startArgo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if w.argo, err = w.c.StartArgo(ctx, systemNamespace); err != nil {
+	// $KUBERNAUT_LOAD_ARGO_ENV and $KUBERNAUT_LOAD_ARGO_ARGS (space-separated) and
+	// $KUBERNAUT_LOAD_ARGO_CONFIG (YAML keys of its ConfigMap) change Argo's controller
+	// settings, to measure them (docs/benchmarks.md).
+	env, args := strings.Fields(os.Getenv("KUBERNAUT_LOAD_ARGO_ENV")), strings.Fields(os.Getenv("KUBERNAUT_LOAD_ARGO_ARGS"))
+	extra := os.Getenv("KUBERNAUT_LOAD_ARGO_CONFIG")
+	if len(env)+len(args) > 0 || extra != "" {
+		t.Logf("Argo's controller with %v %v %q", env, args, extra)
+	}
+	if w.argo, err = w.c.StartArgoTuned(ctx, systemNamespace, extra, env, args); err != nil {
 		t.Fatal(err)
 	}
 	exCtx, stop := context.WithCancel(ctx)
