@@ -2,7 +2,9 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -31,8 +33,12 @@ const maxBatch = 500
 type Notifier struct {
 	// Reader lists the RemediationRequests and reads their WorkflowExecutions (the cache).
 	Reader client.Reader
-	// Sink delivers the alerts.
+	// Sink delivers the alerts (Alertmanager); nil posts none.
 	Sink Sink
+	// Sinks are told of each milestone (Slack, CloudEvents), once: a milestone older than the
+	// notifier's first sync (less a minute) counts as told, so that a restart or a new leader
+	// does not repeat a remediation's history.
+	Sinks []EventSink
 	// Options shape the alerts (Options.Namespace is also where the remediations are listed).
 	Options Options
 	// Interval is how often firing alerts are posted again (1 min when zero).
@@ -50,6 +56,8 @@ type Notifier struct {
 	once    sync.Once
 	sent    map[string]posted // by Alert.key
 	failing map[string]bool   // remediations told of a failed delivery, until one succeeds
+	since   time.Time         // milestones before it count as told
+	told    map[string]bool   // sink name + "/" + milestone ID
 }
 
 // posted is an alert as last delivered, and when.
@@ -75,9 +83,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 }
 
-func (m *Metrics) posted(outcome string) {
+func (m *Metrics) posted(sink, outcome string) {
 	if m != nil {
-		m.posts.WithLabelValues("alertmanager", outcome).Inc()
+		m.posts.WithLabelValues(sink, outcome).Inc()
 	}
 }
 
@@ -86,6 +94,7 @@ func (n *Notifier) init() {
 		n.wake = make(chan struct{}, 1)
 		n.sent = map[string]posted{}
 		n.failing = map[string]bool{}
+		n.told = map[string]bool{}
 	})
 }
 
@@ -150,10 +159,22 @@ func (n *Notifier) Start(ctx context.Context) error {
 func (n *Notifier) Sync(ctx context.Context) error {
 	n.init()
 	now := n.now()
-	desired, owners, err := n.desired(ctx, now)
+	if n.since.IsZero() {
+		n.since = now.Add(-time.Minute)
+	}
+	desired, owners, milestones, err := n.desired(ctx, now)
 	if err != nil {
 		return err
 	}
+	err = n.tell(ctx, milestones, owners)
+	if n.Sink == nil {
+		return err
+	}
+	return errors.Join(err, n.postAlerts(ctx, now, desired, owners))
+}
+
+// postAlerts posts to Alertmanager what changed, what fires and is due again, and what ended.
+func (n *Notifier) postAlerts(ctx context.Context, now time.Time, desired map[string]Alert, owners map[string]*kubernautv1.RemediationRequest) error {
 	var out []Alert
 	for _, k := range sortedKeys(desired) {
 		a := desired[k]
@@ -174,11 +195,11 @@ func (n *Notifier) Sync(ctx context.Context) error {
 		batch := out[:min(len(out), maxBatch)]
 		out = out[len(batch):]
 		if err := n.Sink.Post(ctx, batch); err != nil {
-			n.Metrics.posted("failed")
+			n.Metrics.posted("alertmanager", "failed")
 			n.tellFailure(batch, owners, err)
 			return fmt.Errorf("posting %d alerts: %w", len(batch), err)
 		}
-		n.Metrics.posted("delivered")
+		n.Metrics.posted("alertmanager", "delivered")
 		for _, a := range batch {
 			delete(n.failing, a.Labels[LabelRemediation])
 			if a.EndsAt.After(now) {
@@ -194,14 +215,16 @@ func (n *Notifier) Sync(ctx context.Context) error {
 	return nil
 }
 
-// desired lists the remediations and derives their alerts, by key, with the remediation of each.
-func (n *Notifier) desired(ctx context.Context, now time.Time) (map[string]Alert, map[string]*kubernautv1.RemediationRequest, error) {
+// desired lists the remediations and derives their alerts, by key, with the remediation of
+// each, and their milestones.
+func (n *Notifier) desired(ctx context.Context, now time.Time) (map[string]Alert, map[string]*kubernautv1.RemediationRequest, []Milestone, error) {
 	var rrs kubernautv1.RemediationRequestList
 	if err := n.Reader.List(ctx, &rrs, client.InNamespace(n.Options.Namespace)); err != nil {
-		return nil, nil, fmt.Errorf("listing RemediationRequests: %w", err)
+		return nil, nil, nil, fmt.Errorf("listing RemediationRequests: %w", err)
 	}
 	desired := map[string]Alert{}
 	owners := map[string]*kubernautv1.RemediationRequest{}
+	var milestones []Milestone
 	for i := range rrs.Items {
 		rr := &rrs.Items[i]
 		var we *kubernautv1.WorkflowExecution
@@ -209,7 +232,7 @@ func (n *Notifier) desired(ctx context.Context, now time.Time) (map[string]Alert
 			we = &kubernautv1.WorkflowExecution{}
 			if err := n.Reader.Get(ctx, client.ObjectKey{Namespace: rr.Namespace, Name: ref.Name}, we); err != nil {
 				if client.IgnoreNotFound(err) != nil {
-					return nil, nil, fmt.Errorf("reading WorkflowExecution %s: %w", ref.Name, err)
+					return nil, nil, nil, fmt.Errorf("reading WorkflowExecution %s: %w", ref.Name, err)
 				}
 				we = nil
 			}
@@ -217,9 +240,55 @@ func (n *Notifier) desired(ctx context.Context, now time.Time) (map[string]Alert
 		for _, a := range Desired(rr, we, n.Options, now) {
 			desired[a.key()] = a
 		}
+		if len(n.Sinks) > 0 {
+			milestones = append(milestones, Milestones(rr, we)...)
+		}
 		owners[rr.Name] = rr
 	}
-	return desired, owners, nil
+	sort.SliceStable(milestones, func(i, j int) bool { return milestones[i].At.Before(milestones[j].At) })
+	return desired, owners, milestones, nil
+}
+
+// tell sends each sink the milestones it wants and was not told yet, oldest first; a sink that
+// fails is tried again at the next sync, from the milestone that failed. What it was told of
+// remediations that are gone is forgotten.
+func (n *Notifier) tell(ctx context.Context, milestones []Milestone, owners map[string]*kubernautv1.RemediationRequest) error {
+	if len(n.Sinks) == 0 {
+		return nil
+	}
+	told := map[string]bool{}
+	var errs []error
+	for _, sink := range n.Sinks {
+		failed := false
+		for _, m := range milestones {
+			key := sink.Name() + "/" + m.ID
+			switch {
+			case !sink.Wants(m.Type):
+				continue
+			case n.told[key] || m.At.Before(n.since):
+				told[key] = true
+				continue
+			case failed:
+				continue
+			}
+			if err := sink.Send(ctx, m); err != nil {
+				failed = true
+				n.Metrics.posted(sink.Name(), "failed")
+				errs = append(errs, fmt.Errorf("telling %s of %s of %s: %w", sink.Name(), m.Type, m.Data.Remediation, err))
+				if rr, ok := owners[m.Data.Remediation]; ok && !n.failing[sink.Name()+"/"+rr.Name] && n.Events != nil {
+					n.failing[sink.Name()+"/"+rr.Name] = true
+					n.Events.Eventf(rr, nil, corev1.EventTypeWarning, "NotificationFailed", "Notify", "%s not told of %s (tried again until it is): %s",
+						sink.Name(), m.Type, kubernautv1.Truncate(err.Error(), 512))
+				}
+				continue
+			}
+			n.Metrics.posted(sink.Name(), "delivered")
+			delete(n.failing, sink.Name()+"/"+m.Data.Remediation)
+			told[key] = true
+		}
+	}
+	n.told = told
+	return errors.Join(errs...)
 }
 
 // tellFailure records a Warning event on each remediation of a failed batch, once until one

@@ -34,6 +34,7 @@ func awaiting() (*kubernautv1.RemediationRequest, *kubernautv1.WorkflowExecution
 		we.Status.Approval = &kubernautv1.Approval{Mode: kubernautv1.ApprovalManual, PlanHash: "abc123",
 			Approvers: []kubernautv1.Approver{{User: "alice", At: metav1.NewTime(now)}}}
 		we.Status.Conditions = []metav1.Condition{cond(kubernautv1.ApprovedCondition, metav1.ConditionUnknown, kubernautv1.ReasonAwaitingApproval, "waiting", now.Add(-time.Minute))}
+		we.Status.Phase = kubernautv1.WorkflowAwaitingApproval
 		we.Status.WorkflowRef = &kubernautv1.WorkflowReference{Namespace: "kubernaut-system", Name: "rr-1-we-x7",
 			UIURL: "https://argo.example.com/workflows/kubernaut-system/rr-1-we-x7?uid=u1"}
 	})

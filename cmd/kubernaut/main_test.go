@@ -40,6 +40,8 @@ func TestBadInvocations(t *testing.T) {
 		{"unreadable token file", []string{"gateway", "--gateway-token-file", "/nonexistent/tokens", "--kubeconfig", "/dev/null"}, "reading bearer tokens from /nonexistent/tokens"},
 		{"token file without a token", []string{"gateway", "--gateway-token-file", "/dev/null"}, "bearer token file /dev/null holds no token"},
 		{"a node selector without a value", []string{"controller", "--job-node-selector", "pool"}, `--job-node-selector "pool": want key=value`},
+		{"a Slack URL file that is not there", []string{"controller", "--notify-slack-url-file", "/nonexistent/slack-url"}, `--notify-slack-url-file: stat /nonexistent/slack-url: no such file or directory`},
+		{"a notification interval too short", []string{"controller", "--notify-interval", "10ms"}, `--notify-interval 10ms: want at least 1s`},
 		{"a toleration with an unknown effect", []string{"controller", "--job-tolerations", "dedicated=actions:NoRun"}, `--job-tolerations "dedicated=actions:NoRun": effect "NoRun"`},
 		{"unreadable kubeconfig", []string{"controller", "--kubeconfig", "/nonexistent/kubeconfig"}, `kubeconfig "/nonexistent/kubeconfig"`},
 		{"a Job request above its limit", []string{"controller", "--job-cpu-request", "1", "--job-cpu-limit", "500m"}, "--job-cpu-request (1) is above --job-cpu-limit (500m)"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	toolscache "k8s.io/client-go/tools/cache"
@@ -17,9 +18,12 @@ import (
 
 // notifyOptions say how Kubernaut tells people what it does (docs/notifications.md).
 type notifyOptions struct {
-	alertmanager bool
-	interval     time.Duration
-	failureFor   time.Duration
+	alertmanager      bool
+	interval          time.Duration
+	failureFor        time.Duration
+	slackURLFile      string
+	cloudEventsFile   string
+	cloudEventsSource string
 }
 
 func (n *notifyOptions) bindFlags(fs *flag.FlagSet) {
@@ -27,6 +31,11 @@ func (n *notifyOptions) bindFlags(fs *flag.FlagSet) {
 		"post Kubernaut's own alerts (KubernautApprovalRequired, KubernautRemediating, KubernautRemediationFailed, KubernautCompensationFailed) to the Alertmanager of --alertmanager-url")
 	fs.DurationVar(&n.interval, "notify-interval", time.Minute, "how often firing notifications are posted again (each ends three intervals later unless posted again)")
 	fs.DurationVar(&n.failureFor, "notify-failure-for", 4*time.Hour, "how long KubernautRemediationFailed fires after a remediation failed or timed out")
+	fs.StringVar(&n.slackURLFile, "notify-slack-url-file", "",
+		"a file holding a Slack incoming webhook's URL (a key of a mounted Secret: the URL is a credential), read at each message; empty: no Slack messages")
+	fs.StringVar(&n.cloudEventsFile, "notify-cloudevents-url-file", "",
+		"a file holding the URL CloudEvents 1.0 are posted to (a key of a mounted Secret), read at each event; empty: no CloudEvents")
+	fs.StringVar(&n.cloudEventsSource, "notify-cloudevents-source", "kubernaut.io", "the CloudEvents' source prefix (name the cluster: kubernaut.io/prod-eu-1); each event's source is <prefix>/<namespace>/<remediation>")
 }
 
 func (n *notifyOptions) validate() error {
@@ -36,18 +45,45 @@ func (n *notifyOptions) validate() error {
 	case n.failureFor <= 0:
 		return fmt.Errorf("--notify-failure-for %s: want a positive duration", n.failureFor)
 	}
+	for flag, file := range map[string]string{"--notify-slack-url-file": n.slackURLFile, "--notify-cloudevents-url-file": n.cloudEventsFile} {
+		if file == "" {
+			continue
+		}
+		if _, err := os.Stat(file); err != nil {
+			return fmt.Errorf("%s: %w", flag, err)
+		}
+	}
 	return nil
 }
 
-// setupNotifications runs the notifier beside the controllers when there is an Alertmanager
-// to tell: it syncs on every change of a remediation or a plan, and every interval.
+// sinks are the direct sinks the flags configure.
+func (n *notifyOptions) sinks() []notify.EventSink {
+	var out []notify.EventSink
+	if n.slackURLFile != "" {
+		out = append(out, &notify.Slack{URL: notify.URLFile(n.slackURLFile)})
+	}
+	if n.cloudEventsFile != "" {
+		out = append(out, &notify.CloudEvents{URL: notify.URLFile(n.cloudEventsFile), Source: n.cloudEventsSource})
+	}
+	return out
+}
+
+// setupNotifications runs the notifier beside the controllers when there is someone to tell
+// (an Alertmanager, Slack, a CloudEvents receiver): it syncs on every change of a remediation
+// or a plan, and every interval.
 func setupNotifications(ctx context.Context, mgr ctrl.Manager, o *options) error {
-	if o.execution.alertmanagerURL == "" || !o.notify.alertmanager {
+	var am notify.Sink
+	if o.execution.alertmanagerURL != "" && o.notify.alertmanager {
+		am = &notify.Alertmanager{URL: o.execution.alertmanagerURL}
+	}
+	sinks := o.notify.sinks()
+	if am == nil && len(sinks) == 0 {
 		return nil
 	}
 	n := &notify.Notifier{
 		Reader:   mgr.GetClient(),
-		Sink:     &notify.Alertmanager{URL: o.execution.alertmanagerURL},
+		Sink:     am,
+		Sinks:    sinks,
 		Options:  notify.Options{Namespace: o.manager.namespace, FailureFor: o.notify.failureFor},
 		Interval: o.notify.interval,
 		Events:   mgr.GetEventRecorder("kubernaut-notify"),
