@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -188,4 +189,14 @@ func procUsage(pid int) (Usage, error) {
 	}
 	u.CPU = time.Duration(utime+stime) * 10 * time.Millisecond
 	return u, nil
+}
+
+// Tool runs a command line tool of the bin folder (kubectl, argo) with the cluster's
+// kubeconfig, as a person at a terminal would, and returns what it printed (stdout and stderr).
+func (c *Cluster) Tool(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, c.bin(name), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -332,7 +333,22 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		var steps kubernautv1.KubernetesExecutionList
 		Expect(k8s.List(ctx, &steps, client.InNamespace(w.ns))).To(Succeed())
 		Expect(steps.Items).To(BeEmpty(), "nothing runs before the approval")
-		resumeGate(ctx, w.ns, "rr-resume-we")
+		// Where Argo's users look, with the real argo CLI: the plan's Workflow by its labels,
+		// waiting, and what a person approves in its description.
+		Eventually(func() (string, error) {
+			return env.Tool(ctx, "argo", "list", "-n", w.ns, "-l", kubernautv1.LabelTargetName+"=web,"+kubernautv1.LabelWorkflowExecution+"=rr-resume-we", "--running")
+		}).WithContext(ctx).Should(ContainSubstring("rr-resume-we"))
+		out, err := env.Tool(ctx, "argo", "get", "rr-resume-we", "-n", w.ns, "-o", "json")
+		Expect(err).NotTo(HaveOccurred(), out)
+		var got wfv1.Workflow
+		Expect(json.Unmarshal([]byte(out), &got)).To(Succeed(), out)
+		get(ctx, we)
+		Expect(got.Annotations["workflows.argoproj.io/description"]).To(And(ContainSubstring("Plan hash `"+we.Status.Plan.Hash+"`"),
+			ContainSubstring("`scale_deployment` on Deployment/"+w.ns+"/web — policy: allowed; dry run "), ContainSubstring("`argo resume rr-resume-we -n "+w.ns+"`")))
+		Expect(got.Annotations).To(HaveKeyWithValue("workflows.argoproj.io/title", "scale_deployment on Deployment/"+w.ns+"/web ("+we.Spec.AlertName+")"))
+		// The real `argo resume`.
+		out, err = env.Tool(ctx, "argo", "resume", "rr-resume-we", "-n", w.ns)
+		Expect(err).NotTo(HaveOccurred(), out)
 		we = waitEnd(ctx, we)
 		Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowCompleted), "%v", we.Status.Conditions)
 		// Argo's CRD keeps status atomic in managedFields, so who wrote the resume is known only

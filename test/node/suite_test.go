@@ -5,9 +5,7 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -121,15 +119,7 @@ func argo(ctx context.Context, args ...string) (string, error) {
 
 // tool runs a command line tool of bin/cluster with the cluster's kubeconfig.
 func tool(ctx context.Context, name string, args ...string) (string, error) {
-	bin, err := cluster.FindBinDir()
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, name), append([]string{"--kubeconfig", env.Kubeconfig}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	return out.String(), err
+	return env.Tool(ctx, name, args...)
 }
 
 // healthy fails the spec when a process of the cluster or the node died.
