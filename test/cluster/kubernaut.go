@@ -14,15 +14,25 @@ import (
 // BuildKubernaut builds Kubernaut's binary from the working tree into dir and returns its
 // path. The Go build cache makes a rebuild cost only the link.
 func BuildKubernaut(ctx context.Context, dir string) (string, error) {
+	return build(ctx, dir, "kubernaut")
+}
+
+// BuildPlugin builds the kubectl plugin (cmd/kubectl-kubernaut) into dir and returns its path.
+func BuildPlugin(ctx context.Context, dir string) (string, error) {
+	return build(ctx, dir, "kubectl-kubernaut")
+}
+
+// build builds ./cmd/<name> of the working tree into dir.
+func build(ctx context.Context, dir, name string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "kubernaut")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/kubernaut")
+	bin := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building kubernaut: %w\n%s", err, out)
+		return "", fmt.Errorf("building %s: %w\n%s", name, err, out)
 	}
 	return bin, nil
 }

@@ -2,12 +2,8 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -22,57 +18,10 @@ import (
 	"github.com/kubernaut/kubernaut/test/gen"
 )
 
-// delivered is one alert of a webhook notification, as a receiver gets it.
-type delivered struct {
-	Status      string            `json:"status"`
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations"`
-}
-
-// receiver is a webhook receiver that keeps what Alertmanager sends it.
-type receiver struct {
-	mu   sync.Mutex
-	got  []delivered
-	srv  *httptest.Server
-	errs []error
-}
-
-func newReceiver() *receiver {
-	r := &receiver{}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		var msg struct {
-			Version string      `json:"version"`
-			Status  string      `json:"status"`
-			Alerts  []delivered `json:"alerts"`
-		}
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if err := json.Unmarshal(body, &msg); err != nil || msg.Version != "4" {
-			r.errs = append(r.errs, fmt.Errorf("not a webhook notification (version %q): %v: %s", msg.Version, err, body))
-		}
-		r.got = append(r.got, msg.Alerts...)
-	}))
-	return r
-}
-
-// find returns the delivered alerts named alertname in status.
-func (r *receiver) find(alertname, status string) []delivered {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []delivered
-	for _, a := range r.got {
-		if a.Labels["alertname"] == alertname && a.Status == status {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 var _ = Describe("Notifications through a real Alertmanager", func() {
 	It("tells the receiver a plan waits for approval, then that it runs, resolves both, and lets an inhibit rule mute the alert while it is being fixed", func(ctx SpecContext) {
-		rcv := newReceiver()
-		DeferCleanup(rcv.srv.Close)
+		rcv := cluster.NewAlertReceiver()
+		DeferCleanup(rcv.Close)
 		// The documented inhibit rule (docs/notifications.md): while Kubernaut remediates an
 		// alert, the alert does not page.
 		am, err := cluster.StartAlertmanager(ctx, GinkgoT().TempDir(), `route:
@@ -84,7 +33,7 @@ var _ = Describe("Notifications through a real Alertmanager", func() {
 receivers:
 - name: team
   webhook_configs:
-  - url: `+rcv.srv.URL+`
+  - url: `+rcv.URL+`
     send_resolved: true
 inhibit_rules:
 - source_matchers: [alertname="KubernautRemediating"]
@@ -121,8 +70,8 @@ inhibit_rules:
 
 		n := &notify.Notifier{Reader: k8s, Sink: &notify.Alertmanager{URL: am.URL}, Options: notify.Options{Namespace: ns}, Interval: time.Minute}
 		Expect(n.Sync(ctx)).To(Succeed())
-		Eventually(func() []delivered { return rcv.find(notify.ApprovalRequired, "firing") }).WithContext(ctx).Should(HaveLen(1))
-		got := rcv.find(notify.ApprovalRequired, "firing")[0]
+		Eventually(func() []cluster.Delivered { return rcv.Find(notify.ApprovalRequired, "firing", nil) }).WithContext(ctx).Should(HaveLen(1))
+		got := rcv.Find(notify.ApprovalRequired, "firing", nil)[0]
 		Expect(got.Labels).To(And(HaveKeyWithValue("namespace", "shop"), HaveKeyWithValue("target_name", "checkout"),
 			HaveKeyWithValue(notify.LabelSourceAlertname, "KubePodCrashLooping"), HaveKeyWithValue(notify.LabelRemediation, "rr-n")))
 		Expect(got.Annotations).To(And(HaveKeyWithValue("approve", "kubectl kubernaut approve rr-n -n "+ns),
@@ -132,9 +81,9 @@ inhibit_rules:
 		// Approved: the plan runs.
 		setPhase(kubernautv1.RemediationPhaseExecuting)
 		Expect(n.Sync(ctx)).To(Succeed())
-		Eventually(func() []delivered { return rcv.find(notify.ApprovalRequired, "resolved") }).WithContext(ctx).Should(HaveLen(1))
-		Eventually(func() []delivered { return rcv.find(notify.Remediating, "firing") }).WithContext(ctx).Should(HaveLen(1))
-		Expect(rcv.find(notify.Remediating, "firing")[0].Labels).To(HaveKeyWithValue("pod", "checkout-7d9f8b6c5-x2k4q"), "the source alert's labels")
+		Eventually(func() []cluster.Delivered { return rcv.Find(notify.ApprovalRequired, "resolved", nil) }).WithContext(ctx).Should(HaveLen(1))
+		Eventually(func() []cluster.Delivered { return rcv.Find(notify.Remediating, "firing", nil) }).WithContext(ctx).Should(HaveLen(1))
+		Expect(rcv.Find(notify.Remediating, "firing", nil)[0].Labels).To(HaveKeyWithValue("pod", "checkout-7d9f8b6c5-x2k4q"), "the source alert's labels")
 
 		// The source alert fires again meanwhile (Prometheus re-sends it): while Kubernaut
 		// remediates it, the inhibit rule mutes it — it reaches nobody.
@@ -144,19 +93,17 @@ inhibit_rules:
 		Expect(resp.Body.Close()).To(Succeed())
 		Expect(resp.StatusCode).To(Equal(http.StatusOK))
 		Eventually(func() string { return alertState(am.URL, "KubePodCrashLooping") }).WithContext(ctx).Should(Equal("suppressed"))
-		Consistently(func() []delivered { return rcv.find("KubePodCrashLooping", "firing") }).WithContext(ctx).WithTimeout(1500*time.Millisecond).Should(BeEmpty(),
+		Consistently(func() []cluster.Delivered { return rcv.Find("KubePodCrashLooping", "firing", nil) }).WithContext(ctx).WithTimeout(1500*time.Millisecond).Should(BeEmpty(),
 			"muted while Kubernaut remediates it (group_wait 100 ms, group_interval 300 ms)")
 
 		// Completed: Remediating resolves, and the alert, should it still fire, pages again.
 		setPhase(kubernautv1.RemediationPhaseCompleted)
 		Expect(n.Sync(ctx)).To(Succeed())
-		Eventually(func() []delivered { return rcv.find(notify.Remediating, "resolved") }).WithContext(ctx).Should(HaveLen(1))
+		Eventually(func() []cluster.Delivered { return rcv.Find(notify.Remediating, "resolved", nil) }).WithContext(ctx).Should(HaveLen(1))
 		Eventually(func() string { return alertState(am.URL, "KubePodCrashLooping") }).WithContext(ctx).Should(Equal("active"))
-		Eventually(func() []delivered { return rcv.find("KubePodCrashLooping", "firing") }).WithContext(ctx).ShouldNot(BeEmpty(),
+		Eventually(func() []cluster.Delivered { return rcv.Find("KubePodCrashLooping", "firing", nil) }).WithContext(ctx).ShouldNot(BeEmpty(),
 			"once nothing remediates it, the alert pages again")
-		rcv.mu.Lock()
-		Expect(rcv.errs).To(BeEmpty())
-		rcv.mu.Unlock()
+		Expect(rcv.Errors()).To(BeEmpty())
 	})
 
 	It("keeps trying while Alertmanager cannot be reached, and then delivers", func(ctx SpecContext) {
@@ -167,19 +114,19 @@ inhibit_rules:
 		Expect(k8s.Status().Update(ctx, rr)).To(Succeed())
 
 		// Nothing listens there yet.
-		rcv := newReceiver()
-		DeferCleanup(rcv.srv.Close)
+		rcv := cluster.NewAlertReceiver()
+		DeferCleanup(rcv.Close)
 		dir := GinkgoT().TempDir()
 		down := &notify.Alertmanager{URL: "http://127.0.0.1:1"}
 		n := &notify.Notifier{Reader: k8s, Sink: down, Options: notify.Options{Namespace: ns}, Interval: time.Minute}
 		Expect(n.Sync(ctx)).To(MatchError(ContainSubstring("posting 1 alerts")))
 
-		am, err := cluster.StartAlertmanager(ctx, dir, "route:\n  receiver: team\n  group_wait: 100ms\nreceivers:\n- name: team\n  webhook_configs:\n  - url: "+rcv.srv.URL+"\n")
+		am, err := cluster.StartAlertmanager(ctx, dir, "route:\n  receiver: team\n  group_wait: 100ms\nreceivers:\n- name: team\n  webhook_configs:\n  - url: "+rcv.URL+"\n")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(am.Stop)
 		down.URL = am.URL
 		Expect(n.Sync(ctx)).To(Succeed(), "what failed is posted again")
-		Eventually(func() []delivered { return rcv.find(notify.Remediating, "firing") }).WithContext(ctx).Should(HaveLen(1))
+		Eventually(func() []cluster.Delivered { return rcv.Find(notify.Remediating, "firing", nil) }).WithContext(ctx).Should(HaveLen(1))
 	})
 })
 

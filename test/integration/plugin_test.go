@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -194,13 +193,8 @@ func errorsAsForbidden(err error) bool { return apierrors.IsForbidden(err) }
 // buildPlugin builds cmd/kubectl-kubernaut into a temporary folder.
 func buildPlugin(ctx SpecContext) string {
 	GinkgoHelper()
-	root, err := cluster.ModuleRoot()
+	bin, err := cluster.BuildPlugin(ctx, GinkgoT().TempDir())
 	Expect(err).NotTo(HaveOccurred())
-	bin := filepath.Join(GinkgoT().TempDir(), "kubectl-kubernaut")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/kubectl-kubernaut")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), string(out))
 	return bin
 }
 
