@@ -261,11 +261,12 @@ dev-cluster-down: ## Stop the local control plane.
 KEEP ?=
 
 .PHONY: demo
-demo: build ## The demo: an alert to a verified rollback (KEEP=1 leaves the control plane running; ARGO=1 runs it through Argo's real workflow-controller; NODE=real on real workloads on a real node, as root).
+demo: build alertmanager-bin ## The demo: an alert to a verified rollback (KEEP=1 leaves the control plane running; ARGO=1 runs it through Argo's real workflow-controller; NODE=real on real workloads on a real node, as root).
 	@started=0; \
 	if ! { [ -f $(DEV_DIR)/pid ] && kill -0 $$(cat $(DEV_DIR)/pid) 2>/dev/null; }; then \
 		$(MAKE) --no-print-directory dev-cluster; started=1; fi; \
-	rc=0; ARGO="$(ARGO)" NODE="$(NODE)" KUBECTL="$(KUBECTL)" KUBERNAUT="$(BIN)/kubernaut" KUBECONFIG=$(DEV_KUBECONFIG) hack/demo.sh || rc=$$?; \
+	rc=0; ARGO="$(ARGO)" NODE="$(NODE)" KUBECTL="$(KUBECTL)" KUBERNAUT="$(BIN)/kubernaut" PLUGIN="$(BIN)/kubectl-kubernaut" \
+		ALERTMANAGER="$(CLUSTER_BIN)/alertmanager" KUBECONFIG=$(DEV_KUBECONFIG) hack/demo.sh || rc=$$?; \
 	if [ -z "$(KEEP)" ] && [ $$started = 1 ]; then $(MAKE) --no-print-directory dev-cluster-down; \
 	elif [ -n "$(KEEP)" ]; then echo "KEEP=1: the control plane keeps running; export KUBECONFIG=$(DEV_KUBECONFIG); stop it with 'make dev-cluster-down'"; fi; \
 	exit $$rc

@@ -8,6 +8,8 @@ set -euo pipefail
 METRICS_ADDR=${METRICS_ADDR:-127.0.0.1:18080}
 PROBE_ADDR=${PROBE_ADDR:-127.0.0.1:18081}
 GATEWAY_ADDR=${GATEWAY_ADDR:-127.0.0.1:18090}
+ALERTMANAGER_ADDR=${ALERTMANAGER_ADDR:-127.0.0.1:18093}
+RECEIVER_ADDR=${RECEIVER_ADDR:-127.0.0.1:18094}
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 kubectl() { $KUBECTL "$@"; }
@@ -40,13 +42,35 @@ if [[ ${NODE:-} == real ]]; then
   DEMO=(--real-node --kubectl "${KUBECTL%% *}")
   SITUATIONS="Three situations made real on the real node"
 fi
+# The team's Alertmanager, a real one (make alertmanager-bin): Kubernaut posts its own alerts
+# there, and it routes them to the team's receiver — here hack/demo, which prints them.
+NOTIFY=()
+if [[ -n ${ALERTMANAGER:-} && -x ${ALERTMANAGER} ]]; then
+  cat >"$work/alertmanager.yml" <<EOF_AM
+route:
+  receiver: team
+  group_by: [alertname, kubernaut_remediation]
+  group_wait: 1s
+  group_interval: 2s
+receivers:
+- name: team
+  webhook_configs:
+  - url: http://$RECEIVER_ADDR/
+    send_resolved: true
+EOF_AM
+  "$ALERTMANAGER" --config.file="$work/alertmanager.yml" --storage.path="$work/am" --web.listen-address="$ALERTMANAGER_ADDR" \
+    --cluster.listen-address= --log.level=warn >"$work/alertmanager.log" 2>&1 &
+  ampid=$!
+  NOTIFY=(--alertmanager-url "http://$ALERTMANAGER_ADDR" --notify-interval 5s)
+  echo "Alertmanager v0.31.1 at http://$ALERTMANAGER_ADDR, routing Kubernaut's alerts to the team's receiver"
+fi
 echo "engine: $ENGINE; executor: $EXECUTOR_NAME; plans of confidence 0.75 and up run without a person outside production (--auto-approve-threshold 0.75)"
 "$KUBERNAUT" local --kubeconfig "$KUBECONFIG" --metrics-bind-address "$METRICS_ADDR" --engine "$ENGINE" \
   --health-probe-bind-address "$PROBE_ADDR" --gateway-bind-address "$GATEWAY_ADDR" \
   --gateway-token-file "$work/tokens" --auto-approve-threshold 0.75 --verify-interval 500ms --eviction-retry-delay 1s \
-  "${EXECUTOR[@]}" --argo-recheck 5s >"$log" 2>&1 &
+  "${EXECUTOR[@]}" "${NOTIFY[@]}" --argo-recheck 5s >"$log" 2>&1 &
 kpid=$!
-trap 'kill $kpid 2>/dev/null || true; wait $kpid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $kpid ${ampid:-} 2>/dev/null || true; wait $kpid ${ampid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 # http_get HOST:PORT PATH prints the HTTP answer (bash's /dev/tcp; no curl needed).
 http_get() {
   ( exec 3<>"/dev/tcp/${1%:*}/${1#*:}" && printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$1" >&3 && cat <&3 ) 2>/dev/null
@@ -78,9 +102,13 @@ kubectl apply -k manifests/samples
 kubectl get kubernaut -n kubernaut-system
 
 step "$SITUATIONS, from Alertmanager's notification to a verified outcome"
-# hack/demo plays the world (the estate, what a kubelet would write, Alertmanager) and approves
-# the plan that needs a person, by its hash; kubernaut does everything else.
-KUBECONFIG="$KUBECONFIG" go run ./hack/demo --gateway "http://$GATEWAY_ADDR" --token "$TOKEN" "${DEMO[@]}" || {
+# hack/demo plays the world (the estate, what a kubelet would write, the alerts' Alertmanager)
+# and the people: it is the team's receiver of Kubernaut's notifications, and approves the plans
+# that need people with the plugin, running the command the notification carries, as alice and
+# bob; kubernaut does everything else.
+RECEIVE=()
+[[ ${#NOTIFY[@]} -gt 0 ]] && RECEIVE=(--receiver "$RECEIVER_ADDR")
+KUBECONFIG="$KUBECONFIG" go run ./hack/demo --gateway "http://$GATEWAY_ADDR" --token "$TOKEN" --plugin "${PLUGIN:-}" "${RECEIVE[@]}" "${DEMO[@]}" || {
   echo; echo "the demo failed; kubernaut's log ends with:"; tail -40 "$log"; exit 1; }
 
 echo

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 
@@ -82,7 +83,8 @@ func approve(ctx context.Context, c client.Client, people []person, ns string, s
 		if we.Spec.Quorum != nil {
 			fmt.Printf("       it needs %s (the approval policy's quorum)\n", we.Spec.Quorum)
 		}
-		fmt.Printf("       plan hash %s; each approves with either of:\n", we.Status.Plan.Hash)
+		fmt.Printf("       plan hash %s; each approves with any of:\n", we.Status.Plan.Hash)
+		fmt.Printf("         kubectl kubernaut approve %s -n %s    (the plugin: make build's bin/kubectl-kubernaut)\n", s.rr, ns)
 		fmt.Printf("         kubectl annotate workflowexecution %s -n %s %s=%s\n", we.Name, ns, kubernautv1.ApproveAnnotation, we.Status.Plan.Hash)
 		if need == 1 {
 			fmt.Printf("         argo resume %s -n %s    (with the argo engine: make demo ARGO=1)\n", we.Name, ns)
@@ -104,6 +106,9 @@ func approve(ctx context.Context, c client.Client, people []person, ns string, s
 		return false, fmt.Errorf("approving %s: %d people approved (%s), and it still waits: %s", we.Name, len(counted), strings.Join(counted, ", "), s.name)
 	}
 	p := people[i]
+	if demoPlugin != "" {
+		return approveWithPlugin(ctx, we, p, s, len(counted), need)
+	}
 	before := we.DeepCopy()
 	if we.Annotations == nil {
 		we.Annotations = map[string]string{}
@@ -120,4 +125,35 @@ func approve(ctx context.Context, c client.Client, people []person, ns string, s
 	fmt.Printf("       approved by %s (%d of %d): the user the API server authenticated, stamped by admission into %s\n",
 		who, len(counted)+1, need, kubernautv1.DecidedByAnnotation)
 	return len(counted)+1 >= need, nil
+}
+
+// demoPlugin and demoInbox are the plugin the people approve with and the receiver of the
+// notifications (main's flags).
+var (
+	demoPlugin string
+	demoInbox  *inbox
+)
+
+// approveWithPlugin has p run the approve command the notification carried (once it arrived),
+// with the plugin, as themselves.
+func approveWithPlugin(ctx context.Context, we *kubernautv1.WorkflowExecution, p person, s *situation, counted, need int) (bool, error) {
+	command := fmt.Sprintf("kubectl kubernaut approve %s -n %s", s.rr, we.Namespace)
+	if demoInbox != nil {
+		if command = demoInbox.command(s.rr); command == "" {
+			return false, nil // the notification has not arrived yet
+		}
+	}
+	args := append(strings.Fields(strings.TrimPrefix(command, "kubectl kubernaut ")), "--as", p.name)
+	fmt.Printf("       %s runs: %s --as %s\n", p.name, command, p.name)
+	out, err := exec.CommandContext(ctx, demoPlugin, args...).CombinedOutput()
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fmt.Printf("         %s\n", line)
+	}
+	if err != nil {
+		if strings.Contains(string(out), "being counted") {
+			return false, nil // the previous approval is being counted: again in a moment
+		}
+		return false, fmt.Errorf("%s approving %s with the plugin: %w", p.name, we.Name, err)
+	}
+	return counted+1 >= need, nil
 }

@@ -48,7 +48,18 @@ func main() {
 	namespace := flag.String("namespace", "kubernaut-system", "the gateway's namespace (where the RemediationRequests are)")
 	realNode := flag.Bool("real-node", false, "make the situations happen for real on the dev cluster's real node (make demo NODE=real)")
 	kubectl := flag.String("kubectl", "kubectl", "kubectl, to exec into a pod on the real node")
+	receiver := flag.String("receiver", "", "where the demo's Alertmanager sends Kubernaut's notifications (the team's receiver; empty: none)")
+	pluginBin := flag.String("plugin", "", "the kubectl-kubernaut plugin the people approve with (empty: kubectl annotate)")
 	flag.Parse()
+	demoPlugin, demoInbox = *pluginBin, &inbox{}
+	if *receiver != "" {
+		if err := demoInbox.listen(*receiver); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			os.Exit(1)
+		}
+	} else {
+		demoInbox = nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// The kubeconfig is $KUBECONFIG (controller-runtime owns the --kubeconfig flag).
