@@ -85,5 +85,5 @@ func (p *Plugin) PrintHistory(records []Record) {
 		rows = append(rows, []string{r.Name, r.Signal, r.Target, actionList(r.Actions), kubernautv1.Truncate(r.Approval, 60), string(r.Outcome),
 			duration.HumanDuration(r.Duration), duration.HumanDuration(p.now().Sub(r.Finished)) + " ago"})
 	}
-	writeTable(p.Out, rows)
+	writeTable(p.Out, rows, nil)
 }

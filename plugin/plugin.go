@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,9 @@ type Plugin struct {
 	Client client.Client
 	// Out receives what the command prints.
 	Out io.Writer
+	// Colour paints the phases (waiting yellow, failed red, completed green): on a terminal
+	// only, and not with NO_COLOR (cmd/kubectl-kubernaut decides).
+	Colour bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -91,6 +95,7 @@ func (p *Plugin) PrintTable(items []kubernautv1.RemediationRequest, allNamespace
 		header = append(header, "PLAN", "ROOT CAUSE")
 	}
 	rows = append(rows, header)
+	phaseCol := slices.Index(header, "PHASE")
 	for i := range items {
 		rr := &items[i]
 		row := []string{rr.Name, orDash(string(rr.Status.Phase)), rr.Spec.Signal.Name, rr.Spec.Target.String(), actionList(rr.Status.Actions),
@@ -107,7 +112,30 @@ func (p *Plugin) PrintTable(items []kubernautv1.RemediationRequest, allNamespace
 		}
 		rows = append(rows, row)
 	}
-	writeTable(p.Out, rows)
+	writeTable(p.Out, rows, func(row, col int, cell string) string {
+		if !p.Colour || row == 0 || col != phaseCol {
+			return cell
+		}
+		return paint(kubernautv1.RemediationPhase(strings.TrimSpace(cell)), cell)
+	})
+}
+
+// paint colours a phase's cell with ANSI escapes: yellow waiting for a person, red failed,
+// green completed; others as they are.
+func paint(phase kubernautv1.RemediationPhase, cell string) string {
+	code := ""
+	switch phase {
+	case kubernautv1.RemediationPhaseAwaitingApproval:
+		code = "33"
+	case kubernautv1.RemediationPhaseFailed, kubernautv1.RemediationPhaseTimedOut, kubernautv1.RemediationPhaseRejected:
+		code = "31"
+	case kubernautv1.RemediationPhaseCompleted:
+		code = "32"
+	}
+	if code == "" {
+		return cell
+	}
+	return "\x1b[" + code + "m" + cell + "\x1b[0m"
 }
 
 // outcome is how a finished remediation ended and how long it took ("Completed in 42s"); "-"
@@ -140,21 +168,26 @@ func actionList(as []kubernautv1.ActionName) string {
 	return strings.Join(out, ",")
 }
 
-// writeTable aligns rows in columns three spaces apart, as kubectl does.
-func writeTable(w io.Writer, rows [][]string) {
+// writeTable aligns rows in columns three spaces apart, as kubectl does; paint (nil: none)
+// may decorate a padded cell (its width is measured before).
+func writeTable(w io.Writer, rows [][]string, paint func(row, col int, cell string) string) {
 	widths := map[int]int{}
 	for _, r := range rows {
 		for i, c := range r {
 			widths[i] = max(widths[i], len([]rune(c)))
 		}
 	}
-	for _, r := range rows {
+	for n, r := range rows {
 		var b strings.Builder
 		for i, c := range r {
-			b.WriteString(c)
+			cell := c
 			if i < len(r)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-len([]rune(c))+3))
+				cell += strings.Repeat(" ", widths[i]-len([]rune(c))+3)
 			}
+			if paint != nil {
+				cell = paint(n, i, cell)
+			}
+			b.WriteString(cell)
 		}
 		fmt.Fprintln(w, b.String())
 	}

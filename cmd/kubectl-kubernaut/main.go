@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -277,7 +278,7 @@ func (e *cliEnv) plugin() (*plugin.Plugin, string, error) {
 	if e.flags.Namespace != nil && *e.flags.Namespace != "" {
 		ns = *e.flags.Namespace
 	}
-	return &plugin.Plugin{Client: c, Out: e.streams.Out}, ns, nil
+	return &plugin.Plugin{Client: c, Out: e.streams.Out, Colour: colour(e.streams.Out)}, ns, nil
 }
 
 func orAll(ns string) string {
@@ -309,4 +310,10 @@ func printObject(w io.Writer, format string, obj runtime.Object) error {
 		return errors.New("--output " + format + ": want json or yaml (list also takes wide)")
 	}
 	return p.PrintObj(obj, w)
+}
+
+// colour reports whether out is a terminal that may be coloured (NO_COLOR unset: no-color.org).
+func colour(out io.Writer) bool {
+	f, ok := out.(*os.File)
+	return ok && os.Getenv("NO_COLOR") == "" && term.IsTerminal(int(f.Fd()))
 }
