@@ -66,3 +66,28 @@ func TestFlushWritesWhatIsDue(t *testing.T) {
 		t.Errorf("Flush writes everything: count %d, want 6", n)
 	}
 }
+
+// A re-fire of an alert (a new startsAt) right after its remediation was created is counted on
+// it, though no informer event has told the recorder of it yet.
+func TestReFireBeforeTheInformer(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := kubernautv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).Build()
+	r := NewRecorder(RecorderConfig{Namespace: "k", FlushInterval: 10 * time.Second, DedupWindow: time.Minute}, c)
+	start := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	signal := func(at time.Time) Signal {
+		return Signal{Signal: kubernautv1.Signal{Fingerprint: "0123456789abcdef", Name: "KubePodCrashLooping", StartsAt: metav1.NewTime(at)},
+			Firing: true, Target: kubernautv1.Target{Kind: "Pod", Namespace: "shop", Name: "web-1"}}
+	}
+	first := r.Record(context.Background(), []Signal{signal(start)})
+	again := r.Record(context.Background(), []Signal{signal(start.Add(10 * time.Minute))})
+	if first[0].Outcome != OutcomeCreated || again[0].Outcome != OutcomeDuplicate || again[0].Name != first[0].Name {
+		t.Fatalf("first %+v, re-fire %+v: want the re-fire counted on the first", first[0], again[0])
+	}
+	var list kubernautv1.RemediationRequestList
+	if err := c.List(context.Background(), &list); err != nil || len(list.Items) != 1 {
+		t.Errorf("%d RemediationRequests (%v), want 1", len(list.Items), err)
+	}
+}

@@ -226,6 +226,12 @@ func (r *Recorder) create(ctx context.Context, s Signal) Recorded {
 		switch {
 		case err == nil:
 			r.noteCreated(stormKey(s.Name, s.Target.Namespace, false))
+			// Known at once, not only when the informer's event arrives: a re-fire of the alert
+			// (a new startsAt, so another name) in between would otherwise start a second
+			// remediation of a running one (seen in CI under load).
+			if slim, err := slimForDedup(rr); err == nil {
+				r.index.put(slim.(*kubernautv1.RemediationRequest))
+			}
 			return Recorded{Outcome: OutcomeCreated, Name: rr.Name}
 		case !apierrors.IsAlreadyExists(err):
 			return Recorded{Err: fmt.Errorf("creating RemediationRequest %s/%s: %w", r.cfg.Namespace, rr.Name, err)}
