@@ -17,7 +17,7 @@ import (
 type Decision struct {
 	// Approve approves the plan; otherwise it is rejected for Reason.
 	Approve bool
-	// Reason says why (required to reject).
+	// Reason says why: required to reject, recorded with an approval when given.
 	Reason string
 }
 
@@ -45,13 +45,16 @@ func (p *Plugin) Decide(ctx context.Context, namespace, name string, d Decision)
 	case we.Annotations[kubernautv1.ApproveAnnotation] != "" || we.Annotations[kubernautv1.RejectAnnotation] != "":
 		return fmt.Errorf("plan %s has a decision of %s being counted; try again in a moment", we.Name, we.Annotations[kubernautv1.DecidedByAnnotation])
 	}
-	key, value, verb := kubernautv1.ApproveAnnotation, we.Status.Plan.Hash, "approved"
+	annotations, verb := map[string]string{kubernautv1.ApproveAnnotation: we.Status.Plan.Hash}, "approved"
+	if d.Approve && d.Reason != "" {
+		annotations[kubernautv1.ApproveReasonAnnotation] = d.Reason
+	}
 	if !d.Approve {
-		key, value, verb = kubernautv1.RejectAnnotation, d.Reason, "rejected"
+		annotations, verb = map[string]string{kubernautv1.RejectAnnotation: d.Reason}, "rejected"
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
 		"resourceVersion": we.ResourceVersion,
-		"annotations":     map[string]string{key: value},
+		"annotations":     annotations,
 	}})
 	if err != nil {
 		return err

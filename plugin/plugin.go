@@ -351,7 +351,11 @@ func (p *Plugin) Describe(r *Remediation) {
 		}
 		fmt.Fprintln(w)
 		for _, ap := range a.Approvers {
-			fmt.Fprintf(w, "  approved by %s at %s\n", ap.User, ap.At.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "  approved by %s at %s", ap.User, ap.At.UTC().Format(time.RFC3339))
+			if ap.Reason != "" {
+				fmt.Fprintf(w, ": %s", ap.Reason)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if rr.Status.Phase == kubernautv1.RemediationPhaseAwaitingApproval && we.Status.Plan != nil {

@@ -39,6 +39,9 @@ const (
 	// ApproveAnnotation, set on a WorkflowExecution by a person, approves the plan whose hash
 	// it carries.
 	ApproveAnnotation = "kubernaut.io/approve"
+	// ApproveReasonAnnotation, set with ApproveAnnotation by the same person, says why they
+	// approve; it is recorded with their approval (admission holds it to the approval's rules).
+	ApproveReasonAnnotation = "kubernaut.io/approve-reason"
 	// RejectAnnotation, set on a WorkflowExecution by a person, rejects the plan (its value is
 	// the reason).
 	RejectAnnotation = "kubernaut.io/reject"

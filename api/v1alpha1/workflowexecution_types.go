@@ -232,6 +232,11 @@ type Approver struct {
 
 	// At is when the controller counted the approval.
 	At metav1.Time `json:"at"`
+
+	// Reason is why they approved (kubernaut.io/approve-reason, set with the approval).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Reason string `json:"reason,omitempty"`
 }
 
 // WorkflowReference points at the Argo Workflow that runs the plan.

@@ -123,8 +123,9 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	}
 	show.Flags().StringVarP(&showOutput, "output", "o", "", "output format: json or yaml (the remediation, its analysis and its plan)")
 
+	var approveReason string
 	approve := &cobra.Command{
-		Use:   "approve NAME",
+		Use:   "approve NAME [--reason REASON]",
 		Short: "Approve a remediation's plan as you (the API server records who you are; you need the verb approve where the plan acts)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -132,9 +133,10 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return p.Decide(cmd.Context(), ns, args[0], plugin.Decision{Approve: true})
+			return p.Decide(cmd.Context(), ns, args[0], plugin.Decision{Approve: true, Reason: approveReason})
 		},
 	}
+	approve.Flags().StringVar(&approveReason, "reason", "", "why you approve: recorded with your approval (status.approval.approvers)")
 	var reason string
 	reject := &cobra.Command{
 		Use:   "reject NAME --reason REASON",

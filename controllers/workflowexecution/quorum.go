@@ -154,7 +154,8 @@ func (r *Reconciler) count(ctx context.Context, we *kubernautv1.WorkflowExecutio
 		}
 	}
 	if len(a.Approvers) < 5 {
-		a.Approvers = append(a.Approvers, kubernautv1.Approver{User: kubernautv1.Truncate(user, 253), At: now})
+		a.Approvers = append(a.Approvers, kubernautv1.Approver{User: kubernautv1.Truncate(user, 253), At: now,
+			Reason: kubernautv1.Truncate(we.Annotations[kubernautv1.ApproveReasonAnnotation], 512)})
 	}
 	return nil
 }
@@ -273,14 +274,14 @@ func parseChanges(target, v string) []change {
 	return out
 }
 
-// clearApproval removes the approval annotation (and its stamped author) that approve took
+// clearApproval removes the approval annotation (its stamped author and its reason) that approve took
 // into account, so that the next approver can set it: admission lets only the controller
 // remove them, and nothing else. The patch holds only at the version the controller read: a
 // decision made since (a rejection, stamped with its author) is never removed with it — the
 // conflict requeues the plan, which then reads it.
 func (r *Reconciler) clearApproval(ctx context.Context, we *kubernautv1.WorkflowExecution) error {
-	patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q,"annotations":{%q:null,%q:null}}}`,
-		we.ResourceVersion, kubernautv1.ApproveAnnotation, kubernautv1.DecidedByAnnotation)
+	patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q,"annotations":{%q:null,%q:null,%q:null}}}`,
+		we.ResourceVersion, kubernautv1.ApproveAnnotation, kubernautv1.DecidedByAnnotation, kubernautv1.ApproveReasonAnnotation)
 	if err := r.Client.Patch(ctx, we, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 		return fmt.Errorf("removing the counted approval of WorkflowExecution %s: %w", we.Name, err)
 	}

@@ -64,7 +64,7 @@ receivers:
 		args := strings.Fields(strings.TrimPrefix(command, "kubectl kubernaut "))
 		for _, who := range []string{"alice", "bob"} {
 			Eventually(func() (string, error) {
-				out, err := exec.CommandContext(ctx, plugin, append(args, "--kubeconfig", env.Kubeconfig, "--as", who)...).CombinedOutput()
+				out, err := exec.CommandContext(ctx, plugin, append(args, "--kubeconfig", env.Kubeconfig, "--as", who, "--reason", who+" read the diff")...).CombinedOutput()
 				return string(out), err
 			}).WithContext(ctx).WithTimeout(30*time.Second).WithPolling(500*time.Millisecond).
 				Should(ContainSubstring("the API server recorded the decision as "+who), "%s approves (again while the first approval is being counted)", who)
@@ -76,6 +76,8 @@ receivers:
 		we := &kubernautv1.WorkflowExecution{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: actionsNamespace, Name: kubernautv1.WorkflowName(rr)}, we)).To(Succeed())
 		Expect(we.Status.Approval.DecidedBy).To(And(ContainSubstring("alice"), ContainSubstring("bob")))
+		Expect(we.Status.Approval.Approvers).To(ConsistOf(And(HaveField("User", "alice"), HaveField("Reason", "alice read the diff")),
+			And(HaveField("User", "bob"), HaveField("Reason", "bob read the diff"))), "each reason with its approver (the first cleared with its approval)")
 		Eventually(func() []cluster.Delivered { return rcv.Find(notify.ApprovalRequired, "resolved", mine) }).WithContext(ctx).WithTimeout(30*time.Second).
 			Should(HaveLen(1), "the approval request resolved")
 		Eventually(func() []cluster.Delivered { return rcv.Find(notify.Remediating, "resolved", mine) }).WithContext(ctx).WithTimeout(30*time.Second).

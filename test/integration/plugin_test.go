@@ -92,6 +92,9 @@ var _ = Describe("kubectl kubernaut (plugin/) against the real API server and it
 		Expect(errorsAsForbidden(err)).To(BeTrue())
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
 		Expect(w.Annotations).NotTo(HaveKey(kubernautv1.ApproveAnnotation))
+		// Nor may mallory write the reason of an approval: it is part of the decision.
+		err = decide(ctx, as("mallory"), w, map[string]string{kubernautv1.ApproveReasonAnnotation: "looks fine to me"})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
 		// A rejection says why.
 		Expect((&plugin.Plugin{Client: as("mallory"), Out: &out}).Decide(ctx, ns, "rr-waiting", plugin.Decision{})).
 			To(MatchError(ContainSubstring("reject needs --reason")))
@@ -114,10 +117,11 @@ var _ = Describe("kubectl kubernaut (plugin/) against the real API server and it
 		grant(ctx, ns, "alice", editor.Name)
 		grant(ctx, prod, "alice", "kubernaut-approver")
 		out.Reset()
-		Expect((&plugin.Plugin{Client: as("alice"), Out: &out}).Decide(ctx, ns, "rr-waiting", plugin.Decision{Approve: true})).To(Succeed())
+		Expect((&plugin.Plugin{Client: as("alice"), Out: &out}).Decide(ctx, ns, "rr-waiting", plugin.Decision{Approve: true, Reason: "the diff rolls back to v7"})).To(Succeed())
 		Expect(out.String()).To(ContainSubstring("plan rr-waiting-we of rr-waiting approved (hash " + hash + "); the API server recorded the decision as alice"))
 		w = waitWE(ctx, w, kubernautv1.WorkflowRunning)
 		Expect(w.Status.Approval).To(And(HaveField("Decision", "Approved"), HaveField("PlanHash", hash), HaveField("DecidedBy", "user alice")))
+		Expect(w.Status.Approval.Approvers).To(ConsistOf(And(HaveField("User", "alice"), HaveField("Reason", "the diff rolls back to v7"))), "the reason recorded with her approval")
 
 		// A plan no longer waiting is not approved again.
 		Expect((&plugin.Plugin{Client: as("alice"), Out: &out}).Decide(ctx, ns, "rr-waiting-we", plugin.Decision{Approve: true})).
