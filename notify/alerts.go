@@ -2,7 +2,9 @@
 // Kubernaut posts its own alerts to the user's Alertmanager (API v2), which routes them to
 // Slack, PagerDuty, e-mail or any receiver, and resolves them when the situation ends. The
 // alerts are derived from the remediations' state, level-based: a restart, a lost post or a
-// second replica changes nothing that the next sync does not put right.
+// second replica changes nothing that the next sync does not put right. Every text that leaves
+// the cluster — root causes, messages, a diff (which may show a ConfigMap's values) — passes
+// through redact/ first.
 package notify
 
 import (
@@ -149,7 +151,7 @@ func approvalRequired(rr *kubernautv1.RemediationRequest, we *kubernautv1.Workfl
 	t := target(rr, we)
 	a.Annotations["summary"] = fmt.Sprintf("Kubernaut's plan for %s (%s) waits for approval: %s", t, rr.Spec.Signal.Name, actions(we))
 	if rr.Status.RootCause != "" {
-		a.Annotations["root_cause"] = kubernautv1.Truncate(rr.Status.RootCause, 1024)
+		a.Annotations["root_cause"] = clean(rr.Status.RootCause, 1024)
 	}
 	a.Annotations["steps"] = steps(we.Status.Plan)
 	a.Annotations["plan_hash"] = we.Status.Plan.Hash
@@ -180,7 +182,7 @@ func remediating(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExe
 	}
 	a.Annotations["summary"] = fmt.Sprintf("Kubernaut is remediating %s on %s: %s", rr.Spec.Signal.Name, target(rr, we), actions(we))
 	if rr.Status.RootCause != "" {
-		a.Annotations["root_cause"] = kubernautv1.Truncate(rr.Status.RootCause, 1024)
+		a.Annotations["root_cause"] = clean(rr.Status.RootCause, 1024)
 	}
 	a.StartsAt = since(nil, rr.Status.PhaseStartedAt)
 	if we != nil && we.Status.StartedAt != nil {
@@ -193,7 +195,7 @@ func remediationFailed(rr *kubernautv1.RemediationRequest, we *kubernautv1.Workf
 	a := base(RemediationFailed, "warning", rr, we)
 	a.Annotations["summary"] = fmt.Sprintf("Kubernaut's remediation of %s on %s ended %s", rr.Spec.Signal.Name, target(rr, we), rr.Status.Phase)
 	if c := meta.FindStatusCondition(rr.Status.Conditions, kubernautv1.ReadyCondition); c != nil {
-		a.Annotations["message"] = kubernautv1.Truncate(c.Message, 1024)
+		a.Annotations["message"] = clean(c.Message, 1024)
 	}
 	a.StartsAt = since(nil, rr.Status.CompletedAt)
 	return a
@@ -202,7 +204,7 @@ func remediationFailed(rr *kubernautv1.RemediationRequest, we *kubernautv1.Workf
 func compensationFailed(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExecution, c *metav1.Condition) Alert {
 	a := base(CompensationFailed, "critical", rr, we)
 	a.Annotations["summary"] = fmt.Sprintf("The undo of Kubernaut's failed plan for %s failed: a person must look at what it changed", target(rr, we))
-	a.Annotations["message"] = kubernautv1.Truncate(c.Message, 1024)
+	a.Annotations["message"] = clean(c.Message, 1024)
 	a.Annotations["release"] = fmt.Sprintf("kubectl -n %s annotate workflowexecution %s %s='<what was put right>'", we.Namespace, we.Name, kubernautv1.ReleaseUndoAnnotation)
 	a.StartsAt = c.LastTransitionTime.Time
 	return a
@@ -220,7 +222,8 @@ func actions(we *kubernautv1.WorkflowExecution) string {
 	return strings.Join(names, ", ")
 }
 
-// steps describes each planned step on a line: action, target, policy verdict and dry run.
+// steps describes each planned step on a line: action, target, policy verdict and dry run
+// (redacted).
 func steps(p *kubernautv1.Plan) string {
 	var b strings.Builder
 	for i, s := range p.Steps {
@@ -234,7 +237,7 @@ func steps(p *kubernautv1.Plan) string {
 			if d.Diff != "" {
 				what = oneLine(d.Diff)
 			}
-			fmt.Fprintf(&b, "; dry run %s: %s", strings.ToLower(d.Result), kubernautv1.Truncate(what, 300))
+			fmt.Fprintf(&b, "; dry run %s: %s", strings.ToLower(d.Result), clean(what, 300))
 		}
 		b.WriteString("\n")
 	}

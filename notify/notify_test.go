@@ -229,3 +229,20 @@ func TestSync(t *testing.T) {
 		t.Errorf("after the end: %+v, want nothing more", posts)
 	}
 }
+
+// An alert leaves the cluster: its root cause and its steps' diffs (a ConfigMap's values) are
+// redacted.
+func TestAlertsAreRedacted(t *testing.T) {
+	rr, we := awaiting()
+	rr.Status.RootCause = "the app logs password=hunter2 and exits"
+	we.Status.Plan.Steps[0].DryRun.Diff = "- DB_PASSWORD: hunter2\n+ DB_PASSWORD: s3cret-rotated"
+	got := Desired(rr, we, Options{Namespace: "kubernaut-system"}, now)
+	if len(got) != 1 {
+		t.Fatalf("%+v", got)
+	}
+	for k, v := range got[0].Annotations {
+		if strings.Contains(v, "hunter2") || strings.Contains(v, "s3cret-rotated") {
+			t.Errorf("annotation %s carries a secret: %q", k, v)
+		}
+	}
+}

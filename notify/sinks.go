@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -162,22 +163,33 @@ type Message struct {
 	Blocks []slackBlock `json:"blocks"`
 }
 
+// slackEscape makes text literal in Slack's mrkdwn: "&", "<" and ">" are its control
+// characters (Slack's "Escaping text"). The texts come from the cluster and from the analyzer,
+// which read pod logs: unescaped, a root cause could ping <!channel> or show a link whose text
+// says "approve" and whose target is anyone's.
+var slackEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // SlackMessage is m as a Block Kit message (Block Kit's limits: a header's 150 characters, a
-// section's 3,000).
+// section's 3,000). Every text from the cluster is escaped; only the Argo link is a link.
 func SlackMessage(m Milestone) Message {
 	d := m.Data
+	for _, f := range []*string{&d.Remediation, &d.Namespace, &d.Signal, &d.Severity, &d.Target, &d.RootCause, &d.Plan, &d.PlanHash, &d.Step,
+		&d.Phase, &d.Message, &d.DecidedBy, &d.Approve} {
+		*f = slackEscape.Replace(*f)
+	}
+	// The header is plain_text, which Slack does not parse: it is built from the raw texts.
 	var head string
 	switch m.Type {
 	case TypeApprovalRequired:
-		head = "Approval required: " + actionList(d.Actions) + " on " + d.Target
+		head = "Approval required: " + actionList(m.Data.Actions) + " on " + m.Data.Target
 	case TypeApproved:
-		head = "Approved: " + actionList(d.Actions) + " on " + d.Target
+		head = "Approved: " + actionList(m.Data.Actions) + " on " + m.Data.Target
 	case TypeRejected:
-		head = "Rejected: " + actionList(d.Actions) + " on " + d.Target
+		head = "Rejected: " + actionList(m.Data.Actions) + " on " + m.Data.Target
 	case TypeCompensated:
-		head = "Undo " + strings.ToLower(d.Phase) + ": " + d.Target
+		head = "Undo " + strings.ToLower(m.Data.Phase) + ": " + m.Data.Target
 	default:
-		head = "Remediation " + strings.ToLower(d.Phase) + ": " + d.Target
+		head = "Remediation " + strings.ToLower(m.Data.Phase) + ": " + m.Data.Target
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Alert* %s", d.Signal)
@@ -204,10 +216,10 @@ func SlackMessage(m Milestone) Message {
 		{Type: "header", Text: &slackText{Type: "plain_text", Text: kubernautv1.Truncate(head, 150)}},
 		{Type: "section", Text: &slackText{Type: "mrkdwn", Text: kubernautv1.Truncate(b.String(), 3000)}},
 	}
-	if d.Link != "" {
+	if u, err := url.Parse(d.Link); err == nil && (u.Scheme == "https" || u.Scheme == "http") && !strings.ContainsAny(d.Link, "<>|") {
 		blocks = append(blocks, slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: "<" + d.Link + "|The plan in the Argo UI>"}}})
 	}
-	return Message{Text: kubernautv1.Truncate(head, 150), Blocks: blocks}
+	return Message{Text: slackEscape.Replace(kubernautv1.Truncate(head, 150)), Blocks: blocks}
 }
 
 // actionList lists actions ("rollback_deployment, restart_deployment"), or "the plan".

@@ -246,3 +246,25 @@ func TestSinks(t *testing.T) {
 		t.Errorf("after a restart: %v, want nothing repeated", got)
 	}
 }
+
+// What the analyzer wrote (it read the pod's logs) cannot ping a channel or show a link in
+// Slack: mrkdwn's control characters are escaped; only the Argo UI's link is a link, and only
+// when it is an http(s) URL.
+func TestSlackEscapes(t *testing.T) {
+	m := Milestone{Type: TypeApprovalRequired, Data: MilestoneData{Remediation: "rr-1", Namespace: "kubernaut-system", Signal: "KubePodCrashLooping",
+		Target: "Deployment/shop/web", RootCause: "<!channel> the fix: <https://evil.example|kubectl kubernaut approve> & done",
+		Link: "https://argo.example.com/workflows/kubernaut-system/rr-1-we"}}
+	msg := SlackMessage(m)
+	section := msg.Blocks[1].Text.Text
+	if strings.Contains(section, "<!channel>") || strings.Contains(section, "<https://evil") ||
+		!strings.Contains(section, "&lt;!channel&gt; the fix: &lt;https://evil.example|kubectl kubernaut approve&gt; &amp; done") {
+		t.Errorf("section not escaped: %q", section)
+	}
+	if len(msg.Blocks) != 3 || msg.Blocks[2].Elements[0].Text != "<https://argo.example.com/workflows/kubernaut-system/rr-1-we|The plan in the Argo UI>" {
+		t.Errorf("the Argo link: %+v", msg.Blocks)
+	}
+	m.Data.Link = "javascript:alert(1)"
+	if msg := SlackMessage(m); len(msg.Blocks) != 2 {
+		t.Errorf("a link that is not http(s) is shown: %+v", msg.Blocks)
+	}
+}
