@@ -1,16 +1,11 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"time"
-
-	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
 // Sink delivers alerts.
@@ -34,24 +29,5 @@ func (a *Alertmanager) Post(ctx context.Context, alerts []Alert) error {
 	if err != nil {
 		return fmt.Errorf("encoding %d alerts: %w", len(alerts), err)
 	}
-	c := a.Client
-	if c == nil {
-		c = &http.Client{Timeout: 10 * time.Second}
-	}
-	u := strings.TrimRight(a.URL, "/") + "/api/v2/alerts"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("posting alerts to Alertmanager: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("posting alerts to Alertmanager at %s: %w", a.URL, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("Alertmanager at %s answered %s: %s", a.URL, resp.Status, kubernautv1.Truncate(strings.TrimSpace(string(answer)), 300))
-	}
-	return nil
+	return post(ctx, a.Client, strings.TrimRight(a.URL, "/")+"/api/v2/alerts", "Alertmanager", "application/json", body)
 }

@@ -36,8 +36,9 @@ const (
 
 // Labels on every alert Kubernaut posts.
 const (
-	// LabelRemediation names the RemediationRequest.
-	LabelRemediation = "kubernaut_remediation"
+	// LabelRemediation names the RemediationRequest, LabelRemediationNamespace its namespace.
+	LabelRemediation          = "kubernaut_remediation"
+	LabelRemediationNamespace = "kubernaut_namespace"
 	// LabelSourceAlertname is the name of the alert that started the remediation.
 	LabelSourceAlertname = "source_alertname"
 	// LabelSourceSeverity is its severity.
@@ -61,7 +62,12 @@ type Alert struct {
 }
 
 // key identifies an alert across syncs: its name and its remediation.
-func (a Alert) key() string { return a.Labels["alertname"] + "/" + a.Labels[LabelRemediation] }
+func (a Alert) key() string { return a.Labels["alertname"] + "/" + a.owner() }
+
+// owner is the alert's remediation as namespace/name.
+func (a Alert) owner() string {
+	return a.Labels[LabelRemediationNamespace] + "/" + a.Labels[LabelRemediation]
+}
 
 // same reports whether two alerts say the same (a change is posted at once).
 func same(a, b Alert) bool {
@@ -116,12 +122,13 @@ func target(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExecutio
 func base(alertname, severity string, rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExecution) Alert {
 	t := target(rr, we)
 	labels := map[string]string{
-		"alertname":          alertname,
-		"severity":           severity,
-		"target_kind":        string(t.Kind),
-		"target_name":        t.Name,
-		LabelRemediation:     rr.Name,
-		LabelSourceAlertname: rr.Spec.Signal.Name,
+		"alertname":               alertname,
+		"severity":                severity,
+		"target_kind":             string(t.Kind),
+		"target_name":             t.Name,
+		LabelRemediation:          rr.Name,
+		LabelRemediationNamespace: rr.Namespace,
+		LabelSourceAlertname:      rr.Spec.Signal.Name,
 	}
 	if t.Namespace != "" {
 		labels["namespace"] = t.Namespace

@@ -55,7 +55,7 @@ type Notifier struct {
 	wake    chan struct{}
 	once    sync.Once
 	sent    map[string]posted // by Alert.key
-	failing map[string]bool   // remediations told of a failed delivery, until one succeeds
+	failing map[string]bool   // remediations (namespace/name, sink/namespace/name) told of a failed delivery, until one succeeds
 	since   time.Time         // milestones before it count as told
 	told    map[string]bool   // sink name + "/" + milestone ID
 }
@@ -201,7 +201,7 @@ func (n *Notifier) postAlerts(ctx context.Context, now time.Time, desired map[st
 		}
 		n.Metrics.posted("alertmanager", "delivered")
 		for _, a := range batch {
-			delete(n.failing, a.Labels[LabelRemediation])
+			delete(n.failing, a.owner())
 			if a.EndsAt.After(now) {
 				n.sent[a.key()] = posted{alert: a, at: now}
 			} else {
@@ -237,13 +237,15 @@ func (n *Notifier) desired(ctx context.Context, now time.Time) (map[string]Alert
 				we = nil
 			}
 		}
-		for _, a := range Desired(rr, we, n.Options, now) {
-			desired[a.key()] = a
+		if n.Sink != nil {
+			for _, a := range Desired(rr, we, n.Options, now) {
+				desired[a.key()] = a
+			}
 		}
 		if len(n.Sinks) > 0 {
 			milestones = append(milestones, Milestones(rr, we)...)
 		}
-		owners[rr.Name] = rr
+		owners[rr.Namespace+"/"+rr.Name] = rr
 	}
 	sort.SliceStable(milestones, func(i, j int) bool { return milestones[i].At.Before(milestones[j].At) })
 	return desired, owners, milestones, nil
@@ -275,15 +277,16 @@ func (n *Notifier) tell(ctx context.Context, milestones []Milestone, owners map[
 				failed = true
 				n.Metrics.posted(sink.Name(), "failed")
 				errs = append(errs, fmt.Errorf("telling %s of %s of %s: %w", sink.Name(), m.Type, m.Data.Remediation, err))
-				if rr, ok := owners[m.Data.Remediation]; ok && !n.failing[sink.Name()+"/"+rr.Name] && n.Events != nil {
-					n.failing[sink.Name()+"/"+rr.Name] = true
+				owner := m.Data.Namespace + "/" + m.Data.Remediation
+				if rr, ok := owners[owner]; ok && !n.failing[sink.Name()+"/"+owner] && n.Events != nil {
+					n.failing[sink.Name()+"/"+owner] = true
 					n.Events.Eventf(rr, nil, corev1.EventTypeWarning, "NotificationFailed", "Notify", "%s not told of %s (tried again until it is): %s",
 						sink.Name(), m.Type, kubernautv1.Truncate(err.Error(), 512))
 				}
 				continue
 			}
 			n.Metrics.posted(sink.Name(), "delivered")
-			delete(n.failing, sink.Name()+"/"+m.Data.Remediation)
+			delete(n.failing, sink.Name()+"/"+m.Data.Namespace+"/"+m.Data.Remediation)
 			told[key] = true
 		}
 	}
@@ -295,12 +298,12 @@ func (n *Notifier) tell(ctx context.Context, milestones []Milestone, owners map[
 // of its alerts is delivered.
 func (n *Notifier) tellFailure(batch []Alert, owners map[string]*kubernautv1.RemediationRequest, err error) {
 	for _, a := range batch {
-		name := a.Labels[LabelRemediation]
-		rr, ok := owners[name]
-		if n.failing[name] || !ok {
+		owner := a.owner()
+		rr, ok := owners[owner]
+		if n.failing[owner] || !ok {
 			continue
 		}
-		n.failing[name] = true
+		n.failing[owner] = true
 		if n.Events != nil {
 			n.Events.Eventf(rr, nil, corev1.EventTypeWarning, "NotificationFailed", "Notify", "%s not delivered (tried again until it is): %s",
 				describe(a), kubernautv1.Truncate(err.Error(), 512))

@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -56,7 +57,7 @@ func TestDesired(t *testing.T) {
 	}
 	a := got[0]
 	for k, v := range map[string]string{"alertname": ApprovalRequired, "severity": "warning", "namespace": "shop", "target_kind": "Deployment",
-		"target_name": "checkout", LabelSourceAlertname: "KubePodCrashLooping", LabelSourceSeverity: "critical", LabelRemediation: "rr-1"} {
+		"target_name": "checkout", LabelSourceAlertname: "KubePodCrashLooping", LabelSourceSeverity: "critical", LabelRemediation: "rr-1", LabelRemediationNamespace: "kubernaut-system"} {
 		if a.Labels[k] != v {
 			t.Errorf("label %s = %q, want %q (labels %v)", k, a.Labels[k], v, a.Labels)
 		}
@@ -156,7 +157,8 @@ func TestSync(t *testing.T) {
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(rr, we).WithStatusSubresource(rr, we).Build()
 	clock := now
 	sink := &recorder{}
-	n := &Notifier{Reader: c, Sink: sink, Options: Options{Namespace: "kubernaut-system"}, Interval: time.Minute, Now: func() time.Time { return clock }}
+	recorder := events.NewFakeRecorder(10)
+	n := &Notifier{Reader: c, Sink: sink, Options: Options{Namespace: "kubernaut-system"}, Interval: time.Minute, Now: func() time.Time { return clock }, Events: recorder}
 	ctx := context.Background()
 	sync := func() {
 		t.Helper()
@@ -195,9 +197,16 @@ func TestSync(t *testing.T) {
 	}
 	update(func(rr *kubernautv1.RemediationRequest) { rr.Status.Phase = kubernautv1.RemediationPhaseExecuting })
 	sink.fail = true
-	clock = clock.Add(time.Second)
-	if err := n.Sync(ctx); err == nil {
-		t.Fatal("a failed post is an error (tried again)")
+	for range 2 {
+		clock = clock.Add(time.Second)
+		if err := n.Sync(ctx); err == nil {
+			t.Fatal("a failed post is an error (tried again)")
+		}
+	}
+	if got := len(recorder.Events); got != 1 {
+		t.Errorf("%d NotificationFailed events for two failed posts, want one until a post succeeds", got)
+	} else if e := <-recorder.Events; !strings.Contains(e, "NotificationFailed") || !strings.Contains(e, "connection refused") {
+		t.Errorf("event %q", e)
 	}
 	sink.fail = false
 	sync()

@@ -42,29 +42,35 @@ func (f URLFile) url() (string, error) {
 	return u, nil
 }
 
-// post sends body to the URL in file with contentType and fails on any answer but 2xx; the
-// error never contains the URL (a credential).
-func post(ctx context.Context, c *http.Client, file URLFile, contentType string, body []byte) error {
+// postFile sends body to the URL in file (see post); errors name the file, never the URL.
+func postFile(ctx context.Context, c *http.Client, file URLFile, contentType string, body []byte) error {
 	u, err := file.url()
 	if err != nil {
 		return err
 	}
+	return post(ctx, c, u, "the URL from "+string(file), contentType, body)
+}
+
+// post sends body to u with contentType (a 10 s timeout when c is nil) and fails on any answer
+// but 2xx; errors say "<what> answered …" and never contain u, which may be a credential (a
+// webhook's token, a user:password@).
+func post(ctx context.Context, c *http.Client, u, what, contentType string, body []byte) error {
 	if c == nil {
 		c = &http.Client{Timeout: 10 * time.Second}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("building the request (URL from %s)", string(file))
+		return fmt.Errorf("building the request to %s", what)
 	}
 	req.Header.Set("Content-Type", contentType)
 	resp, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("posting to the URL from %s: %v", string(file), redactURL(err, u))
+		return fmt.Errorf("posting to %s: %v", what, redactURL(err, u))
 	}
 	defer func() { _ = resp.Body.Close() }()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("the URL from %s answered %s: %s", string(file), resp.Status, kubernautv1.Truncate(strings.TrimSpace(string(answer)), 200))
+		return fmt.Errorf("%s answered %s: %s", what, resp.Status, kubernautv1.Truncate(strings.TrimSpace(string(answer)), 200))
 	}
 	return nil
 }
@@ -108,7 +114,7 @@ func (c *CloudEvents) Send(ctx context.Context, m Milestone) error {
 	if err != nil {
 		return err
 	}
-	return post(ctx, c.Client, c.URL, "application/cloudevents+json", body)
+	return postFile(ctx, c.Client, c.URL, "application/cloudevents+json", body)
 }
 
 // Slack posts the milestones people act on to a Slack incoming webhook, as Block Kit: a plan
@@ -141,7 +147,7 @@ func (s *Slack) Send(ctx context.Context, m Milestone) error {
 	if err != nil {
 		return err
 	}
-	return post(ctx, s.Client, s.URL, "application/json", body)
+	return postFile(ctx, s.Client, s.URL, "application/json", body)
 }
 
 // slackText is a Block Kit text object.
