@@ -222,11 +222,7 @@ func actions(we *kubernautv1.WorkflowExecution) string {
 	if we == nil || len(we.Spec.Steps) == 0 {
 		return "no plan yet"
 	}
-	names := make([]string, len(we.Spec.Steps))
-	for i, s := range we.Spec.Steps {
-		names[i] = string(s.Action)
-	}
-	return strings.Join(names, ", ")
+	return kubernautv1.JoinActions(kubernautv1.StepActions(we.Spec.Steps))
 }
 
 // steps describes each planned step on a line: action, target, policy verdict and dry run

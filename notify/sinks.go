@@ -233,9 +233,5 @@ func actionList(as []kubernautv1.ActionName) string {
 	if len(as) == 0 {
 		return "the plan"
 	}
-	out := make([]string, len(as))
-	for i, a := range as {
-		out[i] = string(a)
-	}
-	return strings.Join(out, ", ")
+	return kubernautv1.JoinActions(as)
 }

@@ -12,10 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/killswitch"
 )
-
-// killSwitchKey is the kill-switch ConfigMap's key (controllers/killswitch.Key).
-const killSwitchKey = "killSwitch"
 
 // SetRemediate opts a namespace in (true: kubernaut.io/remediate=true) or pauses it (false:
 // kubernaut.io/remediate=false; alerts about it then end Skipped, OutOfScope — unless Kubernaut
@@ -41,7 +39,7 @@ func (p *Plugin) SetRemediate(ctx context.Context, namespace string, on bool) er
 	return nil
 }
 
-// KillSwitch is the kill switch's ConfigMap (Kubernaut's kubernaut-config by default).
+// KillSwitch is the kill switch's ConfigMap (killswitch.DefaultName by default).
 type KillSwitch struct {
 	// Namespace and Name locate the ConfigMap.
 	Namespace, Name string
@@ -52,31 +50,28 @@ type KillSwitch struct {
 func (p *Plugin) SetKillSwitch(ctx context.Context, ks KillSwitch, on bool) error {
 	value := fmt.Sprint(on)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ks.Namespace, Name: ks.Name}}
-	patch, err := json.Marshal(map[string]any{"data": map[string]string{killSwitchKey: value}})
+	patch, err := json.Marshal(map[string]any{"data": map[string]string{killswitch.Key: value}})
 	if err != nil {
 		return err
 	}
 	err = p.Client.Patch(ctx, cm, client.RawPatch(types.MergePatchType, patch), client.FieldOwner("kubectl-kubernaut"))
 	if apierrors.IsNotFound(err) {
-		cm.Data = map[string]string{killSwitchKey: value}
+		cm.Data = map[string]string{killswitch.Key: value}
 		err = p.Client.Create(ctx, cm, client.FieldOwner("kubectl-kubernaut"))
 	}
 	if err != nil {
-		return fmt.Errorf("setting the kill switch (ConfigMap %s/%s, %s=%s): %w", ks.Namespace, ks.Name, killSwitchKey, value, err)
+		return fmt.Errorf("setting the kill switch (ConfigMap %s/%s, %s=%s): %w", ks.Namespace, ks.Name, killswitch.Key, value, err)
 	}
 	return p.KillSwitchStatus(ctx, ks)
 }
 
-// KillSwitchStatus prints whether the kill switch is on, and what is in flight.
+// KillSwitchStatus prints whether the kill switch is on (read as the controllers read it), and
+// what is in flight.
 func (p *Plugin) KillSwitchStatus(ctx context.Context, ks KillSwitch) error {
-	cm := &corev1.ConfigMap{}
-	err := p.Client.Get(ctx, client.ObjectKey{Namespace: ks.Namespace, Name: ks.Name}, cm)
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return fmt.Errorf("reading the kill switch (ConfigMap %s/%s): %w", ks.Namespace, ks.Name, err)
+	on, err := killswitch.Switch{Reader: p.Client, Namespace: ks.Namespace, Name: ks.Name}.On(ctx)
+	if err != nil {
+		return err
 	}
-	on := cm.Data[killSwitchKey] == "true"
 	items, err := p.List(ctx, ks.Namespace)
 	if err != nil {
 		return err

@@ -161,11 +161,7 @@ func actionList(as []kubernautv1.ActionName) string {
 	if len(as) == 0 {
 		return "-"
 	}
-	out := make([]string, len(as))
-	for i, a := range as {
-		out[i] = string(a)
-	}
-	return strings.Join(out, ",")
+	return strings.ReplaceAll(kubernautv1.JoinActions(as), " ", "") // a table cell: no spaces
 }
 
 // writeTable aligns rows in columns three spaces apart, as kubectl does; paint (nil: none)

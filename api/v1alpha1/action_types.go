@@ -343,3 +343,22 @@ type PreState struct {
 	// +optional
 	Unschedulable *bool `json:"unschedulable,omitempty"`
 }
+
+// JoinActions lists actions for people: "rollback_deployment, restart_deployment" ("" for
+// none).
+func JoinActions(as []ActionName) string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = string(a)
+	}
+	return strings.Join(out, ", ")
+}
+
+// StepActions are the steps' actions, in order.
+func StepActions(steps []PlanStep) []ActionName {
+	out := make([]ActionName, len(steps))
+	for i, s := range steps {
+		out[i] = s.Action
+	}
+	return out
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
@@ -25,8 +26,16 @@ import (
 	"sigs.k8s.io/yaml"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	ks "github.com/kubernaut/kubernaut/controllers/killswitch"
 	"github.com/kubernaut/kubernaut/plugin"
 )
+
+// scheme knows Kubernaut's kinds (the plugin reads nothing else through it).
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(kubernautv1.AddToScheme(s))
+	return s
+}()
 
 // defaultNamespace is where Kubernaut keeps its remediations unless -n says otherwise.
 const defaultNamespace = "kubernaut-system"
@@ -234,7 +243,7 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 			return p.SetKillSwitch(cmd.Context(), ks, args[0] == "on")
 		},
 	}
-	killswitch.Flags().StringVar(&configMap, "config-map", "kubernaut-config", "the kill switch's ConfigMap (in -n, Kubernaut's namespace by default)")
+	killswitch.Flags().StringVar(&configMap, "config-map", ks.DefaultName, "the kill switch's ConfigMap (in -n, Kubernaut's namespace by default)")
 	root.AddCommand(list, show, approve, reject, history, pause, resume, killswitch)
 	return root
 }
@@ -268,10 +277,6 @@ func (e *cliEnv) plugin() (*plugin.Plugin, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	scheme := runtime.NewScheme()
-	if err := kubernautv1.AddToScheme(scheme); err != nil {
-		return nil, "", err
-	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, "", fmt.Errorf("connecting to the API server: %w", err)
@@ -292,10 +297,6 @@ func orAll(ns string) string {
 
 // printObject prints obj as JSON or YAML, with its kind.
 func printObject(w io.Writer, format string, obj runtime.Object) error {
-	scheme := runtime.NewScheme()
-	if err := kubernautv1.AddToScheme(scheme); err != nil {
-		return err
-	}
 	gvks, _, err := scheme.ObjectKinds(obj)
 	if err != nil {
 		return err

@@ -16,6 +16,10 @@ import (
 // Key is the ConfigMap key of the kill switch.
 const Key = "killSwitch"
 
+// DefaultName is the kill switch's ConfigMap unless configured otherwise (manifests/base's
+// kubernaut-config, in Kubernaut's namespace).
+const DefaultName = "kubernaut-config"
+
 // Switch locates the kill-switch ConfigMap.
 type Switch struct {
 	// Reader reads the ConfigMap (the API server, not a cache: the switch must bite at once).

@@ -54,7 +54,7 @@ func DefaultConfig() Config {
 		FailureLimit:        3,
 		FailureBlock:        time.Hour,
 		KillSwitchNamespace: "kubernaut-system",
-		KillSwitchName:      "kubernaut-config",
+		KillSwitchName:      killswitch.DefaultName,
 		Retention:           7 * 24 * time.Hour,
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -317,11 +316,7 @@ func phaseNote(rr *kubernautv1.RemediationRequest, from, phase kubernautv1.Remed
 			note += ": plan " + ref.Name
 		}
 		if len(rr.Status.Actions) > 0 {
-			acts := make([]string, len(rr.Status.Actions))
-			for i, a := range rr.Status.Actions {
-				acts[i] = string(a)
-			}
-			note += " (" + strings.Join(acts, ", ") + ")"
+			note += " (" + kubernautv1.JoinActions(rr.Status.Actions) + ")"
 		}
 		if rr.Status.RootCause != "" {
 			note += "; root cause: " + rr.Status.RootCause

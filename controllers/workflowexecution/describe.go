@@ -16,11 +16,7 @@ const (
 
 // title is a plan's one line: what it does, to what, for which alert.
 func title(we *kubernautv1.WorkflowExecution) string {
-	acts := make([]string, len(we.Spec.Steps))
-	for i, s := range we.Spec.Steps {
-		acts[i] = string(s.Action)
-	}
-	return kubernautv1.Truncate(fmt.Sprintf("%s on %s (%s)", strings.Join(acts, ", "), we.Spec.Target, we.Spec.AlertName), 256)
+	return kubernautv1.Truncate(fmt.Sprintf("%s on %s (%s)", kubernautv1.JoinActions(kubernautv1.StepActions(we.Spec.Steps)), we.Spec.Target, we.Spec.AlertName), 256)
 }
 
 // description is what a person approves, where Argo's users look: each step with its action,

@@ -89,7 +89,7 @@ var _ = Describe("kubectl kubernaut (plugin/) against the real API server and it
 		Expect(err).To(MatchError(And(ContainSubstring("the API server refused the decision"),
 			ContainSubstring("user mallory may not approve or reject this plan: it acts in namespace "+prod),
 			ContainSubstring("needs the verb approve on workflowexecutions.kubernaut.io"))))
-		Expect(errorsAsForbidden(err)).To(BeTrue())
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the API server's Forbidden, wrapped")
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(w), w)).To(Succeed())
 		Expect(w.Annotations).NotTo(HaveKey(kubernautv1.ApproveAnnotation))
 		// Nor may mallory write the reason of an approval: it is part of the decision.
@@ -190,9 +190,6 @@ var _ = Describe("kubectl kubernaut (plugin/) against the real API server and it
 		Expect(strings.Split(strings.TrimSpace(out.String()), "\n")[0]).To(MatchRegexp(`^NAME\s+SIGNAL\s+TARGET\s+ACTIONS\s+APPROVAL\s+OUTCOME\s+DURATION\s+FINISHED$`))
 	})
 })
-
-// errorsAsForbidden reports whether err wraps the API server's Forbidden.
-func errorsAsForbidden(err error) bool { return apierrors.IsForbidden(err) }
 
 // buildPlugin builds cmd/kubectl-kubernaut into a temporary folder.
 func buildPlugin(ctx SpecContext) string {
