@@ -18,8 +18,9 @@ import (
 
 // Version is the templates' version; the controller refuses templates of another version.
 // 2: the step's owner reference is written in the manifest, not by setOwnerReference (see
-// manifest). 3: the step carries the undo finalizer (kubernaut.io/undo).
-const Version = "3"
+// manifest). 3: the step carries the undo finalizer (kubernaut.io/undo). 4: the approval gate
+// takes the plan's summary (input summary), which the Argo UI shows on the gate's node.
+const Version = "4"
 
 // VersionLabel carries Version on every template.
 const VersionLabel = "kubernaut.io/template-version"
@@ -206,6 +207,8 @@ func Build() []*wfv1.ClusterWorkflowTemplate {
 		Inputs: wfv1.Inputs{Parameters: []wfv1.Parameter{
 			param("plan-hash", "the SHA-256 of the plan being approved: `argo resume` or "+
 				"`kubectl annotate workflowexecution NAME kubernaut.io/approve=<plan-hash>`", nil),
+			param("summary", "what is approved, as the person at the gate reads it: each step with its action, "+
+				"target, policy verdict and dry-run diff in short, the plan hash and how to approve", ptr("")),
 		}},
 		Suspend: &wfv1.SuspendTemplate{},
 	}

@@ -86,7 +86,7 @@ func build(we *kubernautv1.WorkflowExecution, planHash string, opts CompileOptio
 		dag.Tasks = append(dag.Tasks, wfv1.DAGTask{
 			Name:        approveTask,
 			TemplateRef: &wfv1.TemplateRef{Name: templates.Approval, Template: "approve", ClusterScope: true},
-			Arguments:   args(map[string]string{"plan-hash": planHash}),
+			Arguments:   args(map[string]string{"plan-hash": planHash, "summary": inert(description(we, planHash))}),
 		})
 	}
 	dependents := map[string]bool{}

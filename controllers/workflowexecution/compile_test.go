@@ -188,11 +188,20 @@ func TestParametersReachArgoLiterally(t *testing.T) {
 		"EDGE": `}}{{ "{" \"{{\" \\{{`, "PLAIN": "a{b}c",
 	}
 	params := &kubernautv1.ActionParameters{UpdateConfig: &kubernautv1.UpdateConfigParameters{Data: hostile}}
-	wf, err := Compile(plan("rr-x-we", kubernautv1.ApprovalAuto, cm, step("config", kubernautv1.ActionUpdateConfig, cm, params)), hash, opts, committedTemplates(t))
+	// A manual plan: the gate's summary quotes the alert's name and the dry run's diff.
+	we := plan("rr-x-we", kubernautv1.ApprovalManual, cm, step("config", kubernautv1.ActionUpdateConfig, cm, params))
+	we.Spec.AlertName = "{{workflow.serviceAccountName}}"
+	we.Status.Plan = &kubernautv1.Plan{Hash: hash, Steps: []kubernautv1.PlannedStep{{Name: "config", Action: kubernautv1.ActionUpdateConfig, Target: cm,
+		Policy: kubernautv1.PolicyVerdict{Allowed: true}, DryRun: &kubernautv1.DryRunResult{Result: "Succeeded", Diff: "+  MODE: {{=sprig.upper('x')}}\n"}}}}
+	wf, err := Compile(we, hash, opts, committedTemplates(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	summary := ""
 	for _, task := range wf.GetTemplateByName(entrypoint).DAG.Tasks {
+		if task.Name == approveTask {
+			summary = task.Arguments.GetParameterByName("summary").Value.String()
+		}
 		for _, p := range task.Arguments.Parameters {
 			if strings.Contains(p.Value.String(), "{{") {
 				t.Errorf("task %s argument %s = %s: Argo would expand it", task.Name, p.Name, p.Value)
@@ -211,5 +220,8 @@ func TestParametersReachArgoLiterally(t *testing.T) {
 				t.Errorf("decoded %q, want %q", got.Parameters.UpdateConfig.Data, hostile)
 			}
 		}
+	}
+	if !strings.Contains(summary, "MODE: { {=sprig.upper('x')}}") || !strings.Contains(summary, "Plan hash `"+hash+"`") {
+		t.Errorf("the gate's summary does not show the plan as a person reads it:\n%s", summary)
 	}
 }

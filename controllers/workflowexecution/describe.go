@@ -56,3 +56,13 @@ func description(we *kubernautv1.WorkflowExecution, planHash string) string {
 	}
 	return kubernautv1.Truncate(b.String(), 4096)
 }
+
+// inert is text that Argo passes on as it is: Argo expands `{{…}}` (and evaluates `{{=expr}}`)
+// in a task's arguments, and a summary quotes what the analyzer and the dry run said. Each `{{`
+// becomes `{ {`, which reads the same to a person and is nothing to Argo.
+func inert(s string) string {
+	for strings.Contains(s, "{{") {
+		s = strings.ReplaceAll(s, "{{", "{ {")
+	}
+	return s
+}

@@ -353,6 +353,10 @@ var _ = Describe("Argo's real workflow-controller: approvals, compensation, blas
 		get(ctx, we)
 		Expect(got.Annotations["workflows.argoproj.io/description"]).To(And(ContainSubstring("Plan hash `"+we.Status.Plan.Hash+"`"),
 			ContainSubstring("`scale_deployment` on Deployment/"+w.ns+"/web — policy: allowed; dry run "), ContainSubstring("`argo resume rr-resume-we -n "+w.ns+"`")))
+		gate := got.Status.Nodes.FindByName("rr-resume-we.approve")
+		Expect(gate).NotTo(BeNil(), out)
+		Expect(gate.Inputs.GetParameterByName("summary").Value.String()).To(Equal(got.Annotations["workflows.argoproj.io/description"]),
+			"the gate's node shows what is approved")
 		Expect(got.Annotations).To(HaveKeyWithValue("workflows.argoproj.io/title", "scale_deployment on Deployment/"+w.ns+"/web ("+we.Spec.AlertName+")"))
 		// The real `argo resume`.
 		out, err = env.Tool(ctx, "argo", "resume", "rr-resume-we", "-n", w.ns)
