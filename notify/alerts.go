@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/redact"
 )
 
 // The alerts Kubernaut posts (their alertname label).
@@ -158,7 +159,7 @@ func approvalRequired(rr *kubernautv1.RemediationRequest, we *kubernautv1.Workfl
 	t := target(rr, we)
 	a.Annotations["summary"] = fmt.Sprintf("Kubernaut's plan for %s (%s) waits for approval: %s", t, rr.Spec.Signal.Name, actions(we))
 	if rr.Status.RootCause != "" {
-		a.Annotations["root_cause"] = clean(rr.Status.RootCause, 1024)
+		a.Annotations["root_cause"] = redact.Bounded(rr.Status.RootCause, 1024)
 	}
 	a.Annotations["steps"] = steps(we.Status.Plan)
 	a.Annotations["plan_hash"] = we.Status.Plan.Hash
@@ -189,7 +190,7 @@ func remediating(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExe
 	}
 	a.Annotations["summary"] = fmt.Sprintf("Kubernaut is remediating %s on %s: %s", rr.Spec.Signal.Name, target(rr, we), actions(we))
 	if rr.Status.RootCause != "" {
-		a.Annotations["root_cause"] = clean(rr.Status.RootCause, 1024)
+		a.Annotations["root_cause"] = redact.Bounded(rr.Status.RootCause, 1024)
 	}
 	a.StartsAt = since(nil, rr.Status.PhaseStartedAt)
 	if we != nil && we.Status.StartedAt != nil {
@@ -202,7 +203,7 @@ func remediationFailed(rr *kubernautv1.RemediationRequest, we *kubernautv1.Workf
 	a := base(RemediationFailed, "warning", rr, we)
 	a.Annotations["summary"] = fmt.Sprintf("Kubernaut's remediation of %s on %s ended %s", rr.Spec.Signal.Name, target(rr, we), rr.Status.Phase)
 	if c := meta.FindStatusCondition(rr.Status.Conditions, kubernautv1.ReadyCondition); c != nil {
-		a.Annotations["message"] = clean(c.Message, 1024)
+		a.Annotations["message"] = redact.Bounded(c.Message, 1024)
 	}
 	a.StartsAt = since(nil, rr.Status.CompletedAt)
 	return a
@@ -211,7 +212,7 @@ func remediationFailed(rr *kubernautv1.RemediationRequest, we *kubernautv1.Workf
 func compensationFailed(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExecution, c *metav1.Condition) Alert {
 	a := base(CompensationFailed, "critical", rr, we)
 	a.Annotations["summary"] = fmt.Sprintf("The undo of Kubernaut's failed plan for %s failed: a person must look at what it changed", target(rr, we))
-	a.Annotations["message"] = clean(c.Message, 1024)
+	a.Annotations["message"] = redact.Bounded(c.Message, 1024)
 	a.Annotations["release"] = fmt.Sprintf("kubectl -n %s annotate workflowexecution %s %s='<what was put right>'", we.Namespace, we.Name, kubernautv1.ReleaseUndoAnnotation)
 	a.StartsAt = c.LastTransitionTime.Time
 	return a
@@ -240,7 +241,7 @@ func steps(p *kubernautv1.Plan) string {
 			if d.Diff != "" {
 				what = oneLine(d.Diff)
 			}
-			fmt.Fprintf(&b, "; dry run %s: %s", strings.ToLower(d.Result), clean(what, 300))
+			fmt.Fprintf(&b, "; dry run %s: %s", strings.ToLower(d.Result), redact.Bounded(what, 300))
 		}
 		b.WriteString("\n")
 	}

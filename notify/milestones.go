@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/record"
 	"github.com/kubernaut/kubernaut/redact"
 )
 
@@ -78,13 +79,16 @@ type MilestoneData struct {
 	Approve string `json:"approve,omitempty"`
 	// Link is the plan's Workflow in the Argo UI, when there is one.
 	Link string `json:"link,omitempty"`
+	// Record is the whole account of a finished remediation (TypeFinished only), filled in
+	// when the milestone is sent.
+	Record *record.Record `json:"record,omitempty"`
 }
 
 // Milestones are the moments a remediation and its plan (nil when none) reached so far, oldest
 // first.
 func Milestones(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExecution) []Milestone {
 	base := MilestoneData{Remediation: rr.Name, Namespace: rr.Namespace, Signal: rr.Spec.Signal.Name, Severity: string(rr.Spec.Signal.Severity),
-		Target: target(rr, we).String(), Actions: rr.Status.Actions, RootCause: clean(rr.Status.RootCause, 1024)}
+		Target: target(rr, we).String(), Actions: rr.Status.Actions, RootCause: redact.Bounded(rr.Status.RootCause, 1024)}
 	var out []Milestone
 	add := func(typ, step string, at time.Time, mod func(*MilestoneData)) {
 		d := base
@@ -112,13 +116,13 @@ func Milestones(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExec
 		case approved == nil:
 		case approved.Status == metav1.ConditionUnknown && we.Status.Phase == kubernautv1.WorkflowAwaitingApproval && we.Status.Plan != nil:
 			add(TypeApprovalRequired, "", approved.LastTransitionTime.Time, func(d *MilestoneData) {
-				d.Message = clean(approved.Message, 512)
+				d.Message = redact.Bounded(approved.Message, 512)
 				d.Approve = fmt.Sprintf("kubectl kubernaut approve %s -n %s", rr.Name, rr.Namespace)
 			})
 		case approved.Status == metav1.ConditionTrue:
-			add(TypeApproved, "", approved.LastTransitionTime.Time, func(d *MilestoneData) { d.DecidedBy = decidedBy; d.Message = clean(approved.Message, 512) })
+			add(TypeApproved, "", approved.LastTransitionTime.Time, func(d *MilestoneData) { d.DecidedBy = decidedBy; d.Message = redact.Bounded(approved.Message, 512) })
 		case approved.Status == metav1.ConditionFalse:
-			add(TypeRejected, "", approved.LastTransitionTime.Time, func(d *MilestoneData) { d.DecidedBy = decidedBy; d.Message = clean(approved.Message, 512) })
+			add(TypeRejected, "", approved.LastTransitionTime.Time, func(d *MilestoneData) { d.DecidedBy = decidedBy; d.Message = redact.Bounded(approved.Message, 512) })
 		}
 		if we.Status.StartedAt != nil {
 			add(TypeStarted, "", we.Status.StartedAt.Time, nil)
@@ -127,23 +131,23 @@ func Milestones(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExec
 			if s.FinishedAt == nil || s.Phase == kubernautv1.StepPending || s.Phase == kubernautv1.StepRunning {
 				continue
 			}
-			add(TypeStepDone, s.Name, s.FinishedAt.Time, func(d *MilestoneData) { d.Phase = string(s.Phase); d.Message = clean(s.Message, 512) })
+			add(TypeStepDone, s.Name, s.FinishedAt.Time, func(d *MilestoneData) { d.Phase = string(s.Phase); d.Message = redact.Bounded(s.Message, 512) })
 		}
 		if c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.VerifiedCondition); c != nil && c.Status == metav1.ConditionTrue {
-			add(TypeVerified, "", c.LastTransitionTime.Time, func(d *MilestoneData) { d.Message = clean(c.Message, 512) })
+			add(TypeVerified, "", c.LastTransitionTime.Time, func(d *MilestoneData) { d.Message = redact.Bounded(c.Message, 512) })
 		}
 		if c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.CompensatedCondition); c != nil && c.Status != metav1.ConditionUnknown {
 			phase := "Succeeded"
 			if c.Status == metav1.ConditionFalse {
 				phase = "Failed"
 			}
-			add(TypeCompensated, "", c.LastTransitionTime.Time, func(d *MilestoneData) { d.Phase = phase; d.Message = clean(c.Message, 512) })
+			add(TypeCompensated, "", c.LastTransitionTime.Time, func(d *MilestoneData) { d.Phase = phase; d.Message = redact.Bounded(c.Message, 512) })
 		}
 	}
 	if end := rr.Status.CompletedAt; end != nil && rr.Status.Phase.IsFinished() {
 		msg := ""
 		if c := meta.FindStatusCondition(rr.Status.Conditions, kubernautv1.ReadyCondition); c != nil {
-			msg = clean(c.Message, 512)
+			msg = redact.Bounded(c.Message, 512)
 		}
 		if rr.Status.Phase == kubernautv1.RemediationPhaseFailed || rr.Status.Phase == kubernautv1.RemediationPhaseTimedOut {
 			add(TypeFailed, "", end.Time, func(d *MilestoneData) { d.Phase = string(rr.Status.Phase); d.Message = msg })
@@ -152,10 +156,4 @@ func Milestones(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExec
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
-}
-
-// clean removes secrets from text that leaves the cluster, and bounds it.
-func clean(s string, n int) string {
-	s, _ = redact.String(s)
-	return kubernautv1.Truncate(s, n)
 }

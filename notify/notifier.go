@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/record"
 )
 
 // maxBatch bounds the alerts of one post; a sync with more posts several.
@@ -260,6 +261,7 @@ func (n *Notifier) tell(ctx context.Context, milestones []Milestone, owners map[
 	}
 	told := map[string]bool{}
 	var errs []error
+	records := map[string]*record.Record{} // by milestone ID: read once for all sinks
 	for _, sink := range n.Sinks {
 		failed := false
 		for _, m := range milestones {
@@ -272,6 +274,22 @@ func (n *Notifier) tell(ctx context.Context, milestones []Milestone, owners map[
 				continue
 			case failed:
 				continue
+			}
+			if m.Type == TypeFinished {
+				if records[m.ID] == nil {
+					rr, ok := owners[m.Data.Namespace+"/"+m.Data.Remediation]
+					if !ok {
+						continue
+					}
+					rec, err := record.Read(ctx, n.Reader, rr)
+					if err != nil {
+						failed = true
+						errs = append(errs, err)
+						continue
+					}
+					records[m.ID] = &rec
+				}
+				m.Data.Record = records[m.ID]
 			}
 			if err := sink.Send(ctx, m); err != nil {
 				failed = true

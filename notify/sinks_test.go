@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/record"
 )
 
 // documentedTypes are the CloudEvents types docs/notifications.md lists.
@@ -138,6 +140,7 @@ func TestSinks(t *testing.T) {
 	}
 	rr, we := awaiting()
 	rr.UID = "u-1"
+	rr.CreationTimestamp = metav1.NewTime(now)
 	rr.Status.RootCause = "the pod logs password=hunter2 then crashes"
 	rr.Status.Actions = []kubernautv1.ActionName{kubernautv1.ActionRollbackDeployment}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(rr, we).WithStatusSubresource(rr, we).Build()
@@ -227,11 +230,25 @@ func TestSinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	types = nil
+	var finished map[string]any
 	for _, e := range ce.take() {
 		types = append(types, e["type"].(string))
+		if e["type"] == TypeFinished {
+			finished = e["data"].(map[string]any)
+		}
 	}
 	if want := []string{TypeApproved, TypeStarted, TypeStepDone, TypeCompensated, TypeFailed, TypeFinished}; !slices.Equal(types, want) {
 		t.Errorf("CloudEvents after the receiver came back: %q, want %q", types, want)
+	}
+	// The end carries the whole record (the record package's own test covers its parts): what
+	// a receiver keeps once the objects are gone.
+	var rec record.Record
+	if raw, err := json.Marshal(finished["record"]); err != nil || json.Unmarshal(raw, &rec) != nil || rec.Plan == nil {
+		t.Fatalf("the finished event has no record: %v", finished)
+	}
+	if rec.UID != "u-1" || rec.Outcome != kubernautv1.RemediationPhaseFailed || rec.Plan.Hash != "abc123" || rec.Plan.Approval.DecidedBy != "user alice, user bob" ||
+		len(rec.Plan.Steps) != 1 || rec.Plan.Steps[0].Phase != "Failed" || rec.Durations.Total != 6 || strings.Contains(fmt.Sprint(finished), "hunter2") {
+		t.Errorf("the finished event's record: %+v", rec)
 	}
 	if got := slack.take(); len(got) != 0 {
 		t.Errorf("Slack told again: %v", got)

@@ -357,8 +357,8 @@ func (p *Plugin) Describe(r *Remediation) {
 	if rr.Status.Phase == kubernautv1.RemediationPhaseAwaitingApproval && we.Status.Plan != nil {
 		fmt.Fprintf(w, "To approve:  kubectl kubernaut approve %s -n %s\n", rr.Name, rr.Namespace)
 	}
-	if v := we.Status.Verification; v != nil {
-		fmt.Fprintf(w, "Verified:    %s %s\n", v.Result, v.Message)
+	if c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.VerifiedCondition); c != nil && c.Status != metav1.ConditionUnknown {
+		fmt.Fprintf(w, "Verified:    %s %s\n", c.Status, c.Message)
 	}
 	for _, c := range we.Status.Compensation {
 		fmt.Fprintf(w, "Undo:        %s %s %s\n", c.Name, c.Phase, c.Message)

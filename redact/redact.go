@@ -2,7 +2,11 @@
 // messages, an analyzer's prompt. The processing and the analysis both use it.
 package redact
 
-import "regexp"
+import (
+	"regexp"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+)
 
 // secretPatterns match secrets that show up in logs and event messages. Each match is
 // replaced by its name part (when there is one) and "[REDACTED]".
@@ -35,4 +39,11 @@ func String(s string) (string, int) {
 		})
 	}
 	return s, n
+}
+
+// Bounded is s with its secrets replaced, cut to at most n bytes (an ellipsis marks the cut):
+// text that leaves the cluster (a notification, a record).
+func Bounded(s string, n int) string {
+	s, _ = String(s)
+	return kubernautv1.Truncate(s, n)
 }

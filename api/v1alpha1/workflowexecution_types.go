@@ -360,10 +360,6 @@ type WorkflowExecutionStatus struct {
 	// +listMapKey=name
 	Compensation []StepStatus `json:"compensation,omitempty"`
 
-	// Verification is the post-execution health check.
-	// +optional
-	Verification *Verification `json:"verification,omitempty"`
-
 	// StartedAt is when the Workflow started.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`

@@ -1930,11 +1930,6 @@ func (in *WorkflowExecutionStatus) DeepCopyInto(out *WorkflowExecutionStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
-	if in.Verification != nil {
-		in, out := &in.Verification, &out.Verification
-		*out = new(Verification)
-		(*in).DeepCopyInto(*out)
-	}
 	if in.StartedAt != nil {
 		in, out := &in.StartedAt, &out.StartedAt
 		*out = (*in).DeepCopy()

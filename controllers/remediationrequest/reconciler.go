@@ -18,6 +18,7 @@ import (
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/freshness"
+	"github.com/kubernaut/kubernaut/record"
 	"github.com/kubernaut/kubernaut/terminal"
 )
 
@@ -87,6 +88,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching the status of RemediationRequest %s: %w", req, perr))
 		}
 		r.written.Wrote(rr)
+		if rr.Status.Phase.IsFinished() && !before.Status.Phase.IsFinished() {
+			r.logRecord(ctx, rr)
+		}
 	}
 	if err == nil && rr.Status.Phase.IsFinished() {
 		if err := r.withdraw(ctx, rr); err != nil {
@@ -345,6 +349,18 @@ func (r *Reconciler) retain(ctx context.Context, rr *kubernautv1.RemediationRequ
 		return ctrl.Result{}, fmt.Errorf("deleting RemediationRequest %s/%s after its retention: %w", rr.Namespace, rr.Name, err)
 	}
 	return ctrl.Result{}, nil
+}
+
+// logRecord writes the record of a remediation that just finished as one structured log line
+// ("remediation record", key record): what a log store keeps once the objects are gone
+// (docs/notifications.md). It is written once, by the reconcile that recorded the end.
+func (r *Reconciler) logRecord(ctx context.Context, rr *kubernautv1.RemediationRequest) {
+	rec, err := record.Read(ctx, r.Client, rr)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "the remediation's record could not be read; not logged")
+		return
+	}
+	log.FromContext(ctx).Info("remediation record", "record", rec)
 }
 
 func (r *Reconciler) event(rr *kubernautv1.RemediationRequest, kind, reason, note string) {

@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -151,6 +153,21 @@ func (k *Kubernaut) PID() int { return k.proc.cmd.Process.Pid }
 
 // LogTail is the end of the process' log, for failure messages.
 func (k *Kubernaut) LogTail(lines int) string { return k.proc.logTail(lines) }
+
+// LogLines returns the lines of the current process' log that contain every one of parts.
+func (k *Kubernaut) LogLines(parts ...string) []string {
+	var out []string
+	for _, line := range strings.Split(k.proc.logTail(math.MaxInt), "\n") {
+		found := true
+		for _, p := range parts {
+			found = found && strings.Contains(line, p)
+		}
+		if found {
+			out = append(out, line)
+		}
+	}
+	return out
+}
 
 // Usage is what the process has used so far, from /proc.
 type Usage struct {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os/exec"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/notify"
+	"github.com/kubernaut/kubernaut/record"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
 
@@ -83,5 +85,27 @@ receivers:
 		Eventually(func() []cluster.Delivered { return rcv.Find(notify.Remediating, "resolved", mine) }).WithContext(ctx).WithTimeout(30*time.Second).
 			Should(HaveLen(1), "told it ran, then that it ended")
 		Expect(rcv.Errors()).To(BeEmpty())
+
+		// The record that outlives the objects: one structured log line, self-contained.
+		var lines []string
+		Eventually(func() []string {
+			lines = c.proc.LogLines("remediation record", `"remediation":"`+rr+`"`)
+			return lines
+		}).WithContext(ctx).WithTimeout(10 * time.Second).Should(HaveLen(1))
+		var line struct {
+			Record record.Record `json:"record"`
+		}
+		Expect(json.Unmarshal([]byte(lines[0][strings.Index(lines[0], "{"):]), &line)).To(Succeed(), lines[0])
+		rec := line.Record
+		Expect(rec.Outcome).To(Equal(kubernautv1.RemediationPhaseCompleted))
+		Expect(rec.Signal.Name).To(Equal("KubePodCrashLooping"))
+		Expect(rec.Analysis.RootCause).NotTo(BeEmpty())
+		Expect(rec.Plan.Hash).To(Equal(we.Status.Plan.Hash))
+		Expect(rec.Plan.Approval.Approvers).To(ConsistOf(HaveField("Reason", "alice read the diff"), HaveField("Reason", "bob read the diff")))
+		Expect(rec.Plan.Steps).To(ConsistOf(And(HaveField("Action", "rollback_deployment"), HaveField("Phase", "Succeeded"),
+			HaveField("PreState", MatchRegexp(`^revision \d+, ReplicaSet pay-`)))))
+		Expect(rec.Plan.Verification).To(HaveField("Result", "Passed"))
+		Expect(rec.Plan.Steps[0].Verification).To(HavePrefix("Passed: "))
+		Expect(rec.Durations.Total).To(BeNumerically(">=", rec.Durations.AwaitingApproval+rec.Durations.Execution))
 	})
 })
