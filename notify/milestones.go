@@ -23,6 +23,9 @@ const (
 	TypeApproved = "io.kubernaut.approval.approved"
 	// TypeRejected: the plan was rejected (by the policy or a person) or withdrawn.
 	TypeRejected = "io.kubernaut.approval.rejected"
+	// TypeObserved: the plan was validated and dry-run, and not run: its scope's trust level
+	// is observe (data.plan and data.planHash name what it would have done).
+	TypeObserved = "io.kubernaut.remediation.observed"
 	// TypeStarted: the plan started running.
 	TypeStarted = "io.kubernaut.remediation.started"
 	// TypeStepDone: a step of the plan ended (data.phase says how).
@@ -121,6 +124,8 @@ func Milestones(rr *kubernautv1.RemediationRequest, we *kubernautv1.WorkflowExec
 			})
 		case approved.Status == metav1.ConditionTrue:
 			add(TypeApproved, "", approved.LastTransitionTime.Time, func(d *MilestoneData) { d.DecidedBy = decidedBy; d.Message = redact.Bounded(approved.Message, 512) })
+		case approved.Status == metav1.ConditionFalse && approved.Reason == kubernautv1.ReasonObserved:
+			add(TypeObserved, "", approved.LastTransitionTime.Time, func(d *MilestoneData) { d.Message = redact.Bounded(approved.Message, 512) })
 		case approved.Status == metav1.ConditionFalse:
 			add(TypeRejected, "", approved.LastTransitionTime.Time, func(d *MilestoneData) { d.DecidedBy = decidedBy; d.Message = redact.Bounded(approved.Message, 512) })
 		}

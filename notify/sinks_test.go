@@ -25,7 +25,7 @@ import (
 )
 
 // documentedTypes are the CloudEvents types docs/notifications.md lists.
-var documentedTypes = []string{TypeApprovalRequired, TypeApproved, TypeRejected, TypeStarted, TypeStepDone, TypeVerified, TypeFailed, TypeCompensated, TypeFinished}
+var documentedTypes = []string{TypeApprovalRequired, TypeApproved, TypeRejected, TypeObserved, TypeStarted, TypeStepDone, TypeVerified, TypeFailed, TypeCompensated, TypeFinished}
 
 // receiver is a local server that checks each request against the documented schema of its
 // kind and keeps what it got.

@@ -83,6 +83,9 @@ const (
 	ReasonTimedOut = "TimedOut"
 	// ReasonCancelled: the alert resolved before execution started.
 	ReasonCancelled = "Cancelled"
+	// ReasonObserved: the plan was validated and dry-run and not run: its scope's trust level
+	// is observe.
+	ReasonObserved = "Observed"
 )
 
 // Reasons of the stage conditions.
@@ -203,6 +206,7 @@ var terminalReasons = map[string]bool{
 	ReasonSkipped:   true,
 	ReasonTimedOut:  true,
 	ReasonCancelled: true,
+	ReasonObserved:  true,
 }
 
 // IsTerminalReason reports whether a Ready=False reason ends the object.

@@ -5,7 +5,7 @@ import (
 )
 
 // RemediationPhase is the phase of a RemediationRequest, derived from its conditions.
-// +kubebuilder:validation:Enum=Pending;Processing;Analyzing;AwaitingApproval;Executing;Verifying;Completed;Failed;Rejected;Skipped;TimedOut;Cancelled
+// +kubebuilder:validation:Enum=Pending;Processing;Analyzing;AwaitingApproval;Executing;Verifying;Completed;Failed;Rejected;Skipped;TimedOut;Cancelled;Observed
 type RemediationPhase string
 
 // The phases of a RemediationRequest.
@@ -22,6 +22,7 @@ const (
 	RemediationPhaseSkipped          RemediationPhase = RemediationPhase(ReasonSkipped)
 	RemediationPhaseTimedOut         RemediationPhase = RemediationPhase(ReasonTimedOut)
 	RemediationPhaseCancelled        RemediationPhase = RemediationPhase(ReasonCancelled)
+	RemediationPhaseObserved         RemediationPhase = RemediationPhase(ReasonObserved)
 )
 
 // RemediationPhases are every phase, in the order a remediation goes through them (the
@@ -38,7 +39,7 @@ func (p RemediationPhase) IsFinished() bool {
 }
 
 // ApprovalMode says who approves a plan.
-// +kubebuilder:validation:Enum=Auto;Manual;Rejected
+// +kubebuilder:validation:Enum=Auto;Manual;Rejected;Observe
 type ApprovalMode string
 
 const (
@@ -48,6 +49,10 @@ const (
 	ApprovalManual ApprovalMode = "Manual"
 	// ApprovalRejected never runs the plan.
 	ApprovalRejected ApprovalMode = "Rejected"
+	// ApprovalObserve plans, validates and dry-runs the plan, and never runs it: its scope's
+	// trust level is observe (TrustPolicy). The analysis never decides it; the remediation's
+	// controller does, from the trust level.
+	ApprovalObserve ApprovalMode = "Observe"
 )
 
 // RemediationRequestSpec is the alert the gateway received and what it is about. The gateway
@@ -144,6 +149,11 @@ type RemediationRequestStatus struct {
 	// ApprovalMode is the analysis' approval decision.
 	// +optional
 	ApprovalMode ApprovalMode `json:"approvalMode,omitempty"`
+
+	// Trust is the trust level the plan was created at (TrustPolicy), and the scope that set
+	// it: the least trusted of the plan's.
+	// +optional
+	Trust *TrustDecision `json:"trust,omitempty"`
 
 	// Message says, in a sentence, where the remediation is or how it ended.
 	// +optional

@@ -6,7 +6,7 @@ import (
 )
 
 // WorkflowPhase is the phase of a WorkflowExecution, derived from its conditions.
-// +kubebuilder:validation:Enum=Pending;Planning;Validating;AwaitingApproval;Running;Verifying;Compensating;Completed;Failed;Rejected;TimedOut
+// +kubebuilder:validation:Enum=Pending;Planning;Validating;AwaitingApproval;Running;Verifying;Compensating;Completed;Failed;Rejected;TimedOut;Observed
 type WorkflowPhase string
 
 // The phases of a WorkflowExecution.
@@ -22,12 +22,13 @@ const (
 	WorkflowFailed           WorkflowPhase = WorkflowPhase(ReasonFailed)
 	WorkflowRejected         WorkflowPhase = WorkflowPhase(ReasonRejected)
 	WorkflowTimedOut         WorkflowPhase = WorkflowPhase(ReasonTimedOut)
+	WorkflowObserved         WorkflowPhase = WorkflowPhase(ReasonObserved)
 )
 
 // IsFinished reports whether the phase ends the WorkflowExecution.
 func (p WorkflowPhase) IsFinished() bool {
 	switch p {
-	case WorkflowCompleted, WorkflowFailed, WorkflowRejected, WorkflowTimedOut:
+	case WorkflowCompleted, WorkflowFailed, WorkflowRejected, WorkflowTimedOut, WorkflowObserved:
 		return true
 	}
 	return false
@@ -145,6 +146,12 @@ type DryRunResult struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+
+	// PreState is the target as the dry run found it: what an observed plan's shadow
+	// evaluation compares the target with later (did a person make this change?). The step
+	// captures its pre-state again right before it executes.
+	// +optional
+	PreState *PreState `json:"preState,omitempty"`
 }
 
 // PlannedStep is one step as planned: its policy verdict and dry run.
@@ -297,6 +304,29 @@ type StepStatus struct {
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 }
 
+// ShadowVerdict is what happened after an observed plan (shadow mode): did a person make the
+// change it proposed, change the target otherwise, or did the alert resolve alone or keep
+// firing?
+type ShadowVerdict struct {
+	// Verdict is agreed, disagreed, resolved-alone or kept-firing.
+	// +kubebuilder:validation:Enum=agreed;disagreed;resolved-alone;kept-firing
+	Verdict string `json:"verdict"`
+
+	// At is when it was known.
+	At metav1.Time `json:"at"`
+
+	// Message says what was found, step by step.
+	// +kubebuilder:validation:MaxLength=2048
+	Message string `json:"message"`
+
+	// ChangedBy are the field managers that changed the targets after the plan was observed
+	// (kubectl-rollout, kubectl-edit, argocd-controller, …).
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=atomic
+	ChangedBy []string `json:"changedBy,omitempty"`
+}
+
 // Verification is the check that the target is healthy after the plan ran.
 type Verification struct {
 	// Result is Passed, Failed or Skipped.
@@ -359,6 +389,10 @@ type WorkflowExecutionStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Compensation []StepStatus `json:"compensation,omitempty"`
+
+	// Shadow is an observed plan's verdict (ApprovalMode Observe), once known.
+	// +optional
+	Shadow *ShadowVerdict `json:"shadow,omitempty"`
 
 	// StartedAt is when the Workflow started.
 	// +optional

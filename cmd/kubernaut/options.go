@@ -30,6 +30,7 @@ type options struct {
 	workflow     workflowOptions
 	execution    executionOptions
 	notify       notifyOptions
+	trust        trustOptions
 	gateway      gatewayOptions
 }
 
@@ -53,7 +54,7 @@ func parseOptions(command string, args []string, stderr io.Writer, controller, g
 	var groups []flagGroup
 	if controller {
 		o.manager = managerOptions{leaderElect: command == "controller"}
-		groups = append(groups, &o.manager, &o.orchestrator, &o.processing, &o.analysis, &o.workflow, &o.execution, &o.notify)
+		groups = append(groups, &o.manager, &o.orchestrator, &o.processing, &o.analysis, &o.workflow, &o.execution, &o.notify, &o.trust)
 	}
 	if gw {
 		groups = append(groups, &o.gateway)

@@ -269,6 +269,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		Engines:       map[kubernautv1.EngineName]workflowexecution.Engine{kubernautv1.EngineBuiltin: &workflowexecution.Builtin{Client: mgr.GetClient(), Templates: set, Reader: mgr.GetAPIReader()}},
 		DefaultEngine: kubernautv1.EngineName(o.execution.engine),
 		Metrics:       workflowexecution.NewMetrics(metrics.Registry),
+		ShadowWindow:  o.trust.shadowWindow,
 	}
 	if o.execution.engine == string(kubernautv1.EngineArgo) {
 		// Only with Argo installed: watching Workflows needs its CRDs.
@@ -278,6 +279,9 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	}
 	if err := we.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the WorkflowExecution controller: %w", err)
+	}
+	if err := setupTrust(mgr, o); err != nil {
+		return err
 	}
 	ke := &kubernetesexecution.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Env: env, Safety: safety, Grants: granter,

@@ -45,13 +45,14 @@ func newAnalysis(rr *kubernautv1.RemediationRequest, rp *kubernautv1.Remediation
 	}
 }
 
-// newWorkflow is the WorkflowExecution child: the analysis' plan and approval mode. The
-// blast-radius target is the workload the processing resolved, else the alert's target.
-func newWorkflow(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis) *kubernautv1.WorkflowExecution {
+// newWorkflow is the WorkflowExecution child: the analysis' plan, and its approval mode as the
+// trust level made it (mode). The blast-radius target is the workload the processing resolved,
+// else the alert's target.
+func newWorkflow(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis, mode kubernautv1.ApprovalMode) *kubernautv1.WorkflowExecution {
 	target := blastRadius(rr, aia)
 	meta := childMeta(rr, kubernautv1.WorkflowName(rr.Name))
 	meta.Labels[kubernautv1.LabelTargetHash] = target.Hash()
-	if aia.Status.Approval.Mode == kubernautv1.ApprovalAuto {
+	if mode == kubernautv1.ApprovalAuto {
 		// An auto-approved plan starts the moment it is validated, and a started plan holds
 		// the undo finalizer (deleting it mid-way undoes what it did): it is created holding
 		// it, which spares the plan's controller a write when it starts. Deleted before it
@@ -66,7 +67,7 @@ func newWorkflow(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis
 			AlertName:             rr.Spec.Signal.Name,
 			Target:                target,
 			Steps:                 aia.Status.Recommendation.Steps,
-			ApprovalMode:          aia.Status.Approval.Mode,
+			ApprovalMode:          mode,
 			Quorum:                aia.Status.Approval.Quorum,
 		},
 	}

@@ -228,6 +228,8 @@ func (r *Reconciler) executed(rr *kubernautv1.RemediationRequest, we *kubernautv
 	case kubernautv1.WorkflowCompleted:
 		// The WorkflowExecution's own message says it: "remediated and verified: <each step>".
 		complete(rr, readyMessage(we.Status.Conditions))
+	case kubernautv1.WorkflowObserved:
+		end(rr, kubernautv1.ReasonObserved, readyMessage(we.Status.Conditions))
 	case kubernautv1.WorkflowFailed:
 		end(rr, kubernautv1.ReasonFailed, "the workflow failed: "+readyMessage(we.Status.Conditions))
 	case kubernautv1.WorkflowRejected:

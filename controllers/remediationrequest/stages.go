@@ -170,7 +170,20 @@ func (r *Reconciler) preExecutionGuards(ctx context.Context, rr *kubernautv1.Rem
 // plan creates the WorkflowExecution and mirrors its approval, execution and verification
 // until it ends; a plan not started when the alert resolves is withdrawn.
 func (r *Reconciler) plan(ctx context.Context, rr *kubernautv1.RemediationRequest, w *way) (bool, ctrl.Result, error) {
-	we, err := ensureChild(ctx, r, rr, newWorkflow(rr, w.aia))
+	// The trust level is decided once, when the plan is first created, and recorded: a plan
+	// deleted and created again gets the same mode.
+	mode := w.aia.Status.Approval.Mode
+	if rr.Status.WorkflowExecutionRef == nil {
+		decision, err := r.trustOf(ctx, rr, w.aia, blastRadius(rr, w.aia))
+		if err != nil {
+			return true, ctrl.Result{}, err
+		}
+		rr.Status.Trust = decision
+	}
+	if rr.Status.Trust != nil {
+		mode = rr.Status.Trust.Mode
+	}
+	we, err := ensureChild(ctx, r, rr, newWorkflow(rr, w.aia, mode))
 	if err != nil {
 		return true, ctrl.Result{}, err
 	}

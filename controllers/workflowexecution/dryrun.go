@@ -54,7 +54,7 @@ func (r *Reconciler) dryRun(ctx context.Context, we *kubernautv1.WorkflowExecuti
 		var change actions.Change
 		change, err = impl.Execute(ctx, env, s.ActionStep, pre, true)
 		if err == nil {
-			return &kubernautv1.DryRunResult{Result: "Succeeded", Diff: change.Diff, Message: kubernautv1.Truncate(change.Message, 1024)}, nil
+			return &kubernautv1.DryRunResult{Result: "Succeeded", Diff: change.Diff, Message: kubernautv1.Truncate(change.Message, 1024), PreState: pre}, nil
 		}
 	}
 	if !terminal.Is(err) {

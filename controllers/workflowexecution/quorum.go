@@ -28,6 +28,14 @@ func (r *Reconciler) approve(ctx context.Context, we *kubernautv1.WorkflowExecut
 	if meta.IsStatusConditionTrue(we.Status.Conditions, kubernautv1.ApprovedCondition) {
 		return false, nil
 	}
+	if we.Spec.ApprovalMode == kubernautv1.ApprovalObserve {
+		// Shadow mode: the plan was validated and dry-run, and that is all it does. Nobody can
+		// approve it (an approval of it is no decision), and nothing is created for it.
+		msg := "observed, not run: the trust level of this plan's scope is observe; its steps, policy verdicts and dry-run diffs are what it would have done"
+		set(we, kubernautv1.ApprovedCondition, metav1.ConditionFalse, kubernautv1.ReasonObserved, msg)
+		set(we, kubernautv1.ReadyCondition, metav1.ConditionFalse, kubernautv1.ReasonObserved, msg)
+		return false, nil
+	}
 	hash := we.Status.Plan.Hash
 	now := metav1.NewTime(r.now())
 	a := &kubernautv1.Approval{Mode: we.Spec.ApprovalMode, Decision: "Pending", PlanHash: hash}

@@ -46,6 +46,9 @@ type Reconciler struct {
 	// Actions dry-run each step at planning, for the diff in status.plan; nil skips it (the
 	// step still dry-runs right before it executes).
 	Actions *actions.Env
+	// ShadowWindow is how long an observed plan's targets are watched for a person's change
+	// (shadow.go); zero judges none.
+	ShadowWindow time.Duration
 	// Grants, when set, makes each dry run at planning as the step's own ServiceAccount under a
 	// grant held only for it; nil dry-runs with Actions' own rights.
 	Grants *grants.Granter
@@ -116,10 +119,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			// Its undo failed: it stays until a person releases it, or its bound.
 			return ctrl.Result{RequeueAfter: held}, nil
 		}
-		r.written.Forget(req.NamespacedName)
-		if we.Status.Phase == kubernautv1.WorkflowRejected {
+		switch we.Status.Phase {
+		case kubernautv1.WorkflowRejected:
+			r.written.Forget(req.NamespacedName)
 			return r.rejected(ctx, we) // until the engine's controller has stopped the Workflow
+		case kubernautv1.WorkflowObserved:
+			if we.Status.Shadow == nil {
+				return r.judge(ctx, we) // until its verdict is known
+			}
 		}
+		r.written.Forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	before := we.DeepCopy()
