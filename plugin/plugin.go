@@ -354,6 +354,18 @@ func (p *Plugin) Describe(r *Remediation) {
 			fmt.Fprintln(w)
 		}
 	}
+	if t := rr.Status.Trust; t != nil {
+		fmt.Fprintf(w, "Trust:       %s (scope %s): approval %s\n", t.Level, t.Scope, t.Mode)
+	}
+	if v := we.Status.Shadow; v != nil {
+		fmt.Fprintf(w, "Shadow:      %s at %s: %s", v.Verdict, v.At.UTC().Format(time.RFC3339), v.Message)
+		if len(v.ChangedBy) > 0 {
+			fmt.Fprintf(w, " (changed by %s)", strings.Join(v.ChangedBy, ", "))
+		}
+		fmt.Fprintln(w)
+	} else if rr.Status.Phase == kubernautv1.RemediationPhaseObserved {
+		fmt.Fprintln(w, "Shadow:      watching the targets for a person's change (--shadow-window)")
+	}
 	if rr.Status.Phase == kubernautv1.RemediationPhaseAwaitingApproval && we.Status.Plan != nil {
 		fmt.Fprintf(w, "To approve:  kubectl kubernaut approve %s -n %s\n", rr.Name, rr.Namespace)
 	}

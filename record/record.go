@@ -92,6 +92,10 @@ type Plan struct {
 	Verification *Verification `json:"verification,omitempty"`
 	// Undo are the compensation steps of a failed plan, newest first.
 	Undo []Step `json:"undo,omitempty"`
+	// Trust is the trust level the plan was created at, and its scope (group/signal/action).
+	Trust string `json:"trust,omitempty"`
+	// Shadow is an observed plan's verdict (agreed, disagreed, resolved-alone, kept-firing).
+	Shadow string `json:"shadow,omitempty"`
 }
 
 // Approval is a plan's approval.
@@ -193,6 +197,9 @@ func Of(rr *kubernautv1.RemediationRequest, aia *kubernautv1.AIAnalysis, we *kub
 	}
 	if we != nil {
 		r.Plan = plan(we, steps)
+		if t := rr.Status.Trust; t != nil {
+			r.Plan.Trust = string(t.Level) + " (" + t.Scope.String() + ")"
+		}
 		if !r.Created.IsZero() && we.CreationTimestamp.After(r.Created) {
 			r.Durations.ToPlan = seconds(we.CreationTimestamp.Sub(r.Created))
 		}
@@ -269,6 +276,9 @@ func plan(we *kubernautv1.WorkflowExecution, steps map[string]*kubernautv1.Kuber
 		st := Step{Name: c.Name, Action: string(c.Action)}
 		fill(&st, c, steps)
 		p.Undo = append(p.Undo, st)
+	}
+	if v := we.Status.Shadow; v != nil {
+		p.Shadow = redact.Bounded(v.Verdict+": "+v.Message, 512)
 	}
 	if c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.VerifiedCondition); c != nil && c.Status == metav1.ConditionTrue {
 		p.Verification = &Verification{Result: "Passed", Message: redact.Bounded(c.Message, 512)}

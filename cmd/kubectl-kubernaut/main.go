@@ -244,7 +244,7 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		},
 	}
 	killswitch.Flags().StringVar(&configMap, "config-map", ks.DefaultName, "the kill switch's ConfigMap (in -n, Kubernaut's namespace by default)")
-	root.AddCommand(list, show, approve, reject, history, pause, resume, killswitch)
+	root.AddCommand(list, show, approve, reject, history, pause, resume, killswitch, newTrustCmd(env))
 	return root
 }
 

@@ -30,7 +30,8 @@ const (
 	VerdictKeptFiring = "kept-firing"
 )
 
-// shadowPoll is how often an observed plan's targets are looked at within its window.
+// shadowPoll is how often, at most, an observed plan's targets are looked at within its window
+// (a quarter of the window when that is shorter).
 const shadowPoll = 15 * time.Second
 
 // shadow judges an observed plan: it compares each step's target with the pre-state its dry
@@ -83,7 +84,7 @@ func (r *Reconciler) shadow(ctx context.Context, we *kubernautv1.WorkflowExecuti
 	case left <= 0:
 		v.Verdict = VerdictKeptFiring
 	default:
-		return ctrl.Result{RequeueAfter: min(left, shadowPoll)}, nil
+		return ctrl.Result{RequeueAfter: min(left, shadowPoll, max(r.ShadowWindow/4, time.Second))}, nil
 	}
 	if changed && r.APIReader != nil {
 		who, err := r.changes(ctx, we)
