@@ -68,6 +68,7 @@ echo "engine: $ENGINE; executor: $EXECUTOR_NAME; plans of confidence 0.75 and up
 "$KUBERNAUT" local --kubeconfig "$KUBECONFIG" --metrics-bind-address "$METRICS_ADDR" --engine "$ENGINE" \
   --health-probe-bind-address "$PROBE_ADDR" --gateway-bind-address "$GATEWAY_ADDR" \
   --gateway-token-file "$work/tokens" --auto-approve-threshold 0.75 --verify-interval 500ms --eviction-retry-delay 1s \
+  --shadow-window 30s --trust-observed 2 \
   "${EXECUTOR[@]}" "${NOTIFY[@]}" --argo-recheck 5s >"$log" 2>&1 &
 kpid=$!
 trap 'kill $kpid ${ampid:-} 2>/dev/null || true; wait $kpid ${ampid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -121,6 +122,24 @@ if [[ $ENGINE == argo ]]; then
   echo
   echo "Argo's workflow-controller ran the DAGs (kubectl get workflows -n kubernaut-system):"
   kubectl get workflows -n kubernaut-system
+fi
+
+if [[ ${NODE:-} != real ]]; then # the scene's crash loops are kwok's (the demo writes the kubelet's side)
+step "Earned autonomy: a scope in observe, judged by what people do, promoted on evidence"
+# The TrustPolicy operators keep in Git (manifests/trust): from now on every scope starts in
+# observe. Kubernaut plans and dry-runs, changes nothing, and watches what people do instead.
+kubectl apply -k manifests/trust
+KUBECONFIG="$KUBECONFIG" go run ./hack/demo --autonomy --gateway "http://$GATEWAY_ADDR" --token "$TOKEN" || {
+  echo; echo "the autonomy scene failed; kubernaut's log ends with:"; tail -40 "$log"; exit 1; }
+echo
+kubectl get trustpolicy
+if [[ -n ${PLUGIN:-} ]]; then
+  echo
+  echo "kubectl kubernaut trust:"
+  KUBECONFIG="$KUBECONFIG" "$PLUGIN" trust
+fi
+# The demo leaves no trust policy behind: a kept cluster (KEEP=1) remediates as before.
+kubectl delete -k manifests/trust >/dev/null
 fi
 
 step "Done"

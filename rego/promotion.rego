@@ -31,11 +31,14 @@ agreement := e.agreed / judged if judged > 0
 
 default agreement := 0
 
+# percent is a share as a whole percentage (Rego's numbers print as integers when whole).
+percent(x) := round(x * 100)
+
 # observe → approve: enough shadow plans, people made the change the plan proposed often
 # enough, and the safety policy denied none of the scope's plans.
 observe_reasons contains sprintf("%d observed plans, %d needed", [e.observed, observed_needed]) if e.observed < observed_needed
 
-observe_reasons contains sprintf("agreement %.2f, %.2f needed", [agreement, agreement_needed]) if agreement < agreement_needed
+observe_reasons contains sprintf("agreement %d%%, %d%% needed", [percent(agreement), percent(agreement_needed)]) if agreement < agreement_needed
 
 observe_reasons contains sprintf("%d plans denied by the safety policy", [e.policyDenied]) if e.policyDenied > 0
 
@@ -53,7 +56,7 @@ approve_reasons contains sprintf("%d plans denied by the safety policy", [e.poli
 
 default decision := {"promote": false, "to": "", "reason": "automate is the highest level"}
 
-decision := {"promote": true, "to": "approve", "reason": sprintf("%d observed plans, agreement %.2f, none denied by the safety policy", [e.observed, agreement])} if {
+decision := {"promote": true, "to": "approve", "reason": sprintf("%d observed plans, agreement %d%%, none denied by the safety policy", [e.observed, percent(agreement)])} if {
 	input.level == "observe"
 	count(observe_reasons) == 0
 }

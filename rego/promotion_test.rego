@@ -8,12 +8,13 @@ test_observe_promoted_on_ten_agreed_of_eleven if {
 	d := promotion.decision with input as {"level": "observe", "evidence": evidence({"observed": 12, "agreed": 10, "disagreed": 1, "keptFiring": 1})}
 	d.promote
 	d.to == "approve"
+	d.reason == "12 observed plans, agreement 91%, none denied by the safety policy"
 }
 
 test_observe_not_promoted_below_agreement if {
 	d := promotion.decision with input as {"level": "observe", "evidence": evidence({"observed": 10, "agreed": 8, "resolvedAlone": 2})}
 	not d.promote
-	contains(d.reason, "agreement 0.80, 0.90 needed")
+	contains(d.reason, "agreement 80%, 90% needed")
 }
 
 test_observe_not_promoted_with_too_few if {

@@ -92,7 +92,9 @@ func (r *Reconciler) shadow(ctx context.Context, we *kubernautv1.WorkflowExecuti
 			return ctrl.Result{}, err
 		}
 		for _, c := range who {
-			if !c.at.Before(observedAt.Truncate(time.Second)) && !slices.Contains(v.ChangedBy, c.user) && len(v.ChangedBy) < 8 {
+			// The stamps have seconds: a change in the second the plan was observed may be the
+			// one that led to the alert (a release), so only later ones are counted.
+			if c.at.After(observedAt.Truncate(time.Second)) && !slices.Contains(v.ChangedBy, c.user) && len(v.ChangedBy) < 8 {
 				v.ChangedBy = append(v.ChangedBy, c.user)
 			}
 		}

@@ -50,6 +50,7 @@ func main() {
 	kubectl := flag.String("kubectl", "kubectl", "kubectl, to exec into a pod on the real node")
 	receiver := flag.String("receiver", "", "where the demo's Alertmanager sends Kubernaut's notifications (the team's receiver; empty: none)")
 	pluginBin := flag.String("plugin", "", "the kubectl-kubernaut plugin the people approve with (empty: kubectl annotate)")
+	autonomyScene := flag.Bool("autonomy", false, "play the scene of earned autonomy instead (the TrustPolicy of manifests/trust applied)")
 	flag.Parse()
 	demoPlugin, demoInbox = *pluginBin, &inbox{}
 	if *receiver != "" {
@@ -62,6 +63,13 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	if *autonomyScene {
+		if err := runAutonomy(ctx, os.Getenv("KUBECONFIG"), *url, *token, *namespace); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	// The kubeconfig is $KUBECONFIG (controller-runtime owns the --kubeconfig flag).
 	if err := run(ctx, os.Getenv("KUBECONFIG"), *url, *token, *namespace, *realNode, *kubectl); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)

@@ -138,7 +138,7 @@ var _ = Describe("The base manifests", func() {
 		// Approvals the API server vouches for.
 		Expect(kinds).To(HaveKeyWithValue("MutatingAdmissionPolicy", 3)) // the approvers' and the changes' authors
 		Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicy", 5))
-		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 5))
+		Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 6))
 		Expect(kinds).To(HaveKeyWithValue("Deployment", 2))
 		Expect(kinds).To(HaveKeyWithValue("NetworkPolicy", 7))
 	})
@@ -190,6 +190,15 @@ var _ = Describe("The base manifests", func() {
 			"kubernaut-gateway:8091":    {"monitoring/prometheus"},
 			"kubernaut-controller:8080": {"monitoring/prometheus"},
 		}))
+	})
+
+	It("include an example TrustPolicy the API server takes, and whose floor-above-ceiling is refused", func(ctx SpecContext) {
+		out := kubectl(ctx, "apply", "-k", filepath.Join(root, "manifests", "trust"), "--dry-run=server")
+		Expect(out).To(ContainSubstring("trustpolicy.kubernaut.io/default created (server dry run)"))
+		bad := &kubernautv1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: "bad-limits"}, Spec: kubernautv1.TrustPolicySpec{
+			Limits: []kubernautv1.TrustLimit{{Floor: kubernautv1.TrustAutomate, Ceiling: kubernautv1.TrustApprove}}}}
+		err := k8s.Create(ctx, bad, client.DryRunAll)
+		Expect(err).To(MatchError(ContainSubstring("floor is above ceiling")))
 	})
 
 	It("apply to the API server (server-side dry run)", func(ctx SpecContext) {
