@@ -54,6 +54,20 @@ var _ = Describe("Earned autonomy: shadow mode, promotion on evidence, confirmat
 			Expect(we.Status.Plan.Steps).To(ConsistOf(HaveField("DryRun.Diff", MatchRegexp(`\+\s+- image: shop/`+name+`:1\.0`))), "what it would have done")
 			Expect(steps(ctx, rr)).To(BeEmpty(), "nothing ran")
 			Expect(imageOf(ctx, e, name)).To(Equal("shop/" + name + ":2.0"))
+			if i == 0 {
+				// An approver approving the observed plan by its hash decides nothing: observed
+				// is what its scope allows (the API server may take the annotation; the plan
+				// never runs).
+				alice := must(scenario.As(env.Config, cluster.Approvers[0]))
+				before := we.DeepCopy()
+				we.Annotations = map[string]string{kubernautv1.ApproveAnnotation: we.Status.Plan.Hash}
+				_ = alice.Patch(ctx, we, client.MergeFrom(before))
+				Consistently(func(g Gomega) {
+					g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
+					g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowObserved))
+					g.Expect(steps(ctx, rr)).To(BeEmpty())
+				}).WithContext(ctx).WithTimeout(2 * time.Second).Should(Succeed())
+			}
 
 			// A person (carol) rolls back by hand, as `kubectl rollout undo` does.
 			// A moment later (who changed it is stamped in seconds; the second the plan was
