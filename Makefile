@@ -21,6 +21,9 @@ ARGO_VERSION ?= v3.7.18
 # Alertmanager for the gateway's side-by-side benchmark: v0.32 and later do not build from the
 # Go module proxy (their UI assets are not in the module).
 ALERTMANAGER_VERSION ?= v0.31.1
+# Prometheus for the backtest's tests: the module version the project already depends on (the
+# server builds without its UI assets, which only the builtinassets tag embeds).
+PROMETHEUS_VERSION ?= v0.316.0
 
 # The control-plane binaries live in one folder, which the test harness and envtest use.
 CLUSTER_BIN := $(BIN)/cluster
@@ -30,6 +33,7 @@ KWOK_STAMP := $(CLUSTER_BIN)/.kwok-$(KWOK_VERSION)
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 ARGO_STAMP := $(CLUSTER_BIN)/.argo-$(ARGO_VERSION)
 ALERTMANAGER_STAMP := $(CLUSTER_BIN)/.alertmanager-$(ALERTMANAGER_VERSION)
+PROMETHEUS_STAMP := $(CLUSTER_BIN)/.prometheus-$(PROMETHEUS_VERSION)
 ARGOEXEC_STAMP := $(CLUSTER_BIN)/.argoexec-cli-$(ARGO_VERSION)
 
 # The real node's parts (issue 18): kubelet and kube-proxy from test/tools/kube, containerd 2.x
@@ -117,6 +121,15 @@ $(ALERTMANAGER_STAMP):
 	@echo ">> building Alertmanager $(ALERTMANAGER_VERSION) (once)"
 	GOBIN=$(CLUSTER_BIN) GOFLAGS=-mod=mod go install -trimpath -ldflags "-s -w" github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
 	rm -f $(CLUSTER_BIN)/.alertmanager-* && touch $@
+
+.PHONY: prometheus-bin
+prometheus-bin: $(PROMETHEUS_STAMP) ## Build a real Prometheus into bin/cluster (once per version; the backtest's tests read its HTTP API).
+
+$(PROMETHEUS_STAMP):
+	@mkdir -p $(CLUSTER_BIN)
+	@echo ">> building Prometheus $(PROMETHEUS_VERSION) (once)"
+	GOBIN=$(CLUSTER_BIN) GOFLAGS=-mod=mod go install -trimpath -ldflags "-s -w" github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+	rm -f $(CLUSTER_BIN)/.prometheus-* && touch $@
 
 .PHONY: node-bin
 node-bin: node-debs $(CONTAINERD_STAMP) $(KUBELET_STAMP) ## Build a real node's parts into bin/node (once per version): kubelet, kube-proxy, containerd.
@@ -207,7 +220,7 @@ verify: generate ## Regenerate everything and fail if anything changed; gofmt an
 ##@ Test
 
 .PHONY: test
-test: cluster-bin argo-bin argoexec-bin node-bin alertmanager-bin verify ## Unit, integration (real API server) and end-to-end (full local control plane) tests.
+test: cluster-bin argo-bin argoexec-bin node-bin alertmanager-bin prometheus-bin verify ## Unit, integration (real API server) and end-to-end (full local control plane) tests.
 	go test ./... -count=1 -timeout $(E2E_TIMEOUT) $(GO_TEST_FLAGS)
 
 .PHONY: test-unit
