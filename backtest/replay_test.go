@@ -86,3 +86,35 @@ func TestReplayGatewayAndGuards(t *testing.T) {
 		t.Errorf("outcomes %v: want 3 storm members (two of the twelve, the late one) and 14 remediations", count)
 	}
 }
+
+// The report adds the decisions up per alert name and namespace, and finds the most
+// remediations at once.
+func TestSummarize(t *testing.T) {
+	d := func(alert, ns, node, outcome string, from, to float64) Decision {
+		tgt := kubernautv1.Target{Kind: "Pod", Namespace: ns, Name: "p"}
+		if node != "" {
+			tgt = kubernautv1.Target{Kind: "Node", Name: node}
+		}
+		return Decision{Occurrence: occ(map[string]string{"alertname": alert}, from, to), Target: tgt, Outcome: outcome}
+	}
+	r := Summarize(t0, at(100), []Decision{
+		d("A", "shop", "", OutcomeRemediation, 0, 10),
+		d("A", "shop", "", OutcomeRemediation, 5, 12),
+		d("A", "shop", "", OutcomeDuplicate, 20, 21),
+		d("A", "ledger", "", OutcomeRemediation, 10, 30), // starts as the first ends: two at once, not three
+		d("A", "ledger", "", OutcomeNotOptedIn, 11, 12),
+		d("N", "", "w1", OutcomeRemediation, 40, 50),
+		d("N", "", "w2", OutcomeRemediation, 45, 55),
+		d("N", "", "w2", OutcomeStormMember, 46, 47),
+	})
+	if r.MostAtOnce != (Peak{2, at(5)}) || r.MostAtOncePerNamespace["shop"] != (Peak{2, at(5)}) || r.MostAtOncePerNamespace["ledger"].Count != 1 ||
+		r.MostNodesAtOnce != (Peak{2, at(45)}) {
+		t.Errorf("peaks %+v %+v %+v", r.MostAtOnce, r.MostAtOncePerNamespace, r.MostNodesAtOnce)
+	}
+	if len(r.Rows) != 3 || r.Rows[1].AlertName != "A" || r.Rows[1].Namespace != "shop" || r.Rows[1].Remediations != 2 || r.Rows[1].Duplicates != 1 {
+		t.Errorf("rows %+v", r.Rows)
+	}
+	if r.Totals.Occurrences != 8 || r.Totals.Remediations != 5 || r.Totals.Skipped[OutcomeNotOptedIn] != 1 || r.Totals.StormMembers != 1 {
+		t.Errorf("totals %+v", r.Totals)
+	}
+}

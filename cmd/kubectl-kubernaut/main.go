@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/cmd/internal/window"
 	ks "github.com/kubernaut/kubernaut/controllers/killswitch"
 	"github.com/kubernaut/kubernaut/plugin"
 )
@@ -170,7 +169,7 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		Short: "Finished remediations: signal, target, actions, approval, outcome, duration (newest first)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			window, err := parseSince(since)
+			span, err := window.Parse("--since", since)
 			if err != nil {
 				return err
 			}
@@ -178,7 +177,7 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			records, err := p.History(cmd.Context(), ns, time.Now().Add(-window))
+			records, err := p.History(cmd.Context(), ns, time.Now().Add(-span))
 			if err != nil {
 				return err
 			}
@@ -246,22 +245,6 @@ func newRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	killswitch.Flags().StringVar(&configMap, "config-map", ks.DefaultName, "the kill switch's ConfigMap (in -n, Kubernaut's namespace by default)")
 	root.AddCommand(list, show, approve, reject, history, pause, resume, killswitch, newTrustCmd(env))
 	return root
-}
-
-// parseSince reads a duration, days included ("7d").
-func parseSince(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("--since %q: want a positive number of days (7d) or a duration (36h)", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--since %q: want a positive number of days (7d) or a duration (36h)", s)
-	}
-	return d, nil
 }
 
 // cliEnv makes the plugin from kubectl's flags.

@@ -20,6 +20,7 @@ Usage:
   kubernaut controller [flags]   run the controllers of the remediation chain
   kubernaut gateway [flags]      run the Alertmanager webhook gateway
   kubernaut local [flags]        run the controllers and the gateway in one process
+  kubernaut backtest [flags]     replay a Prometheus' alert history through the chain's decisions
   kubernaut version              print the version
 
 Run 'kubernaut <command> -h' for the flags of a command.
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return runProcess(ctx, o)
+	case "backtest":
+		return runBacktest(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil
@@ -72,6 +75,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	default:
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q (want one of: %s)", cmd, strings.Join([]string{"controller", "gateway", "local", "version"}, ", "))
+		return fmt.Errorf("unknown command %q (want one of: %s)", cmd, strings.Join([]string{"controller", "gateway", "local", "backtest", "version"}, ", "))
 	}
 }

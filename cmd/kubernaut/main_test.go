@@ -50,6 +50,10 @@ func TestBadInvocations(t *testing.T) {
 		{"learning from no samples", []string{"controller", "--learning-min-samples", "0"}, "--learning-min-samples must be at least 1, got 0"},
 		{"learning that gains more than it may", []string{"controller", "--learning-max-gain", "0.6"}, "--learning-max-gain (0.6) must be within [0, 0.5]"},
 		{"a storm of no members", []string{"gateway", "--storm-max-members", "0", "--gateway-token-review"}, "--storm-max-members must be at least 1, got 0"},
+		{"a backtest without Prometheus", []string{"backtest"}, "--prometheus-url is required"},
+		{"a backtest of no days", []string{"backtest", "--prometheus-url", "http://127.0.0.1:9", "--since", "0d"}, `--since "0d": want a positive number of days`},
+		{"a backtest in no format", []string{"backtest", "--prometheus-url", "http://127.0.0.1:9", "-o", "svg"}, `-o "svg": want table or json`},
+		{"a trust agreement above one", []string{"controller", "--trust-agreement", "1.5"}, "--trust-agreement must be in (0, 1], got 1.5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer

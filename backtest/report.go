@@ -1,0 +1,189 @@
+package backtest
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is what a backtest found: per alert name and namespace, and the blast radius over
+// time.
+type Report struct {
+	// From and To bound the history read.
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Occurrences counts the alert occurrences read.
+	Occurrences int `json:"occurrences"`
+	// Rows are per alert name and namespace ("" for cluster-scoped targets), sorted.
+	Rows []Row `json:"rows"`
+	// Totals adds the rows up.
+	Totals Counts `json:"totals"`
+	// MostAtOnce is the most remediations running at once in the cluster, and when;
+	// MostAtOncePerNamespace per namespace.
+	MostAtOnce             Peak            `json:"mostAtOnce"`
+	MostAtOncePerNamespace map[string]Peak `json:"mostAtOncePerNamespace"`
+	// MostNodesAtOnce is the most nodes with a remediation running at once, and when.
+	MostNodesAtOnce Peak `json:"mostNodesAtOnce"`
+}
+
+// Row is one alert name in one namespace.
+type Row struct {
+	AlertName string `json:"alertName"`
+	Namespace string `json:"namespace"`
+	Counts
+}
+
+// Counts are what became of occurrences.
+type Counts struct {
+	// Occurrences read; Remediations the chain would have started (past the gateway and the
+	// guards); the rest by outcome.
+	Occurrences  int `json:"occurrences"`
+	Remediations int `json:"remediations"`
+	Duplicates   int `json:"duplicates"`
+	StormMembers int `json:"stormMembers"`
+	NoTarget     int `json:"noTarget"`
+	// Skipped counts the remediations a guard held back, by reason.
+	Skipped map[string]int `json:"skipped,omitempty"`
+}
+
+// Peak is a maximum over time and when it was first reached.
+type Peak struct {
+	Count int       `json:"count"`
+	At    time.Time `json:"at,omitzero"`
+}
+
+func (c *Counts) add(d Decision) {
+	c.Occurrences++
+	switch d.Outcome {
+	case OutcomeRemediation:
+		c.Remediations++
+	case OutcomeDuplicate:
+		c.Duplicates++
+	case OutcomeStormMember:
+		c.StormMembers++
+	case OutcomeNoTarget:
+		c.NoTarget++
+	default:
+		if c.Skipped == nil {
+			c.Skipped = map[string]int{}
+		}
+		c.Skipped[d.Outcome]++
+	}
+}
+
+// Summarize builds the report of decisions made over [from, to).
+func Summarize(from, to time.Time, decisions []Decision) Report {
+	r := Report{From: from, To: to, Occurrences: len(decisions), MostAtOncePerNamespace: map[string]Peak{}}
+	rows := map[[2]string]*Row{}
+	type edge struct {
+		at    time.Time
+		delta int
+		ns    string
+		node  string
+	}
+	var edges []edge
+	for _, d := range decisions {
+		k := [2]string{d.Labels["alertname"], d.Target.Namespace}
+		if rows[k] == nil {
+			rows[k] = &Row{AlertName: k[0], Namespace: k[1]}
+		}
+		rows[k].add(d)
+		r.Totals.add(d)
+		if d.Outcome == OutcomeRemediation {
+			node := ""
+			if d.Target.Kind == "Node" {
+				node = d.Target.Name
+			}
+			edges = append(edges, edge{d.Start, 1, d.Target.Namespace, node}, edge{d.End, -1, d.Target.Namespace, node})
+		}
+	}
+	for _, row := range rows {
+		r.Rows = append(r.Rows, *row)
+	}
+	sort.Slice(r.Rows, func(i, j int) bool {
+		if r.Rows[i].AlertName != r.Rows[j].AlertName {
+			return r.Rows[i].AlertName < r.Rows[j].AlertName
+		}
+		return r.Rows[i].Namespace < r.Rows[j].Namespace
+	})
+	// Ends before starts at the same instant: a remediation that ends as another starts is not
+	// beside it.
+	sort.SliceStable(edges, func(i, j int) bool {
+		if !edges[i].at.Equal(edges[j].at) {
+			return edges[i].at.Before(edges[j].at)
+		}
+		return edges[i].delta < edges[j].delta
+	})
+	total, perNS, nodes := 0, map[string]int{}, map[string]int{}
+	for _, e := range edges {
+		total += e.delta
+		if total > r.MostAtOnce.Count {
+			r.MostAtOnce = Peak{total, e.at}
+		}
+		if e.ns != "" {
+			perNS[e.ns] += e.delta
+			if perNS[e.ns] > r.MostAtOncePerNamespace[e.ns].Count {
+				r.MostAtOncePerNamespace[e.ns] = Peak{perNS[e.ns], e.at}
+			}
+		}
+		if e.node != "" {
+			nodes[e.node] += e.delta
+			if nodes[e.node] == 0 {
+				delete(nodes, e.node)
+			}
+			if len(nodes) > r.MostNodesAtOnce.Count {
+				r.MostNodesAtOnce = Peak{len(nodes), e.at}
+			}
+		}
+	}
+	return r
+}
+
+// Print writes the report as a table a person reads.
+func (r Report) Print(w io.Writer) error {
+	fmt.Fprintf(w, "Backtest of %d alert occurrences, %s to %s\n\n", r.Occurrences, r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ALERT\tNAMESPACE\tOCCURRENCES\tREMEDIATIONS\tDUPLICATES\tSTORM MEMBERS\tSKIPPED\tNO TARGET")
+	for _, row := range append(r.Rows, Row{AlertName: "TOTAL", Counts: r.Totals}) {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\n", row.AlertName, orDash(row.Namespace), row.Occurrences, row.Remediations,
+			row.Duplicates, row.StormMembers, skipped(row.Skipped), row.NoTarget)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nMost remediations at once: %d in the cluster (%s)", r.MostAtOnce.Count, when(r.MostAtOnce))
+	var nss []string
+	for ns := range r.MostAtOncePerNamespace {
+		nss = append(nss, ns)
+	}
+	sort.Strings(nss)
+	for _, ns := range nss {
+		fmt.Fprintf(w, "; %d in %s", r.MostAtOncePerNamespace[ns].Count, ns)
+	}
+	_, err := fmt.Fprintf(w, "\nMost nodes remediated at once: %d (%s)\n", r.MostNodesAtOnce.Count, when(r.MostNodesAtOnce))
+	return err
+}
+
+func skipped(m map[string]int) string {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return fmt.Sprint(n)
+}
+
+func when(p Peak) string {
+	if p.At.IsZero() {
+		return "never"
+	}
+	return p.At.UTC().Format(time.RFC3339)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
