@@ -21,8 +21,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -117,9 +119,19 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	toDefault := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: kubernautv1.DefaultTrustPolicy}}}
 	})
+	// Only the changes that can make an outcome: a remediation planned under the policy that
+	// finished, an observed plan's verdict. The rest of the chain's writes wake nothing.
+	finished := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		rr, ok := o.(*kubernautv1.RemediationRequest)
+		return ok && rr.Status.Trust != nil && rr.Status.Phase.IsFinished()
+	})
+	judged := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		we, ok := o.(*kubernautv1.WorkflowExecution)
+		return ok && we.Status.Shadow != nil
+	})
 	return ctrl.NewControllerManagedBy(mgr).Named("trustpolicy").For(&kubernautv1.TrustPolicy{}).
-		Watches(&kubernautv1.RemediationRequest{}, toDefault).
-		Watches(&kubernautv1.WorkflowExecution{}, toDefault).
+		Watches(&kubernautv1.RemediationRequest{}, toDefault, builder.WithPredicates(finished)).
+		Watches(&kubernautv1.WorkflowExecution{}, toDefault, builder.WithPredicates(judged)).
 		Complete(r)
 }
 
@@ -231,7 +243,8 @@ type scoped struct {
 // since, oldest first.
 func (r *Reconciler) outcomes(ctx context.Context, since time.Time) ([]scoped, error) {
 	var rrs kubernautv1.RemediationRequestList
-	if err := r.Client.List(ctx, &rrs); err != nil {
+	// Read only, so the cache's objects as they are (no copy of every remediation per look).
+	if err := r.Client.List(ctx, &rrs, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing RemediationRequests: %w", err)
 	}
 	var out []scoped
