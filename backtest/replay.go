@@ -62,6 +62,8 @@ type Decision struct {
 	Remediation string `json:"remediation,omitempty"`
 	// Reason says more (a target that cannot be read, the remediation that held it back).
 	Reason string `json:"reason,omitempty"`
+	// Verdict is what the analysis stages made of a remediation (Analysis).
+	Verdict *Verdict `json:"verdict,omitempty"`
 }
 
 // remediation is one remediation the replay made: live while its alert fired (verification

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -46,6 +47,10 @@ type Counts struct {
 	NoTarget     int `json:"noTarget"`
 	// Skipped counts the remediations a guard held back, by reason.
 	Skipped map[string]int `json:"skipped,omitempty"`
+	// Modes counts the analyzed remediations by how their plan would have gone (Auto,
+	// Manual, Observe, Rejected, no-action, target-gone); Actions the planned actions.
+	Modes   map[string]int `json:"modes,omitempty"`
+	Actions map[string]int `json:"actions,omitempty"`
 }
 
 // Peak is a maximum over time and when it was first reached.
@@ -59,6 +64,18 @@ func (c *Counts) add(d Decision) {
 	switch d.Outcome {
 	case OutcomeRemediation:
 		c.Remediations++
+		if v := d.Verdict; v != nil {
+			if c.Modes == nil {
+				c.Modes = map[string]int{}
+			}
+			c.Modes[v.Mode]++
+			for _, a := range v.Actions {
+				if c.Actions == nil {
+					c.Actions = map[string]int{}
+				}
+				c.Actions[string(a)]++
+			}
+		}
 	case OutcomeDuplicate:
 		c.Duplicates++
 	case OutcomeStormMember:
@@ -145,10 +162,11 @@ func Summarize(from, to time.Time, decisions []Decision) Report {
 func (r Report) Print(w io.Writer) error {
 	fmt.Fprintf(w, "Backtest of %d alert occurrences, %s to %s\n\n", r.Occurrences, r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALERT\tNAMESPACE\tOCCURRENCES\tREMEDIATIONS\tDUPLICATES\tSTORM MEMBERS\tSKIPPED\tNO TARGET")
+	fmt.Fprintln(tw, "ALERT\tNAMESPACE\tOCCURRENCES\tREMEDIATIONS\tDUPLICATES\tSTORM MEMBERS\tSKIPPED\tNO TARGET\tAUTO\tMANUAL\tOBSERVE\tREJECTED\tNO ACTION\tGONE")
 	for _, row := range append(r.Rows, Row{AlertName: "TOTAL", Counts: r.Totals}) {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\n", row.AlertName, orDash(row.Namespace), row.Occurrences, row.Remediations,
-			row.Duplicates, row.StormMembers, skipped(row.Skipped), row.NoTarget)
+		m := row.Modes
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", row.AlertName, orDash(row.Namespace), row.Occurrences, row.Remediations,
+			row.Duplicates, row.StormMembers, skipped(row.Skipped), row.NoTarget, m["Auto"], m["Manual"], m["Observe"], m["Rejected"], m[ModeNoAction], m[ModeTargetGone])
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -162,8 +180,19 @@ func (r Report) Print(w io.Writer) error {
 	for _, ns := range nss {
 		fmt.Fprintf(w, "; %d in %s", r.MostAtOncePerNamespace[ns].Count, ns)
 	}
-	_, err := fmt.Fprintf(w, "\nMost nodes remediated at once: %d (%s)\n", r.MostNodesAtOnce.Count, when(r.MostNodesAtOnce))
-	return err
+	fmt.Fprintf(w, "\nMost nodes remediated at once: %d (%s)\n", r.MostNodesAtOnce.Count, when(r.MostNodesAtOnce))
+	var actions []string
+	for a := range r.Totals.Actions {
+		actions = append(actions, a)
+	}
+	sort.Strings(actions)
+	for i, a := range actions {
+		actions[i] = fmt.Sprintf("%s %d", a, r.Totals.Actions[a])
+	}
+	if len(actions) > 0 {
+		fmt.Fprintf(w, "Actions planned: %s\n", strings.Join(actions, ", "))
+	}
+	return nil
 }
 
 func skipped(m map[string]int) string {

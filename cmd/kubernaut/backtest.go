@@ -8,15 +8,23 @@ import (
 	"io"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/backtest"
 	"github.com/kubernaut/kubernaut/cmd/internal/gatewaycmd"
 	"github.com/kubernaut/kubernaut/cmd/internal/window"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
+	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 )
 
 // runBacktest is `kubernaut backtest`: the alert history of a Prometheus replayed through what
-// the chain would have done, against the cluster as it is now, mutating nothing
+// the chain would have done — the gateway, the guards, then for each remediation the
+// enrichment, classification, the rules analyzer, the approval policy and the trust level —
+// against the cluster as it is now, through a dry-run client: it mutates nothing
 // (docs/autonomy.md).
 func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("kubernaut backtest", flag.ContinueOnError)
@@ -33,6 +41,10 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&cfg.StormWindow, "storm-window", cfg.StormWindow, "as the gateway's --storm-window")
 	fs.DurationVar(&cfg.Cooldown, "cooldown", cfg.Cooldown, "as the controller's --cooldown")
 	fs.BoolVar(&cfg.ClusterWide, "cluster-wide", false, "as the controller's --cluster-wide")
+	policyNamespace := fs.String("policy-namespace", "kubernaut-system", "as the controller's --policy-namespace")
+	policyConfigMap := fs.String("policy-configmap", "kubernaut-policies", "as the controller's --policy-configmap (its policy overrides apply)")
+	auto := fs.Float64("auto-approve-threshold", 0.9, "as the controller's --auto-approve-threshold")
+	reject := fs.Float64("reject-threshold", 0.7, "as the controller's --reject-threshold")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,8 +73,26 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	decisions, err := backtest.Replay(ctx, cfg, client.NewDryRunClient(reader), occurrences)
+	ro := client.NewDryRunClient(reader)
+	decisions, err := backtest.Replay(ctx, cfg, ro, occurrences)
 	if err != nil {
+		return err
+	}
+	tp := &kubernautv1.TrustPolicy{}
+	if err := ro.Get(ctx, client.ObjectKey{Name: kubernautv1.DefaultTrustPolicy}, tp); err != nil {
+		if !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
+			return fmt.Errorf("reading TrustPolicy %s: %w", kubernautv1.DefaultTrustPolicy, err)
+		}
+		tp = nil
+	}
+	analysis := &backtest.Analysis{
+		Enricher:   &remediationprocessing.Enricher{Reader: ro, LookupTimeout: 10 * time.Second},
+		Classifier: remediationprocessing.NewClassifier(ro, *policyNamespace, *policyConfigMap),
+		Analyzer:   rules.New(),
+		Approver:   aianalysis.NewApprover(ro, *policyNamespace, *policyConfigMap, *auto, *reject),
+		Trust:      tp, Reader: ro,
+	}
+	if err := analysis.Analyze(ctx, decisions); err != nil {
 		return err
 	}
 	report := backtest.Summarize(from, to, decisions)

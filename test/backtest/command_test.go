@@ -9,12 +9,18 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/backtest"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
+	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/test/alerthistory"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
@@ -49,6 +55,24 @@ func TestBacktestCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// What some alerts were about still exists: the staging search HPA, at its maximum; and
+	// every scope starts in observe.
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop-staging", Name: "search"}, Spec: appsv1.DeploymentSpec{
+		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "search"}},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "search"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/search:1.0"}}}}}}
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop-staging", Name: "search"}, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+		ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "search"}, MinReplicas: ptr.To[int32](1), MaxReplicas: 3}}
+	trustPolicy := &kubernautv1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: kubernautv1.DefaultTrustPolicy}, Spec: kubernautv1.TrustPolicySpec{InitialLevel: kubernautv1.TrustObserve}}
+	for _, o := range []client.Object{dep, hpa, trustPolicy} {
+		if err := k8s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hpa.Status = autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 3, DesiredReplicas: 3}
+	if err := k8s.Status().Update(ctx, hpa); err != nil {
+		t.Fatal(err)
+	}
 	end := time.Now().UTC().Truncate(time.Hour)
 	generated := alerthistory.Generate(alerthistory.Options{Seed: 7, End: end, Days: 30, Interval: time.Minute})
 	data := filepath.Join(t.TempDir(), "data")
@@ -82,9 +106,16 @@ func TestBacktestCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	analysis := &backtest.Analysis{Enricher: &remediationprocessing.Enricher{Reader: k8s, LookupTimeout: 10 * time.Second},
+		Classifier: remediationprocessing.NewClassifier(k8s, "kubernaut-system", "kubernaut-policies"), Analyzer: rules.New(),
+		Approver: aianalysis.NewApprover(k8s, "kubernaut-system", "kubernaut-policies", 0.9, 0.7), Trust: trustPolicy, Reader: k8s}
+	if err := analysis.Analyze(ctx, decisions); err != nil {
+		t.Fatal(err)
+	}
 	want := backtest.Summarize(got.From, got.To, decisions)
-	t.Logf("a month: %d occurrences, %d remediations, %d duplicates, %d storm members, skipped %v, in %s",
-		got.Occurrences, got.Totals.Remediations, got.Totals.Duplicates, got.Totals.StormMembers, got.Totals.Skipped, took.Round(time.Millisecond))
+	t.Logf("a month: %d occurrences, %d remediations, %d duplicates, %d storm members, skipped %v; modes %v, actions %v; in %s",
+		got.Occurrences, got.Totals.Remediations, got.Totals.Duplicates, got.Totals.StormMembers, got.Totals.Skipped,
+		got.Totals.Modes, got.Totals.Actions, took.Round(time.Millisecond))
 	if got.Occurrences != len(generated) {
 		t.Errorf("%d occurrences, generated %d", got.Occurrences, len(generated))
 	}
@@ -99,6 +130,9 @@ func TestBacktestCommand(t *testing.T) {
 	c := got.Totals
 	if c.Duplicates == 0 || c.StormMembers == 0 || c.Skipped[backtest.OutcomeNotOptedIn] == 0 || c.Remediations == 0 {
 		t.Errorf("a month with flapping, storms and namespaces not opted in: %+v", c)
+	}
+	if c.Modes[string(kubernautv1.ApprovalObserve)] == 0 || c.Modes[backtest.ModeTargetGone] == 0 || c.Actions[string(kubernautv1.ActionUpdateHPA)] == 0 {
+		t.Errorf("the search HPA at its maximum raised (observed: every scope starts in observe), pods long gone: %+v", c)
 	}
 	if took > 30*time.Second {
 		t.Errorf("a month took %s; the issue's bound is 30 s", took)

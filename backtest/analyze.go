@@ -1,0 +1,223 @@
+package backtest
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis"
+	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
+	"github.com/kubernaut/kubernaut/gateway"
+	"github.com/kubernaut/kubernaut/terminal"
+	"github.com/kubernaut/kubernaut/trust"
+)
+
+// What the analysis stages made of a remediation (Verdict.Mode, beside the approval modes).
+const (
+	// ModeNoAction: the analyzer recommended nothing (a person must look).
+	ModeNoAction = "no-action"
+	// ModeTargetGone: neither the alert's target nor its workload exists now.
+	ModeTargetGone = "target-gone"
+)
+
+// Verdict is what the live chain's analysis would make of one remediation now.
+type Verdict struct {
+	// Target is what was analyzed: the alert's target, or its workload when the pod it named
+	// is gone.
+	Target kubernautv1.Target `json:"target"`
+	// SignalType is the classification's.
+	SignalType string `json:"signalType,omitempty"`
+	// RootCause and Confidence are the analyzer's.
+	RootCause  string  `json:"rootCause,omitempty"`
+	Confidence float64 `json:"confidence,omitempty"`
+	// Actions are the recommended steps' actions.
+	Actions []kubernautv1.ActionName `json:"actions,omitempty"`
+	// Decided is the approval policy's decision; Level the trust level of the plan's least
+	// trusted scope ("" without a TrustPolicy).
+	Decided kubernautv1.ApprovalMode `json:"decided,omitempty"`
+	Level   kubernautv1.TrustLevel   `json:"level,omitempty"`
+	// Mode is how the plan would have gone: Auto, Manual, Observe, Rejected, or ModeNoAction,
+	// ModeTargetGone.
+	Mode string `json:"mode"`
+	// Reasons are the approval policy's.
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// Analysis runs the live chain's analysis stages — enrichment against the cluster as it is
+// now, the classification policy, the analyzer, the approval policy and the trust levels —
+// for the remediations of a replay, writing nothing. An enrichment is made once per target.
+type Analysis struct {
+	// Enricher reads the targets' context (a read-only client).
+	Enricher *remediationprocessing.Enricher
+	// Classifier is the classification policy.
+	Classifier *remediationprocessing.Classifier
+	// Analyzer proposes the plan (the rules; HolmesGPT when configured).
+	Analyzer aianalysis.Analyzer
+	// Approver is the approval policy.
+	Approver *aianalysis.Approver
+	// Trust is the TrustPolicy as it is now; nil: none (the approval policy decides).
+	Trust *kubernautv1.TrustPolicy
+	// Reader reads namespaces (their trust group) and the workloads of pods long gone.
+	Reader client.Reader
+
+	enriched map[kubernautv1.Target]*enriched
+}
+
+type enriched struct {
+	target kubernautv1.Target
+	e      *kubernautv1.Enrichment
+	gone   bool
+}
+
+// Analyze sets the verdict of every remediation among decisions.
+func (a *Analysis) Analyze(ctx context.Context, decisions []Decision) error {
+	for i := range decisions {
+		if decisions[i].Outcome != OutcomeRemediation {
+			continue
+		}
+		v, err := a.verdict(ctx, decisions[i])
+		if err != nil {
+			return fmt.Errorf("analyzing the alert %s of %s at %s: %w", decisions[i].Labels["alertname"], decisions[i].Target, decisions[i].Start.Format(time.RFC3339), err)
+		}
+		decisions[i].Verdict = v
+	}
+	return nil
+}
+
+func (a *Analysis) verdict(ctx context.Context, d Decision) (*Verdict, error) {
+	en, err := a.enrich(ctx, d.Target)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verdict{Target: en.target}
+	if en.gone {
+		v.Mode = ModeTargetGone
+		return v, nil
+	}
+	signal := kubernautv1.Signal{Fingerprint: d.Fingerprint, Name: d.Labels["alertname"], Source: kubernautv1.SignalSourceAlertmanager,
+		Severity: gateway.NormalizeSeverity(d.Labels["severity"]), Labels: d.Labels, StartsAt: metav1.NewTime(d.Start)}
+	rp := &kubernautv1.RemediationProcessing{Spec: kubernautv1.RemediationProcessingSpec{Signal: signal, Target: en.target}}
+	class, _, err := a.Classifier.Classify(ctx, rp, en.e)
+	if err != nil {
+		return nil, fmt.Errorf("the classification policy: %w", err)
+	}
+	v.SignalType = class.SignalType
+	aia := &kubernautv1.AIAnalysis{Spec: kubernautv1.AIAnalysisSpec{Signal: signal, Target: en.target, Enrichment: en.e, Classification: class}}
+	res, err := a.Analyzer.Analyze(ctx, aia)
+	if err != nil {
+		return nil, fmt.Errorf("the analyzer: %w", err)
+	}
+	v.RootCause, v.Confidence = res.RootCause.Summary, res.RootCause.Confidence
+	if len(res.Recommendation.Steps) == 0 {
+		v.Mode = ModeNoAction
+		return v, nil
+	}
+	v.Actions = kubernautv1.StepActions(res.Recommendation.Steps)
+	aia.Status.Recommendation = &res.Recommendation
+	decision, _, err := a.Approver.Decide(ctx, aia, res.RootCause.Confidence, false)
+	if err != nil {
+		return nil, fmt.Errorf("the approval policy: %w", err)
+	}
+	v.Decided, v.Reasons, v.Mode = decision.Mode, decision.Reasons, string(decision.Mode)
+	if a.Trust != nil {
+		group := trust.ClusterGroup
+		if ns := en.target.Namespace; ns != "" {
+			labels, err := a.namespaceLabels(ctx, ns)
+			if err != nil {
+				return nil, err
+			}
+			group = trust.Group(a.Trust, labels)
+		}
+		v.Level, _ = trust.PlanLevel(a.Trust, trust.Scopes(group, class.SignalType, v.Actions))
+		v.Mode = string(trust.Mode(v.Level, decision.Mode))
+	}
+	return v, nil
+}
+
+// podName is a pod's name as its workload names it: <deployment>-<replicaset hash>-<suffix>,
+// or <statefulset|daemonset>-<suffix>.
+var (
+	deploymentPod = regexp.MustCompile(`^(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$`)
+	otherPod      = regexp.MustCompile(`^(.+)-[a-z0-9]+$`)
+)
+
+// enrich enriches a target once; a pod that is gone (a month-old alert's pod usually is) is
+// replaced by its workload when one of the name its pods carry exists now.
+func (a *Analysis) enrich(ctx context.Context, t kubernautv1.Target) (*enriched, error) {
+	if a.enriched == nil {
+		a.enriched = map[kubernautv1.Target]*enriched{}
+	}
+	if en, ok := a.enriched[t]; ok {
+		return en, nil
+	}
+	e, err := a.Enricher.Enrich(ctx, t)
+	switch {
+	case err == nil:
+		a.enriched[t] = &enriched{target: t, e: e}
+	case terminal.Is(err) && t.Kind == kubernautv1.TargetKindPod:
+		w, err := a.workloadOf(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if w == nil {
+			a.enriched[t] = &enriched{target: t, gone: true}
+			break
+		}
+		en, err := a.enrich(ctx, *w)
+		if err != nil {
+			return nil, err
+		}
+		a.enriched[t] = en
+	case terminal.Is(err):
+		a.enriched[t] = &enriched{target: t, gone: true}
+	default:
+		return nil, fmt.Errorf("enriching %s: %w", t, err)
+	}
+	return a.enriched[t], nil
+}
+
+// workloadOf finds the workload a gone pod's name says it belonged to, as it exists now.
+func (a *Analysis) workloadOf(ctx context.Context, pod kubernautv1.Target) (*kubernautv1.Target, error) {
+	try := func(kind kubernautv1.TargetKind, name string, obj client.Object) (*kubernautv1.Target, error) {
+		err := a.Reader.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: name}, obj)
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("reading %s %s/%s: %w", kind, pod.Namespace, name, err)
+		}
+		return &kubernautv1.Target{Kind: kind, Namespace: pod.Namespace, Name: name}, nil
+	}
+	if m := deploymentPod.FindStringSubmatch(pod.Name); m != nil {
+		if w, err := try(kubernautv1.TargetKindDeployment, m[1], &appsv1.Deployment{}); w != nil || err != nil {
+			return w, err
+		}
+	}
+	if m := otherPod.FindStringSubmatch(pod.Name); m != nil {
+		if w, err := try(kubernautv1.TargetKindStatefulSet, m[1], &appsv1.StatefulSet{}); w != nil || err != nil {
+			return w, err
+		}
+		return try(kubernautv1.TargetKindDaemonSet, m[1], &appsv1.DaemonSet{})
+	}
+	return nil, nil
+}
+
+// namespaceLabels reads a namespace's labels (none when it is gone).
+func (a *Analysis) namespaceLabels(ctx context.Context, name string) (map[string]string, error) {
+	ns := &corev1.Namespace{}
+	if err := a.Reader.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading namespace %s for its trust group: %w", name, err)
+	}
+	return ns.Labels, nil
+}
