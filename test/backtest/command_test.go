@@ -97,6 +97,12 @@ func TestBacktestCommand(t *testing.T) {
 		t.Fatalf("kubernaut backtest: %v\n%s", err, stderr.String())
 	}
 	took := time.Since(started)
+	// The same, as a person reads it (docs/autonomy.md shows one).
+	table, err := exec.CommandContext(ctx, bin, "backtest", "--prometheus-url", p.URL, "--kubeconfig", env.Kubeconfig, "--since", "31d").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubernaut backtest -o table: %v\n%s", err, table)
+	}
+	t.Logf("the report:\n%s", table)
 	var got backtest.Report
 	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
 		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
