@@ -27,6 +27,10 @@ type Report struct {
 	MostAtOncePerNamespace map[string]Peak `json:"mostAtOncePerNamespace"`
 	// MostNodesAtOnce is the most nodes with a remediation running at once, and when.
 	MostNodesAtOnce Peak `json:"mostNodesAtOnce"`
+	// Differences are the remediations that would go otherwise under the candidate policies
+	// (--policy-dir), BecameAutomatic how many of them would run without a person and did not.
+	Differences     []Difference `json:"differences,omitempty"`
+	BecameAutomatic int          `json:"becameAutomatic,omitempty"`
 }
 
 // Row is one alert name in one namespace.

@@ -39,6 +39,10 @@ type Policy struct {
 	Reader client.Reader
 	// Namespace and ConfigMap locate the override.
 	Namespace, ConfigMap string
+	// Source, when set, is the module's source instead of the embedded one and of any
+	// override (a candidate version under review: kubernaut backtest --policy-dir); Origin
+	// names it in the version.
+	Source, Origin string
 
 	mu       sync.Mutex
 	version  string
@@ -72,6 +76,10 @@ func (p *Policy) PreparedWithConfig(ctx context.Context) (rego.PreparedEvalQuery
 				src, version = s, fmt.Sprintf("configmap %s/%s@%s", p.Namespace, p.ConfigMap, cm.ResourceVersion)
 			}
 		}
+	}
+	if p.Source != "" {
+		// The candidate replaces the module; the ConfigMap's settings still apply.
+		src, version = p.Source, "file "+p.Origin
 	}
 	pq, version, err := p.prepare(ctx, src, version)
 	return pq, version, found, err

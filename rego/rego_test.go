@@ -33,3 +33,18 @@ func TestEmbeddedPolicyPrepares(t *testing.T) {
 		t.Fatalf("Prepared = %q, %v", version, err)
 	}
 }
+
+// A candidate version under review (kubernaut backtest --policy-dir) replaces the module, and
+// names itself in the version.
+func TestSourceReplacesTheModule(t *testing.T) {
+	p := &Policy{File: "classification.rego", Query: "data.kubernaut.classification.result",
+		Source: "package kubernaut.classification\n\nresult := {\"signalType\": \"candidate\"}\n", Origin: "review/classification.rego"}
+	pq, version, err := p.Prepared(context.Background())
+	if err != nil || version != "file review/classification.rego" {
+		t.Fatalf("Prepared = %q, %v", version, err)
+	}
+	rs, err := pq.Eval(context.Background())
+	if err != nil || len(rs) != 1 || rs[0].Expressions[0].Value.(map[string]any)["signalType"] != "candidate" {
+		t.Fatalf("the candidate's answer: %v, %v", rs, err)
+	}
+}

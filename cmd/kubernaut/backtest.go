@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,6 +48,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	policyConfigMap := fs.String("policy-configmap", "kubernaut-policies", "as the controller's --policy-configmap (its policy overrides apply)")
 	auto := fs.Float64("auto-approve-threshold", 0.9, "as the controller's --auto-approve-threshold")
 	reject := fs.Float64("reject-threshold", 0.7, "as the controller's --reject-threshold")
+	policyDir := fs.String("policy-dir", "", "a candidate version of the policies (classification.rego, approval.rego): the decisions that differ are printed, and the command fails when one would become automatic")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,21 +89,85 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		tp = nil
 	}
-	analysis := &backtest.Analysis{
-		Enricher:   &remediationprocessing.Enricher{Reader: ro, LookupTimeout: 10 * time.Second},
-		Classifier: remediationprocessing.NewClassifier(ro, *policyNamespace, *policyConfigMap),
-		Analyzer:   rules.New(),
-		Approver:   aianalysis.NewApprover(ro, *policyNamespace, *policyConfigMap, *auto, *reject),
-		Trust:      tp, Reader: ro,
+	analysis := func() *backtest.Analysis {
+		return &backtest.Analysis{
+			Enricher:   &remediationprocessing.Enricher{Reader: ro, LookupTimeout: 10 * time.Second},
+			Classifier: remediationprocessing.NewClassifier(ro, *policyNamespace, *policyConfigMap),
+			Analyzer:   rules.New(),
+			Approver:   aianalysis.NewApprover(ro, *policyNamespace, *policyConfigMap, *auto, *reject),
+			Trust:      tp, Reader: ro,
+		}
 	}
-	if err := analysis.Analyze(ctx, decisions); err != nil {
+	candidate := append([]backtest.Decision(nil), decisions...)
+	if err := analysis().Analyze(ctx, decisions); err != nil {
 		return err
 	}
 	report := backtest.Summarize(from, to, decisions)
+	if *policyDir != "" {
+		a := analysis()
+		if err := candidatePolicies(*policyDir, a); err != nil {
+			return err
+		}
+		if err := a.Analyze(ctx, candidate); err != nil {
+			return fmt.Errorf("with the policies of %s: %w", *policyDir, err)
+		}
+		if report.Differences, report.BecameAutomatic, err = backtest.Compare(decisions, candidate); err != nil {
+			return err
+		}
+	}
 	if *output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(report)
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else {
+		if err := report.Print(stdout); err != nil {
+			return err
+		}
+		if *policyDir != "" {
+			if err := backtest.PrintDifferences(stdout, report.Differences, report.BecameAutomatic); err != nil {
+				return err
+			}
+		}
 	}
-	return report.Print(stdout)
+	if report.BecameAutomatic > 0 {
+		return fmt.Errorf("%d remediations would run without a person under the policies of %s and did not before", report.BecameAutomatic, *policyDir)
+	}
+	return nil
+}
+
+// candidatePolicies makes a's policies those of dir: each of classification.rego and
+// approval.rego found there replaces the module in force (the policy ConfigMap's settings still
+// apply). A folder with neither, or with another .rego file, is refused: a policy under review
+// that would be silently ignored is worse than none.
+func candidatePolicies(dir string, a *backtest.Analysis) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("--policy-dir: %w", err)
+	}
+	found := 0
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".rego") || strings.HasSuffix(e.Name(), "_test.rego") {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return fmt.Errorf("--policy-dir: %w", err)
+		}
+		path := filepath.Join(dir, e.Name())
+		switch e.Name() {
+		case "classification.rego":
+			a.Classifier.Policy.Source, a.Classifier.Policy.Origin = string(raw), path
+		case "approval.rego":
+			a.Approver.Policy.Source, a.Approver.Policy.Origin = string(raw), path
+		default:
+			return fmt.Errorf("--policy-dir %s: %s is not a policy the backtest replays (classification.rego, approval.rego)", dir, e.Name())
+		}
+		found++
+	}
+	if found == 0 {
+		return fmt.Errorf("--policy-dir %s holds neither classification.rego nor approval.rego", dir)
+	}
+	return nil
 }

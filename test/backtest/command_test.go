@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/test/alerthistory"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
@@ -140,6 +144,7 @@ func TestBacktestCommand(t *testing.T) {
 	if c.Modes[string(kubernautv1.ApprovalObserve)] == 0 || c.Modes[backtest.ModeTargetGone] == 0 || c.Actions[string(kubernautv1.ActionUpdateHPA)] == 0 {
 		t.Errorf("the search HPA at its maximum raised (observed: every scope starts in observe), pods long gone: %+v", c)
 	}
+	policyDirs(ctx, t, bin, p.URL, env.Kubeconfig, k8s, trustPolicy)
 	if took > 30*time.Second {
 		t.Errorf("a month took %s; the issue's bound is 30 s", took)
 	}
@@ -152,4 +157,54 @@ func truth(generated []alerthistory.Occurrence) []backtest.Occurrence {
 		out[i] = backtest.Occurrence{Labels: o.Labels, Start: o.Start, End: o.End}
 	}
 	return out
+}
+
+// policyDirs runs the backtest with a candidate version of the policies: the current policy,
+// unchanged, changes nothing and passes; an approval policy that approves everything makes the
+// HPA raises (Manual now: confidence 0.75) automatic, and fails the command, naming how many —
+// once no TrustPolicy holds them in observe.
+func policyDirs(ctx context.Context, t *testing.T, bin, url, kubeconfig string, k8s client.Client, tp *kubernautv1.TrustPolicy) {
+	t.Helper()
+	if err := k8s.Delete(ctx, tp); err != nil {
+		t.Fatal(err)
+	}
+	same, err := kubernautrego.Embedded("approval.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchanged, lax := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(unchanged, "approval.rego"), []byte(same), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lax, "approval.rego"), []byte("package kubernaut.approval\n\ndecision := {\"mode\": \"Auto\", \"reasons\": []}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(dir string) (backtest.Report, error) {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, bin, "backtest", "--prometheus-url", url, "--kubeconfig", kubeconfig, "--since", "31d", "-o", "json", "--policy-dir", dir)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var r backtest.Report
+		if jerr := json.Unmarshal(stdout.Bytes(), &r); jerr != nil {
+			t.Fatalf("the report is not JSON: %v (%v: %s)", jerr, err, stderr.String())
+		}
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, stderr.String())
+		}
+		return r, err
+	}
+	r, err := run(unchanged)
+	if err != nil || len(r.Differences) != 0 {
+		t.Errorf("the current approval policy as the candidate: %v, differences %+v", err, r.Differences)
+	}
+	if r.Totals.Modes[string(kubernautv1.ApprovalManual)] == 0 {
+		t.Errorf("without a TrustPolicy the HPA raises are Manual (confidence 0.75): %+v", r.Totals.Modes)
+	}
+	r, err = run(lax)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d remediations would run without a person", r.BecameAutomatic)) {
+		t.Errorf("a policy that approves everything: %v, want a failure naming how many become automatic", err)
+	}
+	if r.BecameAutomatic != r.Totals.Modes[string(kubernautv1.ApprovalManual)] || r.BecameAutomatic == 0 || r.Differences[0].Candidate != string(kubernautv1.ApprovalAuto) {
+		t.Errorf("became automatic %d of %d manual; differences %+v", r.BecameAutomatic, r.Totals.Modes[string(kubernautv1.ApprovalManual)], r.Differences)
+	}
 }
