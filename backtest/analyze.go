@@ -16,6 +16,7 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	"github.com/kubernaut/kubernaut/gateway"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
 	"github.com/kubernaut/kubernaut/terminal"
 	"github.com/kubernaut/kubernaut/trust"
 )
@@ -26,6 +27,9 @@ const (
 	ModeNoAction = "no-action"
 	// ModeTargetGone: neither the alert's target nor its workload exists now.
 	ModeTargetGone = "target-gone"
+	// ModePolicyDenied: the safety policy refused a step (the plan ends Rejected before its
+	// approval).
+	ModePolicyDenied = "policy-denied"
 )
 
 // Verdict is what the live chain's analysis would make of one remediation now.
@@ -61,6 +65,9 @@ type Analysis struct {
 	Classifier *remediationprocessing.Classifier
 	// Analyzer proposes the plan (the rules; HolmesGPT when configured).
 	Analyzer aianalysis.Analyzer
+	// Safety is the safety policy, evaluated for each step at the alert's time (its change
+	// freezes included); nil skips it.
+	Safety *kubernautrego.Safety
 	// Approver is the approval policy.
 	Approver *aianalysis.Approver
 	// Trust is the TrustPolicy as it is now; nil: none (the approval policy decides).
@@ -69,6 +76,26 @@ type Analysis struct {
 	Reader client.Reader
 
 	enriched map[kubernautv1.Target]*enriched
+	planned  map[kubernautv1.Target][]time.Time
+}
+
+// recent counts the plans of target in the hour before at (the safety policy weighs it).
+func (a *Analysis) recent(target kubernautv1.Target, at time.Time) int {
+	n := 0
+	for _, t := range a.planned[target] {
+		if t.After(at.Add(-time.Hour)) && !t.After(at) {
+			n++
+		}
+	}
+	return n
+}
+
+// ran notes a plan of target at.
+func (a *Analysis) ran(target kubernautv1.Target, at time.Time) {
+	if a.planned == nil {
+		a.planned = map[kubernautv1.Target][]time.Time{}
+	}
+	a.planned[target] = append(a.planned[target], at)
 }
 
 type enriched struct {
@@ -121,6 +148,31 @@ func (a *Analysis) verdict(ctx context.Context, d Decision) (*Verdict, error) {
 		return v, nil
 	}
 	v.Actions = kubernautv1.StepActions(res.Recommendation.Steps)
+	if a.Safety != nil {
+		sc := kubernautrego.SafetyContext{Environment: class.Environment, GitOps: en.e.GitOps, RecentRemediations: a.recent(en.target, d.Start)}
+		if w := en.e.Workload; w != nil && w.Replicas != nil {
+			sc.Current = map[string]int64{"replicas": int64(*w.Replicas)}
+		}
+		if h := en.e.HPA; h != nil {
+			if sc.Current == nil {
+				sc.Current = map[string]int64{}
+			}
+			sc.Current["hpaMax"] = int64(h.MaxReplicas)
+		}
+		for _, step := range res.Recommendation.Steps {
+			verdict, err := a.Safety.Evaluate(ctx, step, sc, d.Start)
+			if err != nil {
+				return nil, fmt.Errorf("the safety policy: %w", err)
+			}
+			if !verdict.Allowed {
+				v.Mode, v.Reasons = ModePolicyDenied, append(v.Reasons, verdict.Violations...)
+			}
+		}
+		if v.Mode == ModePolicyDenied {
+			return v, nil
+		}
+	}
+	a.ran(en.target, d.Start)
 	aia.Status.Recommendation = &res.Recommendation
 	decision, _, err := a.Approver.Decide(ctx, aia, res.RootCause.Confidence, false)
 	if err != nil {

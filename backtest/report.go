@@ -166,11 +166,11 @@ func Summarize(from, to time.Time, decisions []Decision) Report {
 func (r Report) Print(w io.Writer) error {
 	fmt.Fprintf(w, "Backtest of %d alert occurrences, %s to %s\n\n", r.Occurrences, r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALERT\tNAMESPACE\tOCCURRENCES\tREMEDIATIONS\tDUPLICATES\tSTORM MEMBERS\tSKIPPED\tNO TARGET\tAUTO\tMANUAL\tOBSERVE\tREJECTED\tNO ACTION\tGONE")
+	fmt.Fprintln(tw, "ALERT\tNAMESPACE\tOCCURRENCES\tREMEDIATIONS\tDUPLICATES\tSTORM MEMBERS\tSKIPPED\tNO TARGET\tAUTO\tMANUAL\tOBSERVE\tREJECTED\tDENIED\tNO ACTION\tGONE")
 	for _, row := range append(r.Rows, Row{AlertName: "TOTAL", Counts: r.Totals}) {
 		m := row.Modes
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", row.AlertName, orDash(row.Namespace), row.Occurrences, row.Remediations,
-			row.Duplicates, row.StormMembers, skipped(row.Skipped), row.NoTarget, m["Auto"], m["Manual"], m["Observe"], m["Rejected"], m[ModeNoAction], m[ModeTargetGone])
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", row.AlertName, orDash(row.Namespace), row.Occurrences, row.Remediations,
+			row.Duplicates, row.StormMembers, skipped(row.Skipped), row.NoTarget, m["Auto"], m["Manual"], m["Observe"], m["Rejected"], m[ModePolicyDenied], m[ModeNoAction], m[ModeTargetGone])
 	}
 	if err := tw.Flush(); err != nil {
 		return err

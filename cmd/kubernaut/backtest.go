@@ -22,6 +22,7 @@ import (
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
+	kubernautrego "github.com/kubernaut/kubernaut/rego"
 )
 
 // runBacktest is `kubernaut backtest`: the alert history of a Prometheus replayed through what
@@ -94,6 +95,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			Enricher:   &remediationprocessing.Enricher{Reader: ro, LookupTimeout: 10 * time.Second},
 			Classifier: remediationprocessing.NewClassifier(ro, *policyNamespace, *policyConfigMap),
 			Analyzer:   rules.New(),
+			Safety:     safety(kubernautrego.NewSafety(ro, *policyNamespace, *policyConfigMap, nil), cfg.ClusterWide),
 			Approver:   aianalysis.NewApprover(ro, *policyNamespace, *policyConfigMap, *auto, *reject),
 			Trust:      tp, Reader: ro,
 		}
@@ -170,4 +172,10 @@ func candidatePolicies(dir string, a *backtest.Analysis) error {
 		return fmt.Errorf("--policy-dir %s holds neither classification.rego nor approval.rego", dir)
 	}
 	return nil
+}
+
+// safety is s with the controller's --cluster-wide (every node counts as opted in).
+func safety(s *kubernautrego.Safety, clusterWide bool) *kubernautrego.Safety {
+	s.ClusterWide = clusterWide
+	return s
 }

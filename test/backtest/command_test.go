@@ -67,15 +67,23 @@ func TestBacktestCommand(t *testing.T) {
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/search:1.0"}}}}}}
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop-staging", Name: "search"}, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
 		ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "search"}, MinReplicas: ptr.To[int32](1), MaxReplicas: 3}}
+	// And shop-prod's cart, whose HPA is at its maximum too, but which Argo CD manages: the
+	// safety policy refuses to change it.
+	cartDep := dep.DeepCopy()
+	cartDep.Namespace, cartDep.Name, cartDep.Labels = "shop-prod", "cart", map[string]string{"argocd.argoproj.io/instance": "shop"}
+	cartHPA := hpa.DeepCopy()
+	cartHPA.Namespace, cartHPA.Name, cartHPA.Spec.ScaleTargetRef.Name = "shop-prod", "cart", "cart"
 	trustPolicy := &kubernautv1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{Name: kubernautv1.DefaultTrustPolicy}, Spec: kubernautv1.TrustPolicySpec{InitialLevel: kubernautv1.TrustObserve}}
-	for _, o := range []client.Object{dep, hpa, trustPolicy} {
+	for _, o := range []client.Object{dep, hpa, cartDep, cartHPA, trustPolicy} {
 		if err := k8s.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	hpa.Status = autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 3, DesiredReplicas: 3}
-	if err := k8s.Status().Update(ctx, hpa); err != nil {
-		t.Fatal(err)
+	for _, h := range []*autoscalingv2.HorizontalPodAutoscaler{hpa, cartHPA} {
+		h.Status = autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 3, DesiredReplicas: 3}
+		if err := k8s.Status().Update(ctx, h); err != nil {
+			t.Fatal(err)
+		}
 	}
 	end := time.Now().UTC().Truncate(time.Hour)
 	generated := alerthistory.Generate(alerthistory.Options{Seed: 7, End: end, Days: 30, Interval: time.Minute})
@@ -118,6 +126,7 @@ func TestBacktestCommand(t *testing.T) {
 	}
 	analysis := &backtest.Analysis{Enricher: &remediationprocessing.Enricher{Reader: k8s, LookupTimeout: 10 * time.Second},
 		Classifier: remediationprocessing.NewClassifier(k8s, "kubernaut-system", "kubernaut-policies"), Analyzer: rules.New(),
+		Safety:   kubernautrego.NewSafety(k8s, "kubernaut-system", "kubernaut-policies", nil),
 		Approver: aianalysis.NewApprover(k8s, "kubernaut-system", "kubernaut-policies", 0.9, 0.7), Trust: trustPolicy, Reader: k8s}
 	if err := analysis.Analyze(ctx, decisions); err != nil {
 		t.Fatal(err)
@@ -140,6 +149,9 @@ func TestBacktestCommand(t *testing.T) {
 	c := got.Totals
 	if c.Duplicates == 0 || c.StormMembers == 0 || c.Skipped[backtest.OutcomeNotOptedIn] == 0 || c.Remediations == 0 {
 		t.Errorf("a month with flapping, storms and namespaces not opted in: %+v", c)
+	}
+	if c.Modes[backtest.ModePolicyDenied] == 0 {
+		t.Errorf("cart's HPA raises refused by the safety policy (Argo CD manages it): %+v", c.Modes)
 	}
 	if c.Modes[string(kubernautv1.ApprovalObserve)] == 0 || c.Modes[backtest.ModeTargetGone] == 0 || c.Actions[string(kubernautv1.ActionUpdateHPA)] == 0 {
 		t.Errorf("the search HPA at its maximum raised (observed: every scope starts in observe), pods long gone: %+v", c)
