@@ -231,25 +231,14 @@ func actions(we *kubernautv1.WorkflowExecution) string {
 func steps(p *kubernautv1.Plan) string {
 	var b strings.Builder
 	for i, s := range p.Steps {
-		verdict := "allowed"
-		if !s.Policy.Allowed {
-			verdict = "denied: " + strings.Join(s.Policy.Violations, "; ")
-		}
-		fmt.Fprintf(&b, "%d. %s on %s — policy %s", i+1, s.Action, s.Target, verdict)
+		fmt.Fprintf(&b, "%d. %s on %s — policy %s", i+1, s.Action, s.Target, s.Policy.Summary())
 		if d := s.DryRun; d != nil {
-			what := d.Message
-			if d.Diff != "" {
-				what = oneLine(d.Diff)
-			}
-			fmt.Fprintf(&b, "; dry run %s: %s", strings.ToLower(d.Result), redact.Bounded(what, 300))
+			fmt.Fprintf(&b, "; dry run %s: %s", strings.ToLower(d.Result), redact.Bounded(d.Short(), 300))
 		}
 		b.WriteString("\n")
 	}
 	return kubernautv1.Truncate(strings.TrimRight(b.String(), "\n"), 4096)
 }
-
-// oneLine folds a diff onto one line.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // sortedKeys returns m's keys in order (stable output for logs and tests).
 func sortedKeys(m map[string]Alert) []string {

@@ -319,11 +319,7 @@ func (p *Plugin) Describe(r *Remediation) {
 				if ps.Name != st.Name {
 					continue
 				}
-				verdict := "allowed"
-				if !ps.Policy.Allowed {
-					verdict = "denied: " + strings.Join(ps.Policy.Violations, "; ")
-				}
-				fmt.Fprintf(w, "    policy: %s\n", verdict)
+				fmt.Fprintf(w, "    policy: %s\n", ps.Policy.Summary())
 				if d := ps.DryRun; d != nil {
 					fmt.Fprintf(w, "    dry run: %s %s\n", d.Result, d.Message)
 					for _, line := range strings.Split(strings.TrimRight(d.Diff, "\n"), "\n") {

@@ -255,16 +255,9 @@ func plan(we *kubernautv1.WorkflowExecution, steps map[string]*kubernautv1.Kuber
 	for _, s := range we.Spec.Steps {
 		st := Step{Name: s.Name, Action: string(s.Action), Target: s.Target.String(), Phase: string(kubernautv1.StepPending)}
 		if ps, ok := planned[s.Name]; ok {
-			st.Policy = "allowed"
-			if !ps.Policy.Allowed {
-				st.Policy = redact.Bounded("denied: "+strings.Join(ps.Policy.Violations, "; "), 512)
-			}
+			st.Policy = redact.Bounded(ps.Policy.Summary(), 512)
 			if d := ps.DryRun; d != nil {
-				what := d.Message
-				if d.Diff != "" {
-					what = strings.Join(strings.Fields(d.Diff), " ")
-				}
-				st.DryRun = redact.Bounded(strings.TrimSpace(d.Result+": "+what), 512)
+				st.DryRun = redact.Bounded(strings.TrimSpace(d.Result+": "+d.Short()), 512)
 			}
 		}
 		if rs, ok := ran[s.Name]; ok {

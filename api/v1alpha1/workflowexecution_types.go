@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"strings"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -457,4 +459,21 @@ type WorkflowExecutionList struct {
 
 func init() {
 	SchemeBuilder.Register(&WorkflowExecution{}, &WorkflowExecutionList{})
+}
+
+// Summary is the verdict in a phrase a person reads: "allowed", or "denied: " and the
+// violations.
+func (v PolicyVerdict) Summary() string {
+	if v.Allowed {
+		return "allowed"
+	}
+	return "denied: " + strings.Join(v.Violations, "; ")
+}
+
+// Short is the dry run on one line: its diff folded, or, without one, its message.
+func (d *DryRunResult) Short() string {
+	if d.Diff != "" {
+		return strings.Join(strings.Fields(d.Diff), " ")
+	}
+	return d.Message
 }

@@ -34,17 +34,9 @@ func description(we *kubernautv1.WorkflowExecution, planHash string) string {
 	for i, s := range we.Spec.Steps {
 		fmt.Fprintf(&b, "%d. **%s** `%s` on %s", i+1, s.Name, s.Action, s.Target)
 		if p, ok := planned[s.Name]; ok {
-			if p.Policy.Allowed {
-				b.WriteString(" — policy: allowed")
-			} else {
-				b.WriteString(" — policy: denied: " + strings.Join(p.Policy.Violations, "; "))
-			}
+			b.WriteString(" — policy: " + p.Policy.Summary())
 			if d := p.DryRun; d != nil {
-				what := d.Message
-				if d.Diff != "" {
-					what = strings.Join(strings.Fields(d.Diff), " ")
-				}
-				fmt.Fprintf(&b, "; dry run %s: %s", strings.ToLower(d.Result), kubernautv1.Truncate(what, 200))
+				fmt.Fprintf(&b, "; dry run %s: %s", strings.ToLower(d.Result), kubernautv1.Truncate(d.Short(), 200))
 			}
 		}
 		b.WriteString("\n")
