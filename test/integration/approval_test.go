@@ -226,4 +226,29 @@ var _ = Describe("Plans and steps from Kubernaut only (manifests/base/admission-
 		Expect(as(controller).Status().Patch(ctx, got, client.MergeFrom(before))).To(Succeed(), "the controller does")
 		Expect(mallory.Delete(ctx, got)).To(Succeed(), "deleting stays RBAC's to decide")
 	})
+
+	It("refuses a trust level written by anyone but Kubernaut, even with every RBAC verb on TrustPolicies", func(ctx SpecContext) {
+		all := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "kubernaut-trust-admin-"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"kubernaut.io"}, Resources: []string{"trustpolicies", "trustpolicies/status"}, Verbs: []string{"*"}}}}
+		Expect(k8s.Create(ctx, all)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, all)).To(Succeed()) })
+		const controller = "system:serviceaccount:kubernaut-system:kubernaut-controller"
+		binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{GenerateName: "kubernaut-trust-admin-"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: all.Name},
+			Subjects: []rbacv1.Subject{{Kind: "User", Name: "mallory"}, {Kind: "User", Name: controller}}}
+		Expect(k8s.Create(ctx, binding)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, binding)).To(Succeed()) })
+		// Not the one named default: no controller of this suite reads this one.
+		tp := &kubernautv1.TrustPolicy{ObjectMeta: metav1.ObjectMeta{GenerateName: "it-trust-"}, Spec: kubernautv1.TrustPolicySpec{InitialLevel: kubernautv1.TrustObserve}}
+		Eventually(func() error { return as("mallory").Create(ctx, tp) }).WithContext(ctx).Should(Succeed(), "the spec is the operators': RBAC decides")
+		DeferCleanup(func(ctx SpecContext) { Expect(k8s.Delete(ctx, tp)).To(Succeed()) })
+		before := tp.DeepCopy()
+		scope := kubernautv1.TrustScope{NamespaceGroup: "default", SignalType: "crashloop", Action: kubernautv1.ActionRollbackDeployment}
+		tp.Status.Scopes = []kubernautv1.ScopeStatus{{TrustScope: scope, Level: kubernautv1.TrustAutomate, Since: metav1.Now(), Reason: "trust me",
+			Floor: kubernautv1.TrustObserve, Ceiling: kubernautv1.TrustAutomate}}
+		err := as("mallory").Status().Patch(ctx, tp, client.MergeFrom(before))
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+		Expect(err.Error()).To(ContainSubstring("only Kubernaut writes the status of trustpolicies: user mallory may not"))
+		Expect(as(controller).Status().Patch(ctx, tp, client.MergeFrom(before))).To(Succeed(), "the controller does")
+	})
 })
