@@ -129,7 +129,7 @@ func (r *replay) decide(ctx context.Context, o Occurrence) (Decision, error) {
 	// the window, alerts join one storm remediation (remembered an hour after its last join).
 	if r.cfg.StormThreshold > 0 && t.Namespace != "" {
 		key := name + "/" + t.Namespace
-		if s := r.storms[key]; s != nil && o.Start.Sub(s.lastJoin) <= time.Hour {
+		if s := r.storms[key]; s != nil && o.Start.Sub(s.lastJoin) <= gateway.StormMemory {
 			s.lastJoin = o.Start
 			d.Outcome, d.Remediation = OutcomeStormMember, s.name
 			return d, nil

@@ -362,13 +362,13 @@ func (r *Recorder) createdSince(key string, since time.Time) int {
 }
 
 // forget drops the bookkeeping that can no longer matter — creations older than the storm
-// window, storms not joined for stormMemory — so that memory stays bounded under a steady
+// window, storms not joined for StormMemory — so that memory stays bounded under a steady
 // stream of distinct alerts (each key was otherwise kept until the same key came again).
 // The caller holds r.mu.
 func (r *Recorder) forget(now time.Time) {
 	since := now.Add(-r.cfg.StormWindow)
 	r.created = keep(r.created, func(times []time.Time) bool { return len(times) > 0 && times[len(times)-1].After(since) })
-	r.storms = keep(r.storms, func(st *stormState) bool { return now.Sub(st.at) <= stormMemory })
+	r.storms = keep(r.storms, func(st *stormState) bool { return now.Sub(st.at) <= StormMemory })
 }
 
 // keep drops the entries of m that fail ok. A Go map never gives back the memory of its

@@ -37,8 +37,9 @@ type stormState struct {
 	members map[string]bool
 }
 
-// stormMemory is how long a joined storm is remembered without a new member.
-const stormMemory = time.Hour
+// StormMemory is how long a joined storm is remembered without a new member (kubernaut backtest
+// replays storms with it).
+const StormMemory = time.Hour
 
 // cacheGrace is how long a storm this replica created may be missing from its cache.
 const cacheGrace = 30 * time.Second

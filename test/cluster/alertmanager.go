@@ -3,8 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,12 +32,11 @@ func StartAlertmanager(ctx context.Context, dir, config string) (*Alertmanager, 
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freePorts(1)
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -47,20 +44,11 @@ func StartAlertmanager(ctx context.Context, dir, config string) (*Alertmanager, 
 		return nil, fmt.Errorf("starting Alertmanager: %w", err)
 	}
 	am := &Alertmanager{URL: "http://" + addr, cmd: cmd}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, am.URL+"/-/ready", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return am, nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := untilOK(ctx, am.URL+"/-/ready", 30*time.Second); err != nil {
+		am.Stop()
+		return nil, fmt.Errorf("Alertmanager at %s not ready after 30s: %w", addr, err)
 	}
-	am.Stop()
-	return nil, fmt.Errorf("Alertmanager at %s not ready after 30s", addr)
+	return am, nil
 }
 
 // PID is the process' id.

@@ -492,3 +492,17 @@ func (c *Cluster) Usage() map[string]Usage {
 	}
 	return out
 }
+
+// untilOK polls url every 100 ms until it answers 200 OK, for at most limit, and returns the
+// last failure when it never did.
+func untilOK(ctx context.Context, url string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	err := httpOK(ctx, hc, url)
+	for err != nil && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		err = httpOK(ctx, hc, url)
+	}
+	return err
+}

@@ -3,8 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,12 +31,11 @@ func StartPrometheus(ctx context.Context, dataDir string) (*Prometheus, error) {
 	if err := os.WriteFile(cfg, []byte("global:\n  evaluation_interval: 1m\n"), 0o600); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freePorts(1)
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+dataDir, "--storage.tsdb.retention.time=400d",
 		"--web.listen-address="+addr, "--log.level=warn")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -46,20 +43,11 @@ func StartPrometheus(ctx context.Context, dataDir string) (*Prometheus, error) {
 		return nil, fmt.Errorf("starting Prometheus: %w", err)
 	}
 	p := &Prometheus{URL: "http://" + addr, cmd: cmd}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/-/ready", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := untilOK(ctx, p.URL+"/-/ready", time.Minute); err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("Prometheus at %s not ready after a minute: %w", addr, err)
 	}
-	p.Stop()
-	return nil, fmt.Errorf("Prometheus at %s not ready after a minute", addr)
+	return p, nil
 }
 
 // Stop kills it.
