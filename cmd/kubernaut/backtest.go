@@ -90,12 +90,14 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		tp = nil
 	}
+	// One prepared policy for both analyses (a candidate replaces only classification and approval).
+	safety := kubernautrego.NewSafety(ro, *policyNamespace, *policyConfigMap, nil)
 	analysis := func() *backtest.Analysis {
 		return &backtest.Analysis{
 			Enricher:   &remediationprocessing.Enricher{Reader: ro, LookupTimeout: 10 * time.Second},
 			Classifier: remediationprocessing.NewClassifier(ro, *policyNamespace, *policyConfigMap),
 			Analyzer:   rules.New(),
-			Safety:     safety(kubernautrego.NewSafety(ro, *policyNamespace, *policyConfigMap, nil), cfg.ClusterWide),
+			Safety:     &kubernautrego.Safety{Policy: safety.Policy, ClusterWide: cfg.ClusterWide},
 			Approver:   aianalysis.NewApprover(ro, *policyNamespace, *policyConfigMap, *auto, *reject),
 			Trust:      tp, Reader: ro,
 		}
@@ -172,10 +174,4 @@ func candidatePolicies(dir string, a *backtest.Analysis) error {
 		return fmt.Errorf("--policy-dir %s holds neither classification.rego nor approval.rego", dir)
 	}
 	return nil
-}
-
-// safety is s with the controller's --cluster-wide (every node counts as opted in).
-func safety(s *kubernautrego.Safety, clusterWide bool) *kubernautrego.Safety {
-	s.ClusterWide = clusterWide
-	return s
 }

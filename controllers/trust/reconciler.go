@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -163,9 +164,7 @@ func (r *Reconciler) keep(ctx context.Context, p *kubernautv1.TrustPolicy) (ctrl
 			fmt.Sprintf("Kubernaut reads only the TrustPolicy named %q", kubernautv1.DefaultTrustPolicy))
 		return ctrl.Result{}, nil
 	}
-	if problems := trust.Validate(p); len(problems) > 0 {
-		kubernautv1.SetCondition(&p.Status.Conditions, p.Generation, kubernautv1.ReadyCondition, metav1.ConditionFalse, reasonInvalidSpec, fmt.Sprint(problems))
-	}
+	problems := trust.Validate(p)
 	now := r.now()
 	window := 30 * 24 * time.Hour
 	if p.Spec.EvidenceWindow != nil && p.Spec.EvidenceWindow.Duration > 0 {
@@ -224,7 +223,11 @@ func (r *Reconciler) keep(ctx context.Context, p *kubernautv1.TrustPolicy) (ctrl
 			p.Status.Proposals++
 		}
 	}
-	if len(trust.Validate(p)) == 0 {
+	if len(problems) > 0 {
+		// The scopes are still kept: a selector that does not parse selects nothing, and the
+		// rest of the policy applies.
+		kubernautv1.SetCondition(&p.Status.Conditions, p.Generation, kubernautv1.ReadyCondition, metav1.ConditionFalse, reasonInvalidSpec, strings.Join(problems, "; "))
+	} else {
 		kubernautv1.SetCondition(&p.Status.Conditions, p.Generation, kubernautv1.ReadyCondition, metav1.ConditionTrue, kubernautv1.ReasonSucceeded,
 			fmt.Sprintf("%d scopes: %d observe, %d approve, %d automate; %d promotions proposed", len(out), p.Status.Observing, p.Status.Approving, p.Status.Automating, p.Status.Proposals))
 	}

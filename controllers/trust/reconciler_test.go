@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -233,5 +234,15 @@ func TestBrokenPromotionPolicyPromotesNothing(t *testing.T) {
 	_ = w.c.Get(context.Background(), client.ObjectKey{Name: kubernautv1.DefaultTrustPolicy}, p)
 	if s := trust.Find(p, kubernautv1.TrustScope{NamespaceGroup: "default", SignalType: "crashloop", Action: kubernautv1.ActionRollbackDeployment}); s != nil && s.Level != kubernautv1.TrustApprove {
 		t.Errorf("promoted by a broken policy: %+v", s)
+	}
+}
+
+// A policy that cannot be applied as written says what and where in its Ready condition.
+func TestInvalidPolicySaysWhere(t *testing.T) {
+	w := newWorld(t, kubernautv1.TrustPolicySpec{Limits: []kubernautv1.TrustLimit{{NamespaceGroups: []string{"prod"}, Ceiling: kubernautv1.TrustApprove}}})
+	p := w.sync()
+	c := meta.FindStatusCondition(p.Status.Conditions, kubernautv1.ReadyCondition)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != reasonInvalidSpec || !strings.Contains(c.Message, `spec.limits[0]: namespace group "prod" is not declared`) {
+		t.Errorf("Ready %+v", c)
 	}
 }

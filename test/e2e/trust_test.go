@@ -55,13 +55,12 @@ var _ = Describe("Earned autonomy: shadow mode, promotion on evidence, confirmat
 			Expect(steps(ctx, rr)).To(BeEmpty(), "nothing ran")
 			Expect(imageOf(ctx, e, name)).To(Equal("shop/" + name + ":2.0"))
 			if i == 0 {
-				// An approver approving the observed plan by its hash decides nothing: observed
-				// is what its scope allows (the API server may take the annotation; the plan
-				// never runs).
+				// An approver approving the observed plan by its hash decides nothing: the API
+				// server takes the annotation, and observed is all its scope allows.
 				alice := must(scenario.As(env.Config, cluster.Approvers[0]))
 				before := we.DeepCopy()
 				we.Annotations = map[string]string{kubernautv1.ApproveAnnotation: we.Status.Plan.Hash}
-				_ = alice.Patch(ctx, we, client.MergeFrom(before))
+				Expect(alice.Patch(ctx, we, client.MergeFrom(before))).To(Succeed(), "the annotation is taken")
 				Consistently(func(g Gomega) {
 					g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(we), we)).To(Succeed())
 					g.Expect(we.Status.Phase).To(Equal(kubernautv1.WorkflowObserved))
