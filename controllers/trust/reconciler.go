@@ -187,7 +187,7 @@ func (r *Reconciler) keep(ctx context.Context, p *kubernautv1.TrustPolicy) (ctrl
 				if len(scopes) >= maxScopes {
 					continue
 				}
-				st = &kubernautv1.ScopeStatus{TrustScope: sc, Level: trust.Initial(p, sc), Since: metav1.NewTime(o.at), Reason: "initial level"}
+				st = &kubernautv1.ScopeStatus{TrustScope: sc, Level: trust.Initial(p, sc), Since: o.outcome.At, Reason: "initial level"}
 				scopes[sc] = st
 			}
 			if !add(&st.Evidence, o.outcome) {
@@ -238,7 +238,6 @@ func (r *Reconciler) keep(ctx context.Context, p *kubernautv1.TrustPolicy) (ctrl
 // scoped is one remediation's outcome and the scopes it is evidence for.
 type scoped struct {
 	outcome kubernautv1.TrustOutcome
-	at      time.Time
 	scopes  []kubernautv1.TrustScope
 }
 
@@ -271,10 +270,10 @@ func (r *Reconciler) outcomes(ctx context.Context, since time.Time) ([]scoped, e
 			continue
 		}
 		d := rr.Status.Trust.Scope
-		out = append(out, scoped{outcome: kubernautv1.TrustOutcome{Remediation: rr.Name, UID: string(rr.UID), At: metav1.NewTime(at), Kind: kind}, at: at,
+		out = append(out, scoped{outcome: kubernautv1.TrustOutcome{Remediation: rr.Name, UID: string(rr.UID), At: metav1.NewTime(at), Kind: kind},
 			scopes: trust.Scopes(d.NamespaceGroup, d.SignalType, rr.Status.Actions)})
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].outcome.At.Before(&out[j].outcome.At) })
 	return out, nil
 }
 
