@@ -318,7 +318,9 @@ type LogTail struct {
 	// +kubebuilder:validation:MaxLength=63
 	Container string `json:"container"`
 
-	// Previous is true when the log is of the previous (terminated) instance.
+	// Previous is true when the log is of an instance that ended: the previous one of a
+	// container running or waiting after a restart, or the current one when it has ended too
+	// (a crash loop in its back-off).
 	// +optional
 	Previous bool `json:"previous,omitempty"`
 

@@ -44,6 +44,9 @@ type Enricher struct {
 	Logs LogReader
 	// LookupTimeout bounds each lookup.
 	LookupTimeout time.Duration
+	// LogRetryDelay is the wait before a failed read of a previous container's log is asked
+	// again (twice at most, the second after twice as long); zero: half a second.
+	LogRetryDelay time.Duration
 }
 
 // enrichment is an Enrichment being built.

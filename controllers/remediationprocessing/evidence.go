@@ -90,10 +90,7 @@ func (b *enrichment) logs(ctx context.Context) {
 				b.fail("logs", errors.New("no log reader configured"))
 				return
 			}
-			previous := c.RestartCount > 0
-			lctx, cancel := context.WithTimeout(ctx, b.e.LookupTimeout)
-			text, err := b.e.Logs.TailLog(lctx, b.target.Namespace, p.Name, c.Name, previous, logTailLines)
-			cancel()
+			text, previous, err := b.tailLog(ctx, p.Name, c)
 			if err != nil {
 				b.fail("logs", fmt.Errorf("reading the log of %s/%s: %w", p.Name, c.Name, err))
 				continue
@@ -104,6 +101,46 @@ func (b *enrichment) logs(ctx context.Context) {
 			text, n := redact.String(text)
 			b.out.Logs = append(b.out.Logs, kubernautv1.LogTail{Pod: p.Name, Container: c.Name, Previous: previous,
 				Text: kubernautv1.Truncate(text, maxLogBytes), Redactions: int32(n)})
+		}
+	}
+}
+
+// tailLog reads the log tail that tells what happened to a container, and says whether it is of
+// an instance that ended. That is the previous instance of one running or waiting after a
+// restart — but of one whose current instance has ended, that instance itself: the kubelet
+// (v1.37) reports a crash-looping container Terminated through its whole back-off, names the
+// instance before it "last terminated", and has already deleted that one (it keeps one dead
+// instance per container): asking for "previous" then fails for the whole back-off — 10 s
+// after the first restart, 20 s after the second… — which is when an alert about the crash
+// arrives. A read that fails anyway (the kubelet between two syncs of the pod) is asked again,
+// twice at most, after reading the container's state afresh.
+func (b *enrichment) tailLog(ctx context.Context, pod string, c kubernautv1.ContainerState) (string, bool, error) {
+	delay := b.e.LogRetryDelay
+	if delay <= 0 {
+		delay = 500 * time.Millisecond
+	}
+	for attempt := 1; ; attempt++ {
+		ended := c.State == "Terminated"
+		previous := c.RestartCount > 0 && !ended
+		lctx, cancel := context.WithTimeout(ctx, b.e.LookupTimeout)
+		text, err := b.e.Logs.TailLog(lctx, b.target.Namespace, pod, c.Name, previous, logTailLines)
+		cancel()
+		if err == nil || attempt == 3 {
+			return text, previous || ended, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", false, errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt) * delay):
+		}
+		fresh := &corev1.Pod{}
+		if gerr := b.get(ctx, client.ObjectKey{Namespace: b.target.Namespace, Name: pod}, fresh); gerr != nil {
+			return "", false, errors.Join(err, gerr)
+		}
+		for _, now := range podState(fresh).Containers {
+			if now.Name == c.Name {
+				c = now
+			}
 		}
 	}
 }

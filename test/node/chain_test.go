@@ -171,9 +171,9 @@ var _ = Describe("The production combination on the real node, from the alert", 
 			Expect(e).NotTo(BeNil())
 			Expect(e.Logs).To(ContainElement(And(HaveField("Pod", crashing.Name), HaveField("Previous", true),
 				HaveField("Text", ContainSubstring("crashing on start: cannot reach postgres://app:[REDACTED]@db")),
-				HaveField("Redactions", BeNumerically(">=", 1)))), "%+v", e.Logs)
+				HaveField("Redactions", BeNumerically(">=", 1)))), "logs %+v; failed lookups %+v; pods %+v", e.Logs, e.FailedDetections, e.Pods)
 			Expect(fmt.Sprint(e)).NotTo(ContainSubstring("s3cret-pw"))
-			Expect(e.Events).To(ContainElement(And(HaveField("Reason", "BackOff"), HaveField("Object", "Pod/"+crashing.Name))), "%+v", e.Events)
+			Expect(e.Events).To(ContainElement(And(HaveField("Reason", "BackOff"), HaveField("Object", "Pod/"+crashing.Name))), "events %+v; failed lookups %+v", e.Events, e.FailedDetections)
 		}
 
 		// The world: the template is revision 1's again, every pod serves it and is Ready, and
