@@ -2,6 +2,7 @@ package backtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"time"
@@ -9,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -51,8 +53,13 @@ type Verdict struct {
 	// Mode is how the plan would have gone: Auto, Manual, Observe, Rejected, or ModeNoAction,
 	// ModeTargetGone.
 	Mode string `json:"mode"`
-	// Reasons are the approval policy's.
+	// Reasons are the approval policy's (the safety policy's, the validator's when they
+	// refused).
 	Reasons []string `json:"reasons,omitempty"`
+	// Analyzer answered; Fallback: the rules, because the chosen analyzer failed (a fallback
+	// never runs without a person).
+	Analyzer kubernautv1.AnalyzerName `json:"analyzer,omitempty"`
+	Fallback bool                     `json:"fallback,omitempty"`
 }
 
 // Analysis runs the live chain's analysis stages — enrichment against the cluster as it is
@@ -63,20 +70,24 @@ type Analysis struct {
 	Enricher *remediationprocessing.Enricher
 	// Classifier is the classification policy.
 	Classifier *remediationprocessing.Classifier
-	// Analyzer proposes the plan (the rules; HolmesGPT when configured).
-	Analyzer aianalysis.Analyzer
+	// Stages are the live chain's analysis stages (aianalysis.Reconciler.Analyze): the
+	// analyzer (the rules; HolmesGPT when configured) with the rules as its fallback, the
+	// validator, the approval policy. Each distinct question — the same alert's labels, target
+	// and classification — is put to the analyzer once (Analyze wraps Stages.Analyzers).
+	Stages *aianalysis.Reconciler
 	// Safety is the safety policy, evaluated for each step at the alert's time (its change
 	// freezes included); nil skips it.
 	Safety *kubernautrego.Safety
-	// Approver is the approval policy.
-	Approver *aianalysis.Approver
 	// Trust is the TrustPolicy as it is now; nil: none (the approval policy decides).
 	Trust *kubernautv1.TrustPolicy
 	// Reader reads namespaces (their trust group) and the workloads of pods long gone.
 	Reader client.Reader
+	// Namespace is where the live chain's analyses are (the policy namespace).
+	Namespace string
 
 	enriched map[kubernautv1.Target]*enriched
 	planned  map[kubernautv1.Target][]time.Time
+	asked    bool
 }
 
 // recent counts the plans of target in the hour before at (the safety policy weighs it).
@@ -106,6 +117,18 @@ type enriched struct {
 
 // Analyze sets the verdict of every remediation among decisions.
 func (a *Analysis) Analyze(ctx context.Context, decisions []Decision) error {
+	if !a.asked {
+		a.asked = true
+		remembered := map[kubernautv1.AnalyzerName]aianalysis.Analyzer{}
+		for name, an := range a.Stages.Analyzers {
+			m := &memo{Analyzer: an, answers: map[string]*aianalysis.Result{}}
+			if an == a.Stages.Fallback {
+				a.Stages.Fallback = m
+			}
+			remembered[name] = m
+		}
+		a.Stages.Analyzers = remembered
+	}
 	for i := range decisions {
 		if decisions[i].Outcome != OutcomeRemediation {
 			continue
@@ -137,17 +160,36 @@ func (a *Analysis) verdict(ctx context.Context, d Decision) (*Verdict, error) {
 		return nil, fmt.Errorf("the classification policy: %w", err)
 	}
 	v.SignalType = class.SignalType
-	aia := &kubernautv1.AIAnalysis{Spec: kubernautv1.AIAnalysisSpec{Signal: signal, Target: en.target, Enrichment: en.e, Classification: class}}
-	res, err := a.Analyzer.Analyze(ctx, aia)
-	if err != nil {
-		return nil, fmt.Errorf("the analyzer: %w", err)
+	// As the live chain's AIAnalysis, in the policy namespace: investigated, validated (the
+	// validator's static checks), decided.
+	aia := &kubernautv1.AIAnalysis{ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace},
+		Spec: kubernautv1.AIAnalysisSpec{Signal: signal, Target: en.target, Enrichment: en.e, Classification: class}}
+	if err := a.Stages.Analyze(ctx, aia); err != nil {
+		return nil, err
 	}
-	v.RootCause, v.Confidence = res.RootCause.Summary, res.RootCause.Confidence
-	if len(res.Recommendation.Steps) == 0 {
+	st := aia.Status
+	if st.RootCause != nil {
+		v.RootCause, v.Confidence = st.RootCause.Summary, st.RootCause.Confidence
+	}
+	v.Analyzer, v.Fallback = st.Analyzer, st.Fallback
+	ready := meta.FindStatusCondition(st.Conditions, kubernautv1.ReadyCondition)
+	switch {
+	case ready != nil && ready.Status == metav1.ConditionFalse && ready.Reason == kubernautv1.ReasonRejected:
+		// The validator refused the answer.
+		v.Mode, v.Reasons = string(kubernautv1.ApprovalRejected), st.ValidationErrors
+		return v, nil
+	case ready == nil || ready.Status != metav1.ConditionTrue:
+		msg := "no verdict"
+		if ready != nil {
+			msg = ready.Message
+		}
+		return nil, fmt.Errorf("the analysis: %s", msg)
+	case st.Recommendation == nil || len(st.Recommendation.Steps) == 0:
 		v.Mode = ModeNoAction
 		return v, nil
 	}
-	v.Actions = kubernautv1.StepActions(res.Recommendation.Steps)
+	steps := st.Recommendation.Steps
+	v.Actions = kubernautv1.StepActions(steps)
 	if a.Safety != nil {
 		sc := kubernautrego.SafetyContext{Environment: class.Environment, GitOps: en.e.GitOps, RecentRemediations: a.recent(en.target, d.Start)}
 		if w := en.e.Workload; w != nil && w.Replicas != nil {
@@ -159,7 +201,7 @@ func (a *Analysis) verdict(ctx context.Context, d Decision) (*Verdict, error) {
 			}
 			sc.Current["hpaMax"] = int64(h.MaxReplicas)
 		}
-		for _, step := range res.Recommendation.Steps {
+		for _, step := range steps {
 			verdict, err := a.Safety.Evaluate(ctx, step, sc, d.Start)
 			if err != nil {
 				return nil, fmt.Errorf("the safety policy: %w", err)
@@ -173,11 +215,7 @@ func (a *Analysis) verdict(ctx context.Context, d Decision) (*Verdict, error) {
 		}
 	}
 	a.ran(en.target, d.Start)
-	aia.Status.Recommendation = &res.Recommendation
-	decision, _, err := a.Approver.Decide(ctx, aia, res.RootCause.Confidence, false)
-	if err != nil {
-		return nil, fmt.Errorf("the approval policy: %w", err)
-	}
+	decision := st.Approval
 	v.Decided, v.Reasons, v.Mode = decision.Mode, decision.Reasons, string(decision.Mode)
 	if a.Trust != nil {
 		group := trust.ClusterGroup
@@ -272,4 +310,37 @@ func (a *Analysis) namespaceLabels(ctx context.Context, name string) (map[string
 		return nil, fmt.Errorf("reading namespace %s for its trust group: %w", name, err)
 	}
 	return ns.Labels, nil
+}
+
+// memo puts each distinct question to an analyzer once: the same alert (its labels) about the
+// same target, classified alike, enriched once (the cluster as it is now) — a flapping alert
+// is one question, however often it fired.
+type memo struct {
+	aianalysis.Analyzer
+	answers map[string]*aianalysis.Result
+}
+
+// Analyze answers from memory, or asks; a failure is not remembered (the fallback answers it).
+func (m *memo) Analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) (*aianalysis.Result, error) {
+	key, err := json.Marshal([]any{aia.Spec.Target, aia.Spec.Signal.Labels, aia.Spec.Classification})
+	if err != nil {
+		return nil, err
+	}
+	if res, ok := m.answers[string(key)]; ok {
+		return copyResult(res), nil
+	}
+	res, err := m.Analyzer.Analyze(ctx, aia)
+	if err != nil {
+		return nil, err
+	}
+	m.answers[string(key)] = copyResult(res)
+	return res, nil
+}
+
+// copyResult is a deep copy: the stages bound and edit what they get.
+func copyResult(r *aianalysis.Result) *aianalysis.Result {
+	c := *r
+	c.RootCause = *r.RootCause.DeepCopy()
+	c.Recommendation = *r.Recommendation.DeepCopy()
+	return &c
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -27,6 +26,10 @@ type Report struct {
 	MostAtOncePerNamespace map[string]Peak `json:"mostAtOncePerNamespace"`
 	// MostNodesAtOnce is the most nodes with a remediation running at once, and when.
 	MostNodesAtOnce Peak `json:"mostNodesAtOnce"`
+	// Timeline is the remediations over time, in buckets of Bucket (at most MaxBuckets of
+	// them from From to To): what the report's plot draws.
+	Bucket   Duration `json:"bucket"`
+	Timeline []Slot   `json:"timeline"`
 	// Differences are the remediations that would go otherwise under the candidate policies
 	// (--policy-dir), BecameAutomatic how many of them would run without a person and did not.
 	Differences     []Difference `json:"differences,omitempty"`
@@ -55,6 +58,17 @@ type Counts struct {
 	// Manual, Observe, Rejected, no-action, target-gone); Actions the planned actions.
 	Modes   map[string]int `json:"modes,omitempty"`
 	Actions map[string]int `json:"actions,omitempty"`
+}
+
+// Slot is one bucket of the timeline.
+type Slot struct {
+	// Start is when the bucket begins.
+	Start time.Time `json:"start"`
+	// Started counts the remediations started in it, by how their plan would have gone
+	// (Verdict.Mode; "" when not analyzed).
+	Started map[string]int `json:"started,omitempty"`
+	// MostAtOnce is the most remediations running at once in the cluster during it.
+	MostAtOnce int `json:"mostAtOnce"`
 }
 
 // Peak is a maximum over time and when it was first reached.
@@ -137,9 +151,39 @@ func Summarize(from, to time.Time, decisions []Decision) Report {
 		}
 		return edges[i].delta < edges[j].delta
 	})
+	r.Bucket = Duration(bucketFor(to.Sub(from)))
+	r.Timeline = make([]Slot, slotOf(from, r.Bucket, to.Add(-time.Nanosecond))+1)
+	for i := range r.Timeline {
+		r.Timeline[i].Start = from.Add(time.Duration(i) * time.Duration(r.Bucket))
+	}
+	for _, d := range decisions {
+		if d.Outcome != OutcomeRemediation {
+			continue
+		}
+		slot := &r.Timeline[clamp(slotOf(from, r.Bucket, d.Start), len(r.Timeline))]
+		if slot.Started == nil {
+			slot.Started = map[string]int{}
+		}
+		mode := ""
+		if d.Verdict != nil {
+			mode = d.Verdict.Mode
+		}
+		slot.Started[mode]++
+	}
 	total, perNS, nodes := 0, map[string]int{}, map[string]int{}
+	last := -1
 	for _, e := range edges {
+		// The buckets passed over hold what ran across them.
+		i := clamp(slotOf(from, r.Bucket, e.at), len(r.Timeline))
+		for ; last < i; last++ {
+			// The count before this edge ran across the buckets after the last edge's, and
+			// into this one unless the edge falls on its start.
+			if last+1 < i || e.at.After(r.Timeline[i].Start) {
+				r.Timeline[last+1].MostAtOnce = max(r.Timeline[last+1].MostAtOnce, total)
+			}
+		}
 		total += e.delta
+		r.Timeline[i].MostAtOnce = max(r.Timeline[i].MostAtOnce, total)
 		if total > r.MostAtOnce.Count {
 			r.MostAtOnce = Peak{total, e.at}
 		}
@@ -162,15 +206,51 @@ func Summarize(from, to time.Time, decisions []Decision) Report {
 	return r
 }
 
+// MaxBuckets bounds the timeline: a plot a person reads.
+const MaxBuckets = 180
+
+// bucketFor is the shortest of the usual bucket sizes that cuts span into at most MaxBuckets.
+func bucketFor(span time.Duration) time.Duration {
+	for _, b := range []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
+		if span <= time.Duration(MaxBuckets)*b {
+			return b
+		}
+	}
+	return span/MaxBuckets + 1
+}
+
+// slotOf is the bucket of at; clamp keeps it in the timeline (a remediation that began
+// before the window, or ends after it).
+func slotOf(from time.Time, bucket Duration, at time.Time) int {
+	return int(at.Sub(from) / time.Duration(bucket))
+}
+
+func clamp(i, n int) int {
+	return min(max(i, 0), n-1)
+}
+
+// Duration is a time.Duration written as Go writes it ("6h0m0s") in JSON.
+type Duration time.Duration
+
+// MarshalText writes d as time.Duration's String.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
 // Print writes the report as a table a person reads.
 func (r Report) Print(w io.Writer) error {
 	fmt.Fprintf(w, "Backtest of %d alert occurrences, %s to %s\n\n", r.Occurrences, r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ALERT\tNAMESPACE\tOCCURRENCES\tREMEDIATIONS\tDUPLICATES\tSTORM MEMBERS\tSKIPPED\tNO TARGET\tAUTO\tMANUAL\tOBSERVE\tREJECTED\tDENIED\tNO ACTION\tGONE")
-	for _, row := range append(r.Rows, Row{AlertName: "TOTAL", Counts: r.Totals}) {
+	for _, row := range append(append([]Row(nil), r.Rows...), Row{AlertName: "TOTAL", Counts: r.Totals}) {
 		m := row.Modes
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", row.AlertName, orDash(row.Namespace), row.Occurrences, row.Remediations,
-			row.Duplicates, row.StormMembers, skipped(row.Skipped), row.NoTarget, m["Auto"], m["Manual"], m["Observe"], m["Rejected"], m[ModePolicyDenied], m[ModeNoAction], m[ModeTargetGone])
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", row.AlertName, orDash(row.Namespace), row.Occurrences, row.Remediations,
+			row.Duplicates, row.StormMembers, sum(row.Skipped), row.NoTarget, m["Auto"], m["Manual"], m["Observe"], m["Rejected"], m[ModePolicyDenied], m[ModeNoAction], m[ModeTargetGone])
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -185,26 +265,10 @@ func (r Report) Print(w io.Writer) error {
 		fmt.Fprintf(w, "; %d in %s", r.MostAtOncePerNamespace[ns].Count, ns)
 	}
 	fmt.Fprintf(w, "\nMost nodes remediated at once: %d (%s)\n", r.MostNodesAtOnce.Count, when(r.MostNodesAtOnce))
-	var actions []string
-	for a := range r.Totals.Actions {
-		actions = append(actions, a)
-	}
-	sort.Strings(actions)
-	for i, a := range actions {
-		actions[i] = fmt.Sprintf("%s %d", a, r.Totals.Actions[a])
-	}
-	if len(actions) > 0 {
-		fmt.Fprintf(w, "Actions planned: %s\n", strings.Join(actions, ", "))
+	if len(r.Totals.Actions) > 0 {
+		fmt.Fprintf(w, "Actions planned: %s\n", counted(r.Totals.Actions))
 	}
 	return nil
-}
-
-func skipped(m map[string]int) string {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return fmt.Sprint(n)
 }
 
 func when(p Peak) string {

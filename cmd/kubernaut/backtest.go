@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -20,7 +21,6 @@ import (
 	"github.com/kubernaut/kubernaut/cmd/internal/gatewaycmd"
 	"github.com/kubernaut/kubernaut/cmd/internal/window"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
-	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 )
@@ -45,10 +45,12 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&cfg.StormWindow, "storm-window", cfg.StormWindow, "as the gateway's --storm-window")
 	fs.DurationVar(&cfg.Cooldown, "cooldown", cfg.Cooldown, "as the controller's --cooldown")
 	fs.BoolVar(&cfg.ClusterWide, "cluster-wide", false, "as the controller's --cluster-wide")
-	policyNamespace := fs.String("policy-namespace", "kubernaut-system", "as the controller's --policy-namespace")
-	policyConfigMap := fs.String("policy-configmap", "kubernaut-policies", "as the controller's --policy-configmap (its policy overrides apply)")
-	auto := fs.Float64("auto-approve-threshold", 0.9, "as the controller's --auto-approve-threshold")
-	reject := fs.Float64("reject-threshold", 0.7, "as the controller's --reject-threshold")
+	// The controller's own flags for what an analysis reads, asks and decides.
+	var processing processingOptions
+	processing.bindFlags(fs)
+	var analysis analysisOptions
+	analysis.bindAnalyzerFlags(fs)
+	reportDir := fs.String("report", "", "also write a Markdown report to this folder: backtest.md and its plot of remediations over time, remediations.svg")
 	policyDir := fs.String("policy-dir", "", "a candidate version of the policies (classification.rego, approval.rego): the decisions that differ are printed, and the command fails when one would become automatic")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,6 +59,8 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	switch {
 	case err != nil:
 		return err
+	case analysis.validateAnalyzer() != nil:
+		return analysis.validateAnalyzer()
 	case *url == "":
 		return fmt.Errorf("--prometheus-url is required: the Prometheus whose ALERTS series hold the history")
 	case *output != "table" && *output != "json":
@@ -90,25 +94,34 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		tp = nil
 	}
-	// One prepared policy for both analyses (a candidate replaces only classification and approval).
-	safety := kubernautrego.NewSafety(ro, *policyNamespace, *policyConfigMap, nil)
-	analysis := func() *backtest.Analysis {
+	// One prepared policy for both analyses (a candidate replaces only classification and
+	// approval); one set of analyzers, so that each question is asked once.
+	safety := kubernautrego.NewSafety(ro, processing.policyNamespace, processing.policyConfigMap, nil)
+	analyzers, ruleBased, _, err := analysis.analyzers()
+	if err != nil {
+		return err
+	}
+	newAnalysis := func() *backtest.Analysis {
 		return &backtest.Analysis{
-			Enricher:   &remediationprocessing.Enricher{Reader: ro, LookupTimeout: 10 * time.Second},
-			Classifier: remediationprocessing.NewClassifier(ro, *policyNamespace, *policyConfigMap),
-			Analyzer:   rules.New(),
-			Safety:     &kubernautrego.Safety{Policy: safety.Policy, ClusterWide: cfg.ClusterWide},
-			Approver:   aianalysis.NewApprover(ro, *policyNamespace, *policyConfigMap, *auto, *reject),
-			Trust:      tp, Reader: ro,
+			Enricher:   &remediationprocessing.Enricher{Reader: ro, LookupTimeout: processing.lookupTimeout},
+			Classifier: remediationprocessing.NewClassifier(ro, processing.policyNamespace, processing.policyConfigMap),
+			Stages: &aianalysis.Reconciler{
+				Analyzers: analyzers, Default: kubernautv1.AnalyzerName(analysis.analyzer), Fallback: ruleBased, Timeout: analysis.timeout,
+				Validator: &aianalysis.Validator{MaxSteps: analysis.maxSteps, Static: true},
+				Approver: aianalysis.NewApprover(ro, processing.policyNamespace, processing.policyConfigMap,
+					analysis.autoThreshold, analysis.rejectThreshold),
+			},
+			Safety: &kubernautrego.Safety{Policy: safety.Policy, ClusterWide: cfg.ClusterWide},
+			Trust:  tp, Reader: ro, Namespace: processing.policyNamespace,
 		}
 	}
 	candidate := append([]backtest.Decision(nil), decisions...)
-	if err := analysis().Analyze(ctx, decisions); err != nil {
+	if err := newAnalysis().Analyze(ctx, decisions); err != nil {
 		return err
 	}
 	report := backtest.Summarize(from, to, decisions)
 	if *policyDir != "" {
-		a := analysis()
+		a := newAnalysis()
 		if err := candidatePolicies(*policyDir, a); err != nil {
 			return err
 		}
@@ -116,6 +129,11 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("with the policies of %s: %w", *policyDir, err)
 		}
 		if report.Differences, report.BecameAutomatic, err = backtest.Compare(decisions, candidate); err != nil {
+			return err
+		}
+	}
+	if *reportDir != "" {
+		if err := writeReport(*reportDir, report); err != nil {
 			return err
 		}
 	}
@@ -137,6 +155,26 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if report.BecameAutomatic > 0 {
 		return fmt.Errorf("%d remediations would run without a person under the policies of %s and did not before", report.BecameAutomatic, *policyDir)
+	}
+	return nil
+}
+
+// writeReport writes report as dir/backtest.md with its plot, dir/remediations.svg.
+func writeReport(dir string, report backtest.Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	for name, write := range map[string]func(io.Writer) error{
+		"remediations.svg": report.Plot,
+		"backtest.md":      func(w io.Writer) error { return report.Markdown(w, "remediations.svg") },
+	} {
+		var b bytes.Buffer
+		if err := write(&b); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
 	}
 	return nil
 }
@@ -164,7 +202,7 @@ func candidatePolicies(dir string, a *backtest.Analysis) error {
 		case "classification.rego":
 			a.Classifier.Policy.Source, a.Classifier.Policy.Origin = string(raw), path
 		case "approval.rego":
-			a.Approver.Policy.Source, a.Approver.Policy.Origin = string(raw), path
+			a.Stages.Approver.Policy.Source, a.Stages.Approver.Policy.Origin = string(raw), path
 		default:
 			return fmt.Errorf("--policy-dir %s: %s is not a policy the backtest replays (classification.rego, approval.rego)", dir, e.Name())
 		}

@@ -9,7 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
+	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/controllers/killswitch"
 	"github.com/kubernaut/kubernaut/controllers/remediationrequest"
 	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
@@ -128,6 +130,19 @@ type analysisOptions struct {
 }
 
 func (a *analysisOptions) bindFlags(fs *flag.FlagSet) {
+	a.bindAnalyzerFlags(fs)
+	fs.DurationVar(&a.learningWindow, "learning-window", 7*24*time.Hour,
+		"how far back the outcomes of past remediations adjust an analysis' confidence (0 = never)")
+	fs.IntVar(&a.learningMinSamples, "learning-min-samples", 3,
+		"outcomes of an action within --learning-window before they adjust the confidence of a plan using it")
+	fs.Float64Var(&a.learningMaxGain, "learning-max-gain", 0.05,
+		"most a plan's confidence rises for its actions' past successes (per action and in total; it never alone crosses --auto-approve-threshold)")
+	fs.Float64Var(&a.learningMaxLoss, "learning-max-loss", 0.3, "most a plan's confidence falls for one action's past failures")
+}
+
+// bindAnalyzerFlags binds what an analysis asks and decides with (the controller's, and the
+// backtest's: the same flags say the same thing).
+func (a *analysisOptions) bindAnalyzerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.analyzer, "analyzer", "rules", "analyzer of new analyses: rules (built in) or holmesgpt (the rules answer when it fails)")
 	fs.StringVar(&a.holmes.URL, "holmesgpt-url", "", "HolmesGPT's base URL (required with --analyzer holmesgpt)")
 	fs.StringVar(&a.holmes.Model, "holmesgpt-model", "", "a key of HolmesGPT's model list (its default when empty)")
@@ -142,16 +157,32 @@ func (a *analysisOptions) bindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&a.autoThreshold, "auto-approve-threshold", 0.9, "confidence from which the approval policy may approve without a person")
 	fs.Float64Var(&a.rejectThreshold, "reject-threshold", 0.7, "confidence below which the approval policy rejects a plan")
 	fs.IntVar(&a.maxSteps, "max-plan-steps", 5, "most steps a recommended plan may have")
-	fs.DurationVar(&a.learningWindow, "learning-window", 7*24*time.Hour,
-		"how far back the outcomes of past remediations adjust an analysis' confidence (0 = never)")
-	fs.IntVar(&a.learningMinSamples, "learning-min-samples", 3,
-		"outcomes of an action within --learning-window before they adjust the confidence of a plan using it")
-	fs.Float64Var(&a.learningMaxGain, "learning-max-gain", 0.05,
-		"most a plan's confidence rises for its actions' past successes (per action and in total; it never alone crosses --auto-approve-threshold)")
-	fs.Float64Var(&a.learningMaxLoss, "learning-max-loss", 0.3, "most a plan's confidence falls for one action's past failures")
 }
 
-func (a *analysisOptions) validate() error {
+// analyzers builds the analyzers the flags configure: the rules always, HolmesGPT with its
+// URL (nil otherwise).
+func (a *analysisOptions) analyzers() (map[kubernautv1.AnalyzerName]aianalysis.Analyzer, aianalysis.Analyzer, *holmesgpt.Client, error) {
+	ruleBased := rules.New()
+	analyzers := map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: ruleBased}
+	if a.holmes.URL == "" {
+		return analyzers, ruleBased, nil, nil
+	}
+	httpClient, err := holmesgpt.HTTPClient(a.holmesCAFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg := a.holmes
+	cfg.HTTP = httpClient
+	hc, err := holmesgpt.New(cfg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("setting up the HolmesGPT client: %w", err)
+	}
+	analyzers[kubernautv1.AnalyzerHolmesGPT] = hc
+	return analyzers, ruleBased, hc, nil
+}
+
+// validateAnalyzer checks the flags of bindAnalyzerFlags.
+func (a *analysisOptions) validateAnalyzer() error {
 	switch {
 	case a.analyzer != string(kubernautv1.AnalyzerRules) && a.analyzer != string(kubernautv1.AnalyzerHolmesGPT):
 		return fmt.Errorf("--analyzer %q: want rules or holmesgpt", a.analyzer)
@@ -161,6 +192,14 @@ func (a *analysisOptions) validate() error {
 		return fmt.Errorf("thresholds must satisfy 0 <= --reject-threshold (%v) <= --auto-approve-threshold (%v) <= 1", a.rejectThreshold, a.autoThreshold)
 	case a.maxSteps < 1 || a.maxSteps > 10:
 		return fmt.Errorf("--max-plan-steps must be between 1 and 10, got %d", a.maxSteps)
+	}
+	return nil
+}
+
+func (a *analysisOptions) validate() error {
+	switch err := a.validateAnalyzer(); {
+	case err != nil:
+		return err
 	case a.learningMinSamples < 1:
 		return fmt.Errorf("--learning-min-samples must be at least 1, got %d", a.learningMinSamples)
 	case a.learningMaxGain < 0 || a.learningMaxGain > 0.5 || a.learningMaxLoss < 0 || a.learningMaxLoss > 1:

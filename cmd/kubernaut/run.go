@@ -30,8 +30,6 @@ import (
 	"github.com/kubernaut/kubernaut/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
-	"github.com/kubernaut/kubernaut/controllers/aianalysis/holmesgpt"
-	"github.com/kubernaut/kubernaut/controllers/aianalysis/rules"
 	"github.com/kubernaut/kubernaut/controllers/grants"
 	"github.com/kubernaut/kubernaut/controllers/kubernetesexecution"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
@@ -201,19 +199,11 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 	if err := rp.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the RemediationProcessing controller: %w", err)
 	}
-	ruleBased := rules.New()
-	analyzers := map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: ruleBased}
-	if o.analysis.holmes.URL != "" {
-		httpClient, err := holmesgpt.HTTPClient(o.analysis.holmesCAFile)
-		if err != nil {
-			return err
-		}
-		o.analysis.holmes.HTTP = httpClient
-		hc, err := holmesgpt.New(o.analysis.holmes)
-		if err != nil {
-			return fmt.Errorf("setting up the HolmesGPT client: %w", err)
-		}
-		analyzers[kubernautv1.AnalyzerHolmesGPT] = hc
+	analyzers, ruleBased, hc, err := o.analysis.analyzers()
+	if err != nil {
+		return err
+	}
+	if hc != nil {
 		if err := metrics.Registry.Register(hc.BreakerGauge()); err != nil {
 			return fmt.Errorf("registering the HolmesGPT breaker gauge: %w", err)
 		}

@@ -69,7 +69,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	before := aia.DeepCopy()
-	err := r.analyze(ctx, aia)
+	err := r.Analyze(ctx, aia)
 	aia.Status.Phase = aia.DerivePhase()
 	aia.Status.ObservedGeneration = aia.Generation
 	switch aia.Status.Phase {
@@ -94,8 +94,10 @@ func (r *Reconciler) set(aia *kubernautv1.AIAnalysis, typ string, status metav1.
 	kubernautv1.SetCondition(&aia.Status.Conditions, aia.Generation, typ, status, reason, msg)
 }
 
-// analyze runs the three stages: investigate (with fallback), validate, decide.
-func (r *Reconciler) analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) error {
+// Analyze runs the three stages on aia, in memory: investigate (with fallback), validate,
+// decide. It reads (the validator's targets, the policies, the learner's outcomes) but writes
+// nothing, so that `kubernaut backtest` asks exactly what the live chain asks.
+func (r *Reconciler) Analyze(ctx context.Context, aia *kubernautv1.AIAnalysis) error {
 	if aia.Status.StartedAt == nil {
 		t := metav1.NewTime(r.now())
 		aia.Status.StartedAt = &t

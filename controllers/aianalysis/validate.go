@@ -22,6 +22,10 @@ type Validator struct {
 	Client client.Client
 	// MaxSteps bounds the plan.
 	MaxSteps int
+	// Static skips the dry runs: only the checks made without the API server (the backtest's
+	// — a person's rights do not reach a dry run of a KubernetesExecution, which admission
+	// keeps for Kubernaut; the live chain dry-runs each step again before it runs).
+	Static bool
 }
 
 // Validate returns every problem of the recommendation, one message each, naming the step.
@@ -77,6 +81,9 @@ func (v *Validator) Validate(ctx context.Context, aia *kubernautv1.AIAnalysis, r
 
 // dryRun asks the API server whether the step would be a valid KubernetesExecution.
 func (v *Validator) dryRun(ctx context.Context, aia *kubernautv1.AIAnalysis, s kubernautv1.PlanStep) ([]string, error) {
+	if v.Static {
+		return nil, nil
+	}
 	ke := &kubernautv1.KubernetesExecution{
 		ObjectMeta: metav1.ObjectMeta{Namespace: aia.Namespace, GenerateName: "validate-"},
 		Spec:       kubernautv1.KubernetesExecutionSpec{ActionStep: s.ActionStep, Mode: kubernautv1.ExecutionModeExecute, StepName: s.Name},

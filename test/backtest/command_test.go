@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +31,8 @@ import (
 	"github.com/kubernaut/kubernaut/test/alerthistory"
 	"github.com/kubernaut/kubernaut/test/cluster"
 )
+
+var update = flag.Bool("update", false, "copy the month's plot to docs/backtest-month.svg (the picture docs/autonomy.md shows)")
 
 // `kubernaut backtest`, the binary, against a real Prometheus holding a month of generated
 // history and a real API server holding the namespaces: its report is exactly the replay of the
@@ -110,7 +115,8 @@ func TestBacktestCommand(t *testing.T) {
 	}
 	took := time.Since(started)
 	// The same, as a person reads it (docs/autonomy.md shows one).
-	table, err := exec.CommandContext(ctx, bin, "backtest", "--prometheus-url", p.URL, "--kubeconfig", env.Kubeconfig, "--since", "31d").CombinedOutput()
+	reportDir := filepath.Join(t.TempDir(), "report")
+	table, err := exec.CommandContext(ctx, bin, "backtest", "--prometheus-url", p.URL, "--kubeconfig", env.Kubeconfig, "--since", "31d", "--report", reportDir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubernaut backtest -o table: %v\n%s", err, table)
 	}
@@ -125,9 +131,11 @@ func TestBacktestCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	analysis := &backtest.Analysis{Enricher: &remediationprocessing.Enricher{Reader: k8s, LookupTimeout: 10 * time.Second},
-		Classifier: remediationprocessing.NewClassifier(k8s, "kubernaut-system", "kubernaut-policies"), Analyzer: rules.New(),
-		Safety:   kubernautrego.NewSafety(k8s, "kubernaut-system", "kubernaut-policies", nil),
-		Approver: aianalysis.NewApprover(k8s, "kubernaut-system", "kubernaut-policies", 0.9, 0.7), Trust: trustPolicy, Reader: k8s}
+		Classifier: remediationprocessing.NewClassifier(k8s, "kubernaut-system", "kubernaut-policies"),
+		Stages: &aianalysis.Reconciler{Analyzers: map[kubernautv1.AnalyzerName]aianalysis.Analyzer{kubernautv1.AnalyzerRules: rules.New()},
+			Default: kubernautv1.AnalyzerRules, Timeout: time.Minute, Validator: &aianalysis.Validator{MaxSteps: 5, Static: true},
+			Approver: aianalysis.NewApprover(k8s, "kubernaut-system", "kubernaut-policies", 0.9, 0.7)},
+		Safety: kubernautrego.NewSafety(k8s, "kubernaut-system", "kubernaut-policies", nil), Trust: trustPolicy, Reader: k8s, Namespace: "kubernaut-system"}
 	if err := analysis.Analyze(ctx, decisions); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +154,16 @@ func TestBacktestCommand(t *testing.T) {
 	if got.MostAtOnce != want.MostAtOnce || got.MostNodesAtOnce != want.MostNodesAtOnce {
 		t.Errorf("peaks %+v %+v, want %+v %+v", got.MostAtOnce, got.MostNodesAtOnce, want.MostAtOnce, want.MostNodesAtOnce)
 	}
+	markdownReport(t, reportDir, got)
+	if *update {
+		svg, err := os.ReadFile(filepath.Join(reportDir, "remediations.svg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "docs", "backtest-month.svg"), svg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c := got.Totals
 	if c.Duplicates == 0 || c.StormMembers == 0 || c.Skipped[backtest.OutcomeNotOptedIn] == 0 || c.Remediations == 0 {
 		t.Errorf("a month with flapping, storms and namespaces not opted in: %+v", c)
@@ -160,6 +178,43 @@ func TestBacktestCommand(t *testing.T) {
 	if took > 30*time.Second {
 		t.Errorf("a month took %s; the issue's bound is 30 s", took)
 	}
+}
+
+// markdownReport checks the Markdown report of --report against the JSON one: its totals row,
+// its plot (one bar per bucket and series, adding up to the remediations) beside it.
+func markdownReport(t *testing.T, dir string, r backtest.Report) {
+	t.Helper()
+	md, err := os.ReadFile(filepath.Join(dir, "backtest.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "remediations.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Totals
+	total := fmt.Sprintf("| **Total** | \\- | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |", c.Occurrences, c.Remediations, c.Duplicates,
+		c.StormMembers, sum(c.Skipped), c.NoTarget, c.Modes["Auto"], c.Modes["Manual"], c.Modes["Observe"], c.Modes["Rejected"],
+		c.Modes[backtest.ModePolicyDenied], c.Modes[backtest.ModeNoAction], c.Modes[backtest.ModeTargetGone])
+	if !strings.Contains(string(md), total) || !strings.Contains(string(md), "![Remediations started per 6h") || !strings.Contains(string(md), "](remediations.svg)") {
+		t.Errorf("the Markdown report lacks its totals %q or its plot:\n%s", total, md)
+	}
+	bars := 0
+	for _, m := range regexp.MustCompile(`data-count="(\d+)"`).FindAllStringSubmatch(string(svg), -1) {
+		n, _ := strconv.Atoi(m[1])
+		bars += n
+	}
+	if bars != c.Remediations || len(r.Timeline) != 124 {
+		t.Errorf("the plot draws %d remediations of %d, the timeline has %d slots of %s", bars, c.Remediations, len(r.Timeline), time.Duration(r.Bucket))
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 // truth is the generated occurrences as the backtest reads them.
