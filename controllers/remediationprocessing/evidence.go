@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -105,6 +107,10 @@ func (b *enrichment) logs(ctx context.Context) {
 	}
 }
 
+// kubeletLogError is the whole of what the kubelet streams, as a log, when the container
+// instance it was asked for is gone.
+var kubeletLogError = regexp.MustCompile(`^unable to retrieve container logs for \S+\s*$`)
+
 // tailLog reads the log tail that tells what happened to a container, and says whether it is of
 // an instance that ended. That is the previous instance of one running or waiting after a
 // restart — but of one whose current instance has ended, that instance itself: the kubelet
@@ -112,7 +118,7 @@ func (b *enrichment) logs(ctx context.Context) {
 // instance before it "last terminated", and has already deleted that one (it keeps one dead
 // instance per container): asking for "previous" then fails for the whole back-off — 10 s
 // after the first restart, 20 s after the second… — which is when an alert about the crash
-// arrives. A read that fails anyway (the kubelet between two syncs of the pod) is asked again,
+// arrives — and the kubelet then streams its error as the log, with 200. A read that fails anyway (the kubelet between two syncs of the pod) is asked again,
 // twice at most, after reading the container's state afresh.
 func (b *enrichment) tailLog(ctx context.Context, pod string, c kubernautv1.ContainerState) (string, bool, error) {
 	delay := b.e.LogRetryDelay
@@ -125,6 +131,10 @@ func (b *enrichment) tailLog(ctx context.Context, pod string, c kubernautv1.Cont
 		lctx, cancel := context.WithTimeout(ctx, b.e.LookupTimeout)
 		text, err := b.e.Logs.TailLog(lctx, b.target.Namespace, pod, c.Name, previous, logTailLines)
 		cancel()
+		if err == nil && kubeletLogError.MatchString(text) {
+			// The kubelet answers a log it cannot find with its error as the log, and 200.
+			err = fmt.Errorf("the kubelet: %s", strings.TrimSpace(text))
+		}
 		if err == nil || attempt == 3 {
 			return text, previous || ended, err
 		}

@@ -39,7 +39,11 @@ func (k *kubelet) TailLog(_ context.Context, _, _, _ string, previous bool, _ in
 	case k.broken:
 		err = errors.New("the kubelet is unreachable")
 	case previous && k.ended:
-		err = errors.New(`unable to retrieve container logs for containerd://dd1ba7a5`)
+		// As measured: its error as the log, and no error.
+		if k.failed != nil {
+			k.failed()
+		}
+		return "unable to retrieve container logs for containerd://dd1ba7a5b3\n", nil
 	case !previous && !k.ended:
 		return "serving\n", nil
 	default:
@@ -72,20 +76,20 @@ func TestCrashLoopLogIsTheEndedInstances(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		status  corev1.ContainerState
-		kubelet kubelet
+		kubelet *kubelet
 		// then is the pod's status once a read failed (nil: unchanged).
 		then      *corev1.ContainerState
 		wantReads []bool
 		wantLog   bool
 	}{
-		{"terminated through its back-off: its own log", ended, kubelet{ended: true}, nil, []bool{false}, true},
-		{"waiting after a restart: the previous instance's", waiting, kubelet{}, nil, []bool{true}, true},
-		{"read running, ended since", running, kubelet{ended: true}, &ended, []bool{true, false}, true},
-		{"the kubelet never answers", ended, kubelet{ended: true, broken: true}, nil, []bool{false, false, false}, false},
+		{"terminated through its back-off: its own log", ended, &kubelet{ended: true}, nil, []bool{false}, true},
+		{"waiting after a restart: the previous instance's", waiting, &kubelet{}, nil, []bool{true}, true},
+		{"read running, ended since", running, &kubelet{ended: true}, &ended, []bool{true, false}, true},
+		{"the kubelet never answers", ended, &kubelet{ended: true, broken: true}, nil, []bool{false, false, false}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reader := fake.NewClientBuilder().WithObjects(crashingPod(tc.status)).WithStatusSubresource(&corev1.Pod{}).Build()
-			k := &tc.kubelet
+			k := tc.kubelet
 			if tc.then != nil {
 				k.failed = func() {
 					p := crashingPod(*tc.then)
