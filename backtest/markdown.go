@@ -29,8 +29,9 @@ func (r Report) Markdown(out io.Writer, plot string) error {
 	fmt.Fprintf(w, "- Of the remediations: **%d automatic**, %d approved by a person, %d observed (shadow), %d rejected, "+
 		"%d refused by the safety policy, %d with no action to take, %d whose target is gone.\n",
 		m["Auto"], m["Manual"], m["Observe"], m["Rejected"], m[ModePolicyDenied], m[ModeNoAction], m[ModeTargetGone])
-	fmt.Fprintf(w, "- Blast radius: at most **%d** remediations at once in the cluster (%s), at most %d nodes at once (%s).\n",
-		r.MostAtOnce.Count, when(r.MostAtOnce), r.MostNodesAtOnce.Count, when(r.MostNodesAtOnce))
+	fmt.Fprintf(w, "- Blast radius: at most **%d** remediations at once in the cluster (%s), at most %d nodes at once (%s); "+
+		"%d plans would have waited for a slot of the blast-radius limits.\n",
+		r.MostAtOnce.Count, when(r.MostAtOnce), r.MostNodesAtOnce.Count, when(r.MostNodesAtOnce), t.Waited)
 	if len(t.Actions) > 0 {
 		fmt.Fprintf(w, "- Actions planned: %s.\n", counted(t.Actions))
 	}
@@ -40,17 +41,17 @@ func (r Report) Markdown(out io.Writer, plot string) error {
 	}
 
 	fmt.Fprint(w, "\n## Per alert and namespace\n\n")
-	fmt.Fprintln(w, "| Alert | Namespace | Occurrences | Remediations | Duplicates | Storm members | Held back | No target | Auto | Manual | Observe | Rejected | Denied | No action | Gone |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| Alert | Namespace | Occurrences | Remediations | Duplicates | Storm members | Held back | No target | Auto | Manual | Observe | Rejected | Denied | No action | Gone | Waited |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, row := range append(append([]Row(nil), r.Rows...), Row{AlertName: "**Total**", Counts: r.Totals}) {
 		name := cell(row.AlertName)
 		if row.AlertName == "**Total**" {
 			name = row.AlertName
 		}
 		m := row.Modes
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", name, cell(orDash(row.Namespace)),
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", name, cell(orDash(row.Namespace)),
 			row.Occurrences, row.Remediations, row.Duplicates, row.StormMembers, sum(row.Skipped), row.NoTarget,
-			m["Auto"], m["Manual"], m["Observe"], m["Rejected"], m[ModePolicyDenied], m[ModeNoAction], m[ModeTargetGone])
+			m["Auto"], m["Manual"], m["Observe"], m["Rejected"], m[ModePolicyDenied], m[ModeNoAction], m[ModeTargetGone], row.Waited)
 	}
 
 	if len(r.MostAtOncePerNamespace) > 0 {

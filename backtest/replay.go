@@ -64,6 +64,8 @@ type Decision struct {
 	Reason string `json:"reason,omitempty"`
 	// Verdict is what the analysis stages made of a remediation (Analysis).
 	Verdict *Verdict `json:"verdict,omitempty"`
+	// Waited: its plan would have found a blast-radius limit full when it started (Wait).
+	Waited bool `json:"waited,omitempty"`
 }
 
 // remediation is one remediation the replay made: live while its alert fired (verification

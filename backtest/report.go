@@ -58,6 +58,8 @@ type Counts struct {
 	// Manual, Observe, Rejected, no-action, target-gone); Actions the planned actions.
 	Modes   map[string]int `json:"modes,omitempty"`
 	Actions map[string]int `json:"actions,omitempty"`
+	// Waited counts the plans that would have waited for a slot of the blast-radius limits.
+	Waited int `json:"waited,omitempty"`
 }
 
 // Slot is one bucket of the timeline.
@@ -82,6 +84,9 @@ func (c *Counts) add(d Decision) {
 	switch d.Outcome {
 	case OutcomeRemediation:
 		c.Remediations++
+		if d.Waited {
+			c.Waited++
+		}
 		if v := d.Verdict; v != nil {
 			if c.Modes == nil {
 				c.Modes = map[string]int{}
@@ -246,11 +251,11 @@ func (d *Duration) UnmarshalText(b []byte) error {
 func (r Report) Print(w io.Writer) error {
 	fmt.Fprintf(w, "Backtest of %d alert occurrences, %s to %s\n\n", r.Occurrences, r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALERT\tNAMESPACE\tOCCURRENCES\tREMEDIATIONS\tDUPLICATES\tSTORM MEMBERS\tSKIPPED\tNO TARGET\tAUTO\tMANUAL\tOBSERVE\tREJECTED\tDENIED\tNO ACTION\tGONE")
+	fmt.Fprintln(tw, "ALERT\tNAMESPACE\tOCCURRENCES\tREMEDIATIONS\tDUPLICATES\tSTORM MEMBERS\tSKIPPED\tNO TARGET\tAUTO\tMANUAL\tOBSERVE\tREJECTED\tDENIED\tNO ACTION\tGONE\tWAITED")
 	for _, row := range append(append([]Row(nil), r.Rows...), Row{AlertName: "TOTAL", Counts: r.Totals}) {
 		m := row.Modes
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", row.AlertName, orDash(row.Namespace), row.Occurrences, row.Remediations,
-			row.Duplicates, row.StormMembers, sum(row.Skipped), row.NoTarget, m["Auto"], m["Manual"], m["Observe"], m["Rejected"], m[ModePolicyDenied], m[ModeNoAction], m[ModeTargetGone])
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", row.AlertName, orDash(row.Namespace), row.Occurrences, row.Remediations,
+			row.Duplicates, row.StormMembers, sum(row.Skipped), row.NoTarget, m["Auto"], m["Manual"], m["Observe"], m["Rejected"], m[ModePolicyDenied], m[ModeNoAction], m[ModeTargetGone], row.Waited)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +23,7 @@ import (
 	"github.com/kubernaut/kubernaut/cmd/internal/window"
 	"github.com/kubernaut/kubernaut/controllers/aianalysis"
 	"github.com/kubernaut/kubernaut/controllers/remediationprocessing"
+	"github.com/kubernaut/kubernaut/controllers/workflowexecution"
 	kubernautrego "github.com/kubernaut/kubernaut/rego"
 )
 
@@ -50,6 +52,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	processing.bindFlags(fs)
 	var analysis analysisOptions
 	analysis.bindAnalyzerFlags(fs)
+	semaphores := fs.String("semaphore-configmap", "kubernaut-semaphores", "as the controller's --semaphore-configmap (in --policy-namespace): the blast-radius limits a plan waits for")
 	reportDir := fs.String("report", "", "also write a Markdown report to this folder: backtest.md and its plot of remediations over time, remediations.svg")
 	policyDir := fs.String("policy-dir", "", "a candidate version of the policies (classification.rego, approval.rego): the decisions that differ are printed, and the command fails when one would become automatic")
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +121,18 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	candidate := append([]backtest.Decision(nil), decisions...)
 	if err := newAnalysis().Analyze(ctx, decisions); err != nil {
 		return err
+	}
+	cm := &corev1.ConfigMap{}
+	switch err := ro.Get(ctx, client.ObjectKey{Namespace: processing.policyNamespace, Name: *semaphores}, cm); {
+	case apierrors.IsNotFound(err):
+		fmt.Fprintf(stderr, "kubernaut backtest: no ConfigMap %s/%s: no blast-radius limits replayed\n", processing.policyNamespace, *semaphores)
+	case err != nil:
+		return fmt.Errorf("reading the blast-radius limits: %w", err)
+	default:
+		limits := func(t kubernautv1.Target) (int, int, error) { return workflowexecution.BlastRadiusLimits(cm, t) }
+		if err := backtest.Wait(decisions, limits); err != nil {
+			return fmt.Errorf("the blast-radius limits: %w", err)
+		}
 	}
 	report := backtest.Summarize(from, to, decisions)
 	if *policyDir != "" {

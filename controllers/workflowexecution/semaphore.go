@@ -211,3 +211,14 @@ func semaphoreLimit(cm *corev1.ConfigMap, key string) (int, error) {
 	}
 	return n, nil
 }
+
+// BlastRadiusLimits are the limits of the semaphore ConfigMap cm on a plan whose target is t:
+// the cluster's, and t's namespace's (its own key, namespace.default's, or 2). kubernaut
+// backtest replays them.
+func BlastRadiusLimits(cm *corev1.ConfigMap, t kubernautv1.Target) (cluster, namespace int, err error) {
+	if cluster, err = semaphoreLimit(cm, clusterSemaphoreKey); err != nil {
+		return 0, 0, err
+	}
+	namespace, err = semaphoreLimit(cm, namespaceSemaphoreKey(t))
+	return cluster, namespace, err
+}

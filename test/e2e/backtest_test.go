@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -52,7 +53,8 @@ var _ = Describe("kubernaut backtest on a designed history", func() {
 		for _, w := range []struct {
 			ns, name string
 			labels   map[string]string
-		}{{"bt-shop", "search", nil}, {"bt-shop", "cart", map[string]string{"argocd.argoproj.io/instance": "shop"}}, {"bt-shadow", "search", nil}} {
+		}{{"bt-shop", "search", nil}, {"bt-shop", "cart", map[string]string{"argocd.argoproj.io/instance": "shop"}}, {"bt-shadow", "search", nil},
+			{"bt-shop", "feed", nil}, {"bt-shop", "mail", nil}, {"bt-shop", "push", nil}} {
 			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: w.name, Labels: w.labels}, Spec: appsv1.DeploymentSpec{
 				Replicas: ptr.To[int32](3),
 				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": w.name}},
@@ -102,6 +104,11 @@ var _ = Describe("kubernaut backtest on a designed history", func() {
 		fire(100, 130, hpa("bt-shop", "search"))
 		// cart's raise: refused by the safety policy (Argo CD manages it).
 		fire(10, 40, hpa("bt-shop", "cart"))
+		// Three HPAs of bt-shop at their maximum at once: the third plan finds the namespace's
+		// blast-radius limit (kubernaut-semaphores: namespace.default 2) full, and waits.
+		fire(300, 330, hpa("bt-shop", "feed"))
+		fire(305, 330, hpa("bt-shop", "mail"))
+		fire(310, 330, hpa("bt-shop", "push"))
 		// bt-shadow's search: the approval policy says Manual, the scope's ceiling Observe.
 		fire(150, 170, hpa("bt-shadow", "search"))
 		// A storm: 12 pods of a workload that no longer exists crash-loop in the same minute.
@@ -149,8 +156,8 @@ var _ = Describe("kubernaut backtest on a designed history", func() {
 				Skipped: map[string]int{backtest.OutcomeCoolingDown: 1}, Modes: map[string]int{backtest.ModeTargetGone: 1}}),
 			row("KubeHpaMaxedOut", "bt-shadow", backtest.Counts{Occurrences: 1, Remediations: 1,
 				Modes: map[string]int{string(kubernautv1.ApprovalObserve): 1}, Actions: map[string]int{updateHPA: 1}}),
-			row("KubeHpaMaxedOut", "bt-shop", backtest.Counts{Occurrences: 4, Remediations: 3, Duplicates: 1,
-				Modes: map[string]int{string(kubernautv1.ApprovalManual): 2, backtest.ModePolicyDenied: 1}, Actions: map[string]int{updateHPA: 3}}),
+			row("KubeHpaMaxedOut", "bt-shop", backtest.Counts{Occurrences: 7, Remediations: 6, Duplicates: 1, Waited: 1,
+				Modes: map[string]int{string(kubernautv1.ApprovalManual): 5, backtest.ModePolicyDenied: 1}, Actions: map[string]int{updateHPA: 6}}),
 			row("KubePodCrashLooping", "bt-ledger", backtest.Counts{Occurrences: 2, Skipped: map[string]int{backtest.OutcomeNotOptedIn: 2}}),
 			row("KubePodCrashLooping", "bt-shop", backtest.Counts{Occurrences: 13, Remediations: 10, StormMembers: 3,
 				Modes: map[string]int{backtest.ModeTargetGone: 10}}),
@@ -178,7 +185,7 @@ var _ = Describe("kubernaut backtest on a designed history", func() {
 		// The Markdown report and its plot, beside it.
 		md, err := os.ReadFile(filepath.Join(reportDir, "backtest.md"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(string(md)).To(ContainSubstring("| **Total** | \\- | 24 | 15 | 1 | 3 | 4 | 1 | 0 | 2 | 1 | 0 | 1 | 0 | 11 |"))
+		Expect(string(md)).To(ContainSubstring("| **Total** | \\- | 27 | 18 | 1 | 3 | 4 | 1 | 0 | 5 | 1 | 0 | 1 | 0 | 11 | 1 |"))
 		Expect(string(md)).To(ContainSubstring("](remediations.svg)"))
 		svg, err := os.ReadFile(filepath.Join(reportDir, "remediations.svg"))
 		Expect(err).NotTo(HaveOccurred())
@@ -186,21 +193,23 @@ var _ = Describe("kubernaut backtest on a designed history", func() {
 
 		// With HolmesGPT as the analyzer: each distinct question asked once (the two
 		// remediations of bt-shop's search are one alert about one target: one question;
-		// the storm's and api's targets are gone: none), and what it says judged as the
-		// live chain judges it — a raise of search at 0.95 automatic in bt-shop, observed in
-		// bt-shadow; a drain of a node cart's remediation never saw refused by the validator.
+		// the storm's and api's targets are gone: none — 6 questions for 9 analyzed plans),
+		// and what it says judged as the live chain judges it: a raise at 0.95 automatic in
+		// bt-shop, observed in bt-shadow; a drain of a node cart's remediation never saw
+		// refused by the validator.
+		asked := regexp.MustCompile(`horizontalpodautoscaler\\":\\"([a-z]+)\\",\\"namespace\\":\\"(bt-[a-z]+)`)
 		fake := &holmes.Fake{T: GinkgoT(), Reply: func(_ int, _ string, body map[string]any) (int, string) {
-			asked, _ := json.Marshal(body)
-			steps := `[{"name": "raise", "action": "update_hpa", "target": {"kind": "HorizontalPodAutoscaler", "namespace": "NS", "name": "search"}, "parameters": {"updateHPA": {"maxReplicas": 5}}}]`
-			ns := "bt-shop"
-			switch {
-			case strings.Contains(string(asked), `\"name\":\"cart\"`):
-				steps = `[{"name": "drain", "action": "drain_node", "target": {"kind": "Node", "name": "control-plane-1"}}]`
-			case strings.Contains(string(asked), `bt-shadow`):
-				ns = "bt-shadow"
+			m := asked.FindStringSubmatch(mustJSON(body))
+			if m == nil {
+				return 500, `{"detail":"the stand-in cannot tell which HPA this is about"}`
 			}
-			return 200, mustJSON(map[string]any{"analysis": `{"rootCause": {"summary": "search is at its ceiling", "confidence": 0.95}, "steps": ` +
-				strings.ReplaceAll(steps, `"NS"`, `"`+ns+`"`) + `}`, "conversation_history": []any{}})
+			steps := `[{"name": "raise", "action": "update_hpa", "target": {"kind": "HorizontalPodAutoscaler", "namespace": "` + m[2] + `", "name": "` + m[1] +
+				`"}, "parameters": {"updateHPA": {"maxReplicas": 5}}}]`
+			if m[1] == "cart" {
+				steps = `[{"name": "drain", "action": "drain_node", "target": {"kind": "Node", "name": "control-plane-1"}}]`
+			}
+			return 200, mustJSON(map[string]any{"analysis": `{"rootCause": {"summary": "at its ceiling", "confidence": 0.95}, "steps": ` + steps + `}`,
+				"conversation_history": []any{}})
 		}}
 		srv := fake.Start()
 		stdout.Reset()
@@ -211,14 +220,15 @@ var _ = Describe("kubernaut backtest on a designed history", func() {
 		Expect(cmd.Run()).To(Succeed(), stderr.String())
 		var withHolmes backtest.Report
 		Expect(json.Unmarshal(stdout.Bytes(), &withHolmes)).To(Succeed(), stdout.String())
-		Expect(fake.CallCount()).To(Equal(3), "%v", fake.Calls)
+		Expect(fake.CallCount()).To(Equal(6), "%v", fake.Calls)
 		byRow := map[string]backtest.Counts{}
 		for _, r := range withHolmes.Rows {
 			byRow[r.AlertName+"/"+r.Namespace] = r.Counts
 		}
-		Expect(byRow["KubeHpaMaxedOut/bt-shop"].Modes).To(Equal(map[string]int{string(kubernautv1.ApprovalAuto): 2, string(kubernautv1.ApprovalRejected): 1}))
+		Expect(byRow["KubeHpaMaxedOut/bt-shop"].Modes).To(Equal(map[string]int{string(kubernautv1.ApprovalAuto): 5, string(kubernautv1.ApprovalRejected): 1}))
+		Expect(byRow["KubeHpaMaxedOut/bt-shop"].Waited).To(Equal(1))
 		Expect(byRow["KubeHpaMaxedOut/bt-shadow"].Modes).To(Equal(map[string]int{string(kubernautv1.ApprovalObserve): 1}))
-		Expect(withHolmes.Totals.Actions).To(Equal(map[string]int{updateHPA: 3}), "the refused drain is no plan")
+		Expect(withHolmes.Totals.Actions).To(Equal(map[string]int{updateHPA: 6}), "the refused drain is no plan")
 		Expect(byRow["KubePodCrashLooping/bt-shop"]).To(Equal(r.Rows[4].Counts), "what the gateway and the guards decide does not depend on the analyzer")
 	})
 })
