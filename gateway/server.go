@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -25,6 +26,9 @@ type Config struct {
 	// MetricsAddr, when set, is where /metrics is served instead of Addr: a NetworkPolicy can
 	// then let only Alertmanager reach the webhooks and only Prometheus the metrics.
 	MetricsAddr string
+	// Profiling serves Go's runtime profiles (/debug/pprof/) beside /metrics on MetricsAddr —
+	// only there, never beside the webhooks: a profile names code paths and costs CPU.
+	Profiling bool
 	// ReadHeaderTimeout bounds reading a request's headers.
 	ReadHeaderTimeout time.Duration
 	// RequestTimeout bounds a whole request (reading the body included).
@@ -174,6 +178,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", s.MetricsHandler())
+		if s.cfg.Profiling {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		servers = append(servers, &http.Server{Handler: mux, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: s.cfg.MaxHeaderBytes})
 		listeners = append(listeners, mln)

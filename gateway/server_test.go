@@ -116,7 +116,7 @@ func TestMetricsOnTheirOwnAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	metricsAddr := freeAddr(t)
-	s := NewServer(Config{MetricsAddr: metricsAddr, RequestTimeout: time.Second, ShutdownTimeout: time.Second},
+	s := NewServer(Config{MetricsAddr: metricsAddr, Profiling: true, RequestTimeout: time.Second, ShutdownTimeout: time.Second},
 		Deps{Ready: func(context.Context) error { return nil }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -139,6 +139,15 @@ func TestMetricsOnTheirOwnAddress(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "kubernaut_gateway_pending_duplicates") {
 		t.Errorf("metrics address: %d, body starts %.200q", resp.StatusCode, body)
+	}
+	// Profiling on: Go's profiles beside the metrics, never beside the webhooks.
+	if code, _ := get(t, s.Handler(), "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ on the webhook port: %d, want 404", code)
+	}
+	if resp, err := http.Get("http://" + metricsAddr + "/debug/pprof/goroutine?debug=1"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("profiles on the metrics address: %v %v", resp, err)
+	} else {
+		_ = resp.Body.Close()
 	}
 	stopRun(t, cancel, done)
 	if _, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {

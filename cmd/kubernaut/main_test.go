@@ -37,6 +37,7 @@ func TestBadInvocations(t *testing.T) {
 		{"holmesgpt without a URL", []string{"controller", "--analyzer", "holmesgpt"}, "--analyzer holmesgpt needs --holmesgpt-url"},
 		{"thresholds upside down", []string{"controller", "--auto-approve-threshold", "0.5", "--reject-threshold", "0.8"}, "thresholds must satisfy"},
 		{"no token file", []string{"gateway"}, "--gateway-token-file or --gateway-token-review is required"},
+		{"profiles beside the webhooks", []string{"gateway", "--gateway-token-file", "/dev/null", "--gateway-profiling"}, "--gateway-profiling needs --gateway-metrics-bind-address"},
 		{"unreadable token file", []string{"gateway", "--gateway-token-file", "/nonexistent/tokens", "--kubeconfig", "/dev/null"}, "reading bearer tokens from /nonexistent/tokens"},
 		{"token file without a token", []string{"gateway", "--gateway-token-file", "/dev/null"}, "bearer token file /dev/null holds no token"},
 		{"a node selector without a value", []string{"controller", "--job-node-selector", "pool"}, `--job-node-selector "pool": want key=value`},

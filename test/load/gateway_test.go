@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -172,6 +173,7 @@ func (e *env) post(body []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	_, _ = io.Copy(io.Discard, resp.Body) // read to the end: the connection is reused
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
 }

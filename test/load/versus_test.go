@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -123,7 +125,15 @@ type intake struct {
 	encode func(testing.TB, []map[string]string) []byte
 }
 
-var versusClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * versusClients}, Timeout: 10 * time.Second}
+// versusDials counts the connections the load generator opened: a sender that reuses its
+// connections (as Alertmanager's does) opens about one per client.
+var versusDials atomic.Int64
+
+var versusClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * versusClients,
+	DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		versusDials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}, Timeout: 10 * time.Second}
 
 func (in intake) post(body []byte) (int, time.Duration, error) {
 	req, _ := http.NewRequest(http.MethodPost, in.url, bytes.NewReader(body))
@@ -136,6 +146,9 @@ func (in intake) post(body []byte) (int, time.Duration, error) {
 	if err != nil {
 		return 0, time.Since(t0), err
 	}
+	// Read to the end, as Alertmanager's notifier does (notify.Drain): a body closed unread
+	// costs the connection, and every request then opens a new one.
+	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode, time.Since(t0), nil
 }
@@ -223,8 +236,19 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 	if v := os.Getenv("KUBERNAUT_VERSUS_GOMEMLIMIT"); v != "" { // an experiment's knob
 		t.Setenv("GOMEMLIMIT", v)
 	}
-	gw, err := e.cluster.StartKubernaut(ctx, cluster.KubernautOptions{Binary: bin, Name: "gateway", Command: "gateway", GatewayBinary: own,
-		Args: []string{"--gateway-namespace=" + rrNS, "--gateway-rate-limit=0"}})
+	args := []string{"--gateway-namespace=" + rrNS, "--gateway-rate-limit=0"}
+	// An experiment's knob: CPU profiles of the gateway process while each shape is re-sent.
+	profiles, profileAddr := os.Getenv("KUBERNAUT_VERSUS_PROFILE"), ""
+	if profiles != "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		profileAddr = ln.Addr().String()
+		_ = ln.Close()
+		args = append(args, "--gateway-metrics-bind-address="+profileAddr, "--gateway-profiling")
+	}
+	gw, err := e.cluster.StartKubernaut(ctx, cluster.KubernautOptions{Binary: bin, Name: "gateway", Command: "gateway", GatewayBinary: own, Args: args})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +272,7 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 		}
 		groups.requests = append(groups.requests, alerts)
 	}
-	for _, s := range []shape{single, storm, groups} {
+	for shapeIndex, s := range []shape{single, storm, groups} {
 		per := make([]int, len(s.requests))
 		for i, r := range s.requests {
 			per[i] = len(r)
@@ -266,7 +290,19 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 					p50.Round(100*time.Microsecond), p95.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), mx.Round(100*time.Microsecond))
 			}
 			time.Sleep(2 * time.Second) // the gateway's cache sees what it created: every alert below is known
+			var profiled sync.WaitGroup
+			if profileAddr != "" && in.name == "gateway" {
+				profiled.Go(func() {
+					profile(t, profileAddr, filepath.Join(profiles, fmt.Sprintf("shape-%d.pprof", shapeIndex)))
+				})
+			}
+			dials := versusDials.Load()
 			runs[k] = resend(in, bodies, per)
+			profiled.Wait()
+			if opened := versusDials.Load() - dials; opened > 2*versusClients {
+				t.Errorf("%s, %s: the load generator opened %d connections for %d requests: it must reuse them, as Alertmanager does",
+					in.name, s.name, opened, runs[k].requests)
+			}
 			rps, aps := runs[k].perSecond()
 			t.Logf("RESULT %s, %s: %.0f req/s, %.0f alerts/s, %d of %d requests failed", in.name, s.name, rps, aps, runs[k].failed, runs[k].requests)
 			if in.name == "gateway" && runs[k].failed > 0 {
@@ -279,6 +315,26 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 	}
 	t.Logf("RESULT RSS after the run: alertmanager %.0f MiB; the gateway (%s, %d RemediationRequests tracked besides the shapes') %.0f MiB",
 		rssMiB(am.PID()), filepath.Base(bin), tracked, rssMiB(gw.PID()))
+}
+
+// profile saves an 8-second CPU profile of the process serving pprof at addr into path.
+func profile(t *testing.T, addr, path string) {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=8")
+	if err != nil {
+		t.Errorf("profiling the gateway: %v", err)
+		return
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", resp.Status, data)
+	}
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		t.Errorf("profiling the gateway: %v", err)
+	}
 }
 
 // createTracked creates n RemediationRequests of distinct alerts in namespace ns, 16 at a

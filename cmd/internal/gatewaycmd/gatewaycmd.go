@@ -55,6 +55,8 @@ func (g *Options) BindFlags(fs *flag.FlagSet) {
 		"address of the gateway (webhooks, /healthz, /readyz, and /metrics unless --gateway-metrics-bind-address)")
 	fs.StringVar(&srv.MetricsAddr, "gateway-metrics-bind-address", srv.MetricsAddr,
 		"address of the gateway's /metrics apart from the webhooks (so a NetworkPolicy can tell Prometheus from Alertmanager); empty: beside the webhooks")
+	fs.BoolVar(&srv.Profiling, "gateway-profiling", false,
+		"serve Go's runtime profiles (/debug/pprof/) beside /metrics on --gateway-metrics-bind-address (never beside the webhooks)")
 	fs.DurationVar(&srv.ReadHeaderTimeout, "gateway-read-header-timeout", srv.ReadHeaderTimeout,
 		"how long a client may take to send the request headers")
 	fs.DurationVar(&srv.RequestTimeout, "gateway-request-timeout", srv.RequestTimeout,
@@ -102,6 +104,8 @@ func (g *Options) Validate() error {
 		return fmt.Errorf("--gateway-namespace must name a namespace")
 	case rec.FlushInterval <= 0 || rec.StormWindow <= 0 || rec.DedupWindow < 0:
 		return fmt.Errorf("--dedup-flush-interval and --storm-window must be positive and --dedup-window not negative")
+	case g.Server.Profiling && g.Server.MetricsAddr == "":
+		return fmt.Errorf("--gateway-profiling needs --gateway-metrics-bind-address: profiles are never served beside the webhooks")
 	case rec.MaxStormMembers < 1:
 		return fmt.Errorf("--storm-max-members must be at least 1, got %d", rec.MaxStormMembers)
 	}
