@@ -254,6 +254,9 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 	}
 	t.Cleanup(gw.Stop)
 	t.Logf("RESULT gateway RSS once ready, %d RemediationRequests tracked: %.0f MiB", tracked, rssMiB(gw.PID()))
+	if profileAddr != "" {
+		profile(t, profileAddr, "heap", filepath.Join(profiles, "heap-ready.pprof"))
+	}
 	intakes := []intake{
 		{name: "alertmanager", url: am.URL + "/api/v2/alerts", encode: amBody},
 		{name: "gateway", url: gw.GatewayURL + gateway.AlertmanagerPath, token: gw.Token, encode: gatewayBody},
@@ -293,7 +296,7 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 			var profiled sync.WaitGroup
 			if profileAddr != "" && in.name == "gateway" {
 				profiled.Go(func() {
-					profile(t, profileAddr, filepath.Join(profiles, fmt.Sprintf("shape-%d.pprof", shapeIndex)))
+					profile(t, profileAddr, "profile?seconds=8", filepath.Join(profiles, fmt.Sprintf("shape-%d.pprof", shapeIndex)))
 				})
 			}
 			dials := versusDials.Load()
@@ -313,13 +316,17 @@ func TestGatewayVersusAlertmanager(t *testing.T) {
 		_, gwAPS := runs[1].perSecond()
 		t.Logf("RESULT ratio gateway/alertmanager, %s: %.2f", s.name, gwAPS/amAPS)
 	}
+	if profileAddr != "" {
+		profile(t, profileAddr, "heap", filepath.Join(profiles, "heap-after.pprof"))
+	}
 	t.Logf("RESULT RSS after the run: alertmanager %.0f MiB; the gateway (%s, %d RemediationRequests tracked besides the shapes') %.0f MiB",
 		rssMiB(am.PID()), filepath.Base(bin), tracked, rssMiB(gw.PID()))
 }
 
-// profile saves an 8-second CPU profile of the process serving pprof at addr into path.
-func profile(t *testing.T, addr, path string) {
-	resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=8")
+// profile saves a profile (a CPU profile: "profile?seconds=8"; "heap") of the process serving
+// pprof at addr into path.
+func profile(t *testing.T, addr, which, path string) {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/" + which)
 	if err != nil {
 		t.Errorf("profiling the gateway: %v", err)
 		return
