@@ -72,8 +72,8 @@ type Analysis struct {
 	Classifier *remediationprocessing.Classifier
 	// Stages are the live chain's analysis stages (aianalysis.Reconciler.Analyze): the
 	// analyzer (the rules; HolmesGPT when configured) with the rules as its fallback, the
-	// validator, the approval policy. Each distinct question — the same alert's labels, target
-	// and classification — is put to the analyzer once (Analyze wraps Stages.Analyzers).
+	// validator, the approval policy. Give it analyzers that Remember, so that each distinct
+	// question is asked once.
 	Stages *aianalysis.Reconciler
 	// Safety is the safety policy, evaluated for each step at the alert's time (its change
 	// freezes included); nil skips it.
@@ -87,7 +87,6 @@ type Analysis struct {
 
 	enriched map[kubernautv1.Target]*enriched
 	planned  map[kubernautv1.Target][]time.Time
-	asked    bool
 }
 
 // recent counts the plans of target in the hour before at (the safety policy weighs it).
@@ -117,18 +116,6 @@ type enriched struct {
 
 // Analyze sets the verdict of every remediation among decisions.
 func (a *Analysis) Analyze(ctx context.Context, decisions []Decision) error {
-	if !a.asked {
-		a.asked = true
-		remembered := map[kubernautv1.AnalyzerName]aianalysis.Analyzer{}
-		for name, an := range a.Stages.Analyzers {
-			m := &memo{Analyzer: an, answers: map[string]*aianalysis.Result{}}
-			if an == a.Stages.Fallback {
-				a.Stages.Fallback = m
-			}
-			remembered[name] = m
-		}
-		a.Stages.Analyzers = remembered
-	}
 	for i := range decisions {
 		if decisions[i].Outcome != OutcomeRemediation {
 			continue
@@ -190,33 +177,33 @@ func (a *Analysis) verdict(ctx context.Context, d Decision) (*Verdict, error) {
 	}
 	steps := st.Recommendation.Steps
 	v.Actions = kubernautv1.StepActions(steps)
+	decision := st.Approval
+	v.Decided, v.Reasons, v.Mode = decision.Mode, decision.Reasons, string(decision.Mode)
+	if decision.Mode == kubernautv1.ApprovalRejected {
+		// The analysis ends the remediation: no plan is made, no policy asked.
+		return v, nil
+	}
+	// A plan is made: it counts for the next plans of its target whatever the safety policy
+	// says of it, as its WorkflowExecution does.
+	sc := kubernautrego.AnalysisContext(class, en.e)
+	sc.RecentRemediations = a.recent(en.target, d.Start)
+	a.ran(en.target, d.Start)
 	if a.Safety != nil {
-		sc := kubernautrego.SafetyContext{Environment: class.Environment, GitOps: en.e.GitOps, RecentRemediations: a.recent(en.target, d.Start)}
-		if w := en.e.Workload; w != nil && w.Replicas != nil {
-			sc.Current = map[string]int64{"replicas": int64(*w.Replicas)}
-		}
-		if h := en.e.HPA; h != nil {
-			if sc.Current == nil {
-				sc.Current = map[string]int64{}
-			}
-			sc.Current["hpaMax"] = int64(h.MaxReplicas)
-		}
+		var denied []string
 		for _, step := range steps {
 			verdict, err := a.Safety.Evaluate(ctx, step, sc, d.Start)
 			if err != nil {
 				return nil, fmt.Errorf("the safety policy: %w", err)
 			}
 			if !verdict.Allowed {
-				v.Mode, v.Reasons = ModePolicyDenied, append(v.Reasons, verdict.Violations...)
+				denied = append(denied, verdict.Violations...)
 			}
 		}
-		if v.Mode == ModePolicyDenied {
+		if len(denied) > 0 {
+			v.Mode, v.Reasons = ModePolicyDenied, denied
 			return v, nil
 		}
 	}
-	a.ran(en.target, d.Start)
-	decision := st.Approval
-	v.Decided, v.Reasons, v.Mode = decision.Mode, decision.Reasons, string(decision.Mode)
 	if a.Trust != nil {
 		group := trust.ClusterGroup
 		if ns := en.target.Namespace; ns != "" {
@@ -312,9 +299,24 @@ func (a *Analysis) namespaceLabels(ctx context.Context, name string) (map[string
 	return ns.Labels, nil
 }
 
-// memo puts each distinct question to an analyzer once: the same alert (its labels) about the
-// same target, classified alike, enriched once (the cluster as it is now) — a flapping alert
-// is one question, however often it fired.
+// Remember wraps analyzers so that each distinct question — the same alert (its labels) about
+// the same target, classified alike, enriched once (the cluster as it is now) — is put to each
+// once, however many analyses ask it: a flapping alert is one question however often it fired,
+// and a second pass with candidate policies asks nothing again. fallback is the one of
+// analyzers the stages fall back to; its wrapped self is returned beside them.
+func Remember(analyzers map[kubernautv1.AnalyzerName]aianalysis.Analyzer, fallback aianalysis.Analyzer) (map[kubernautv1.AnalyzerName]aianalysis.Analyzer, aianalysis.Analyzer) {
+	out := make(map[kubernautv1.AnalyzerName]aianalysis.Analyzer, len(analyzers))
+	for name, an := range analyzers {
+		m := &memo{Analyzer: an, answers: map[string]*aianalysis.Result{}}
+		if an == fallback {
+			fallback = m
+		}
+		out[name] = m
+	}
+	return out, fallback
+}
+
+// memo is an analyzer that Remembers.
 type memo struct {
 	aianalysis.Analyzer
 	answers map[string]*aianalysis.Result

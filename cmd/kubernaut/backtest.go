@@ -79,17 +79,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("a client of the cluster: %w", err)
 	}
-	to := time.Now().UTC()
-	from := to.Add(-span)
-	occurrences, err := backtest.History(ctx, *url, from, to, *step)
-	if err != nil {
-		return err
-	}
 	ro := client.NewDryRunClient(reader)
-	decisions, err := backtest.Replay(ctx, cfg, ro, occurrences)
-	if err != nil {
-		return err
-	}
 	tp := &kubernautv1.TrustPolicy{}
 	if err := ro.Get(ctx, client.ObjectKey{Name: kubernautv1.DefaultTrustPolicy}, tp); err != nil {
 		if !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
@@ -98,12 +88,13 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		tp = nil
 	}
 	// One prepared policy for both analyses (a candidate replaces only classification and
-	// approval); one set of analyzers, so that each question is asked once.
+	// approval); analyzers that remember, so that each question is asked once.
 	safety := kubernautrego.NewSafety(ro, processing.policyNamespace, processing.policyConfigMap, nil)
-	analyzers, ruleBased, _, err := analysis.analyzers()
+	all, rules, _, err := analysis.analyzers()
 	if err != nil {
 		return err
 	}
+	analyzers, ruleBased := backtest.Remember(all, rules)
 	newAnalysis := func() *backtest.Analysis {
 		return &backtest.Analysis{
 			Enricher:   &remediationprocessing.Enricher{Reader: ro, LookupTimeout: processing.lookupTimeout},
@@ -117,6 +108,24 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			Safety: &kubernautrego.Safety{Policy: safety.Policy, ClusterWide: cfg.ClusterWide},
 			Trust:  tp, Reader: ro, Namespace: processing.policyNamespace,
 		}
+	}
+	// A candidate is read and compiled before the history is: a bad one is told at once.
+	var candidateAnalysis *backtest.Analysis
+	if *policyDir != "" {
+		candidateAnalysis = newAnalysis()
+		if err := candidatePolicies(ctx, *policyDir, candidateAnalysis); err != nil {
+			return err
+		}
+	}
+	to := time.Now().UTC()
+	from := to.Add(-span)
+	occurrences, err := backtest.History(ctx, *url, from, to, *step)
+	if err != nil {
+		return err
+	}
+	decisions, err := backtest.Replay(ctx, cfg, ro, occurrences)
+	if err != nil {
+		return err
 	}
 	candidate := append([]backtest.Decision(nil), decisions...)
 	if err := newAnalysis().Analyze(ctx, decisions); err != nil {
@@ -135,12 +144,8 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	report := backtest.Summarize(from, to, decisions)
-	if *policyDir != "" {
-		a := newAnalysis()
-		if err := candidatePolicies(*policyDir, a); err != nil {
-			return err
-		}
-		if err := a.Analyze(ctx, candidate); err != nil {
+	if candidateAnalysis != nil {
+		if err := candidateAnalysis.Analyze(ctx, candidate); err != nil {
 			return fmt.Errorf("with the policies of %s: %w", *policyDir, err)
 		}
 		if report.Differences, report.BecameAutomatic, err = backtest.Compare(decisions, candidate); err != nil {
@@ -198,7 +203,7 @@ func writeReport(dir string, report backtest.Report) error {
 // approval.rego found there replaces the module in force (the policy ConfigMap's settings still
 // apply). A folder with neither, or with another .rego file, is refused: a policy under review
 // that would be silently ignored is worse than none.
-func candidatePolicies(dir string, a *backtest.Analysis) error {
+func candidatePolicies(ctx context.Context, dir string, a *backtest.Analysis) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("--policy-dir: %w", err)
@@ -213,13 +218,18 @@ func candidatePolicies(dir string, a *backtest.Analysis) error {
 			return fmt.Errorf("--policy-dir: %w", err)
 		}
 		path := filepath.Join(dir, e.Name())
+		var p *kubernautrego.Policy
 		switch e.Name() {
 		case "classification.rego":
-			a.Classifier.Policy.Source, a.Classifier.Policy.Origin = string(raw), path
+			p = a.Classifier.Policy
 		case "approval.rego":
-			a.Stages.Approver.Policy.Source, a.Stages.Approver.Policy.Origin = string(raw), path
+			p = a.Stages.Approver.Policy
 		default:
 			return fmt.Errorf("--policy-dir %s: %s is not a policy the backtest replays (classification.rego, approval.rego)", dir, e.Name())
+		}
+		p.Source, p.Origin = string(raw), path
+		if _, _, err := p.Prepared(ctx); err != nil {
+			return fmt.Errorf("--policy-dir: %w", err)
 		}
 		found++
 	}
