@@ -37,7 +37,7 @@ func (r Report) Markdown(out io.Writer, plot string) error {
 	}
 	if plot != "" {
 		fmt.Fprintf(w, "\n![Remediations started per %s, by how they would have gone, and the most running at once](%s)\n",
-			bucketName(time.Duration(r.Bucket)), plot)
+			bucketName(r.Bucket.Duration), plot)
 	}
 
 	fmt.Fprint(w, "\n## Per alert and namespace\n\n")

@@ -7,15 +7,19 @@ import (
 	"math"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/duration"
+
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
 // The plot's series, bottom to top, with their colours: how the remediations started in a
 // bucket would have gone.
-var series = []struct {
+type style struct {
 	label, colour string
 	modes         []string
-}{
+}
+
+var series = []style{
 	{"automatic", "#2e7d32", []string{string(kubernautv1.ApprovalAuto)}},
 	{"a person approves", "#1565c0", []string{string(kubernautv1.ApprovalManual)}},
 	{"observed (shadow)", "#9e9e9e", []string{string(kubernautv1.ApprovalObserve)}},
@@ -36,7 +40,7 @@ func (r Report) Plot(out io.Writer) error {
 	innerW, innerH := float64(plotWidth-marginLeft-marginRight), float64(plotHeight-marginTop-marginBelow)
 	top := 1
 	for _, s := range r.Timeline {
-		top = max(top, started(s), s.MostAtOnce)
+		top = max(top, sum(s.Started), s.MostAtOnce)
 	}
 	step := niceStep(top)
 	top = (top + step - 1) / step * step
@@ -49,7 +53,7 @@ func (r Report) Plot(out io.Writer) error {
 		plotWidth, plotHeight, plotWidth, plotHeight)
 	fmt.Fprintf(w, `<rect width="%d" height="%d" fill="#ffffff"/>`+"\n", plotWidth, plotHeight)
 	fmt.Fprintf(w, `<text x="%d" y="20" font-size="14" font-weight="bold">Remediations started per %s, by how they would have gone; the line: most running at once</text>`+"\n",
-		marginLeft, bucketName(time.Duration(r.Bucket)))
+		marginLeft, bucketName(r.Bucket.Duration))
 	// The grid and the y axis.
 	for v := 0; v <= top; v += step {
 		fmt.Fprintf(w, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#e0e0e0"/>`+"\n", marginLeft, plotWidth-marginRight, y(v), y(v))
@@ -82,7 +86,7 @@ func (r Report) Plot(out io.Writer) error {
 	fmt.Fprintf(w, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#616161"/>`+"\n", marginLeft, plotWidth-marginRight, y(0), y(0))
 	every := max(1, n/8)
 	layout := "Jan 2"
-	if time.Duration(r.Bucket)*time.Duration(n) <= 48*time.Hour {
+	if r.Bucket.Duration*time.Duration(n) <= 48*time.Hour {
 		layout = "Jan 2 15:04"
 	}
 	for i := 0; i < len(r.Timeline); i += every {
@@ -91,10 +95,7 @@ func (r Report) Plot(out io.Writer) error {
 	}
 	// The legend.
 	lx, ly := float64(marginLeft), float64(plotHeight-marginBelow)+44
-	for _, se := range append(series, struct {
-		label, colour string
-		modes         []string
-	}{"most running at once", "#ef6c00", nil}) {
+	for _, se := range append(series[:len(series):len(series)], style{"most running at once", "#ef6c00", nil}) {
 		fmt.Fprintf(w, `<rect x="%.1f" y="%.1f" width="12" height="12" fill="%s"/><text x="%.1f" y="%.1f">%s</text>`+"\n", lx, ly-10, se.colour, lx+16, ly, se.label)
 		lx += 24 + 6.5*float64(len(se.label))
 		if lx > plotWidth-200 {
@@ -103,15 +104,6 @@ func (r Report) Plot(out io.Writer) error {
 	}
 	fmt.Fprint(w, "</svg>\n")
 	return w.Flush()
-}
-
-// started counts a slot's remediations.
-func started(s Slot) int {
-	n := 0
-	for _, c := range s.Started {
-		n += c
-	}
-	return n
 }
 
 // niceStep is a grid step of 1, 2 or 5 times a power of ten giving about five lines up to top.
@@ -134,16 +126,5 @@ func bucketName(d time.Duration) string {
 	case 24 * time.Hour:
 		return "day"
 	}
-	return shortDuration(d)
-}
-
-// shortDuration writes d without its zero tails: 3h, 15m, 90s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	for _, tail := range []string{"0s", "0m"} {
-		if len(s) > len(tail) && s[len(s)-len(tail):] == tail && s[len(s)-len(tail)-1] >= 'a' {
-			s = s[:len(s)-len(tail)]
-		}
-	}
-	return s
+	return duration.HumanDuration(d)
 }

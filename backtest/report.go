@@ -6,6 +6,8 @@ import (
 	"sort"
 	"text/tabwriter"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Report is what a backtest found: per alert name and namespace, and the blast radius over
@@ -28,8 +30,8 @@ type Report struct {
 	MostNodesAtOnce Peak `json:"mostNodesAtOnce"`
 	// Timeline is the remediations over time, in buckets of Bucket (at most MaxBuckets of
 	// them from From to To): what the report's plot draws.
-	Bucket   Duration `json:"bucket"`
-	Timeline []Slot   `json:"timeline"`
+	Bucket   metav1.Duration `json:"bucket"`
+	Timeline []Slot          `json:"timeline"`
 	// Differences are the remediations that would go otherwise under the candidate policies
 	// (--policy-dir), BecameAutomatic how many of them would run without a person and did not.
 	Differences     []Difference `json:"differences,omitempty"`
@@ -156,10 +158,10 @@ func Summarize(from, to time.Time, decisions []Decision) Report {
 		}
 		return edges[i].delta < edges[j].delta
 	})
-	r.Bucket = Duration(bucketFor(to.Sub(from)))
-	r.Timeline = make([]Slot, slotOf(from, r.Bucket, to.Add(-time.Nanosecond))+1)
+	r.Bucket = metav1.Duration{Duration: bucketFor(to.Sub(from))}
+	r.Timeline = make([]Slot, max(1, slotOf(from, r.Bucket, to.Add(-time.Nanosecond))+1))
 	for i := range r.Timeline {
-		r.Timeline[i].Start = from.Add(time.Duration(i) * time.Duration(r.Bucket))
+		r.Timeline[i].Start = from.Add(time.Duration(i) * r.Bucket.Duration)
 	}
 	for _, d := range decisions {
 		if d.Outcome != OutcomeRemediation {
@@ -226,25 +228,12 @@ func bucketFor(span time.Duration) time.Duration {
 
 // slotOf is the bucket of at; clamp keeps it in the timeline (a remediation that began
 // before the window, or ends after it).
-func slotOf(from time.Time, bucket Duration, at time.Time) int {
-	return int(at.Sub(from) / time.Duration(bucket))
+func slotOf(from time.Time, bucket metav1.Duration, at time.Time) int {
+	return int(at.Sub(from) / bucket.Duration)
 }
 
 func clamp(i, n int) int {
 	return min(max(i, 0), n-1)
-}
-
-// Duration is a time.Duration written as Go writes it ("6h0m0s") in JSON.
-type Duration time.Duration
-
-// MarshalText writes d as time.Duration's String.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// UnmarshalText reads what MarshalText wrote.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	*d = Duration(v)
-	return err
 }
 
 // Print writes the report as a table a person reads.

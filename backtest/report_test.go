@@ -32,7 +32,7 @@ func TestTimeline(t *testing.T) {
 	// Six hours: 15-minute buckets would make 24; an hour's 6 — the shortest size ≤ 180
 	// buckets is 5 minutes (72).
 	r := Summarize(at(0), at(360), decisions)
-	if got := time.Duration(r.Bucket); got != 5*time.Minute || len(r.Timeline) != 72 {
+	if got := r.Bucket.Duration; got != 5*time.Minute || len(r.Timeline) != 72 {
 		t.Fatalf("bucket %s, %d slots; want 5m, 72", got, len(r.Timeline))
 	}
 	// A month: hours would make 720; 6 hours, 120.

@@ -205,7 +205,7 @@ func markdownReport(t *testing.T, dir string, r backtest.Report) {
 		bars += n
 	}
 	if bars != c.Remediations || len(r.Timeline) != 124 {
-		t.Errorf("the plot draws %d remediations of %d, the timeline has %d slots of %s", bars, c.Remediations, len(r.Timeline), time.Duration(r.Bucket))
+		t.Errorf("the plot draws %d remediations of %d, the timeline has %d slots of %s", bars, c.Remediations, len(r.Timeline), r.Bucket.Duration)
 	}
 }
 

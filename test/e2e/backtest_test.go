@@ -172,7 +172,7 @@ var _ = Describe("kubernaut backtest on a designed history", func() {
 			"bt-shop": {Count: 10, At: t0.Add(200 * time.Minute)}, "bt-shadow": {Count: 1, At: t0.Add(150 * time.Minute)}}))
 		Expect(r.MostNodesAtOnce.Count).To(BeZero())
 		// The timeline (7 hours in 5-minute buckets) has the storm's 10 in one bucket.
-		Expect(time.Duration(r.Bucket)).To(Equal(5 * time.Minute))
+		Expect(r.Bucket.Duration).To(Equal(5 * time.Minute))
 		var inStorm backtest.Slot
 		for _, s := range r.Timeline {
 			if !s.Start.After(t0.Add(200*time.Minute)) && s.Start.Add(5*time.Minute).After(t0.Add(200*time.Minute)) {
