@@ -84,9 +84,11 @@ type Analysis struct {
 	Reader client.Reader
 	// Namespace is where the live chain's analyses are (the policy namespace).
 	Namespace string
+	// Enrichments keeps each target's enrichment; analyses of one history that share it
+	// (a --policy-dir pass) read each target once. Nil: the analysis keeps its own.
+	Enrichments *Enrichments
 
-	enriched map[kubernautv1.Target]*enriched
-	planned  map[kubernautv1.Target][]time.Time
+	planned map[kubernautv1.Target][]time.Time
 }
 
 // recent counts the plans of target in the hour before at (the safety policy weighs it).
@@ -106,6 +108,16 @@ func (a *Analysis) ran(target kubernautv1.Target, at time.Time) {
 		a.planned = map[kubernautv1.Target][]time.Time{}
 	}
 	a.planned[target] = append(a.planned[target], at)
+}
+
+// Enrichments are targets' enrichments, made once (NewEnrichments).
+type Enrichments struct {
+	m map[kubernautv1.Target]*enriched
+}
+
+// NewEnrichments returns an empty set.
+func NewEnrichments() *Enrichments {
+	return &Enrichments{m: map[kubernautv1.Target]*enriched{}}
 }
 
 type enriched struct {
@@ -229,36 +241,37 @@ var (
 // enrich enriches a target once; a pod that is gone (a month-old alert's pod usually is) is
 // replaced by its workload when one of the name its pods carry exists now.
 func (a *Analysis) enrich(ctx context.Context, t kubernautv1.Target) (*enriched, error) {
-	if a.enriched == nil {
-		a.enriched = map[kubernautv1.Target]*enriched{}
+	if a.Enrichments == nil {
+		a.Enrichments = NewEnrichments()
 	}
-	if en, ok := a.enriched[t]; ok {
+	cache := a.Enrichments.m
+	if en, ok := cache[t]; ok {
 		return en, nil
 	}
 	e, err := a.Enricher.Enrich(ctx, t)
 	switch {
 	case err == nil:
-		a.enriched[t] = &enriched{target: t, e: e}
+		cache[t] = &enriched{target: t, e: e}
 	case terminal.Is(err) && t.Kind == kubernautv1.TargetKindPod:
 		w, err := a.workloadOf(ctx, t)
 		if err != nil {
 			return nil, err
 		}
 		if w == nil {
-			a.enriched[t] = &enriched{target: t, gone: true}
+			cache[t] = &enriched{target: t, gone: true}
 			break
 		}
 		en, err := a.enrich(ctx, *w)
 		if err != nil {
 			return nil, err
 		}
-		a.enriched[t] = en
+		cache[t] = en
 	case terminal.Is(err):
-		a.enriched[t] = &enriched{target: t, gone: true}
+		cache[t] = &enriched{target: t, gone: true}
 	default:
 		return nil, fmt.Errorf("enriching %s: %w", t, err)
 	}
-	return a.enriched[t], nil
+	return cache[t], nil
 }
 
 // workloadOf finds the workload a gone pod's name says it belonged to, as it exists now.

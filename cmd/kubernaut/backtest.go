@@ -95,8 +95,9 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	analyzers, ruleBased := backtest.Remember(all, rules)
+	enrichments := backtest.NewEnrichments() // the cluster as it is now: read once for both passes
 	newAnalysis := func() *backtest.Analysis {
-		return &backtest.Analysis{
+		return &backtest.Analysis{Enrichments: enrichments,
 			Enricher:   &remediationprocessing.Enricher{Reader: ro, LookupTimeout: processing.lookupTimeout},
 			Classifier: remediationprocessing.NewClassifier(ro, processing.policyNamespace, processing.policyConfigMap),
 			Stages: &aianalysis.Reconciler{
