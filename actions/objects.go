@@ -27,7 +27,8 @@ import (
 const maxDiff = 16000
 
 // diff is a unified diff of two objects as YAML, without the fields the API server keeps for
-// itself.
+// itself and admission's record of who changed the object (a dry run stamps it too: it would
+// show the person reading the diff a change no action makes, and a no-op as a change).
 func diff(name string, before, after client.Object) string {
 	a, b := render(before), render(after)
 	if a == b {
@@ -60,6 +61,13 @@ func render(obj client.Object) string {
 	c.SetManagedFields(nil)
 	c.SetResourceVersion("")
 	c.SetGeneration(0)
+	if a := c.GetAnnotations(); a[kubernautv1.ChangedByAnnotation] != "" {
+		delete(a, kubernautv1.ChangedByAnnotation)
+		if len(a) == 0 {
+			a = nil
+		}
+		c.SetAnnotations(a)
+	}
 	raw, err := yaml.Marshal(c)
 	if err != nil {
 		return err.Error()
