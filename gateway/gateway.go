@@ -11,13 +11,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crcluster "sigs.k8s.io/controller-runtime/pkg/cluster"
 
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
@@ -45,33 +45,23 @@ type Options struct {
 	Log logr.Logger
 }
 
-// Gateway is the whole gateway: a cache of RemediationRequests indexed for deduplication, the
-// recorder and its flusher, the token watcher and the HTTP server.
+// Gateway is the whole gateway: an informer of RemediationRequests feeding the recorder's
+// index, the recorder and its flusher, the token watcher and the HTTP server.
 type Gateway struct {
 	// Server is the HTTP server.
 	Server *Server
 	// Recorder writes the signals.
 	Recorder *Recorder
 
-	opts    Options
-	cluster crcluster.Cluster
-	events  *EventSource
-	leases  kubernetes.Interface
+	opts     Options
+	informer toolscache.Controller
+	events   *EventSource
+	leases   kubernetes.Interface
 }
 
 // New assembles a gateway against the API server of cfg.
 func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Gateway, error) {
-	c, err := crcluster.New(cfg, func(co *crcluster.Options) {
-		co.Scheme = scheme
-		co.Cache.DefaultNamespaces = map[string]cache.Config{opts.Recorder.Namespace: {}}
-		co.Cache.ByObject = map[client.Object]cache.ByObject{
-			&kubernautv1.RemediationRequest{}: {Transform: slimForDedup},
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the gateway's cache: %w", err)
-	}
-	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("creating the gateway's client: %w", err)
 	}
@@ -79,18 +69,18 @@ func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Opt
 	if err != nil {
 		return nil, fmt.Errorf("creating the gateway's Kubernetes client: %w", err)
 	}
-	rec := NewRecorder(opts.Recorder, direct)
-	inf, err := c.GetCache().GetInformer(ctx, &kubernautv1.RemediationRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("watching RemediationRequests: %w", err)
-	}
-	indexed, err := inf.AddEventHandler(rec.Handler())
-	if err != nil {
-		return nil, fmt.Errorf("indexing RemediationRequests: %w", err)
-	}
+	rec := NewRecorder(opts.Recorder, c)
+	// A plain informer, not a controller-runtime cache: its store holds the transform's small
+	// records (tracked), which are no client.Object, and the recorder's index shares them.
+	_, informer := toolscache.NewInformerWithOptions(toolscache.InformerOptions{
+		ListerWatcher: remediationRequests(c, opts.Recorder.Namespace),
+		ObjectType:    &kubernautv1.RemediationRequest{},
+		Handler:       rec.Handler(),
+		Transform:     trackTransform(opts.Recorder.Namespace),
+	})
 	ready := func(ctx context.Context) error {
-		if !c.GetCache().WaitForCacheSync(ctx) || !indexed.HasSynced() {
-			return fmt.Errorf("RemediationRequest cache not synced")
+		if !informer.HasSynced() {
+			return fmt.Errorf("RemediationRequests not listed yet")
 		}
 		if err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
 			return fmt.Errorf("API server not ready: %w", err)
@@ -101,7 +91,7 @@ func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Opt
 		return nil, fmt.Errorf("the gateway needs an authenticator: it accepts no unauthenticated webhooks")
 	}
 	srv := NewServer(opts.Server, Deps{Ready: ready, Auth: opts.Auth, Recorder: rec, Pending: rec.Pending, Log: opts.Log})
-	g := &Gateway{Server: srv, Recorder: rec, opts: opts, cluster: c, leases: cs}
+	g := &Gateway{Server: srv, Recorder: rec, opts: opts, informer: informer, leases: cs}
 	if opts.EventReasons != nil {
 		g.events = NewEventSource(cs, rec, opts.EventReasons, opts.Log.WithName("events"))
 	}
@@ -113,9 +103,7 @@ func New(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, opts Opt
 func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
-		if err := g.cluster.Start(ctx); err != nil {
-			return fmt.Errorf("gateway cache: %w", err)
-		}
+		g.informer.RunWithContext(ctx)
 		return nil
 	})
 	if g.opts.TokenFile != nil && g.opts.TokenReloadInterval > 0 {
@@ -135,7 +123,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	})
 	if g.events != nil {
 		eg.Go(func() error {
-			if !g.cluster.GetCache().WaitForCacheSync(ctx) {
+			if !toolscache.WaitForCacheSync(ctx.Done(), g.informer.HasSynced) {
 				return nil
 			}
 			return g.runEventsWhileLeading(ctx)
@@ -145,37 +133,20 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	return eg.Wait()
 }
 
-// slimForDedup keeps of a cached RemediationRequest only what deduplication and storm
-// detection read — name, labels, creation and deletion times, phase, completion time — so
-// that tracking many fingerprints costs little memory. The cache is the gateway's own; its
-// writes always start from a fresh read.
-func slimForDedup(obj any) (any, error) {
-	rr, ok := obj.(*kubernautv1.RemediationRequest)
-	if !ok {
-		return obj, nil
-	}
-	return &kubernautv1.RemediationRequest{
-		TypeMeta: rr.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{
-			Name: rr.Name, Namespace: rr.Namespace, UID: rr.UID, ResourceVersion: rr.ResourceVersion,
-			Labels: rr.Labels, CreationTimestamp: rr.CreationTimestamp, DeletionTimestamp: rr.DeletionTimestamp,
+// remediationRequests lists and watches the RemediationRequests of namespace.
+func remediationRequests(c client.WithWatch, namespace string) *toolscache.ListWatch {
+	return &toolscache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			list := &kubernautv1.RemediationRequestList{}
+			// The reflector pages its list: client.ListOptions writes its own Limit and
+			// Continue over Raw's.
+			err := c.List(ctx, list, &client.ListOptions{Namespace: namespace, Limit: o.Limit, Continue: o.Continue, Raw: &o})
+			return list, err
 		},
-		Spec:   kubernautv1.RemediationRequestSpec{Deduplication: rr.Spec.Deduplication, MemberTargets: memberFingerprints(rr.Spec.MemberTargets)},
-		Status: kubernautv1.RemediationRequestStatus{Phase: rr.Status.Phase, CompletedAt: rr.Status.CompletedAt},
-	}, nil
-}
-
-// memberFingerprints keeps only the fingerprints of a storm's members: what tells a replica
-// the members the others wrote.
-func memberFingerprints(members []kubernautv1.MemberTarget) []kubernautv1.MemberTarget {
-	if len(members) == 0 {
-		return nil
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return c.Watch(ctx, &kubernautv1.RemediationRequestList{}, &client.ListOptions{Namespace: namespace, Raw: &o})
+		},
 	}
-	out := make([]kubernautv1.MemberTarget, len(members))
-	for i, m := range members {
-		out[i] = kubernautv1.MemberTarget{Fingerprint: m.Fingerprint}
-	}
-	return out
 }
 
 // EventsLease is the Lease whose holder runs the event source.

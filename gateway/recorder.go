@@ -21,16 +21,9 @@ import (
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
 )
 
-// Labels the gateway puts on every RemediationRequest; the field indexes below read them.
-const (
-	// LabelStorm marks a storm's RemediationRequest (the shared labels are kubernautv1's).
-	LabelStorm = "kubernaut.io/storm"
-
-	// IndexFingerprint indexes RemediationRequests by their fingerprint label.
-	IndexFingerprint = "kubernaut.io/fingerprint"
-	// IndexStormKey indexes RemediationRequests by alertname and target namespace.
-	IndexStormKey = "kubernaut.io/storm-key"
-)
+// LabelStorm marks a storm's RemediationRequest (the other labels the gateway puts on every
+// RemediationRequest are kubernautv1's); the index reads them.
+const LabelStorm = "kubernaut.io/storm"
 
 // RecorderConfig tunes deduplication and storm detection.
 type RecorderConfig struct {
@@ -117,23 +110,6 @@ func (r *Recorder) Handler() toolscache.ResourceEventHandlerDetailedFuncs {
 	return toolscache.ResourceEventHandlerDetailedFuncs{AddFunc: r.index.OnAdd, UpdateFunc: r.index.OnUpdate, DeleteFunc: r.index.OnDelete}
 }
 
-// IndexFields are the keys the recorder looks RemediationRequests up by.
-var IndexFields = map[string]client.IndexerFunc{
-	IndexFingerprint: func(o client.Object) []string {
-		if fp := o.GetLabels()[kubernautv1.LabelFingerprint]; fp != "" {
-			return []string{fp}
-		}
-		return nil
-	},
-	IndexStormKey: func(o client.Object) []string {
-		l := o.GetLabels()
-		if l[kubernautv1.LabelAlertName] == "" {
-			return nil
-		}
-		return []string{stormKey(l[kubernautv1.LabelAlertName], l[kubernautv1.LabelTargetNamespace], l[LabelStorm] == "true")}
-	},
-}
-
 func stormKey(alertName, namespace string, storm bool) string {
 	return fmt.Sprintf("%s/%s/%t", alertName, namespace, storm)
 }
@@ -173,8 +149,8 @@ func (r *Recorder) Record(ctx context.Context, signals []Signal) []Recorded {
 		}
 		switch live := r.liveFor(s.Fingerprint); {
 		case live != nil:
-			r.count(live.Name, nil)
-			out[i] = Recorded{Outcome: OutcomeDuplicate, Name: live.Name}
+			r.count(live.name, nil)
+			out[i] = Recorded{Outcome: OutcomeDuplicate, Name: live.name}
 			continue
 		case r.cfg.StormThreshold <= 0 || s.Target.Namespace == "":
 			out[i] = r.create(ctx, s)
@@ -229,9 +205,7 @@ func (r *Recorder) create(ctx context.Context, s Signal) Recorded {
 			// Known at once, not only when the informer's event arrives: a re-fire of the alert
 			// (a new startsAt, so another name) in between would otherwise start a second
 			// remediation of a running one (seen in CI under load).
-			if slim, err := slimForDedup(rr); err == nil {
-				r.index.put(slim.(*kubernautv1.RemediationRequest))
-			}
+			r.index.put(track(rr, r.cfg.Namespace))
 			return Recorded{Outcome: OutcomeCreated, Name: rr.Name}
 		case !apierrors.IsAlreadyExists(err):
 			return Recorded{Err: fmt.Errorf("creating RemediationRequest %s/%s: %w", r.cfg.Namespace, rr.Name, err)}
@@ -244,7 +218,7 @@ func (r *Recorder) create(ctx context.Context, s Signal) Recorded {
 		if err := r.client.Get(ctx, client.ObjectKey{Namespace: r.cfg.Namespace, Name: name}, &existing); err != nil {
 			return Recorded{Err: fmt.Errorf("reading RemediationRequest %s/%s: %w", r.cfg.Namespace, name, err)}
 		}
-		if r.isLive(&existing) || attempt > 0 || r.cfg.DedupWindow <= 0 {
+		if r.isLive(track(&existing, r.cfg.Namespace)) || attempt > 0 || r.cfg.DedupWindow <= 0 {
 			r.count(name, nil)
 			return Recorded{Outcome: OutcomeDuplicate, Name: name}
 		}
@@ -254,36 +228,32 @@ func (r *Recorder) create(ctx context.Context, s Signal) Recorded {
 
 // liveFor returns the newest RemediationRequest of fingerprint that is still running or
 // finished less than DedupWindow ago, as the informer saw it.
-func (r *Recorder) liveFor(fingerprint string) *kubernautv1.RemediationRequest {
-	var live *kubernautv1.RemediationRequest
-	for _, rr := range r.index.list(IndexFingerprint, fingerprint) {
-		if !r.isLive(rr) {
-			continue
-		}
-		if live == nil || rr.CreationTimestamp.After(live.CreationTimestamp.Time) {
-			live = rr
+func (r *Recorder) liveFor(fingerprint string) *tracked {
+	var live *tracked
+	for _, t := range r.index.withFingerprint(fingerprint) {
+		if r.isLive(t) && (live == nil || t.created > live.created) {
+			live = t
 		}
 	}
 	return live
 }
 
-// isLive reports whether a new occurrence should be counted on rr rather than start anew.
-func (r *Recorder) isLive(rr *kubernautv1.RemediationRequest) bool {
-	if rr.DeletionTimestamp != nil {
+// isLive reports whether a new occurrence should be counted on t rather than start anew.
+func (r *Recorder) isLive(t *tracked) bool {
+	switch {
+	case t.deleting:
 		return false
-	}
-	if !rr.Status.Phase.IsFinished() {
+	case !t.finished, t.completed == 0:
 		return true
 	}
-	done := rr.Status.CompletedAt
-	return done == nil || r.now().Sub(done.Time) < r.cfg.DedupWindow
+	return r.now().Sub(time.Unix(t.completed, 0)) < r.cfg.DedupWindow
 }
 
 // recordResolved marks the occurrence's RemediationRequest resolved.
 func (r *Recorder) recordResolved(ctx context.Context, s Signal) (Outcome, string, error) {
 	name := RRName(s.Fingerprint, s.StartsAt.Time)
 	if live := r.liveFor(s.Fingerprint); live != nil {
-		name = live.Name
+		name = live.name
 	}
 	resolvedAt := metav1.NewTime(s.EndsAt)
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
@@ -481,20 +451,20 @@ func (r *Recorder) flush(ctx context.Context, all bool) error {
 }
 
 // patchCount writes a count with no new members in one round trip: a merge patch of the
-// count the informer last saw plus the pending ones, conditioned on the resourceVersion it
-// saw it at (a conflict means another writer came first: the caller reads and updates).
-// done is false when this path does not apply or lost the race.
+// count the informer last saw plus the pending ones (and lastSeen when it moved),
+// conditioned on the resourceVersion it saw them at (a conflict means another writer came
+// first: the caller reads and updates). done is false when this path does not apply or lost
+// the race.
 func (r *Recorder) patchCount(ctx context.Context, name string, o *occurrences) (done bool, err error) {
 	seen, ok := r.index.get(name)
-	if !ok || len(o.members) > 0 || seen.ResourceVersion == "" {
+	if !ok || len(o.members) > 0 || seen.resourceVersion == "" {
 		return false, nil
 	}
-	d := seen.Spec.Deduplication
-	d.Count += o.count
-	if o.lastSeen.After(d.LastSeen.Time) {
-		d.LastSeen = metav1.NewTime(o.lastSeen.Truncate(time.Second))
+	d := map[string]any{"count": seen.count + o.count}
+	if last := o.lastSeen.Truncate(time.Second); last.Unix() > seen.lastSeen {
+		d["lastSeen"] = metav1.NewTime(last)
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]string{"resourceVersion": seen.ResourceVersion},
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]string{"resourceVersion": seen.resourceVersion},
 		"spec": map[string]any{"deduplication": d}})
 	if err != nil {
 		return false, err

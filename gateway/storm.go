@@ -59,10 +59,10 @@ func (r *Recorder) activeStorm(key string) (string, bool) {
 	st := r.storms[key]
 	r.mu.Unlock()
 	if st != nil {
-		rr, found := r.index.get(st.name)
+		t, found := r.index.get(st.name)
 		switch {
-		case found && !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil:
-			r.learn(key, rr)
+		case found && t.running():
+			r.learn(key, t)
 			return st.name, true
 		case !found && r.now().Sub(st.learned) < cacheGrace:
 			return st.name, true
@@ -73,29 +73,29 @@ func (r *Recorder) activeStorm(key string) (string, bool) {
 		}
 		r.mu.Unlock()
 	}
-	for _, rr := range r.index.list(IndexStormKey, key) {
-		if !rr.Status.Phase.IsFinished() && rr.DeletionTimestamp == nil {
-			r.learn(key, rr)
-			return rr.Name, true
+	for _, t := range r.index.withStormKey(key) {
+		if t.running() {
+			r.learn(key, t)
+			return t.name, true
 		}
 	}
 	return "", false
 }
 
-// learn remembers storm rr under key, with the members it lists (once per resourceVersion).
-func (r *Recorder) learn(key string, rr *kubernautv1.RemediationRequest) {
+// learn remembers storm t under key, with the members it lists (once per resourceVersion).
+func (r *Recorder) learn(key string, t *tracked) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := r.state(key, rr.Name)
-	if st.rv == rr.ResourceVersion {
+	st := r.state(key, t.name)
+	if st.rv == t.resourceVersion {
 		return
 	}
-	st.rv = rr.ResourceVersion
-	for _, m := range rr.Spec.MemberTargets {
+	st.rv = t.resourceVersion
+	for _, fp := range t.members {
 		if len(st.members) >= r.cfg.MaxStormMembers {
 			break
 		}
-		st.members[m.Fingerprint] = true
+		st.members[fp] = true
 	}
 }
 
@@ -166,8 +166,8 @@ func (r *Recorder) recent(alertName, namespace string) int {
 	key := stormKey(alertName, namespace, false)
 	since := r.now().Add(-r.cfg.StormWindow)
 	n := 0
-	for _, rr := range r.index.list(IndexStormKey, key) {
-		if rr.CreationTimestamp.After(since) {
+	for _, t := range r.index.withStormKey(key) {
+		if t.createdAfter(since) {
 			n++
 		}
 	}
