@@ -18,7 +18,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kubernaut/kubernaut/actions"
 	kubernautv1 "github.com/kubernaut/kubernaut/api/v1alpha1"
@@ -75,7 +80,13 @@ type Reconciler struct {
 	written *freshness.Tracker
 }
 
-// SetupWithManager watches KubernetesExecutions.
+// indexPlan indexes KubernetesExecutions by the plan they name (spec.workflowExecutionRef).
+const indexPlan = "kubernaut.io/plan"
+
+// SetupWithManager watches KubernetesExecutions, and the plans whose approval decision their
+// steps wait for: a step created in the reconcile that records its plan's approval starts
+// when that decision lands, not at its next look (it waited a second for it on every
+// remediation, `make load LOAD_N=1`).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.progress == nil {
 		r.progress = &progressWrites{at: map[types.NamespacedName]time.Time{}}
@@ -83,7 +94,56 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.written == nil {
 		r.written = &freshness.Tracker{}
 	}
-	return ctrl.NewControllerManagedBy(mgr).Named("kubernetesexecution").For(&kubernautv1.KubernetesExecution{}).Complete(r)
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &kubernautv1.KubernetesExecution{}, indexPlan, planOf); err != nil {
+		return fmt.Errorf("indexing KubernetesExecutions by plan: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).Named("kubernetesexecution").For(&kubernautv1.KubernetesExecution{}).
+		Watches(&kubernautv1.WorkflowExecution{}, handler.EnqueueRequestsFromMapFunc(r.stepsOf), builder.WithPredicates(decided)).
+		Complete(r)
+}
+
+// planOf is the plan a step names, for indexPlan.
+func planOf(o client.Object) []string {
+	if ke, ok := o.(*kubernautv1.KubernetesExecution); ok && ke.Spec.WorkflowExecutionRef != nil {
+		return []string{ke.Spec.WorkflowExecutionRef.Name}
+	}
+	return nil
+}
+
+// decided passes the updates of a plan that change its approval decision: what a step
+// waiting on errPlanPending waits for.
+var decided = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		approval := func(o client.Object) metav1.ConditionStatus {
+			we, ok := o.(*kubernautv1.WorkflowExecution)
+			if !ok {
+				return ""
+			}
+			if c := meta.FindStatusCondition(we.Status.Conditions, kubernautv1.ApprovedCondition); c != nil {
+				return c.Status
+			}
+			return ""
+		}
+		return approval(e.ObjectOld) != approval(e.ObjectNew)
+	},
+}
+
+// stepsOf are the steps that name plan o and have not started (they may be waiting for it).
+func (r *Reconciler) stepsOf(ctx context.Context, o client.Object) []reconcile.Request {
+	var steps kubernautv1.KubernetesExecutionList
+	if err := r.Client.List(ctx, &steps, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexPlan: o.GetName()}); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range steps.Items {
+		if ke := &steps.Items[i]; meta.FindStatusCondition(ke.Status.Conditions, kubernautv1.ValidatedCondition) == nil {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(ke)})
+		}
+	}
+	return out
 }
 
 func (r *Reconciler) now() time.Time {
@@ -141,9 +201,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	res, err := r.step(ctx, ke, now)
 	if errors.Is(err, errPlanPending) {
-		// Nothing happened: the step starts (and its status is first written) once its plan's
-		// decision is seen, or the plan is given up on.
-		return ctrl.Result{RequeueAfter: time.Second}, nil
+		// Nothing happened: the step starts (and its status is first written) when its plan's
+		// decision lands (the watch on plans), or is refused once planPendingWait is over.
+		return ctrl.Result{RequeueAfter: min(planPendingRecheck, max(planPendingWait-now.Sub(ke.CreationTimestamp.Time), 0)+time.Second)}, nil
 	}
 	r.summarize(ke, before, now)
 	if !equality.Semantic.DeepEqual(before.Status, ke.Status) {

@@ -319,6 +319,10 @@ var errStepRunning = errors.New("the compensated step has not ended")
 // is refused.
 const planPendingWait = 2 * time.Minute
 
+// planPendingRecheck is how often a waiting step looks at its plan again by itself: only in
+// case the watch on plans missed the decision (it wakes the step when it lands).
+const planPendingRecheck = 10 * time.Second
+
 // grant gives the step's action its rights just in time, where its target is, and returns the
 // env that acts as the action's ServiceAccount (with no Grants: the controller's own env).
 func (r *Reconciler) grant(ctx context.Context, ke *kubernautv1.KubernetesExecution, entry catalog.Action) (actions.Env, error) {

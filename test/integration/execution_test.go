@@ -164,6 +164,11 @@ var _ = Describe("The KubernetesExecution controller", func() {
 			g.Expect(pool()).To(Equal("10"))
 		}).WithContext(ctx).WithTimeout(3 * time.Second).Should(Succeed())
 		decide(we, true)
+		// The decision wakes the step: it starts at once, not at its own next look (10 s).
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(early), early)).To(Succeed())
+			g.Expect(meta.FindStatusCondition(early.Status.Conditions, kubernautv1.ValidatedCondition)).NotTo(BeNil())
+		}).WithContext(ctx).WithTimeout(5*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "started when its plan was approved")
 		Expect(stepEnded(ctx, early).Status.Phase).To(Equal(kubernautv1.ExecutionSucceeded), "%v", early.Status.Conditions)
 		Expect(pool()).To(Equal("20"))
 
