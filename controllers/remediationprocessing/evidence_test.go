@@ -136,3 +136,27 @@ func equalBools(a, b []bool) bool {
 	}
 	return len(a) == len(b)
 }
+
+// A container that never started has no log: none is asked for, and none is a failed lookup.
+func TestNoLogOfAContainerThatNeverStarted(t *testing.T) {
+	pod := crashingPod(corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}})
+	pod.Status.ContainerStatuses[0].RestartCount = 0
+	pod.Status.ContainerStatuses[0].LastTerminationState = corev1.ContainerState{}
+	k := &kubelet{broken: true}
+	e := &Enricher{Reader: fake.NewClientBuilder().WithObjects(pod).Build(), Logs: k, LookupTimeout: time.Second, LogRetryDelay: time.Millisecond}
+	got, err := e.Enrich(context.Background(), kubernautv1.Target{Kind: kubernautv1.TargetKindPod, Namespace: "shop", Name: "web-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range got.FailedDetections {
+		if f.Detection == "logs" {
+			t.Errorf("a failed lookup: %+v", f)
+		}
+	}
+	if len(k.reads) != 0 || len(got.Logs) != 0 {
+		t.Errorf("reads %v, logs %+v", k.reads, got.Logs)
+	}
+	if len(got.Pods) != 1 || got.Pods[0].Containers[0].Reason != "ImagePullBackOff" {
+		t.Errorf("the waiting reason is not in the evidence: %+v", got.Pods)
+	}
+}
