@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -23,9 +24,10 @@ const crashLog = "crashing on start: cannot reach postgres://app:s3cret@db\n"
 // has ended the one before it — what "previous" names then — is gone.
 type kubelet struct {
 	mu sync.Mutex
-	// ended: the current instance has ended; broken: every read fails.
-	ended, broken bool
-	reads         []bool // previous, per read
+	// ended: the current instance has ended; broken: every read fails, as a kubelet that
+	// cannot be reached; gone: every read is refused as of an instance it does not have.
+	ended, broken, gone bool
+	reads               []bool // previous, per read
 	// failed runs after a failed read (the pod's status catching up).
 	failed func()
 }
@@ -37,7 +39,9 @@ func (k *kubelet) TailLog(_ context.Context, _, _, _ string, previous bool, _ in
 	var err error
 	switch {
 	case k.broken:
-		err = errors.New("the kubelet is unreachable")
+		err = apierrors.NewInternalError(errors.New("dial tcp 10.0.0.7:10250: connect: connection refused"))
+	case k.gone:
+		err = apierrors.NewBadRequest(`previous terminated container "app" in pod "web-1" not found`)
 	case previous && k.ended:
 		// As measured: its error as the log, and no error.
 		if k.failed != nil {
@@ -85,7 +89,8 @@ func TestCrashLoopLogIsTheEndedInstances(t *testing.T) {
 		{"terminated through its back-off: its own log", ended, &kubelet{ended: true}, nil, []bool{false}, true},
 		{"waiting after a restart: the previous instance's", waiting, &kubelet{}, nil, []bool{true}, true},
 		{"read running, ended since", running, &kubelet{ended: true}, &ended, []bool{true, false}, true},
-		{"the kubelet never answers", ended, &kubelet{ended: true, broken: true}, nil, []bool{false, false, false}, false},
+		{"the kubelet cannot be reached: asked once", ended, &kubelet{ended: true, broken: true}, nil, []bool{false}, false},
+		{"the kubelet never has the instance: asked three times", waiting, &kubelet{gone: true}, nil, []bool{true, true, true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reader := fake.NewClientBuilder().WithObjects(crashingPod(tc.status)).WithStatusSubresource(&corev1.Pod{}).Build()
