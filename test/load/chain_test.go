@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,8 +124,13 @@ func chainLoad(t *testing.T, n int, bin string) chainResult {
 	byHand := w.rolloutsByHand(ctx, t, control)
 	before := w.usage(t, k)
 	mem := sample(k.Usage)
-	// $KUBERNAUT_LOAD_PROFILE: a CPU profile of the API server over the run's first 15 s.
-	profiled := w.profileAPIServer(t, ctx, os.Getenv("KUBERNAUT_LOAD_PROFILE"), 15)
+	// $KUBERNAUT_LOAD_PROFILE=DIR: a CPU profile of the API server over the run's first 15 s,
+	// one file per run (DIR/<test name>.pprof: side by side, the baseline's and this tree's).
+	profile := ""
+	if dir := os.Getenv("KUBERNAUT_LOAD_PROFILE"); dir != "" {
+		profile = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".pprof")
+	}
+	profiled := w.profileAPIServer(t, ctx, profile, 15)
 	start := time.Now()
 	if err := fire(ctx, scenario.Sender{URL: k.GatewayURL, Token: k.Token}, sits, tr); err != nil {
 		t.Fatal(err)
