@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -49,6 +50,9 @@ type Argo struct {
 	Recheck time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// keys adds the semaphore keys of plans starting at once in batches.
+	keys semaphoreKeys
 }
 
 // checkTemplates checks that the ClusterWorkflowTemplates the compiled Workflows reference are
@@ -187,6 +191,7 @@ var errRecreated = errors.New("the Workflow is being created again; reading it o
 // so a namespace without its own key gets one, with the limit namespace.default gives it. Keys
 // people set are never changed; what semaphoreLimit refuses (no ConfigMap, no cluster key, a
 // limit that is not a count) fails the plan, naming it, before Argo could fail it obscurely.
+// The keys plans starting at once need are added together (semaphoreKeys).
 func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
 	if wf.Spec.Synchronization == nil {
 		return nil
@@ -196,23 +201,18 @@ func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
 			continue
 		}
 		name, key := ref.ConfigMapKeyRef.Name, ref.ConfigMapKeyRef.Key
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cm, err := semaphoreConfigMap(ctx, a.Reader, wf.Namespace, name)
-			if err != nil {
-				return err
-			}
-			limit, err := semaphoreLimit(cm, key)
-			if err != nil {
-				return err
-			}
-			if _, ok := cm.Data[key]; ok {
-				return nil
-			}
-			if cm.Data == nil {
-				cm.Data = map[string]string{}
-			}
-			cm.Data[key] = strconv.Itoa(limit)
-			return a.Client.Update(ctx, cm, client.FieldOwner(FieldManager))
+		cm, err := semaphoreConfigMap(ctx, a.Reader, wf.Namespace, name)
+		if err != nil {
+			return err
+		}
+		if _, err := semaphoreLimit(cm, key); err != nil {
+			return err
+		}
+		if _, ok := cm.Data[key]; ok {
+			continue
+		}
+		err = a.keys.add(ctx, types.NamespacedName{Namespace: wf.Namespace, Name: name}, key, func(ctx context.Context, keys []string) error {
+			return a.addSemaphoreKeys(ctx, wf.Namespace, name, keys)
 		})
 		if err != nil {
 			if terminal.Is(err) {
@@ -222,6 +222,35 @@ func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
 		}
 	}
 	return nil
+}
+
+// addSemaphoreKeys adds the keys ConfigMap namespace/name lacks, each with the limit
+// namespace.default gives it, in one update (read again on a conflict).
+func (a *Argo) addSemaphoreKeys(ctx context.Context, namespace, name string, keys []string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cm, err := semaphoreConfigMap(ctx, a.Reader, namespace, name)
+		if err != nil {
+			return err
+		}
+		added := false
+		for _, key := range keys {
+			if _, ok := cm.Data[key]; ok {
+				continue
+			}
+			limit, err := semaphoreLimit(cm, key)
+			if err != nil {
+				return err
+			}
+			if cm.Data == nil {
+				cm.Data = map[string]string{}
+			}
+			cm.Data[key], added = strconv.Itoa(limit), true
+		}
+		if !added {
+			return nil
+		}
+		return a.Client.Update(ctx, cm, client.FieldOwner(FieldManager))
+	})
 }
 
 // ensureTemplate creates the WorkflowTemplate a referencing Workflow runs: the compiled spec,
