@@ -376,6 +376,8 @@ spec:
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: workflow-controller-configmap, namespace: argo}
+data:
+  namespace: argo
 `), 0o600)).To(Succeed())
 		component, err := filepath.Rel(dir, filepath.Join(root, "manifests", "argo")) // kustomize takes no absolute path
 		Expect(err).NotTo(HaveOccurred())
@@ -400,6 +402,6 @@ metadata: {name: workflow-controller-configmap, namespace: argo}
 		Expect(c.Args).To(Equal([]string{"--configmap", "workflow-controller-configmap", "--executor-image", "quay.io/argoproj/argoexec:v3.7.18",
 			"--qps=200", "--burst=400", "--workflow-workers=32"}))
 		Expect(c.Env).To(ContainElements(HaveField("Name", "LEADER_ELECTION_IDENTITY"), corev1.EnvVar{Name: "INFORMER_WRITE_BACK", Value: "false"}), "merged, not replaced")
-		Expect(cm.Data).To(BeEmpty(), "the ConfigMap as it was")
+		Expect(cm.Data).To(Equal(map[string]string{"namespace": "argo", "nodeEvents": "enabled: false"}), "merged, not replaced")
 	})
 })
