@@ -2,11 +2,17 @@ package workflowexecution
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/kubernaut/kubernaut/terminal"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // semaphoreKeys adds the semaphore keys Workflows need to their ConfigMap in batches: the keys
@@ -60,4 +66,71 @@ func (s *semaphoreKeys) add(ctx context.Context, cm types.NamespacedName, key st
 	b.err = write(ctx, keys)
 	close(b.done)
 	return b.err
+}
+
+// ensureSemaphores makes sure every semaphore key the Workflow names exists before Argo sees
+// it: Argo fails a Workflow whose semaphore key is missing ("failed to initialize semaphore"),
+// so a namespace without its own key gets one, with the limit namespace.default gives it. Keys
+// people set are never changed; what semaphoreLimit refuses (no ConfigMap, no cluster key, a
+// limit that is not a count) fails the plan, naming it, before Argo could fail it obscurely.
+// The keys plans starting at once need are added together (semaphoreKeys).
+func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
+	if wf.Spec.Synchronization == nil {
+		return nil
+	}
+	for _, ref := range wf.Spec.Synchronization.Semaphores {
+		if ref.ConfigMapKeyRef == nil {
+			continue
+		}
+		name, key := ref.ConfigMapKeyRef.Name, ref.ConfigMapKeyRef.Key
+		cm, err := semaphoreConfigMap(ctx, a.Reader, wf.Namespace, name)
+		if err != nil {
+			return err
+		}
+		if _, err := semaphoreLimit(cm, key); err != nil {
+			return err
+		}
+		if _, ok := cm.Data[key]; ok {
+			continue
+		}
+		err = a.keys.add(ctx, types.NamespacedName{Namespace: wf.Namespace, Name: name}, key, func(ctx context.Context, keys []string) error {
+			return a.addSemaphoreKeys(ctx, wf.Namespace, name, keys)
+		})
+		if err != nil {
+			if terminal.Is(err) {
+				return err
+			}
+			return fmt.Errorf("adding semaphore key %s to ConfigMap %s/%s: %w", key, wf.Namespace, name, err)
+		}
+	}
+	return nil
+}
+
+// addSemaphoreKeys adds the keys ConfigMap namespace/name lacks, each with the limit
+// namespace.default gives it, in one update (read again on a conflict).
+func (a *Argo) addSemaphoreKeys(ctx context.Context, namespace, name string, keys []string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cm, err := semaphoreConfigMap(ctx, a.Reader, namespace, name)
+		if err != nil {
+			return err
+		}
+		added := false
+		for _, key := range keys {
+			if _, ok := cm.Data[key]; ok {
+				continue
+			}
+			limit, err := semaphoreLimit(cm, key)
+			if err != nil {
+				return err
+			}
+			if cm.Data == nil {
+				cm.Data = map[string]string{}
+			}
+			cm.Data[key], added = strconv.Itoa(limit), true
+		}
+		if !added {
+			return nil
+		}
+		return a.Client.Update(ctx, cm, client.FieldOwner(FieldManager))
+	})
 }
