@@ -118,6 +118,20 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 	}
+	// So are the blast-radius limits (their cluster and default keys).
+	var limits backtest.Limits
+	cm := &corev1.ConfigMap{}
+	switch err := ro.Get(ctx, client.ObjectKey{Namespace: processing.policyNamespace, Name: *semaphores}, cm); {
+	case apierrors.IsNotFound(err):
+		fmt.Fprintf(stderr, "kubernaut backtest: no ConfigMap %s/%s: no blast-radius limits replayed\n", processing.policyNamespace, *semaphores)
+	case err != nil:
+		return fmt.Errorf("reading the blast-radius limits: %w", err)
+	default:
+		if _, _, err := workflowexecution.BlastRadiusLimits(cm, kubernautv1.Target{}); err != nil {
+			return fmt.Errorf("the blast-radius limits: %w", err)
+		}
+		limits = func(t kubernautv1.Target) (int, int, error) { return workflowexecution.BlastRadiusLimits(cm, t) }
+	}
 	to := time.Now().UTC()
 	from := to.Add(-span)
 	occurrences, err := backtest.History(ctx, *url, from, to, *step)
@@ -132,14 +146,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := newAnalysis().Analyze(ctx, decisions); err != nil {
 		return err
 	}
-	cm := &corev1.ConfigMap{}
-	switch err := ro.Get(ctx, client.ObjectKey{Namespace: processing.policyNamespace, Name: *semaphores}, cm); {
-	case apierrors.IsNotFound(err):
-		fmt.Fprintf(stderr, "kubernaut backtest: no ConfigMap %s/%s: no blast-radius limits replayed\n", processing.policyNamespace, *semaphores)
-	case err != nil:
-		return fmt.Errorf("reading the blast-radius limits: %w", err)
-	default:
-		limits := func(t kubernautv1.Target) (int, int, error) { return workflowexecution.BlastRadiusLimits(cm, t) }
+	if limits != nil {
 		if err := backtest.Wait(decisions, limits); err != nil {
 			return fmt.Errorf("the blast-radius limits: %w", err)
 		}

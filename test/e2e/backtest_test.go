@@ -37,6 +37,20 @@ func mustJSON(v any) string {
 // alert by alert, from how the history was designed (the comments say why each one is what it
 // is) — not from the replay's own code.
 var _ = Describe("kubernaut backtest on a designed history", func() {
+	It("refuses blast-radius limits it cannot read before it reads any history", func(ctx SpecContext) {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: actionsNamespace, Name: "bt-no-cluster-limit"},
+			Data: map[string]string{"namespace.default": "2"}}
+		Expect(k8s.Create(ctx, cm)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(k8s.Delete(ctx, cm))).To(Succeed()) })
+		// No Prometheus listens there: the command must fail on the limits before asking it.
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, kubernautBinary(ctx), "backtest", "--prometheus-url", "http://127.0.0.1:1", "--kubeconfig", env.Kubeconfig,
+			"--since", "1h", "--policy-namespace", actionsNamespace, "--semaphore-configmap", cm.Name)
+		cmd.Stderr = &stderr
+		Expect(cmd.Run()).NotTo(Succeed())
+		Expect(stderr.String()).To(And(ContainSubstring("the blast-radius limits: "), ContainSubstring(`has no key "cluster"`)), stderr.String())
+	})
+
 	It("reports exactly what the chain would have made of each alert", func(ctx SpecContext) {
 		// The cluster now: bt-shop and bt-shadow opted in, bt-ledger not; bt-shop's search
 		// HPA at its maximum; cart's too, but Argo CD manages it; bt-shadow's search at its
