@@ -10,6 +10,7 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/kubernaut/kubernaut/terminal"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -78,14 +79,19 @@ func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
 	if wf.Spec.Synchronization == nil {
 		return nil
 	}
+	read := map[string]*corev1.ConfigMap{} // the cluster's and the namespace's keys share one
 	for _, ref := range wf.Spec.Synchronization.Semaphores {
 		if ref.ConfigMapKeyRef == nil {
 			continue
 		}
 		name, key := ref.ConfigMapKeyRef.Name, ref.ConfigMapKeyRef.Key
-		cm, err := semaphoreConfigMap(ctx, a.Reader, wf.Namespace, name)
-		if err != nil {
-			return err
+		cm := read[name]
+		if cm == nil {
+			var err error
+			if cm, err = semaphoreConfigMap(ctx, a.Reader, wf.Namespace, name); err != nil {
+				return err
+			}
+			read[name] = cm
 		}
 		if _, err := semaphoreLimit(cm, key); err != nil {
 			return err
@@ -93,7 +99,7 @@ func (a *Argo) ensureSemaphores(ctx context.Context, wf *wfv1.Workflow) error {
 		if _, ok := cm.Data[key]; ok {
 			continue
 		}
-		err = a.keys.add(ctx, types.NamespacedName{Namespace: wf.Namespace, Name: name}, key, func(ctx context.Context, keys []string) error {
+		err := a.keys.add(ctx, types.NamespacedName{Namespace: wf.Namespace, Name: name}, key, func(ctx context.Context, keys []string) error {
 			return a.addSemaphoreKeys(ctx, wf.Namespace, name, keys)
 		})
 		if err != nil {

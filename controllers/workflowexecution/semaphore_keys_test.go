@@ -29,11 +29,15 @@ func TestSemaphoreKeysOfPlansStartingAtOnce(t *testing.T) {
 	}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kubernaut-system", Name: "kubernaut-semaphores"},
 		Data: map[string]string{"cluster": "50", DefaultNamespaceSemaphoreKey: "3", "namespace.shop-7": "1"}}
-	var updates atomic.Int32
+	var updates, gets atomic.Int32
 	a := &Argo{}
 	// The first write waits until every other missing key is asked for: the plans arrive while
 	// it is in flight, however the goroutines are scheduled.
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cm).WithInterceptorFuncs(interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			gets.Add(1)
+			return c.Get(ctx, key, obj, opts...)
+		},
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
 			if updates.Add(1) == 1 {
 				asked := func() int {
@@ -76,6 +80,12 @@ func TestSemaphoreKeysOfPlansStartingAtOnce(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	// One read per plan (its cluster and namespace keys are in the one ConfigMap), and one
+	// afresh per batch (a late plan's key may come in a batch of keys already written, which
+	// reads and writes nothing); two per plan before.
+	if n := gets.Load(); n < 60+updates.Load() || n >= 120 {
+		t.Errorf("%d reads of the ConfigMap for 60 plans and %d updates", n, updates.Load())
 	}
 	got := &corev1.ConfigMap{}
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(cm), got); err != nil {
