@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -135,6 +136,8 @@ var decided = predicate.Funcs{
 func (r *Reconciler) stepsOf(ctx context.Context, o client.Object) []reconcile.Request {
 	var steps kubernautv1.KubernetesExecutionList
 	if err := r.Client.List(ctx, &steps, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexPlan: o.GetName()}); err != nil {
+		// The steps still look again by themselves (planPendingRecheck).
+		log.FromContext(ctx).Error(err, "listing the steps of a decided plan", "plan", client.ObjectKeyFromObject(o))
 		return nil
 	}
 	var out []reconcile.Request
